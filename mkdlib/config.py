@@ -1,0 +1,269 @@
+"""One flat, typed config for every run: data, model, method switches, optimisation, runtime.
+
+Configs are YAML files of these fields (``configs/``), overridable from the command line and from
+notebook parameters. A method name is a preset of the Table 3 switches; a switch given explicitly
+wins over the preset. :func:`resolve` fills presets and checks the combination before any work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+METHODS = ("supervised", "mean_teacher", "cps", "mkd")
+
+#: Table 3 switches per method. ``co_training``: two students with cross supervision (L_ss);
+#: ``mean_teacher``: each student's own EMA teacher supervises it; ``mutual_mean_teacher``: teacher
+#: i supervises student j != i (L_st); ``strong_aug``: students see strong aug + CutMix, teachers weak;
+#: ``feature_aug``: ISDA feature augmentation on the students' logits.
+METHOD_PRESETS: dict[str, dict[str, bool]] = {
+    "supervised": dict(co_training=False, mean_teacher=False, mutual_mean_teacher=False,
+                       strong_aug=False, feature_aug=False),
+    "mean_teacher": dict(co_training=False, mean_teacher=True, mutual_mean_teacher=False,
+                         strong_aug=True, feature_aug=False),
+    "cps": dict(co_training=True, mean_teacher=False, mutual_mean_teacher=False,
+                strong_aug=False, feature_aug=False),
+    "mkd": dict(co_training=True, mean_teacher=False, mutual_mean_teacher=True,
+                strong_aug=True, feature_aug=True),
+}
+SWITCHES = tuple(METHOD_PRESETS["mkd"])
+
+
+class ConfigError(ValueError):
+    """A config value or combination that cannot run; the message names the field."""
+
+
+@dataclass
+class Config:
+    # --- data
+    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes
+    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset>
+    split: str = "1/16"  # fraction, count, 'full', or a split list path
+    split_source: str = "generated"  # generated | cps | u2pl | unimatch
+    split_seed: int = 0
+    crop_size: int = 64
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    eval_mode: str = "whole"  # whole | center_crop | sliding
+    eval_crop: int | None = None  # window / crop size for center_crop and sliding
+    # --- model
+    encoder: str = "tu-regnetx_002"
+    encoder_weights: str | None = None  # None | imagenet | path to a local state dict
+    output_stride: int = 16
+    decoder_channels: int = 64
+    atrous_rates: tuple[int, ...] = (2, 4, 6)
+    aspp_dropout: float = 0.5
+    # --- method (None = take the method's preset)
+    method: str = "mkd"
+    co_training: bool | None = None
+    mean_teacher: bool | None = None
+    mutual_mean_teacher: bool | None = None
+    strong_aug: bool | None = None
+    feature_aug: bool | None = None
+    alpha: float = 1.5  # weight of L_st (teacher -> student)
+    beta: float = 1.0  # weight of L_ss (student <-> student, CPS)
+    gamma: float = 0.99  # EMA: weight of the old teacher in Eq. 1 (see mkdlib.ema)
+    ema_warmup: bool = True  # released code: gamma_t = min(1 - 1/t, gamma)
+    threshold: float = 0.0  # confidence threshold on teacher pseudo labels (0 = off)
+    teacher_bn_train: bool = False  # released code: teachers run BatchNorm in train mode
+    fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
+    fa_covariance: str = "diagonal"  # diagonal | full
+    pseudo_from_augmented: bool = False  # released code: argmax of feature-augmented logits
+    # --- optimisation
+    iters: int = 1200
+    batch_size: int = 8  # labeled images per step (per process)
+    unlabeled_batch_size: int = 8  # unlabeled images per step (per process)
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: str = "cosine"  # cosine (linear warmup + cosine) | poly (power 0.9)
+    warmup_iters: int = 50
+    poly_power: float = 0.9
+    # --- runtime
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | off | bf16 | fp16
+    channels_last: bool = False
+    threads: int | None = None  # torch CPU threads (None: torch's default)
+    num_workers: int = 0
+    eval_interval: int = 200
+    checkpoint_interval: int = 200
+    log_interval: int = 10
+    eval_model: str = "student1"  # student1 | teacher1
+    max_nonfinite: int = 20  # skipped non-finite steps before the run stops
+    run_dir: str | None = None  # default: runs/<key>
+    progress: bool = True
+
+    # fields that do not change what is trained (left out of the run key)
+    RUNTIME_ONLY: typing.ClassVar[tuple[str, ...]] = (
+        "data_root", "device", "threads", "num_workers", "eval_interval", "checkpoint_interval",
+        "log_interval", "run_dir", "progress", "max_nonfinite")
+
+    def switches(self) -> dict[str, bool]:
+        return {k: bool(getattr(self, k)) for k in SWITCHES}
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    def key(self) -> str:
+        """Short hash of everything that affects the result: the results store's key."""
+        d = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY}
+        digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.dataset}-{self.method}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
+
+
+def _field_types() -> dict[str, typing.Any]:
+    return typing.get_type_hints(Config)
+
+
+def _coerce(name: str, value, hint):
+    """Convert ``value`` to the field's type; a clear ConfigError otherwise."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if value is None:
+        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
+            return None
+        raise ConfigError(f"{name}: may not be empty (expected {hint})")
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        inner = [a for a in args if a is not type(None)]
+        if isinstance(value, str) and value.lower() in ("none", "null", "") and type(None) in args:
+            return None
+        return _coerce(name, value, inner[0])
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list like {args}, got {value!r}")
+        elem = args[0]
+        return tuple(_coerce(name, v, elem) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(float(value)) if float(value).is_integer() else _bad(name, value, "an integer")
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{name}: expected text, got {value!r}")
+    return value
+
+
+def _bad(name, value, what):
+    raise ConfigError(f"{name}: expected {what}, got {value!r}")
+
+
+def make_config(base: Config | dict | str | Path | None = None, **overrides) -> Config:
+    """Build a Config from a YAML path / dict / Config plus keyword overrides, type-checked."""
+    values: dict = {}
+    if isinstance(base, (str, Path)):
+        path = Path(base)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: expected a mapping of field: value")
+        values.update(loaded)
+    elif isinstance(base, Config):
+        values.update(base.to_dict())
+    elif isinstance(base, dict):
+        values.update(base)
+    values.update({k: v for k, v in overrides.items()})
+    hints = _field_types()
+    unknown = sorted(set(values) - set(hints) - {"RUNTIME_ONLY"})
+    if unknown:
+        import difflib
+
+        hint = {u: difflib.get_close_matches(u, hints, n=1) for u in unknown}
+        sugg = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hint.items())
+        raise ConfigError(f"unknown config field(s): {sugg}")
+    return Config(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill method presets and check every value and combination; raises ConfigError."""
+    if cfg.method not in METHODS:
+        raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHODS)}")
+    preset = METHOD_PRESETS[cfg.method]
+    cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k)
+                                      for k in SWITCHES})
+    s = cfg.switches()
+    if s["mean_teacher"] and s["mutual_mean_teacher"]:
+        raise ConfigError("mean_teacher and mutual_mean_teacher are both on: a student is supervised either "
+                          "by its own teacher (mean_teacher) or by the other branch's (mutual_mean_teacher)")
+    if s["mutual_mean_teacher"] and cfg.method not in ("mkd", "cps"):
+        raise ConfigError(f"mutual_mean_teacher needs two branches: use method 'mkd' (got {cfg.method!r})")
+    if cfg.method == "supervised" and any(s.values()):
+        on = [k for k, v in s.items() if v]
+        raise ConfigError(f"method 'supervised' uses no unlabeled data; switches {on} need method 'mkd'")
+    if cfg.method == "mean_teacher" and (s["co_training"] or not s["mean_teacher"]):
+        raise ConfigError("method 'mean_teacher' is one student with its own teacher; for co-training "
+                          "with teachers use method 'mkd' with the switches")
+    has_teacher = s["mean_teacher"] or s["mutual_mean_teacher"]
+    if cfg.method in ("mkd", "cps") and not has_teacher and cfg.method == "mkd" and cfg.alpha > 0 and not s["co_training"]:
+        raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
+    if cfg.alpha < 0 or cfg.beta < 0:
+        raise ConfigError("alpha and beta are loss weights and must be >= 0")
+    if not 0.0 <= cfg.gamma < 1.0:
+        raise ConfigError(f"gamma must be in [0, 1), got {cfg.gamma} (the weight of the old teacher in Eq. 1)")
+    if not 0.0 <= cfg.threshold < 1.0:
+        raise ConfigError(f"threshold must be in [0, 1), got {cfg.threshold}")
+    if cfg.fa_covariance not in ("diagonal", "full"):
+        raise ConfigError(f"fa_covariance must be 'diagonal' or 'full', got {cfg.fa_covariance!r}")
+    choices = {"optimizer": ("adamw", "sgd"), "schedule": ("cosine", "poly"),
+               "eval_mode": ("whole", "center_crop", "sliding"), "amp": ("auto", "off", "bf16", "fp16"),
+               "device": ("auto", "cpu", "cuda"), "eval_model": ("student1", "teacher1"),
+               "split_source": ("generated", "cps", "u2pl", "unimatch"),
+               "dataset": ("synthetic", "voc", "vocaug", "cityscapes")}
+    for name, allowed in choices.items():
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name} {getattr(cfg, name)!r} is not one of {', '.join(allowed)}")
+    if cfg.eval_model == "teacher1" and not has_teacher:
+        raise ConfigError("eval_model 'teacher1' needs a teacher (mean_teacher or mutual_mean_teacher on)")
+    for name in ("iters", "batch_size", "crop_size", "eval_interval", "checkpoint_interval", "log_interval"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.method != "supervised" and cfg.unlabeled_batch_size < 1:
+        raise ConfigError("unlabeled_batch_size must be >= 1 for semi-supervised methods")
+    if cfg.output_stride not in (8, 16):
+        raise ConfigError(f"output_stride must be 8 or 16 for DeepLabV3+, got {cfg.output_stride}")
+    if cfg.crop_size % cfg.output_stride:
+        raise ConfigError(f"crop_size {cfg.crop_size} must be a multiple of output_stride {cfg.output_stride}")
+    lo, hi = cfg.scale_range
+    if not 0 < lo <= hi:
+        raise ConfigError(f"scale_range must be (low, high) with 0 < low <= high, got {cfg.scale_range}")
+    if cfg.lr <= 0:
+        raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+    return cfg
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    from .io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

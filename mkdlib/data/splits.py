@@ -1,0 +1,145 @@
+"""Split protocols: which training ids are labeled, which are unlabeled.
+
+A split is given as a fraction (``"1/16"``), a count (``"92"``), ``"full"``, or a path to a list
+file. Lists are plain text, one sample per line, in any of the three public formats
+(UniMatch ``JPEGImages/x.jpg SegmentationClass/x.png``, U2PL ids, CPS ids); see
+:func:`parse_split_line`. Unlabeled = pool minus labeled.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+PAPER_FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
+
+
+class SplitError(ValueError):
+    """A split spec or split list that cannot be used; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Split:
+    labeled: tuple[str, ...]
+    unlabeled: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        overlap = set(self.labeled) & set(self.unlabeled)
+        if overlap:
+            raise SplitError(f"split {self.name!r}: {len(overlap)} ids are both labeled and unlabeled, "
+                             f"e.g. {sorted(overlap)[:3]}")
+
+
+def split_dirname(spec: str) -> str:
+    """``"1/16"`` -> ``"1_16"`` (the folder name used for split lists on disk)."""
+    return spec.replace("/", "_")
+
+
+def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
+    """Number of labeled ids for ``spec`` (fraction, count, 'full'), or the Path of a list file."""
+    text = str(spec).strip()
+    if text.lower() == "full":
+        return pool_size
+    if re.fullmatch(r"\d+\s*/\s*\d+", text):
+        num, den = (int(t) for t in text.split("/"))
+        if den == 0 or num == 0 or num > den:
+            raise SplitError(f"split {text!r}: a fraction must be in (0, 1], like '1/16' or '1/2'")
+        n = int(Fraction(num, den) * pool_size)
+        if n < 1:
+            raise SplitError(f"split {text!r} of a pool of {pool_size} ids labels no image")
+        return n
+    if re.fullmatch(r"\d+", text):
+        n = int(text)
+        if not 1 <= n <= pool_size:
+            raise SplitError(f"split {text!r}: a count must be between 1 and the pool size {pool_size}")
+        return n
+    path = Path(text)
+    if path.suffix == ".txt" or path.exists():
+        if not path.is_file():
+            raise SplitError(f"split list {path} does not exist")
+        return path
+    raise SplitError(f"split {text!r} is not understood: give a fraction ('1/16'), a count ('92'), "
+                     "'full', or the path of a split list (.txt)")
+
+
+def parse_split_line(line: str) -> str | None:
+    """One line of a split list in any public format -> a sample id (None for blank lines).
+
+    UniMatch: ``JPEGImages/2007_000033.jpg SegmentationClass/2007_000033.png``;
+    U2PL/CPS VOC: ``2007_000033``; U2PL Cityscapes: ``leftImg8bit/train/aachen/aachen_..._leftImg8bit.png``
+    (its id is the path); CPS Cityscapes: ``train/image/x.png\\ttrain/label/x.png``.
+    """
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    first = line.split()[0]
+    if "/" in first and first.startswith("JPEGImages/"):
+        return Path(first).stem
+    return first
+
+
+def read_split_list(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise SplitError(f"split list {path} does not exist")
+    ids = [i for i in (parse_split_line(l) for l in path.read_text().splitlines()) if i]
+    if not ids:
+        raise SplitError(f"split list {path} is empty: expected one sample per line")
+    dup = {i for i in ids if ids.count(i) > 1} if len(set(ids)) != len(ids) else set()
+    if dup:
+        raise SplitError(f"split list {path} repeats ids, e.g. {sorted(dup)[:3]}")
+    return ids
+
+
+def choose_labeled(pool: list[str], n: int, seed: int,
+                   classes_present: dict[str, set[int]] | None = None) -> list[str]:
+    """Pick ``n`` labeled ids, seeded; class-balanced where the per-id classes are known.
+
+    Greedy: repeatedly take the next id (in a seeded order) containing the class seen least so
+    far, so that small splits still contain every class when possible.
+    """
+    rng = np.random.default_rng(seed)
+    order = [pool[i] for i in rng.permutation(len(pool))]
+    if classes_present is None or n >= len(pool):
+        return sorted(order[:n])
+    counts: dict[int, int] = {}
+    for cls_set in classes_present.values():
+        for c in cls_set:
+            counts.setdefault(c, 0)
+    chosen: list[str] = []
+    remaining = list(order)
+    while len(chosen) < n and remaining:
+        rarest = min(counts, key=lambda c: (counts[c], c)) if counts else None
+        pick = next((i for i in remaining if rarest in classes_present.get(i, ())), remaining[0])
+        remaining.remove(pick)
+        chosen.append(pick)
+        for c in classes_present.get(pick, ()):
+            counts[c] = counts.get(c, 0) + 1
+    return sorted(chosen)
+
+
+def make_split(pool: list[str], spec: str | int, seed: int = 0,
+               classes_present: dict[str, set[int]] | None = None) -> Split:
+    """Labeled/unlabeled lists from a pool and a spec (fraction, count, 'full' or list path)."""
+    target = parse_split_spec(spec, len(pool))
+    if isinstance(target, Path):
+        labeled = read_split_list(target)
+        missing = sorted(set(labeled) - set(pool))
+        if missing:
+            raise SplitError(f"split list {target}: {len(missing)} ids are not in the training pool, "
+                             f"e.g. {missing[:3]}")
+    else:
+        labeled = choose_labeled(pool, target, seed, classes_present)
+    lab = set(labeled)
+    return Split(tuple(labeled), tuple(i for i in pool if i not in lab), str(spec))
+
+
+def write_split(split: Split, folder: str | Path) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labeled.txt").write_text("\n".join(split.labeled) + "\n")
+    (folder / "unlabeled.txt").write_text("\n".join(split.unlabeled) + ("\n" if split.unlabeled else ""))

@@ -1,0 +1,96 @@
+"""Weak / strong augmentation (albumentations) and CutMix box masks.
+
+weak   = random rescale (0.5-2.0) + pad + random crop + horizontal flip: teachers and labeled images.
+strong = weak + ONE photometric op drawn at random (colour jitter, blur, grayscale, equalize,
+         solarize), as in the paper and its released code: the students' unlabeled view.
+CutMix (part of the paper's strong augmentation) mixes two unlabeled images in the batch; it
+lives in :func:`cutmix_boxes` / :func:`mix` because it needs the batch, and because the same
+mask must also mix the teachers' logits.
+"""
+from __future__ import annotations
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from albumentations.pytorch import ToTensorV2
+
+from .palette import IGNORE_INDEX
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def weak_augmentation(crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)) -> A.Compose:
+    """Geometric augmentation; padding gets image 0 and mask 255 (ignored by every loss)."""
+    lo, hi = scale_range
+    return A.Compose([
+        A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), p=1.0),
+        A.PadIfNeeded(crop_size, crop_size, border_mode=cv2.BORDER_CONSTANT, fill=0,
+                      fill_mask=IGNORE_INDEX),
+        A.RandomCrop(crop_size, crop_size),
+        A.HorizontalFlip(p=0.5),
+    ])
+
+
+def strong_photometric(crop_size: int) -> A.Compose:
+    """Exactly one photometric op per image, as the released code does (blur scaled to the crop)."""
+    blur_hi = 7 if crop_size >= 256 else 3
+    return A.Compose([A.OneOf([
+        A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25, p=1.0),
+        A.GaussianBlur(blur_limit=(3, blur_hi), p=1.0),
+        A.ToGray(p=1.0),
+        A.Equalize(p=1.0),
+        A.Solarize(threshold_range=(0.5, 0.5), p=1.0),
+    ], p=1.0)])
+
+
+def to_tensor() -> A.Compose:
+    """ImageNet normalisation (what pretrained encoders expect) and HWC uint8 -> CHW float."""
+    return A.Compose([A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), ToTensorV2()])
+
+
+def denormalize(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) normalised tensor -> (H, W, 3) uint8, for display."""
+    mean = torch.tensor(IMAGENET_MEAN, device=image.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=image.device).view(3, 1, 1)
+    img = (image.float() * std + mean).clamp(0, 1).mul(255).byte()
+    return img.permute(1, 2, 0).cpu().numpy()
+
+
+def cutmix_boxes(batch: int, height: int, width: int, n_boxes: int = 3,
+                 area: tuple[float, float] = (0.25, 0.5),
+                 generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, H, W) float masks, 1 inside random boxes (the released code: 3 boxes, each 25-50% of area).
+
+    Where the mask is 1 the mixed image takes the *partner* image (the batch rolled by one).
+    """
+    mask = torch.zeros(batch, height, width)
+    for b in range(batch):
+        for _ in range(n_boxes):
+            share = torch.empty(1).uniform_(*area, generator=generator).item()
+            ratio = torch.empty(1).uniform_(0.3, 1 / 0.3, generator=generator).item()
+            h = min(height, max(1, int(round((share * height * width / ratio) ** 0.5))))
+            w = min(width, max(1, int(round((share * height * width * ratio) ** 0.5))))
+            y = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+            x = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+            mask[b, y:y + h, x:x + w] = 1
+    return mask.to(device)
+
+
+def mix(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """CutMix x with its batch rolled by one: ``(1 - m) * x_i + m * x_{i+1}``.
+
+    Works for images (B, C, H, W), logits/features (B, C, h, w; the mask is resized with nearest)
+    and label maps (B, H, W).
+    """
+    partner = x.roll(1, dims=0)
+    m = mask
+    if m.shape[-2:] != x.shape[-2:]:
+        m = torch.nn.functional.interpolate(m[:, None], size=x.shape[-2:], mode="nearest")[:, 0]
+    if x.dim() == 4:
+        m = m[:, None]
+    m = m.to(x.dtype) if x.is_floating_point() else m.bool()
+    if x.is_floating_point():
+        return (1 - m) * x + m * partner
+    return torch.where(m, partner, x)

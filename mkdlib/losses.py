@@ -1,0 +1,140 @@
+"""Losses: supervised CE, pseudo-label CE, and ISDA-style feature augmentation (Eq. 3).
+
+Every loss ignores label 255 (VOC's "void" and the padding of crops).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.palette import IGNORE_INDEX
+
+
+def supervised_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pixel-wise cross entropy against ground truth (255 ignored)."""
+    return F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX)
+
+
+@torch.no_grad()
+def pseudo_label(logits: torch.Tensor, threshold: float = 0.0,
+                 ignore: torch.Tensor | None = None) -> torch.Tensor:
+    """Hard (argmax) pseudo labels; pixels below the confidence ``threshold`` or in ``ignore`` -> 255."""
+    prob = logits.detach().float().softmax(dim=1)
+    conf, label = prob.max(dim=1)
+    if threshold > 0:
+        label[conf < threshold] = IGNORE_INDEX
+    if ignore is not None:
+        label[ignore] = IGNORE_INDEX
+    return label
+
+
+def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """CE against pseudo labels, averaged over *all* pixels so a strict threshold shrinks the loss
+    instead of re-weighting the few confident pixels (as FixMatch/UniMatch do)."""
+    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="none")
+    return loss.sum() / max(target.numel(), 1)
+
+
+def cross_pseudo_loss(logits_a: torch.Tensor, logits_b: torch.Tensor,
+                      ignore: torch.Tensor | None = None) -> torch.Tensor:
+    """CPS (L_ss): each network learns the other's argmax; targets carry no gradient."""
+    return (pseudo_label_loss(logits_a, pseudo_label(logits_b, ignore=ignore))
+            + pseudo_label_loss(logits_b, pseudo_label(logits_a, ignore=ignore)))
+
+
+class ClassFeatureStats(nn.Module):
+    """Running per-class mean and (co)variance of the decoder feature, estimated online.
+
+    Each update merges a batch's per-class count, mean and scatter into the running ones with
+    weight n / (n + N) (Chan et al.'s parallel update), i.e. a running average over all of
+    training as in the released code. Vectorised over pixels and classes: one one-hot matmul.
+    """
+
+    def __init__(self, num_classes: int, dim: int, covariance: str = "diagonal"):
+        super().__init__()
+        if covariance not in ("diagonal", "full"):
+            raise ValueError(f"covariance must be 'diagonal' or 'full', got {covariance!r}")
+        self.covariance = covariance
+        self.register_buffer("count", torch.zeros(num_classes, dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(num_classes, dim, dtype=torch.float64))
+        shape = (num_classes, dim) if covariance == "diagonal" else (num_classes, dim, dim)
+        self.register_buffer("m2", torch.zeros(shape, dtype=torch.float64))  # sum of squared deviations
+
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """features (B, D, h, w); labels (B, H, W) (resized with nearest to h x w; 255 skipped)."""
+        c, d = self.mean.shape
+        if labels.shape[-2:] != features.shape[-2:]:
+            labels = F.interpolate(labels[:, None].float(), size=features.shape[-2:], mode="nearest")[:, 0].long()
+        f = features.detach().permute(0, 2, 3, 1).reshape(-1, d).double()
+        y = labels.reshape(-1)
+        valid = y != IGNORE_INDEX
+        f, y = f[valid], y[valid]
+        onehot = F.one_hot(y, c).double()  # (N, C)
+        n_b = onehot.sum(0)  # (C,)
+        sum_b = onehot.T @ f  # (C, D)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(n_b)
+            torch.distributed.all_reduce(sum_b)
+        mean_b = sum_b / n_b.clamp(min=1)[:, None]
+        dev = f - mean_b[y]
+        if self.covariance == "diagonal":
+            m2_b = onehot.T @ (dev * dev)
+        else:
+            m2_b = torch.einsum("nc,nd,ne->cde", onehot, dev, dev)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # per-rank deviations are about the global batch mean, so the scatter just sums
+            torch.distributed.all_reduce(m2_b)
+        n_a, total = self.count, self.count + n_b
+        delta = mean_b - self.mean
+        w = (n_b / total.clamp(min=1))[:, None]
+        self.mean += delta * w
+        cross = (n_a * n_b / total.clamp(min=1))
+        if self.covariance == "diagonal":
+            self.m2 += m2_b + delta * delta * cross[:, None]
+        else:
+            self.m2 += m2_b + torch.einsum("cd,ce->cde", delta, delta) * cross[:, None, None]
+        self.count.copy_(total)
+
+    @property
+    def variance(self) -> torch.Tensor:
+        """(C, D) diagonal or (C, D, D) full covariance (zero for classes never seen)."""
+        denom = self.count.clamp(min=1)
+        return self.m2 / (denom[:, None] if self.covariance == "diagonal" else denom[:, None, None])
+
+
+def isda_offsets(weight: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    """Q[y, j] = 1/2 (w_j - w_y)^T Sigma_y (w_j - w_y): the Eq. 3 term, per (true class y, class j).
+
+    weight: (C, D) classifier weights (detached, as in the released code);
+    variance: (C, D) diagonal or (C, D, D) full covariance. Q[y, y] = 0.
+    """
+    w = weight.double()
+    v = w[None, :, :] - w[:, None, :]  # v[y, j] = w_j - w_y, (C, C, D)
+    if variance.dim() == 2:
+        return 0.5 * torch.einsum("yjd,yd->yj", v * v, variance.double())
+    return 0.5 * torch.einsum("yjd,yde,yje->yj", v, variance.double(), v)
+
+
+def feature_augment(logits: torch.Tensor, labels: torch.Tensor, offsets: torch.Tensor,
+                    strength: float) -> torch.Tensor:
+    """Eq. 3 as augmented logits: p_j + lambda * Q[y, j] for each pixel of class y (255: unchanged).
+
+    Cross entropy of these logits is the ISDA upper bound of the expected CE under Gaussian
+    feature perturbations with the class covariance.
+    """
+    if strength == 0:
+        return logits
+    valid = labels != IGNORE_INDEX
+    q = offsets.to(logits.dtype)[labels.clamp(max=offsets.shape[0] - 1)]  # (B, H, W, C)
+    q = q * valid[..., None]
+    return logits + strength * q.permute(0, 3, 1, 2)
+
+
+def ramp_cosine(progress: float, final: float) -> float:
+    """Cosine ramp from 0 to ``final`` as ``progress`` goes 0 -> 1 (lambda of Eq. 3)."""
+    p = min(max(progress, 0.0), 1.0)
+    return final * 0.5 * (1 - math.cos(math.pi * p))

@@ -1,0 +1,24 @@
+"""Methods by name. Each file holds one method's training step."""
+from __future__ import annotations
+
+from ..config import Config, ConfigError
+from .base import Method
+from .cps import CPS
+from .mean_teacher import MeanTeacher
+from .mkd import MKD
+from .supervised import Supervised
+
+METHOD_CLASSES: dict[str, type[Method]] = {
+    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": CPS, "mkd": MKD}
+
+
+def build_method(cfg: Config, num_classes: int) -> Method:
+    """The method named by ``cfg.method`` (cfg must be resolved: see mkdlib.config.resolve)."""
+    try:
+        cls = METHOD_CLASSES[cfg.method]
+    except KeyError:
+        raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHOD_CLASSES)}") from None
+    return cls(cfg, num_classes)
+
+
+__all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "CPS", "MKD"]

@@ -1,0 +1,54 @@
+"""What every method shares: its networks live in one nn.Module, so one ``state_dict`` (students,
+teachers, feature statistics) is the whole training state besides the optimiser, and DDP can wrap it.
+
+A method *is* its training step: ``forward(batch, progress, rng) -> {"loss": ..., other terms}``.
+The shared trainer (mkdlib.trainer) does everything else.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..models import DeepLabV3Plus, ModelSpec, build_model
+
+
+def model_spec(cfg: Config, num_classes: int) -> ModelSpec:
+    return ModelSpec(encoder=cfg.encoder, num_classes=num_classes, encoder_weights=cfg.encoder_weights,
+                     output_stride=cfg.output_stride, decoder_channels=cfg.decoder_channels,
+                     atrous_rates=tuple(cfg.atrous_rates), aspp_dropout=cfg.aspp_dropout)
+
+
+class Method(nn.Module):
+    """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
+
+    uses_unlabeled = True
+
+    def __init__(self, cfg: Config, num_classes: int):
+        super().__init__()
+        self.cfg, self.num_classes = cfg, num_classes
+        self.students = nn.ModuleList()
+        self.teachers = nn.ModuleList()
+
+    def build_student(self, index: int) -> DeepLabV3Plus:
+        """Students differ only by the seed of their random initialisation (pretrained encoder
+        weights, when given, are shared: then only the decoders differ, as in CPS)."""
+        return build_model(model_spec(self.cfg, self.num_classes), seed=self.cfg.seed * 1000 + index)
+
+    def train(self, mode: bool = True) -> "Method":
+        super().train(mode)
+        for t in self.teachers:  # teachers: eval-mode BatchNorm unless asked otherwise
+            t.train(mode and self.cfg.teacher_bn_train)
+        return self
+
+    def eval_model(self) -> nn.Module:
+        """The network that is evaluated (student 1, as in the released code, or teacher 1)."""
+        if self.cfg.eval_model == "teacher1":
+            return self.teachers[0].module
+        return self.students[0]
+
+    def forward(self, batch: dict, progress: float, rng: torch.Generator | None = None) -> dict:
+        return self.training_step(batch, progress, rng)
+
+    def training_step(self, batch: dict, progress: float, rng: torch.Generator | None) -> dict:
+        raise NotImplementedError

@@ -1,0 +1,73 @@
+"""Mutual Knowledge Distillation (Sec. 3, Algorithm 1), with every Table 3 switch.
+
+Two students (different initialisations) and, when a teacher switch is on, their EMA teachers.
+Per step: update teachers (Eq. 1); teachers see the weak view of the unlabeled batch; students see
+labeled + strong (CutMix) unlabeled images in ONE forward each (BatchNorm statistics over both,
+as in CPS); the CutMix mask also mixes the teachers' logits. Feature augmentation (Eq. 3) turns
+each student's logits into ISDA-augmented logits, using ground truth on labeled pixels and the
+student's own argmax on unlabeled ones. Loss (Eq. 4):
+    L = L_sup + alpha * L_st + beta * L_ss
+L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if mean_teacher);
+L_ss: the CPS cross supervision between the students (co_training).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..data.transforms import cutmix_boxes, mix
+from ..ema import ema_update, make_teacher
+from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label,
+                      pseudo_label_loss, ramp_cosine, supervised_loss)
+from .base import Method
+
+
+class MKD(Method):
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.students.extend(self.build_student(i) for i in range(2))
+        if cfg.mean_teacher or cfg.mutual_mean_teacher:
+            self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)
+        self.feature_stats = torch.nn.ModuleList(
+            ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance)
+            for _ in self.students) if cfg.feature_aug else torch.nn.ModuleList()
+
+    def training_step(self, batch, progress, rng):
+        cfg = self.cfg
+        for teacher, student in zip(self.teachers, self.students):
+            ema_update(teacher, student)
+        x_l, y_l, x_w, ignore = batch["image"], batch["mask"], batch["image_weak"], batch["ignore"]
+        n_l = len(x_l)
+        x_u = batch["image_strong"] if cfg.strong_aug else x_w
+        cut = cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng).to(x_u.device) if cfg.strong_aug else None
+        if cut is not None:
+            x_u, ignore = mix(x_u, cut), mix(ignore, cut)
+
+        with torch.no_grad():  # teachers: forward only, no graph
+            t_logits = [t(x_w).logits for t in self.teachers]
+        if cut is not None:
+            t_logits = [mix(t, cut) for t in t_logits]
+
+        outs = [s(torch.cat([x_l, x_u])) for s in self.students]
+        logits = [o.logits for o in outs]
+        if cfg.feature_aug:
+            lam = ramp_cosine(progress, cfg.fa_lambda)
+            augmented = []
+            for out, stats, student in zip(outs, self.feature_stats, self.students):
+                labels = torch.cat([y_l, pseudo_label(out.logits[n_l:], ignore=ignore)])
+                stats.update(out.features, labels)
+                weight = student.classifier.weight.detach().flatten(1)
+                augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
+        else:
+            augmented = logits
+
+        terms = {"sup": sum(supervised_loss(a[:n_l], y_l) for a in augmented)}
+        if cfg.co_training:
+            source = augmented if cfg.pseudo_from_augmented else logits
+            targets = [pseudo_label(s[n_l:], ignore=ignore) for s in source]
+            terms["ss"] = sum(pseudo_label_loss(a[n_l:], targets[1 - i]) for i, a in enumerate(augmented))
+        if self.teachers:
+            targets = [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
+            partner = (lambda i: 1 - i) if cfg.mutual_mean_teacher else (lambda i: i)
+            terms["st"] = sum(pseudo_label_loss(a[n_l:], targets[partner(i)]) for i, a in enumerate(augmented))
+        loss = terms["sup"] + cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0)
+        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}

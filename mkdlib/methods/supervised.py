@@ -1,0 +1,18 @@
+"""Supervised-only baseline: one network, labeled images, cross entropy."""
+from __future__ import annotations
+
+from ..losses import supervised_loss
+from .base import Method
+
+
+class Supervised(Method):
+    uses_unlabeled = False
+
+    def __init__(self, cfg, num_classes):
+        super().__init__(cfg, num_classes)
+        self.students.append(self.build_student(0))
+
+    def training_step(self, batch, progress, rng):
+        logits = self.students[0](batch["image"]).logits
+        loss = supervised_loss(logits, batch["mask"])
+        return {"loss": loss, "sup": loss.detach()}

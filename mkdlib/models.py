@@ -1,0 +1,119 @@
+"""DeepLabV3+ from segmentation-models-pytorch, returning logits *and* the decoder feature.
+
+The decoder feature (input of the final 1x1 classifier) is what feature augmentation (Eq. 3)
+perturbs and what its per-class statistics describe; exposing it avoids a hook.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ModelError(ValueError):
+    """A model that cannot be built as asked; the message says what to change."""
+
+
+class SegOutput(NamedTuple):
+    logits: torch.Tensor  # (B, C, H, W) at input resolution
+    features: torch.Tensor  # (B, D, H/4, W/4): decoder output, input of the classifier
+
+
+class DeepLabV3Plus(nn.Module):
+    """smp's DeepLabV3+ split into encoder / decoder / 1x1 classifier."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.encoder, self.decoder = net.encoder, net.decoder
+        self.classifier: nn.Conv2d = net.segmentation_head[0]
+        self._net_check = net.check_input_shape
+
+    def forward(self, x: torch.Tensor) -> SegOutput:
+        self._net_check(x)
+        features = self.decoder(self.encoder(x))
+        logits = self.classifier(features)
+        logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return SegOutput(logits, features)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    encoder: str = "resnet18"
+    num_classes: int = 21
+    encoder_weights: str | None = None
+    output_stride: int = 16
+    decoder_channels: int = 256
+    atrous_rates: tuple[int, ...] = (12, 24, 36)
+    aspp_dropout: float = 0.5
+
+
+def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
+    """Load a torchvision/timm ResNet state dict (or a checkpoint holding one) into an smp encoder."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelError(f"encoder_weights {path} cannot be read as a torch state dict ({e})") from None
+    for key in ("state_dict", "model", "encoder"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    state = {k.removeprefix("module.").removeprefix("encoder.").removeprefix("model."): v
+             for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if len(missing) > len(state) // 2 or not state:
+        raise ModelError(f"encoder_weights {path} do not match the encoder: {len(missing)} missing keys "
+                         f"(e.g. {missing[:3]}); expected a torchvision/timm state dict of the same backbone")
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
+    """A DeepLabV3+ by encoder name. ``seed`` fixes the random initialisation (students differ by it)."""
+    import segmentation_models_pytorch as smp
+
+    weights = spec.encoder_weights
+    local = None
+    if weights not in (None, "", "none", "imagenet"):
+        local = Path(weights)
+        if not local.is_file():
+            raise ModelError(f"encoder_weights {weights!r}: no such file; give 'imagenet', a local "
+                             "state-dict path, or none")
+        weights = None
+    if weights == "imagenet" and (os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable()):
+        raise ModelError(
+            "encoder_weights='imagenet' needs a download from the Hugging Face hub, which is not "
+            "reachable here. Fix: download the ResNet weights on a connected machine (e.g. torchvision's "
+            "resnet50 state dict) and pass encoder_weights=<path to .pth>, or use encoder_weights=none.")
+    if weights in ("none", ""):
+        weights = None
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        net = smp.DeepLabV3Plus(
+            encoder_name=spec.encoder, encoder_weights=weights, encoder_output_stride=spec.output_stride,
+            decoder_channels=spec.decoder_channels, decoder_atrous_rates=tuple(spec.atrous_rates),
+            decoder_aspp_dropout=spec.aspp_dropout, classes=spec.num_classes)
+    except KeyError as e:
+        raise ModelError(f"unknown encoder {spec.encoder!r}; see "
+                         "segmentation_models_pytorch.encoders.get_encoder_names(), or a timm "
+                         "name prefixed with 'tu-'") from None
+    except (ValueError, RuntimeError) as e:
+        if "not found" in str(e).lower() or "unknown" in str(e).lower():
+            raise ModelError(f"unknown encoder {spec.encoder!r}: {e}") from None
+        raise
+    if local is not None:
+        _load_local_encoder_weights(net.encoder, local)
+    return DeepLabV3Plus(net)
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
