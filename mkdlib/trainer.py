@@ -381,7 +381,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
                 if rt.is_main:
                     append_jsonl(metrics_path, {"iter": done, "wall_s": time.perf_counter() - t0, "miou": ev["miou"],
                                                 "per_class_iou": ev["per_class_iou"]})
-                    bar.set_postfix(loss=f"{float(loss):.3f}", miou=f"{ev['miou']:.3f}")
+                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", miou=f"{ev['miou']:.3f}")
                     if ev["miou"] > best_miou:
                         best_miou = ev["miou"]
                         save_checkpoint(run_dir / "best.pt", model, optimizer, scheduler, scaler, done, cfg,
@@ -408,7 +408,25 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
             "key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": best_miou,
             "wall_time_s": wall, "sec_per_iter": wall / cfg.iters, "nonfinite_skipped": skipped,
             "class_names": list(data.class_names), "env": environment_record(rt)})
+        from .results import publish
+
+        publish(run_dir, sample_predictions(_unwrap(model).eval_model(), data, rt))
     return RunResult(run_dir, cfg, final, best_miou, wall, metrics)
+
+
+@torch.no_grad()
+def sample_predictions(model, data: DataBundle, rt: Runtime, limit: int = 128) -> dict:
+    """Validation predictions (uint8 class maps) of up to ``limit`` images, for qualitative figures."""
+    from .evaluate import predict_logits
+
+    model.eval()
+    ids = data.val_ids[:limit]
+    ds = EvalDataset(data.folder, ids)
+    preds = [predict_logits(model, ds[i]["image"][None].to(rt.device), data.num_classes)[0].argmax(0)
+             .to(torch.uint8).cpu().numpy() for i in range(len(ds))]
+    if len({p.shape for p in preds}) == 1:
+        return {"ids": np.array(ids), "pred": np.stack(preds)}
+    return {"ids": np.array(ids), **{f"pred_{i}": p for i, p in zip(ids, preds)}}
 
 
 def make_key(d: dict) -> str:

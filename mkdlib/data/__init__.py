@@ -57,6 +57,9 @@ def _read_ids(path: Path, what: str) -> list[str]:
 def prepare_synthetic(root: str | Path | None, split: str, split_seed: int = 0,
                       spec: SyntheticSpec = SyntheticSpec(), progress: bool = True) -> DataBundle:
     root = Path(root) if root else data_dir() / spec.name
+    meta = root / "dataset.json"
+    if meta.is_file():  # an existing built-in dataset keeps the spec it was generated with
+        spec = SyntheticSpec(**json.loads(meta.read_text())["spec"])
     generate(root, spec, progress=progress)
     folder = SegmentationFolder(root)
     pool = _read_ids(root / "ImageSets" / "Segmentation" / "train.txt", "training")

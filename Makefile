@@ -1,0 +1,30 @@
+# Two commands are the contract (see README):  make book   and   make test
+# Both create .venv on first use (pip, with torch pinned by constraints.txt).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup book main test test-fast bench clean-runs
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade -q -c constraints.txt torch==2.14.1 torchvision==0.29.1 -e '.[book,test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job on the built-in dataset: train MKD at 1/16 labels and evaluate it.
+main: setup
+	$(PY) -m mkdlib train --config configs/synthetic/mkd.yaml --split 1/16
+
+book: main
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) -m bench.step_cost

@@ -1,0 +1,76 @@
+"""The results store: one folder per finished run, keyed by its resolved config.
+
+``results/<key>/`` holds ``result.json`` (config, final and best mIoU, per-class IoU, wall time,
+environment), ``metrics.jsonl`` (loss and mIoU curves), ``config.yaml`` and ``predictions.npz``
+(validation predictions of a sample of images, for the qualitative figures). Plain files, written
+atomically, one folder per run: two runs writing at once never touch the same file, so no lock
+is needed. Tables and figures read the store and never retrain.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .io import _atomic, atomic_write_json
+
+
+def results_dir() -> Path:
+    """``$MKD_RESULTS_DIR``, else ``results/`` at the repository root."""
+    env = os.environ.get("MKD_RESULTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
+
+
+def publish(run_dir: str | Path, predictions: dict[str, np.ndarray] | None = None,
+            root: str | Path | None = None) -> Path:
+    """Copy a finished run's small files (no checkpoints) into the store; returns its folder."""
+    run_dir = Path(run_dir)
+    result = json.loads((run_dir / "result.json").read_text())
+    dest = Path(root or results_dir()) / result["key"]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.jsonl", "config.yaml", "env.json"):
+        if (run_dir / name).exists():
+            _atomic(dest / name, lambda f, n=name: f.write((run_dir / n).read_bytes()))
+    if predictions:
+        _atomic(dest / "predictions.npz", lambda f: np.savez_compressed(f, **predictions))
+    atomic_write_json(dest / "result.json", result)  # last: its presence marks a complete entry
+    return dest
+
+
+def is_done(key: str, root: str | Path | None = None) -> bool:
+    return (Path(root or results_dir()) / key / "result.json").is_file()
+
+
+def load_result(key: str, root: str | Path | None = None) -> dict:
+    return json.loads((Path(root or results_dir()) / key / "result.json").read_text())
+
+
+def load_curves(key: str, root: str | Path | None = None) -> list[dict]:
+    from .io import read_jsonl
+
+    return read_jsonl(Path(root or results_dir()) / key / "metrics.jsonl")
+
+
+def load_predictions(key: str, root: str | Path | None = None) -> dict[str, np.ndarray]:
+    with np.load(Path(root or results_dir()) / key / "predictions.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_results(root: str | Path | None = None):
+    """All finished runs as a pandas DataFrame: one row per run, config fields as columns."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(root or results_dir()).glob("*/result.json")):
+        r = json.loads(path.read_text())
+        rows.append({**r["config"], "key": r["key"], "miou": r["final"]["miou"], "best_miou": r["best_miou"],
+                     "wall_time_s": r["wall_time_s"], "sec_per_iter": r.get("sec_per_iter"),
+                     "per_class_iou": r["final"].get("per_class_iou")})
+    return pd.DataFrame(rows)
+
+
+def remove(key: str, root: str | Path | None = None) -> None:
+    shutil.rmtree(Path(root or results_dir()) / key, ignore_errors=True)
