@@ -32,6 +32,7 @@ METHOD_PRESETS: dict[str, dict[str, bool]] = {
                 strong_aug=True, feature_aug=True),
 }
 SWITCHES = tuple(METHOD_PRESETS["mkd"])
+ALPHA_DEFAULT = 1.5
 
 
 class ConfigError(ValueError):
@@ -64,7 +65,7 @@ class Config:
     mutual_mean_teacher: bool | None = None
     strong_aug: bool | None = None
     feature_aug: bool | None = None
-    alpha: float = 1.5  # weight of L_st (teacher -> student)
+    alpha: float = ALPHA_DEFAULT  # weight of L_st (teacher -> student)
     beta: float = 1.0  # weight of L_ss (student <-> student, CPS)
     gamma: float = 0.99  # EMA: weight of the old teacher in Eq. 1 (see mkdlib.ema)
     ema_warmup: bool = True  # released code: gamma_t = min(1 - 1/t, gamma)
@@ -95,14 +96,15 @@ class Config:
     checkpoint_interval: int = 200
     log_interval: int = 10
     eval_model: str = "student1"  # student1 | teacher1
-    max_nonfinite: int = 20  # skipped non-finite steps before the run stops
+    max_nonfinite: int = 20  # consecutive skipped non-finite steps before the run stops
+    validate_samples: int = 200  # samples the pre-training data check decodes (every id's files are checked)
     run_dir: str | None = None  # default: runs/<key>
     progress: bool = True
 
     # fields that do not change what is trained (left out of the run key)
     RUNTIME_ONLY: typing.ClassVar[tuple[str, ...]] = (
         "data_root", "device", "threads", "num_workers", "eval_interval", "checkpoint_interval",
-        "log_interval", "run_dir", "progress", "max_nonfinite")
+        "log_interval", "run_dir", "progress", "max_nonfinite", "validate_samples")
 
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}
@@ -228,6 +230,9 @@ def resolve(cfg: Config) -> Config:
     has_teacher = s["mean_teacher"] or s["mutual_mean_teacher"]
     if cfg.method in ("mkd", "cps") and not has_teacher and cfg.method == "mkd" and cfg.alpha > 0 and not s["co_training"]:
         raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
+    if not has_teacher and cfg.alpha > 0 and cfg.alpha != ALPHA_DEFAULT:  # cps/supervised configs carry the default
+        raise ConfigError(f"alpha={cfg.alpha} weights the teacher loss L_st, but no teacher is on; turn on "
+                          "mean_teacher or mutual_mean_teacher, or leave alpha at its default")
     if cfg.alpha < 0 or cfg.beta < 0:
         raise ConfigError("alpha and beta are loss weights and must be >= 0")
     if not 0.0 <= cfg.gamma < 1.0:

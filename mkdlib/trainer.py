@@ -18,6 +18,7 @@ import platform
 import random
 import signal
 import subprocess
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -180,17 +181,43 @@ def _restore_rng(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _gather_rng(rt: Runtime) -> dict | list[dict]:
+    """Every rank's RNG state (a list in distributed runs), so each rank resumes its own stream."""
+    state = _capture_rng()
+    if not rt.distributed:
+        return state
+    states = [None] * rt.world_size
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _rank_rng(saved: dict | list[dict], rt: Runtime) -> dict:
+    if isinstance(saved, list):
+        return saved[rt.rank] if len(saved) == rt.world_size else saved[0]
+    return saved
+
+
+def _student_buffers(method: Method) -> list[torch.Tensor]:
+    """BatchNorm and feature statistics a forward pass updates (teachers' follow by EMA)."""
+    return [b for n, b in method.named_buffers() if not n.startswith("teachers.")]
+
+
+def _grads_finite(optimizer) -> bool:
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+
+
 def _unwrap(model) -> Method:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, iteration: int, cfg: Config,
-                    best_miou: float, skipped: int) -> None:
+                    best_miou: float, skipped: int, rng: dict | list[dict] | None = None) -> None:
     try:
         atomic_torch_save({"method": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "iteration": iteration, "config": cfg.to_dict(), "best_miou": best_miou,
-                           "nonfinite_skipped": skipped, "rng": _capture_rng()}, path)
+                           "nonfinite_skipped": skipped, "rng": _capture_rng() if rng is None else rng}, path)
     except OSError as e:
         raise TrainingError(f"could not write checkpoint {path} at iteration {iteration}: {e}. "
                             "The previous checkpoint in that folder is intact; free disk space or "
@@ -260,6 +287,34 @@ class _StopRequest:
             signal.signal(s, h)
 
 
+class _RunLock:
+    """One process per run folder: a second run of the same folder (e.g. two notebooks with the
+    same config) fails at start instead of interleaving checkpoints. Released when the process dies."""
+
+    def __init__(self, run_dir: Path, enabled: bool):
+        from filelock import FileLock
+
+        self.lock = FileLock(run_dir / ".lock") if enabled else None
+        self.run_dir = run_dir
+
+    def __enter__(self):
+        from filelock import Timeout
+
+        if self.lock is not None:
+            try:
+                self.lock.acquire(timeout=0)
+            except Timeout:
+                raise TrainingError(f"run folder {self.run_dir} is in use by another training process; wait "
+                                    "for it, or pass another run_dir") from None
+            for stale in self.run_dir.glob(".*.tmp"):  # half-written files of a killed process
+                stale.unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.release()
+
+
 # --------------------------------------------------------------------------- train
 def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
           stop_after: int | None = None) -> RunResult:
@@ -269,10 +324,16 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     for splitting a long run over sessions; calling again resumes.
     """
     cfg = resolve(cfg)
-    rt = setup_runtime(cfg)
     run_dir = Path(run_dir or cfg.run_dir or default_run_dir(cfg))
-    if rt.is_main:
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
         _check_writable(run_dir)
+    with _RunLock(run_dir, enabled=is_main):
+        return _train(cfg, run_dir, force, stop_after)
+
+
+def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None) -> RunResult:
+    rt = setup_runtime(cfg)
     result_path = run_dir / "result.json"
     if result_path.exists() and not force:
         saved = json.loads(result_path.read_text())
@@ -285,6 +346,10 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
 
     torch.manual_seed(cfg.seed + rt.rank)
     data = prepare_data(cfg) if rt.is_main else None
+    if rt.is_main:  # bad data stops here, every problem listed, not hours into the run
+        from .validate import check_data
+
+        check_data(cfg, data, cfg.validate_samples).raise_for_problems()
     if rt.distributed:  # rank 0 generates / checks the data first, the others then read it
         dist.barrier()
         data = data or prepare_data(cfg)
@@ -295,7 +360,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     scheduler = build_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
 
-    start, best_miou, skipped, wall_before = 0, -1.0, 0, 0.0
+    start, best_miou, skipped, wall_before, rng_state = 0, -1.0, 0, 0.0, None
     last = run_dir / "last.pt"
     if last.exists():
         ckpt = load_checkpoint(last)
@@ -307,7 +372,9 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
         scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         start, best_miou, skipped = ckpt["iteration"], ckpt["best_miou"], ckpt["nonfinite_skipped"]
-        _restore_rng(ckpt["rng"])
+        rng_state = _rank_rng(ckpt["rng"], rt)
+        if rt.is_main:
+            print(f"resuming {run_dir} from {last.name} at iteration {start}/{cfg.iters}", file=sys.stderr)
         if rt.is_main and (run_dir / "metrics.jsonl").exists():  # drop lines logged after the checkpoint
             kept = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m.get("iter", 0) <= start]
             wall_before = max((m.get("wall_s", 0.0) for m in kept), default=0.0)
@@ -327,6 +394,8 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     lab_loader, unl_loader, val_loader = build_loaders(cfg, data, rt, start)
     lab_iter = iter(lab_loader)
     unl_iter = iter(unl_loader) if unl_loader is not None else None
+    if rng_state is not None:  # after iter(): creating a loader iterator draws from the global RNG
+        _restore_rng(rng_state)
 
     from tqdm.auto import tqdm
 
@@ -336,6 +405,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext())
     metrics_path = run_dir / "metrics.jsonl"
     t0, last_eval, it, consecutive = time.perf_counter() - wall_before, None, start, 0
+    buffers = _student_buffers(method)
     model.train()
     with _StopRequest() as stop:
         for it in range(start, end):
@@ -344,26 +414,37 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
                 batch.update(next(unl_iter))
             batch = _to_device(batch, rt.device, cfg.channels_last and rt.device.type == "cuda")
             rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + it)
+            saved_buffers = [b.detach().clone() for b in buffers]
             with autocast:
                 out = model(batch, it / cfg.iters, rng)
             loss = out["loss"]
-            finite = torch.isfinite(loss.detach()).float()
+            # one collective decision per step: any rank's loss not finite, any rank asked to stop
+            flags = torch.stack([(~torch.isfinite(loss.detach())).float(),
+                                 torch.tensor(1.0 if stop.signal else 0.0, device=loss.device)])
             if rt.distributed:
-                dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            nonfinite, stop_now = (bool(f) for f in flags.tolist())
             optimizer.zero_grad(set_to_none=True)
-            if finite.item() < 1:
+            if not nonfinite:
+                scaler.scale(loss).backward()
+                # fp16: GradScaler skips inf gradients itself; otherwise an inf gradient would poison AdamW
+                nonfinite = not (scaler.is_enabled() or _grads_finite(optimizer))
+            if nonfinite:  # skip: no update, forward-pass statistics rolled back
+                with torch.no_grad():
+                    for b, s in zip(buffers, saved_buffers):
+                        b.copy_(s)
                 skipped += 1
                 consecutive += 1
                 if rt.is_main:
                     append_jsonl(metrics_path, {"iter": it + 1, "nonfinite_loss": True, "skipped_total": skipped})
                 if consecutive >= cfg.max_nonfinite:
                     raise TrainingError(
-                        f"loss was not finite at {consecutive} consecutive steps (last at iteration {it + 1}); "
-                        f"training stopped. Last good checkpoint: {last if last.exists() else 'none yet'}. "
+                        f"loss or gradients were not finite at {consecutive} consecutive steps (last at iteration "
+                        f"{it + 1}); training stopped. Last good checkpoint: "
+                        f"{last if last.exists() else 'none yet'} (skipped steps never change the weights). "
                         "Lower lr, or check the data for corrupt masks.")
             else:
                 consecutive = 0
-                scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
             scheduler.step()
@@ -386,13 +467,16 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
                         best_miou = ev["miou"]
                         save_checkpoint(run_dir / "best.pt", model, optimizer, scheduler, scaler, done, cfg,
                                         best_miou, skipped)
-            if rt.is_main and (done % cfg.checkpoint_interval == 0 or done == end or stop.signal):
-                save_checkpoint(last, model, optimizer, scheduler, scaler, done, cfg, best_miou, skipped)
-            if stop.signal:
+            if done % cfg.checkpoint_interval == 0 or done == end or stop_now:
+                rng_states = _gather_rng(rt)  # collective: every rank's stream
+                if rt.is_main:
+                    save_checkpoint(last, model, optimizer, scheduler, scaler, done, cfg, best_miou, skipped,
+                                    rng_states)
+            if stop_now:
                 bar.close()
                 if rt.distributed:
                     dist.barrier()
-                raise SystemExit(f"stopped by signal {stop.signal} after iteration {done}; "
+                raise SystemExit(f"stopped by signal {stop.signal or 'on another rank'} after iteration {done}; "
                                  f"checkpoint saved to {last}. Run the same command again to resume.")
     bar.close()
     if rt.distributed:

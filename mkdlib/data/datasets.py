@@ -69,11 +69,17 @@ class SegmentationFolder:
         self.root = Path(root)
         self.layout = layout
 
+    def image_path(self, sample_id: str) -> Path:
+        return self.layout.image_path(self.root, sample_id)
+
+    def mask_path(self, sample_id: str) -> Path:
+        return self.layout.mask_path(self.root, sample_id)
+
     def image(self, sample_id: str) -> np.ndarray:
-        return read_image(self.layout.image_path(self.root, sample_id))
+        return read_image(self.image_path(sample_id))
 
     def mask(self, sample_id: str) -> np.ndarray:
-        return read_mask(self.layout.mask_path(self.root, sample_id))
+        return read_mask(self.mask_path(sample_id))
 
 
 def _key(key) -> tuple[int, int | None]:
