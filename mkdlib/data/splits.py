@@ -7,6 +7,7 @@ file. Lists are plain text, one sample per line, in any of the three public form
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,7 +41,11 @@ def split_dirname(spec: str) -> str:
 
 
 def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
-    """Number of labeled ids for ``spec`` (fraction, count, 'full'), or the Path of a list file."""
+    """Number of labeled ids for ``spec`` (fraction, count, 'full'), or the Path of a list file.
+
+    Fractions round up, as the public protocols do: 1/16 of VOC's 1,464 is 92, of VOCAug's 10,582
+    is 662, of Cityscapes' 2,975 is 186.
+    """
     text = str(spec).strip()
     if text.lower() == "full":
         return pool_size
@@ -48,7 +53,7 @@ def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
         num, den = (int(t) for t in text.split("/"))
         if den == 0 or num == 0 or num > den:
             raise SplitError(f"split {text!r}: a fraction must be in (0, 1], like '1/16' or '1/2'")
-        n = int(Fraction(num, den) * pool_size)
+        n = math.ceil(Fraction(num, den) * pool_size)
         if n < 1:
             raise SplitError(f"split {text!r} of a pool of {pool_size} ids labels no image")
         return n
@@ -66,19 +71,33 @@ def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
                      "'full', or the path of a split list (.txt)")
 
 
+#: Cityscapes file names in the public lists, reduced to the canonical id ``split/city/city_seq_frame``
+_CITYSCAPES_OFFICIAL = re.compile(r"leftImg8bit/(?P<split>[a-z_]+)/(?P<city>[^/]+)/(?P<name>[^/]+?)_leftImg8bit\.png$")
+_CITYSCAPES_CPS = re.compile(r"^/?images/(?P<split>[a-z_]+)/(?P<name>(?P<city>[a-z_]+?)_\d+_\d+)\.png$")
+
+
 def parse_split_line(line: str) -> str | None:
     """One line of a split list in any public format -> a sample id (None for blank lines).
 
-    UniMatch: ``JPEGImages/2007_000033.jpg SegmentationClass/2007_000033.png``;
-    U2PL/CPS VOC: ``2007_000033``; U2PL Cityscapes: ``leftImg8bit/train/aachen/aachen_..._leftImg8bit.png``
-    (its id is the path); CPS Cityscapes: ``train/image/x.png\\ttrain/label/x.png``.
+    VOC ids are the image stem (``2007_000033``); Cityscapes ids are ``train/aachen/aachen_000000_000019``
+    (split/city/name, the path under ``leftImg8bit`` without the suffix), whatever the format:
+
+    - UniMatch: ``JPEGImages/2007_000033.jpg SegmentationClass/2007_000033.png`` and
+      ``leftImg8bit/train/jena/jena_000078_000019_leftImg8bit.png gtFine/...``;
+    - U2PL: ``2007_000033`` and ``leftImg8bit/train/jena/jena_000078_000019_leftImg8bit.png``;
+    - CPS: ``2007_000033`` and (flat, tab-separated)
+      ``/images/train/jena_000078_000019.png<TAB>/segmentation/train/jena_000078_000019_gtFine.png``.
     """
     line = line.strip()
     if not line or line.startswith("#"):
         return None
     first = line.split()[0]
-    if "/" in first and first.startswith("JPEGImages/"):
+    if first.startswith("JPEGImages/"):
         return Path(first).stem
+    for pattern in (_CITYSCAPES_OFFICIAL, _CITYSCAPES_CPS):
+        m = pattern.search(first)
+        if m:
+            return f"{m['split']}/{m['city']}/{m['name']}"
     return first
 
 
