@@ -53,7 +53,12 @@ class ModelSpec:
 
 
 def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
-    """Load a torchvision/timm ResNet state dict (or a checkpoint holding one) into an smp encoder."""
+    """Load a torchvision/timm ResNet state dict (or a checkpoint holding one) into an smp encoder.
+
+    torchvision and timm name ResNet weights alike (``conv1.weight``, ``layer1.0.bn1.weight``...);
+    smp's own encoders use those names, ``tu-`` encoders keep the timm model under ``.model``.
+    The classifier (``fc.*``) is dropped; every other encoder weight must be present, with its shape.
+    """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -61,13 +66,44 @@ def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
     for key in ("state_dict", "model", "encoder"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"encoder_weights {path}: expected a state dict of tensors (torchvision/timm ResNet)")
     state = {k.removeprefix("module.").removeprefix("encoder.").removeprefix("model."): v
              for k, v in state.items()}
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
-    if len(missing) > len(state) // 2 or not state:
-        raise ModelError(f"encoder_weights {path} do not match the encoder: {len(missing)} missing keys "
-                         f"(e.g. {missing[:3]}); expected a torchvision/timm state dict of the same backbone")
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier.", "head."))}
+    target = encoder.model if hasattr(encoder, "model") and isinstance(encoder.model, nn.Module) else encoder
+    own = target.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{what}: {len(keys)} (e.g. {keys[:2]})" for what, keys in
+                           (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
+        raise ModelError(f"encoder_weights {path} do not fit this encoder ({detail}); expected a torchvision or "
+                         "timm state dict of the same backbone (e.g. resnet50 weights for encoder resnet50)")
+    target.load_state_dict(state, strict=True)
+
+
+def _imagenet_cached(encoder: str) -> bool:
+    """Whether smp's ImageNet weights of ``encoder`` are already in the Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        import segmentation_models_pytorch as smp
+
+        if encoder.startswith("tu-"):
+            import timm
+
+            cfg = timm.models.get_pretrained_cfg(encoder[3:])
+            repo, revision = (getattr(cfg, "hf_hub_id", None) if cfg else None), None
+            filename = "model.safetensors"
+        else:
+            settings = smp.encoders.encoders[encoder]["pretrained_settings"]["imagenet"]
+            repo, revision, filename = settings["repo_id"], settings.get("revision"), "model.safetensors"
+        if not repo:
+            return False
+        return isinstance(try_to_load_from_cache(repo, filename, revision=revision), str)
+    except Exception:
+        return False
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
@@ -82,11 +118,15 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
             raise ModelError(f"encoder_weights {weights!r}: no such file; give 'imagenet', a local "
                              "state-dict path, or none")
         weights = None
-    if weights == "imagenet" and (os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable()):
+    if weights == "imagenet" and not _imagenet_cached(spec.encoder) and (
+            os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable()):
         raise ModelError(
-            "encoder_weights='imagenet' needs a download from the Hugging Face hub, which is not "
-            "reachable here. Fix: download the ResNet weights on a connected machine (e.g. torchvision's "
-            "resnet50 state dict) and pass encoder_weights=<path to .pth>, or use encoder_weights=none.")
+            f"encoder_weights='imagenet' for {spec.encoder} needs a download from the Hugging Face hub, which is "
+            "offline here (and nothing is cached). Fix: on a connected machine save torchvision's weights, "
+            f"e.g. torch.save(torchvision.models.{spec.encoder.removeprefix('tu-')}(weights='IMAGENET1K_V1')"
+            ".state_dict(), 'r.pth'), and pass encoder_weights=<path to r.pth>; or encoder_weights=none.")
+    if weights == "imagenet" and spec.encoder.startswith("tu-"):
+        weights = True  # smp's switch for timm's own pretrained weights
     if weights in ("none", ""):
         weights = None
     if seed is not None:
