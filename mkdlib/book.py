@@ -1,0 +1,147 @@
+"""Build the book: execute the notebooks with papermill, then render them with jupyter-book.
+
+    python -m mkdlib.book                # execute every notebook, build book/_build/html (-W)
+    python -m mkdlib.book --recompute    # first train every grid config missing from the store
+    python -m mkdlib.book --only 03_train --no-html
+
+The notebooks in ``notebooks/`` are the sources (committed without outputs); their executed
+copies go to ``book/chapters/`` (not committed) and jupyter-book renders those without executing
+again. Tables and figures read the results store (:mod:`mkdlib.results`), so a build with the
+committed results retrains nothing; ``--recompute`` sets ``run_missing=True`` in the tables
+notebook, which trains each missing grid config through ``03_train`` (papermill).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO / "notebooks"
+BOOK_DIR = REPO / "book"
+#: Book order; each is one chapter (``book/_toc.yml``).
+NOTEBOOKS = ("00_data", "01_components", "02_baselines", "03_train", "04_tables", "05_qualitative", "explorer")
+
+
+class BookError(RuntimeError):
+    """A notebook or the HTML build failed; the message names the notebook / log to read."""
+
+
+def execute_notebook(name: str, output: str | Path, parameters: dict | None = None,
+                     progress: bool = True) -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with papermill into ``output`` (kernel: this Python)."""
+    import papermill as pm
+
+    source = NOTEBOOKS_DIR / f"{name}.ipynb"
+    if not source.is_file():
+        raise BookError(f"notebook {source} does not exist; notebooks: {', '.join(NOTEBOOKS)}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        pm.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name="python3",
+                            progress_bar=progress, cwd=str(NOTEBOOKS_DIR))
+    except pm.PapermillExecutionError as e:
+        raise BookError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                        f"(executed copy with the traceback: {output})") from None
+    return output
+
+
+def train_parameters(cfg) -> dict:
+    """Papermill parameters under which ``03_train`` trains exactly ``cfg`` (same results key)."""
+    from .config import Config
+
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY}
+    return {"dataset": cfg.dataset, "split": cfg.split, "method": cfg.method, "seed": cfg.seed,
+            "iters": cfg.iters, "config_overrides": fields}
+
+
+def run_missing(grids: list[str] | None = None, output_dir: str | Path | None = None,
+                threads: int = 1, progress: bool = True) -> list[str]:
+    """Train every config of ``grids`` not yet in the results store by executing ``03_train``;
+    returns the keys trained. Executed copies land in ``output_dir`` (default ``runs/notebooks``)."""
+    from .experiments import GRIDS, pending
+
+    output_dir = Path(output_dir or REPO / "runs" / "notebooks")
+    trained: list[str] = []
+    todo = []
+    for g in grids or GRIDS:
+        todo += [c for c in pending(g) if c.key() not in {t.key() for t in todo}]
+    for i, cfg in enumerate(todo, 1):
+        print(f"[run_missing {i}/{len(todo)}] {cfg.key()}", flush=True)
+        execute_notebook("03_train", output_dir / f"{cfg.key()}.ipynb",
+                         {**train_parameters(cfg), "threads": threads}, progress=progress)
+        trained.append(cfg.key())
+    return trained
+
+
+def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: dict[str, dict] | None = None,
+                common: dict | None = None, only: list[str] | None = None, progress: bool = True) -> list[Path]:
+    """Execute the book's notebooks in order into ``chapters_dir``.
+
+    ``parameters``: per-notebook papermill parameters; ``common``: given to every notebook (each
+    notebook declares the parameters it takes; papermill warns about and ignores the others).
+    """
+    out = []
+    names = [n for n in NOTEBOOKS if not only or n in only]
+    for i, name in enumerate(names, 1):
+        t0 = time.perf_counter()
+        print(f"[book {i}/{len(names)}] executing {name} ...", flush=True)
+        out.append(execute_notebook(name, Path(chapters_dir) / f"{name}.ipynb",
+                                    {**(common or {}), **(parameters or {}).get(name, {})}, progress=progress))
+        print(f"[book {i}/{len(names)}] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True) -> Path:
+    """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``)."""
+    book_dir = Path(book_dir)
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
+    if warnings_as_errors:
+        cmd += ["-W", "-n", "--keep-going"]
+    print(f"[book] {' '.join(cmd)}", flush=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        log = (res.stdout + res.stderr)[-4000:]
+        raise BookError(f"jupyter-book build failed (exit {res.returncode}); last output:\n{log}")
+    html = book_dir / "_build" / "html"
+    print(f"[book] built {html / 'index.html'}", flush=True)
+    return html
+
+
+def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: dict[str, dict] | None = None,
+          common: dict | None = None, only: list[str] | None = None, html: bool = True) -> Path:
+    """Execute every notebook into ``<book_dir>/chapters`` and build the HTML; returns its folder."""
+    t0 = time.perf_counter()
+    parameters = {k: dict(v) for k, v in (parameters or {}).items()}
+    if recompute:
+        parameters.setdefault("04_tables", {})["run_missing"] = True
+    execute_all(Path(book_dir) / "chapters", parameters, common, only)
+    out = build_html(book_dir) if html else Path(book_dir) / "chapters"
+    print(f"[book] total {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mkdlib.book", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recompute", action="store_true",
+                   help="train every experiment-grid config missing from the results store first (hours on CPU)")
+    p.add_argument("--only", nargs="*", choices=NOTEBOOKS, help="execute only these notebooks")
+    p.add_argument("--no-html", action="store_true", help="execute the notebooks, skip jupyter-book")
+    p.add_argument("--book-dir", default=str(BOOK_DIR))
+    args = p.parse_args(argv)
+    try:
+        build(args.book_dir, recompute=args.recompute, only=args.only, html=not args.no_html)
+    except BookError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

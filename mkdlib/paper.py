@@ -1,0 +1,256 @@
+"""The paper's published numbers (Tables 1-5) and the tables that set our stored runs beside them.
+
+``paper_results.yaml`` is a verbatim copy of the figures transcribed from the paper (mIoU %,
+PASCAL VOC / Cityscapes). Our numbers come from the results store (:mod:`mkdlib.results`) and are
+**built-in dataset** results: a different dataset, model size and schedule. Absolute mIoUs are
+therefore never subtracted from the paper's; each comparison table instead shows the *gain over a
+reference row* (e.g. co-training for Table 3) for both, and the difference of those gains.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .config import SWITCHES, Config, make_config
+from .experiments import grid
+
+PAPER_RESULTS_PATH = Path(__file__).with_name("paper_results.yaml")
+#: Column prefix of every number measured here; the book labels it "built-in dataset".
+OURS = "ours (built-in)"
+PAPER = "paper"
+FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
+SWITCH_LABELS = {"co_training": "co-training", "mean_teacher": "mean teacher",
+                 "mutual_mean_teacher": "mutual mean teacher", "strong_aug": "strong aug",
+                 "feature_aug": "feature aug"}
+
+
+@lru_cache(maxsize=1)
+def load_paper() -> dict:
+    """All transcribed tables, keyed as in the YAML (``table1_voc_classic`` ... ``table5_beta``)."""
+    return yaml.safe_load(PAPER_RESULTS_PATH.read_text())
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """One of the paper's tables as a DataFrame (mIoU %; NaN where the paper has no entry)."""
+    tables = load_paper()
+    if name not in tables:
+        raise KeyError(f"paper table {name!r} is not in {PAPER_RESULTS_PATH.name}; "
+                       f"tables: {', '.join(tables)}")
+    t = tables[name]
+    rows = t["rows"]
+    if isinstance(rows, dict):
+        return pd.DataFrame.from_dict(rows, orient="index", columns=t["columns"]).astype(float)
+    return pd.DataFrame(rows, columns=t["columns"])
+
+
+def split_sizes() -> pd.DataFrame:
+    """Labeled images per fraction in the paper's protocols, read from its column headers
+    (``"1/16 (92)"``): VOC 2012 classic (1,464), VOCAug (10,582) and Cityscapes (2,975)."""
+    import re
+
+    def sizes(table: str, prefix: str = "") -> dict:
+        out = {}
+        for col in paper_table(table).columns:
+            m = re.fullmatch(rf"{prefix}(\S+) \((\d+)\)", col)
+            if m:
+                out[m.group(1).lower()] = int(m.group(2))
+        return out
+
+    df = pd.DataFrame({"VOC 2012 classic (1,464)": sizes("table1_voc_classic"),
+                       "VOCAug blended (10,582)": sizes("table2_vocaug", "R50 "),
+                       "Cityscapes (2,975)": sizes("table2_cityscapes", "R50 ")})
+    return df.reindex(list(FRACTIONS)).astype("Int64")
+
+
+# --------------------------------------------------------------------------- our stored runs
+def seed_free_key(cfg: Config | dict) -> str:
+    """The run key with the seed set to 0: runs sharing it differ only by their seed."""
+    return make_config(cfg, seed=0).key()
+
+
+def switch_label(cfg: Config) -> str:
+    """``"co-training + strong aug"``: the Table 3 row a resolved config belongs to."""
+    on = [SWITCH_LABELS[s] for s in SWITCHES if getattr(cfg, s)]
+    return " + ".join(on) if on else "supervised only"
+
+
+def stored_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """Every finished run in the store: key, seed-free key, seed, mIoU (%), best mIoU (%)."""
+    from .results import load_result, load_results
+
+    df = load_results(root)
+    if df.empty:
+        return pd.DataFrame(columns=["key", "seed_free_key", "seed", "miou", "best_miou"])
+    out = pd.DataFrame({
+        "key": df["key"],
+        "seed_free_key": [seed_free_key(load_result(k, root)["config"]) for k in df["key"]],
+        "seed": df["seed"].astype(int), "miou": 100 * df["miou"].astype(float),
+        "best_miou": 100 * df["best_miou"].astype(float)})
+    return out.reset_index(drop=True)
+
+
+def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.DataFrame:
+    """One row per (grid config, stored run of it with *any* seed), plus one ``miou=NaN`` row for
+    each grid config with no stored run yet ("not yet run").
+
+    Matching ignores the seed, so extra seeds of a sweep config (e.g. from the headline grid)
+    count towards its seed spread. Columns: grid, method, split, label (Table 3 row), gamma, beta,
+    the five switches, seed, miou (%), key.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    runs = stored_runs(root)
+    rows, seen = [], set()
+    for name in names:
+        for cfg in grid(name):
+            sfk = seed_free_key(cfg)
+            if sfk in seen:
+                continue
+            seen.add(sfk)
+            base = {"grid": name, "method": cfg.method, "split": cfg.split, "label": switch_label(cfg),
+                    "gamma": cfg.gamma, "beta": cfg.beta, **cfg.switches(), "grid_key": cfg.key()}
+            match = runs[runs["seed_free_key"] == sfk]
+            if match.empty:
+                rows.append({**base, "seed": math.nan, "miou": math.nan, "key": None})
+            for r in match.itertuples():
+                rows.append({**base, "seed": r.seed, "miou": r.miou, "key": r.key})
+    return pd.DataFrame(rows)
+
+
+def grid_status(root: str | Path | None = None) -> pd.DataFrame:
+    """How many configs of each experiment grid have a stored result."""
+    from .experiments import GRIDS
+    from .results import is_done
+
+    rows = []
+    for name in GRIDS:
+        cfgs = grid(name)
+        done = sum(is_done(c.key(), root) for c in cfgs)
+        rows.append({"grid": name, "configs": len(cfgs), "stored": done, "missing": len(cfgs) - done})
+    return pd.DataFrame(rows)
+
+
+def _summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """mean, sd and number of seeds of ``miou`` per group (NaN rows count as 0 runs)."""
+    g = runs.groupby(by, sort=False, dropna=False)["miou"]
+    return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
+
+
+def _ours_columns(s: pd.DataFrame) -> dict:
+    return {f"{OURS} mIoU": s["mean"], f"{OURS} sd": s["sd"], f"{OURS} seeds": s["n"]}
+
+
+def _with_gains(df: pd.DataFrame, reference, ours_col: str, paper_col: str, what: str) -> pd.DataFrame:
+    """Add gain-over-``reference``-row columns for ours and the paper, and their difference."""
+    df[f"{OURS} gain vs {what}"] = df[ours_col] - df.loc[reference, ours_col]
+    df[f"{PAPER} gain vs {what}"] = df[paper_col] - df.loc[reference, paper_col]
+    df["difference of gains (ours - paper)"] = df[f"{OURS} gain vs {what}"] - df[f"{PAPER} gain vs {what}"]
+    return df
+
+
+# --------------------------------------------------------------------------- Tables 1-5 analogues
+def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
+    """Table 1 analogue: mIoU per label fraction. Rows: quantities; columns: fractions.
+
+    Ours: supervised / CPS / MKD on the built-in dataset; the gain of MKD over supervised training
+    and over CPS. Paper: Table 1 (VOC 2012 classic, 1,464 images), CPS-R101 and MKD-R50/R101, and
+    MKD-R101's gain over CPS-R101 (the paper's co-training baseline).
+    """
+    runs = grid_runs(["headline", "fractions"], root)
+    s = _summary(runs, ["method", "split"])["mean"]
+    ours = {m: [s.get((m, f), math.nan) for f in FRACTIONS] for m in ("supervised", "cps", "mkd")}
+    p = paper_table("table1_voc_classic")
+    paper_cols = list(p.columns)  # same order as FRACTIONS
+    ours_gain_cps = [a - b for a, b in zip(ours["mkd"], ours["cps"])]
+    paper_gain_cps = list(p.loc["MKD-R101", paper_cols] - p.loc["CPS-R101", paper_cols])
+    rows = {
+        f"{OURS}: supervised": ours["supervised"],
+        f"{OURS}: CPS": ours["cps"],
+        f"{OURS}: MKD": ours["mkd"],
+        f"{OURS}: MKD gain vs supervised": [a - b for a, b in zip(ours["mkd"], ours["supervised"])],
+        f"{OURS}: MKD gain vs CPS": ours_gain_cps,
+        f"{PAPER}: CPS-R101 (VOC)": list(p.loc["CPS-R101", paper_cols]),
+        f"{PAPER}: MKD-R50 (VOC)": list(p.loc["MKD-R50", paper_cols]),
+        f"{PAPER}: MKD-R101 (VOC)": list(p.loc["MKD-R101", paper_cols]),
+        f"{PAPER}: MKD-R101 gain vs CPS-R101": paper_gain_cps,
+        "difference of MKD-vs-CPS gains (ours - paper)": [a - b for a, b in zip(ours_gain_cps, paper_gain_cps)],
+    }
+    df = pd.DataFrame(rows, index=list(FRACTIONS)).T
+    df.columns.name = "label fraction"
+    return df
+
+
+def table_methods(root: str | Path | None = None) -> pd.DataFrame:
+    """Table 2 analogue at 1/16: supervised, mean teacher, CPS, MKD (mean, sd over seeds).
+
+    Paper: Table 2, VOCAug 1/16 (662 labels) and Cityscapes 1/16 (186 labels), ResNet-50; gains
+    are over CPS, the co-training baseline.
+    """
+    runs = grid_runs(["headline", "methods"], root)
+    runs = runs[runs["split"] == "1/16"]
+    s = _summary(runs, ["method"])
+    order = ["supervised", "mean_teacher", "cps", "mkd"]
+    s = s.reindex(order)
+    voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
+    paper_name = {"mean_teacher": "MT", "cps": "CPS", "mkd": "MKD"}
+    df = pd.DataFrame(_ours_columns(s), index=order)
+    df[f"{PAPER} VOCAug R50 1/16"] = [voc.loc[paper_name[m], "R50 1/16 (662)"] if m in paper_name else math.nan
+                                      for m in order]
+    df[f"{PAPER} Cityscapes R50 1/16"] = [city.loc[paper_name[m], "R50 1/16 (186)"] if m in paper_name
+                                          else math.nan for m in order]
+    df.index = ["supervised only", "mean teacher", "CPS (co-training)", "MKD"]
+    return _with_gains(df, "CPS (co-training)", f"{OURS} mIoU", f"{PAPER} VOCAug R50 1/16", "CPS")
+
+
+def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
+    """Table 3 analogue: co-training plus switches, at 1/16. Paper: VOCAug 1/16, ResNet-50."""
+    runs = grid_runs("ablation", root)
+    s = _summary(runs, ["label"])
+    paper = paper_table("table3_ablation")
+    paper_label = {switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"]
+                   for _, r in paper.iterrows()}
+    labels = list(dict.fromkeys(runs["label"]))
+    df = pd.DataFrame(_ours_columns(s.reindex(labels)), index=labels)
+    df[f"{PAPER} mIoU (VOCAug R50)"] = [paper_label.get(l, math.nan) for l in labels]
+    df.index.name = "switches on"
+    return _with_gains(df, "co-training", f"{OURS} mIoU", f"{PAPER} mIoU (VOCAug R50)", "co-training")
+
+
+def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
+    """Table 4 (``param="gamma"``, the EMA weight of Eq. 1) or Table 5 (``"beta"``, the weight of
+    L_ss in Eq. 4, alpha = 1.5) analogue; gains are over the smallest value (0: no EMA memory /
+    no student-student term). Paper: VOCAug 1/16, ResNet-50 and ResNet-101."""
+    tables = {"gamma": "table4_gamma", "beta": "table5_beta"}
+    if param not in tables:
+        raise KeyError(f"sweep {param!r} is unknown; sweeps: {', '.join(tables)}")
+    runs = grid_runs(param, root)
+    s = _summary(runs, [param])
+    paper = paper_table(tables[param]).set_index(param)
+    values = sorted(set(s.index) | set(paper.index))
+    df = pd.DataFrame(_ours_columns(s.reindex(values)), index=values)
+    df[f"{PAPER} R50"] = paper["R50"].reindex(values)
+    df[f"{PAPER} R101"] = paper["R101"].reindex(values)
+    df.index.name = param
+    return _with_gains(df, values[0], f"{OURS} mIoU", f"{PAPER} R50", f"{param}={values[0]:g}")
+
+
+def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Numbers as text: our missing runs read "not yet run", the paper's gaps and one-seed
+    standard deviations "—"; gains and differences carry a sign."""
+    out = df.copy().astype(object)
+    for idx in df.index:
+        for col in df.columns:
+            v, name = df.at[idx, col], f"{idx} | {col}"
+            if isinstance(v, float) and math.isnan(v):
+                missing_ours = OURS in name and " sd" not in name
+                out.at[idx, col] = "not yet run" if missing_ours else "—"
+            elif name.endswith("seeds"):
+                out.at[idx, col] = f"{int(v)}"
+            elif "gain" in name or "difference" in name:
+                out.at[idx, col] = f"{v:+.{digits}f}"
+            else:
+                out.at[idx, col] = f"{v:.{digits}f}"
+    return out

@@ -1,0 +1,377 @@
+"""Plot helpers for the book: curves, per-class IoU, palette overlays, galleries, Tables 1-5 plots
+and the ablation explorer. Notebooks only call these, so every figure can be rebuilt outside them.
+
+Every function returns a matplotlib Figure (or a widget) and reads only what it is given or the
+results store; none of them trains, except the explorer's explicit "train" button.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .data.palette import IGNORE_INDEX, colorize, voc_palette
+
+#: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
+BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
+
+
+# --------------------------------------------------------------------------- masks and images
+def palette_handles(class_names: Sequence[str], ignore: bool = True) -> list[Patch]:
+    """Legend patches in the VOC palette, one per class (plus 'ignore' for 255)."""
+    pal = voc_palette() / 255.0
+    handles = [Patch(facecolor=pal[i], edgecolor="k", label=f"{i}: {n}") for i, n in enumerate(class_names)]
+    if ignore:
+        handles.append(Patch(facecolor=pal[IGNORE_INDEX], edgecolor="k", label="255: ignore"))
+    return handles
+
+
+def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = True) -> None:
+    """One palette legend under the whole figure."""
+    handles = palette_handles(class_names, ignore)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
+               bbox_to_anchor=(0.5, -0.02), fontsize="small")
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Blend a class map (H, W) in palette colours over an RGB image (H, W, 3); background (0)
+    stays the plain image so objects stand out."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
+    colour = colorize(mask).astype(np.float32)
+    out = image.astype(np.float32)
+    fg = (mask != 0)[..., None]
+    out = np.where(fg, (1 - alpha) * out + alpha * colour, out)
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _as_rgb(panel: np.ndarray) -> np.ndarray:
+    """An RGB image stays; a (H, W) integer class map is coloured with the palette."""
+    panel = np.asarray(panel)
+    if panel.ndim == 2:
+        return colorize(panel)
+    return panel
+
+
+def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] | None = None,
+               row_titles: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
+               size: float = 1.8, suptitle: str | None = None) -> Figure:
+    """A grid of panels: RGB images as they are, (H, W) class maps in palette colours.
+
+    ``class_names`` adds the palette legend under the grid.
+    """
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    extra = 0.5 if class_names is not None else 0.0
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows + extra), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(row):
+                ax.imshow(_as_rgb(row[j]), interpolation="nearest")
+            else:
+                ax.axis("off")
+            if i == 0 and col_titles is not None and j < len(col_titles):
+                ax.set_title(col_titles[j], fontsize="small")
+            if j == 0 and row_titles is not None and i < len(row_titles):
+                ax.set_ylabel(row_titles[i], fontsize="small")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize="medium")
+    fig.tight_layout()
+    if class_names is not None:
+        fig.subplots_adjust(bottom=extra / (size * n_rows + extra) + 0.04)
+        add_palette_legend(fig, class_names)
+    return fig
+
+
+def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], class_names: Sequence[str],
+                   titles: Sequence[str] | None = None, ncols: int = 6, size: float = 1.8) -> Figure:
+    """Samples in pairs of rows: the image, then its mask overlaid on it."""
+    if len(images) != len(masks):
+        raise ValueError(f"sample_gallery: {len(images)} images but {len(masks)} masks")
+    rows = []
+    for start in range(0, len(images), ncols):
+        rows.append(list(images[start:start + ncols]))
+        rows.append([overlay(im, m) for im, m in zip(images[start:start + ncols], masks[start:start + ncols])])
+    fig = image_grid(rows, col_titles=titles, class_names=class_names, size=size)
+    for i, ax_row in enumerate(np.asarray(fig.axes[:len(rows) * ncols]).reshape(len(rows), ncols)):
+        ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize="small")
+    return fig
+
+
+# --------------------------------------------------------------------------- curves and IoU
+def _curve_frames(curves: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = pd.DataFrame(list(curves))
+    train = df[df["loss"].notna()] if "loss" in df else df.iloc[0:0]
+    ev = df[df["miou"].notna()] if "miou" in df else df.iloc[0:0]
+    return train, ev
+
+
+def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: str | None = None) -> Figure:
+    """Loss and validation-mIoU curves from ``metrics.jsonl`` records.
+
+    One run (a list of records): the total loss and each term (sup, st, ss). Several runs (a dict
+    label -> records): the total loss and the mIoU of each, side by side.
+    """
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 3.4))
+    many = isinstance(curves, Mapping)
+    for label, recs in (curves.items() if many else [(None, curves)]):
+        train, ev = _curve_frames(recs)
+        terms = ["loss"] if many else [t for t in ("loss", "sup", "st", "ss") if t in train]
+        for t in terms:
+            if len(train):
+                ax_loss.plot(train["iter"], train[t], label=(label if many else t), lw=1.2 if t == "loss" else 0.9)
+        if len(ev):
+            ax_miou.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label or "student 1")
+    ax_loss.set(xlabel="iteration", ylabel="loss", title="training loss" + (" (total)" if many else " terms"))
+    ax_loss.set_yscale("log")
+    ax_miou.set(xlabel="iteration", ylabel="val mIoU (%)", title=f"validation mIoU, {BUILT_IN.split(',')[0]}")
+    for ax in (ax_loss, ax_miou):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]],
+                       class_names: Sequence[str], title: str | None = None) -> Figure:
+    """Per-class IoU bars (%); a dict label -> IoUs gives grouped bars, one colour per run."""
+    import seaborn as sns
+
+    data = per_class if isinstance(per_class, Mapping) else {"run": per_class}
+    rows = [{"class": c, "IoU (%)": 100 * float(v) if v is not None else np.nan, "run": label}
+            for label, ious in data.items() for c, v in zip(class_names, ious)]
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5), 3.2))
+    sns.barplot(df, x="class", y="IoU (%)", hue="run" if len(data) > 1 else None, ax=ax)
+    ax.set_ylim(0, 100)
+    ax.set_title(title or f"per-class IoU ({BUILT_IN.split(',')[0]})", fontsize="medium")
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- qualitative (Figure 2)
+def predictions_by_id(stored: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``predictions.npz`` contents (``ids`` + stacked ``pred``, or ``pred_<id>`` per image) as
+    id -> (H, W) class map."""
+    ids = [str(i) for i in stored["ids"]]
+    if "pred" in stored:
+        return dict(zip(ids, stored["pred"]))
+    return {i: stored[f"pred_{i}"] for i in ids}
+
+
+def per_image_miou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> float:
+    """mIoU of one image over the classes present in its truth or prediction (255 ignored)."""
+    import torch
+
+    from .evaluate import confusion_matrix, mean_iou
+
+    conf = confusion_matrix(torch.as_tensor(pred).long(), torch.as_tensor(target).long(), num_classes)
+    return mean_iou(conf)
+
+
+def most_improved(baseline: Sequence[np.ndarray], improved: Sequence[np.ndarray],
+                  targets: Sequence[np.ndarray], num_classes: int, k: int = 4) -> list[tuple[int, float, float]]:
+    """The ``k`` images whose per-image mIoU rose most from ``baseline`` to ``improved``:
+    ``(index, baseline mIoU, improved mIoU)``, largest gain first."""
+    scores = [(i, per_image_miou(b, t, num_classes), per_image_miou(m, t, num_classes))
+              for i, (b, m, t) in enumerate(zip(baseline, improved, targets))]
+    return sorted(scores, key=lambda s: s[2] - s[1], reverse=True)[:k]
+
+
+def qualitative_figure(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+                       predictions: Mapping[str, Sequence[np.ndarray]], class_names: Sequence[str],
+                       row_titles: Sequence[str] | None = None, size: float = 1.9) -> Figure:
+    """Figure 2 of the paper: image, ground truth, then one column per method's prediction."""
+    rows = [[img, gt, *(p[i] for p in predictions.values())] for i, (img, gt) in enumerate(zip(images, truths))]
+    return image_grid(rows, col_titles=["image", "ground truth", *predictions], row_titles=row_titles,
+                      class_names=class_names, size=size)
+
+
+# --------------------------------------------------------------------------- Tables 1-5 plots
+def _no_data(ax, what: str = "not yet run") -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
+    """mIoU vs label fraction: ours (built-in dataset, sd over seeds) beside the paper's Table 1.
+
+    ``runs``: :func:`mkdlib.paper.grid_runs` rows; ``paper``: the ``table1_voc_classic`` table.
+    """
+    import seaborn as sns
+
+    from .paper import FRACTIONS
+
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.4))
+    done = runs.dropna(subset=["miou"])
+    if len(done):
+        done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
+        sns.lineplot(done, x="split", y="miou", hue="method", errorbar="sd", marker="o", ax=ax, sort=True)
+    else:
+        _no_data(ax)
+    ax.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="ours: built-in dataset")
+    for name in ("CPS-R101", "MKD-R50", "MKD-R101"):
+        axp.plot(list(FRACTIONS), paper.loc[name].values, marker="o", label=name)
+    axp.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="paper: PASCAL VOC 2012 (Table 1)")
+    axp.legend(fontsize="small")
+    for a in (ax, axp):
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
+    """Table 3 as bars: ours (mean, sd over seeds, one dot per seed) beside the paper's."""
+    import seaborn as sns
+
+    from .paper import PAPER
+
+    labels = list(table.index)
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.6), sharey=True)
+    done = runs.dropna(subset=["miou"])
+    if len(done):
+        sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color="C0", alpha=0.7, ax=ax)
+        sns.stripplot(done, y="label", x="miou", order=labels, color="k", size=4, ax=ax)
+        lo = done["miou"].min()
+        ax.set_xlim(max(0.0, lo - 10), min(100.0, done["miou"].max() + 3))
+    else:
+        ax.set_yticks(range(len(labels)), labels)
+        _no_data(ax)
+    ax.set(xlabel="val mIoU (%)", ylabel="", title="ours: built-in dataset")
+    col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
+    axp.barh(range(len(labels)), table[col].values, color="C1", alpha=0.8)
+    axp.set_xlim(table[col].min() - 3, table[col].max() + 1)
+    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50 (Table 3)")
+    for a in (ax, axp):
+        a.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
+    """Table 4/5 as lines: ours vs ``param`` (built-in dataset) beside the paper's R50 and R101."""
+    import seaborn as sns
+
+    from .paper import PAPER
+
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.2))
+    done = runs.dropna(subset=["miou"])
+    if len(done):
+        sns.lineplot(done, x=param, y="miou", errorbar="sd", marker="o", ax=ax)
+    else:
+        _no_data(ax)
+    ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
+    for col in (f"{PAPER} R50", f"{PAPER} R101"):
+        s = table[col].dropna()
+        axp.plot(s.index, s.values, marker="o", label=col.replace(f"{PAPER} ", ""))
+    axp.set(xlabel=param, ylabel="val mIoU (%)", title="paper: VOCAug 1/16")
+    axp.legend(fontsize="small")
+    for a in (ax, axp):
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- explorer
+def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataFrame:
+    """Stored runs side by side: method, split, switches, seed, iterations, mIoU (%), wall time."""
+    from .config import SWITCHES
+    from .results import load_result
+
+    rows = []
+    for k in keys:
+        r = load_result(k, root)
+        c = r["config"]
+        rows.append({"key": k, "method": c["method"], "split": c["split"], "seed": c["seed"],
+                     **{s: c[s] for s in SWITCHES}, "iters": c["iters"], "gamma": c["gamma"], "beta": c["beta"],
+                     "mIoU (%)": round(100 * r["final"]["miou"], 2), "wall time (s)": round(r["wall_time_s"], 1)})
+    return pd.DataFrame(rows).set_index("key") if rows else pd.DataFrame()
+
+
+def ablation_explorer(root: str | Path | None = None, data_root: str | None = None,
+                      base: Mapping | None = None):
+    """A JupyterLab widget: pick switches and split, see matching stored runs and their curves side
+    by side, and launch a short run of the selection (``base``: extra Config fields for it)."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    from .config import METHODS, SWITCHES, make_config, resolve
+    from .paper import FRACTIONS, stored_runs
+    from .results import load_curves, load_result
+
+    method = w.Dropdown(options=METHODS, value="mkd", description="method")
+    switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
+                            description=s.replace("_", " ")) for s in SWITCHES}
+    split = w.Dropdown(options=FRACTIONS, value="1/16", description="split")
+    iters = w.BoundedIntText(value=60, min=1, max=100000, description="iterations")
+    runs = w.SelectMultiple(options=[], rows=6, description="stored", layout=w.Layout(width="70%"))
+    refresh, show, train_btn = w.Button(description="find matching"), w.Button(description="compare"), \
+        w.Button(description="train short run", button_style="warning")
+    out = w.Output()
+
+    def selection() -> dict:
+        return {"method": method.value, "split": split.value,
+                **{s: d.value for s, d in switch.items() if d.value is not None}}
+
+    def matching(_=None):
+        """Stored runs whose method, split and (preset-resolved) switches equal the selection."""
+        try:
+            want = resolve(make_config(**selection()))
+        except ValueError as e:
+            runs.options = []
+            out.clear_output()
+            with out:
+                print(f"this combination cannot run: {e}")
+            return
+        opts = []
+        for k in stored_runs(root)["key"]:
+            r = load_result(k, root)
+            c = r["config"]
+            if c["method"] == want.method and c["split"] == want.split and \
+                    all(c[s] == getattr(want, s) for s in SWITCHES):
+                opts.append((f"{k}  ({c['iters']} it, seed {c['seed']}, mIoU {100 * r['final']['miou']:.1f}%)", k))
+        runs.options = opts
+        runs.value = tuple(k for _, k in opts[:3])
+
+    def compare(_=None):
+        out.clear_output()
+        with out:
+            keys = list(runs.value)
+            if not keys:
+                print("no stored run matches; press 'train short run' or change the selection")
+                return
+            display(run_summary(keys, root))
+            plt.show(plot_curves({k: load_curves(k, root) for k in keys}))
+
+    def launch(_=None):
+        from .experiments import base_config
+        from .trainer import train
+
+        out.clear_output()
+        with out:
+            cfg = base_config(**{**(base or {}), **selection(), "iters": iters.value,
+                                 "eval_interval": max(1, iters.value // 4), "threads": 1, "progress": False,
+                                 **({"data_root": data_root} if data_root else {})})
+            print(f"training {cfg.method} {cfg.split} for {cfg.iters} iterations ...")
+            res = train(cfg)
+            print(f"done: mIoU {100 * res.miou:.2f}% (built-in dataset)")
+        matching()
+        compare()
+
+    refresh.on_click(matching)
+    show.on_click(compare)
+    train_btn.on_click(launch)
+    matching()
+    return w.VBox([w.HBox([method, split, iters]), w.HBox(list(switch.values())[:3]),
+                   w.HBox(list(switch.values())[3:]), w.HBox([refresh, show, train_btn]), runs, out])
