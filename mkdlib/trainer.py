@@ -211,6 +211,15 @@ def _unwrap(model) -> Method:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
+def _sync_buffers(model, rt: Runtime) -> None:
+    """Give every rank rank 0's buffers before evaluating. DDP broadcasts them at the start of each
+    forward, so after a step each rank holds BatchNorm statistics of its own batch (without
+    SyncBatchNorm, i.e. on CPU); evaluation then mixes models. Rank 0's are the ones checkpointed."""
+    if rt.distributed:
+        for b in _unwrap(model).buffers():
+            dist.broadcast(b, 0)
+
+
 def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, iteration: int, cfg: Config,
                     best_miou: float, skipped: int, rng: dict | list[dict] | None = None) -> None:
     try:
@@ -456,6 +465,7 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None) -> R
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", miou="-" if last_eval is None else f"{last_eval:.3f}")
             bar.update(1)
             if done % cfg.eval_interval == 0 or done == cfg.iters:
+                _sync_buffers(model, rt)
                 ev = evaluate(_unwrap(model).eval_model(), val_loader, data.num_classes, rt.device,
                               cfg.eval_mode, cfg.eval_crop, rt.amp_dtype)
                 last_eval = ev["miou"]
@@ -484,6 +494,7 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None) -> R
     wall = time.perf_counter() - t0
     if end < cfg.iters:  # paused: resumable, not finished
         return RunResult(run_dir, cfg, {"miou": last_eval}, best_miou, wall, [])
+    _sync_buffers(model, rt)
     final = evaluate(_unwrap(model).eval_model(), val_loader, data.num_classes, rt.device,
                      cfg.eval_mode, cfg.eval_crop, rt.amp_dtype)
     metrics = read_jsonl(metrics_path) if rt.is_main else []
