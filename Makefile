@@ -18,7 +18,11 @@ setup: $(VENV)/.installed
 main: setup
 	$(PY) -m mkdlib train --config configs/synthetic/mkd.yaml --split 1/16
 
-book: main
+# The book: execute every notebook with papermill (stored results: nothing stored is retrained), then
+# jupyter-book build -W into book/_build/html. RECOMPUTE=1 first trains every experiment-grid config
+# missing from results/ (hours on 2 CPU cores).
+book: setup
+	$(PY) -m mkdlib.book $(if $(RECOMPUTE),--recompute,)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
