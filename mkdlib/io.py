@@ -45,7 +45,13 @@ def atomic_write_json(path: str | Path, obj) -> None:
 
 def atomic_torch_save(obj, path: str | Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    _atomic(path, lambda f: torch.save(obj, f))
+    try:
+        _atomic(path, lambda f: torch.save(obj, f))
+    except RuntimeError as e:  # torch's zip writer hides a failed write (disk full) behind a RuntimeError
+        cause = e.__context__ or e.__cause__
+        if isinstance(cause, OSError):
+            raise cause from None
+        raise
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:
