@@ -482,3 +482,37 @@ def test_paper_configs_match_their_generator():
     assert {p.stem for p in PAPER} == set(expected)
     for path in PAPER:
         assert yaml.safe_load(path.read_text()) == {**gen.COMMON, **expected[path.stem][1]}, path.name
+
+
+def test_fetch_splits_offline_prints_where_to_put_each_list(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    fetch = _script("fetch_splits")
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(fetch, "fetch", offline)
+    assert fetch.main(["--family", "cps", "--dest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "TorchSemiSeg/HEAD/DATA/pascal_voc/subset_train_aug/train_aug_labeled_1-16.txt" in err
+    assert f"-> {tmp_path}/cps/pascal/train_aug_labeled_1-16.txt" in err
+    assert not list(tmp_path.rglob("*.txt"))
+
+
+def test_fetch_splits_online_writes_lists_mkdlib_reads(vocaug, tmp_path, monkeypatch):
+    fetch = _script("fetch_splits")
+    served = []
+
+    def online(url, timeout):
+        served.append(url)
+        return f"JPEGImages/{SBD_ONLY[2]}.jpg SegmentationClass/{SBD_ONLY[2]}.png\n".encode()
+
+    monkeypatch.setattr(fetch, "fetch", online)
+    assert fetch.main(["--family", "unimatch", "--dest", str(tmp_path)]) == 0
+    assert len(served) == len(fetch.SOURCES["unimatch"][1])
+    monkeypatch.setenv("MKD_SPLITS_DIR", str(tmp_path))
+    data = prepare_data(_cfg("vocaug", vocaug, split="1/8", split_source="unimatch"))
+    assert data.split.labeled == (SBD_ONLY[2],)
+    assert fetch.main(["--family", "unimatch", "--dest", str(tmp_path)]) == 0  # present: nothing fetched again
+    assert len(served) == len(fetch.SOURCES["unimatch"][1])
