@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -171,6 +172,8 @@ def _coerce(name: str, value, hint):
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
     if hint is str:
+        if isinstance(value, os.PathLike):  # data_root=Path(...) from a notebook
+            return os.fspath(value)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{name}: expected text, got {value!r}")

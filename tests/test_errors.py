@@ -245,9 +245,9 @@ def test_notebook_parameter_of_wrong_type(field, value, expected):
 
 def test_notebook_parameters_are_coerced():
     cfg = make_config(iters="100", lr="1e-3", strong_aug="false", scale_range="[0.5, 1.5]",
-                      data_root="None", threads=2.0)
-    assert (cfg.iters, cfg.lr, cfg.strong_aug, cfg.scale_range, cfg.data_root, cfg.threads) == \
-        (100, 0.001, False, (0.5, 1.5), None, 2)
+                      data_root="None", threads=2.0, run_dir=Path("/tmp/x"))
+    assert (cfg.iters, cfg.lr, cfg.strong_aug, cfg.scale_range, cfg.data_root, cfg.threads, cfg.run_dir) == \
+        (100, 0.001, False, (0.5, 1.5), None, 2, "/tmp/x")
 
 
 def test_cli_validate_exit_codes(data_copy, capsys):
