@@ -50,6 +50,22 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
     return output
 
 
+def train_config(dataset: str = "synthetic", config: str | Path | None = None,
+                 config_overrides: dict | None = None, **fields):
+    """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
+    ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
+    ``config_overrides``. A relative config path may be given from the repository root."""
+    from .config import make_config, resolve
+    from .experiments import DEFAULT_CONFIG
+
+    source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
+    if source is not None and not Path(source).exists() and (REPO / source).exists():
+        source = REPO / source
+    values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None},
+              **dict(config_overrides or {})}
+    return resolve(make_config(source, **values))
+
+
 def train_parameters(cfg) -> dict:
     """Papermill parameters under which ``03_train`` trains exactly ``cfg`` (same results key)."""
     from .config import Config

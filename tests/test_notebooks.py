@@ -1,0 +1,248 @@
+"""The book: every notebook executes (papermill, tiny parameters), the HTML has every chapter and
+table, and its figures are real images. Plus the helpers the notebooks call (mkdlib.paper, viz)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TINY_OVERRIDES = dict(crop_size=32, batch_size=4, unlabeled_batch_size=4, eval_interval=2, checkpoint_interval=2,
+                      log_interval=1, warmup_iters=1)
+TABLE_HEADINGS = [f"Table {i} analogue" for i in range(1, 6)]
+
+
+def _tiny_cfg(data_root, **kw):
+    from mkdlib import make_config, resolve
+    from mkdlib.experiments import DEFAULT_CONFIG
+
+    return resolve(make_config(DEFAULT_CONFIG, data_root=str(data_root), split="1/16", seed=0, iters=4,
+                               threads=1, progress=False, **TINY_OVERRIDES, **kw))
+
+
+@pytest.fixture(scope="module")
+def built_book(tiny_data_root, tmp_path_factory):
+    """Execute every notebook on the tiny dataset with a private results store, build the HTML."""
+    from mkdlib import book, train
+
+    tmp = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as mp:  # the kernels inherit these
+        mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
+        mp.setenv("MKD_RUNS_DIR", str(tmp / "runs"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        baseline = _tiny_cfg(tiny_data_root, method="cps")
+        train(baseline)  # the Figure 2 baseline; MKD is trained by 03_train below
+        mkd = _tiny_cfg(tiny_data_root, method="mkd")
+        book_dir = tmp / "book"
+        shutil.copytree(REPO / "book", book_dir, ignore=shutil.ignore_patterns("_build", "chapters"))
+        params = {"01_components": {"crop_size": 32},
+                  "03_train": {"method": "mkd", "iters": 4, "config_overrides": TINY_OVERRIDES},
+                  "05_qualitative": {"baseline_key": baseline.key(), "mkd_key": mkd.key(), "n_improved": 2}}
+        html = book.build(book_dir, parameters=params, common={"data_root": str(tiny_data_root), "threads": 1})
+        yield {"html": html, "chapters": book_dir / "chapters", "mkd_key": mkd.key(), "tmp": tmp,
+               "params": params, "data_root": str(tiny_data_root)}
+
+
+def _chapter_title(name: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "markdown")
+    return first.source.splitlines()[0].lstrip("# ").strip()
+
+
+@pytest.mark.slow
+def test_every_chapter_is_in_the_html(built_book):
+    from mkdlib.book import NOTEBOOKS
+
+    html = built_book["html"]
+    index = (html / "intro.html").read_text()
+    for name in NOTEBOOKS:
+        page = html / "chapters" / f"{name}.html"
+        assert page.is_file(), f"chapter {name} missing from the HTML"
+        title = _chapter_title(name)
+        assert title.split(":")[0] in page.read_text(), f"{name}: title {title!r} not rendered"
+        assert f"chapters/{name}.html" in index, f"intro does not link chapter {name}"
+    for page in ("reproduce-on-gpus", "paper-vs-code", "status"):
+        assert (html / f"{page}.html").is_file()
+
+
+@pytest.mark.slow
+def test_each_table_is_rendered_with_paper_numbers(built_book):
+    from mkdlib import paper
+
+    text = (built_book["html"] / "chapters" / "04_tables.html").read_text()
+    body = re.search(r'<article class="bd-article".*</article>', text, re.S)
+    text = body.group(0) if body else text  # the page body, without its side table of contents
+    positions = [m.start() if (m := re.search(rf"<h2[^>]*>{h}", text)) else -1 for h in TABLE_HEADINGS]
+    assert all(p >= 0 for p in positions), f"missing table headings: {[h for h, p in zip(TABLE_HEADINGS, positions) if p < 0]}"
+    assert positions == sorted(positions)
+    for start, end in zip(positions, positions[1:] + [len(text)]):
+        assert "<table" in text[start:end], f"no HTML table after {text[start:start + 30]!r}"
+    # the paper's figures appear beside ours; our grid configs are not in this private store
+    ablation = paper.paper_table("table3_ablation")
+    assert f"{ablation['miou'].iloc[-1]:.2f}" in text
+    assert "not yet run" in text
+    assert "built-in" in text
+
+
+@pytest.mark.slow
+def test_figures_are_real_image_files(built_book):
+    from PIL import Image
+
+    html = built_book["html"]
+    with_figures = ("00_data", "01_components", "03_train", "04_tables", "05_qualitative")
+    for name in with_figures:
+        page = (html / "chapters" / f"{name}.html").read_text()
+        srcs = set(re.findall(r'<img[^>]+src="([^"]+\.png)"', page))
+        assert srcs, f"chapter {name} has no figure"
+        for src in srcs:
+            path = (html / "chapters" / src).resolve()
+            with Image.open(path) as im:
+                im.verify()
+            with Image.open(path) as im:
+                assert im.width >= 200 and im.height >= 100, f"{path} is {im.size}"
+
+
+@pytest.mark.slow
+def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
+    import nbformat
+
+    from mkdlib.book import execute_notebook
+    from mkdlib.results import is_done, load_result
+
+    key, tmp = built_book["mkd_key"], built_book["tmp"]
+    assert is_done(key, tmp / "results")
+    assert load_result(key, tmp / "results")["config"]["iters"] == 4
+
+    def printed(path):
+        nb = nbformat.read(path, as_version=4)
+        return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+    assert f"training {key}" in printed(built_book["chapters"] / "03_train.ipynb")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
+        mp.setenv("MKD_RUNS_DIR", str(tmp / "runs-second"))  # no checkpoint to fall back on
+        again = execute_notebook("03_train", tmp / "again.ipynb",
+                                 {**built_book["params"]["03_train"], "data_root": built_book["data_root"]},
+                                 progress=False)
+    assert f"stored result found for {key}" in printed(again)
+    assert not (tmp / "runs-second").exists()
+
+
+# --------------------------------------------------------------------------- helpers, fast
+def test_paper_numbers_are_the_shared_transcription():
+    from mkdlib.paper import load_paper
+
+    src = SHARED / "paper" / "paper-results.yaml"
+    if not src.is_file():
+        pytest.skip("../shared/paper is not present")
+    import yaml
+
+    assert load_paper() == yaml.safe_load(src.read_text())
+
+
+def test_split_sizes_are_read_from_the_paper_headers():
+    from mkdlib.paper import split_sizes
+
+    sizes = split_sizes()
+    assert sizes.loc["1/16", "VOC 2012 classic (1,464)"] == 92
+    assert sizes.loc["full", "VOC 2012 classic (1,464)"] == 1464
+    assert sizes.loc["1/2", "Cityscapes (2,975)"] == 1488
+    # every fraction is about n/d of the pool
+    assert abs(sizes.loc["1/8", "VOCAug blended (10,582)"] - 10582 / 8) < 1
+
+
+def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
+    """A stored run of a sweep config with another seed counts towards that config's seed spread."""
+    from mkdlib.io import atomic_write_json
+    from mkdlib.paper import grid_runs, table_sweep
+    from mkdlib.experiments import grid
+
+    root = tmp_path / "store"
+    target = grid("gamma")[2]
+    for seed, miou in ((0, 0.5), (7, 0.6)):
+        cfg = dataclasses.replace(target, seed=seed)
+        atomic_write_json(root / cfg.key() / "result.json", {
+            "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
+            "best_miou": miou, "wall_time_s": 1.0})
+    runs = grid_runs("gamma", root)
+    mine = runs[runs["gamma"] == target.gamma]
+    assert sorted(mine["seed"]) == [0, 7]
+    assert runs[runs["gamma"] != target.gamma]["miou"].isna().all()
+    t = table_sweep("gamma", root)
+    row = t.loc[target.gamma]
+    assert row["ours (built-in) mIoU"] == pytest.approx(55.0)
+    assert row["ours (built-in) seeds"] == 2
+    assert row["ours (built-in) sd"] == pytest.approx(np.std([50.0, 60.0], ddof=1))
+
+
+def test_for_display_labels_missing_ours_and_missing_paper_differently():
+    import pandas as pd
+
+    from mkdlib.paper import OURS, for_display
+
+    df = pd.DataFrame({f"{OURS} mIoU": [np.nan, 61.234], f"{OURS} sd": [np.nan, np.nan],
+                       "paper R50": [70.0, np.nan], "paper gain vs x": [1.5, -0.25]}, index=["a", "b"])
+    out = for_display(df)
+    assert out.loc["a", f"{OURS} mIoU"] == "not yet run"
+    assert out.loc["b", f"{OURS} mIoU"] == "61.23"
+    assert out.loc["b", f"{OURS} sd"] == "—"
+    assert out.loc["b", "paper R50"] == "—"
+    assert out.loc["a", "paper gain vs x"] == "+1.50" and out.loc["b", "paper gain vs x"] == "-0.25"
+
+
+def test_overlay_keeps_background_and_tints_objects():
+    from mkdlib.data import voc_palette
+    from mkdlib.viz import overlay
+
+    image = np.full((4, 4, 3), 100, np.uint8)
+    mask = np.zeros((4, 4), np.uint8)
+    mask[1, 2] = 1
+    out = overlay(image, mask, alpha=0.5)
+    assert (out[0, 0] == 100).all()
+    expected = (0.5 * 100 + 0.5 * voc_palette()[1].astype(float)).astype(np.uint8)
+    assert (out[1, 2] == expected).all()
+    with pytest.raises(ValueError, match="differ in size"):
+        overlay(image, np.zeros((3, 4), np.uint8))
+
+
+def test_most_improved_ranks_by_per_image_gain():
+    from mkdlib.viz import most_improved, per_image_miou
+
+    truth = np.zeros((4, 4), np.uint8)
+    truth[:2] = 1
+    wrong = np.zeros_like(truth)
+    half = truth.copy()
+    half[0] = 0
+    assert per_image_miou(truth, truth, 2) == 1.0
+    # image 0: wrong -> perfect; image 1: wrong -> half right; image 2: perfect -> perfect
+    ranked = most_improved([wrong, wrong, truth], [truth, half, truth], [truth, truth, truth], 2, k=3)
+    assert [i for i, _, _ in ranked] == [0, 1, 2]
+    assert ranked[0][2] == 1.0
+
+
+def test_predictions_by_id_reads_both_layouts():
+    from mkdlib.viz import predictions_by_id
+
+    a, b = np.zeros((2, 2), np.uint8), np.ones((3, 3), np.uint8)
+    stacked = predictions_by_id({"ids": np.array(["x", "y"]), "pred": np.stack([a, a + 2])})
+    assert (stacked["y"] == 2).all()
+    ragged = predictions_by_id({"ids": np.array(["x", "y"]), "pred_x": a, "pred_y": b})
+    assert ragged["y"].shape == (3, 3)
+
+
+def test_train_parameters_reproduce_the_config_key():
+    """What 04_tables passes to 03_train (run_missing) resolves to the same results key."""
+    from mkdlib.book import train_config, train_parameters
+    from mkdlib.experiments import grid
+
+    for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1]):
+        params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
+        assert train_config(**params).key() == cfg.key()
