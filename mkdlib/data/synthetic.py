@@ -22,7 +22,7 @@ from PIL import Image
 from .palette import save_mask
 
 #: Version of the generator; bump it whenever the pictures change, so caches are rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dotted-star")
 
@@ -37,8 +37,8 @@ class SyntheticSpec:
     seed: int = 0
     min_objects: int = 1
     max_objects: int = 3
-    min_radius: float = 0.14  # object radius as a share of the image side
-    max_radius: float = 0.34
+    min_radius: float = 0.18  # object radius as a share of the image side
+    max_radius: float = 0.36
     noise_std: float = 6.0
 
     @property
@@ -85,7 +85,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         crop = crop[:, ::-1]
     if rng.random() < 0.5:  # shift the colour balance (tints the grey photos)
         crop = crop * rng.uniform(0.7, 1.3, size=3)
-    return crop
+    mean = crop.mean(axis=(0, 1))
+    return mean + rng.uniform(0.4, 0.8) * (crop - mean)  # softer background contrast
 
 
 def _shape_polygon(cls: int, rng: np.random.Generator) -> np.ndarray:
@@ -107,17 +108,17 @@ def _shape_polygon(cls: int, rng: np.random.Generator) -> np.ndarray:
 def _texture(cls: int, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Binary texture in object coordinates (u, v in units of the object radius)."""
     if cls == 1:  # concentric rings
-        f = rng.uniform(1.6, 2.4)
+        f = rng.uniform(1.2, 1.6)
         return np.sin(2 * np.pi * f * np.hypot(u, v)) > 0
     if cls == 2:  # checkerboard
-        k = rng.uniform(2.0, 2.8)
+        k = rng.uniform(1.4, 1.8)
         return (np.floor(u * k) + np.floor(v * k)) % 2 == 0
     if cls == 3:  # stripes
-        f = rng.uniform(1.8, 2.6)
+        f = rng.uniform(1.2, 1.6)
         return np.sin(2 * np.pi * f * u) > 0
-    k = rng.uniform(2.2, 3.0)  # dots
+    k = rng.uniform(1.6, 2.0)  # dots
     du, dv = (u * k) % 1 - 0.5, (v * k) % 1 - 0.5
-    return du * du + dv * dv > 0.09
+    return du * du + dv * dv > 0.1
 
 
 def _contrasting_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

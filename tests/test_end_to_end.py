@@ -1,0 +1,97 @@
+"""Each method trains a few iterations on the tiny built-in dataset: finite losses, loadable checkpoints."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from mkdlib import load_method, make_config, resolve, train
+from mkdlib.config import ConfigError
+from mkdlib.data import prepare_data
+from mkdlib.methods import build_method
+from mkdlib.results import is_done, load_results
+
+
+@pytest.mark.parametrize("method", ["supervised", "mean_teacher", "cps", "mkd"])
+def test_method_trains_and_checkpoint_loads(tiny_config, method):
+    cfg = tiny_config(method=method)
+    res = train(cfg)
+    assert 0.0 <= res.miou <= 1.0
+    losses = [m for m in res.metrics if "loss" in m]
+    assert len(losses) == cfg.iters and all(math.isfinite(m["loss"]) for m in losses)
+    if method == "mkd":
+        assert all({"sup", "st", "ss"} <= set(m) for m in losses)
+    for name in ("config.yaml", "env.json", "metrics.jsonl", "last.pt", "best.pt", "result.json"):
+        assert (res.run_dir / name).exists(), name
+    env = json.loads((res.run_dir / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu"
+    # the last checkpoint rebuilds the same networks
+    loaded, loaded_cfg = load_method(res.run_dir, "last")
+    ckpt = torch.load(res.run_dir / "last.pt", weights_only=False)
+    assert ckpt["iteration"] == cfg.iters
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, ckpt["method"][k]), k
+    assert loaded_cfg.key() == resolve(cfg).key()
+    # and the run is in the results store, keyed by its config
+    assert is_done(resolve(cfg).key())
+    assert load_results()["method"].tolist() == [method]
+
+
+def test_finished_run_is_not_retrained(tiny_config):
+    cfg = tiny_config(method="supervised")
+    first = train(cfg)
+    mtime = (first.run_dir / "last.pt").stat().st_mtime_ns
+    again = train(cfg)
+    assert again.miou == first.miou and (first.run_dir / "last.pt").stat().st_mtime_ns == mtime
+
+
+def test_mkd_networks_and_switches(tiny_config):
+    cfg = resolve(tiny_config(method="mkd"))
+    data = prepare_data(cfg)
+    m = build_method(cfg, data.num_classes)
+    assert len(m.students) == 2 and len(m.teachers) == 2 and len(m.feature_stats) == 2
+    s1, s2 = (dict(s.named_parameters()) for s in m.students)
+    assert any(not torch.equal(s1[k], s2[k]) for k in s1)  # different initialisations
+    cps = build_method(resolve(tiny_config(method="cps")), data.num_classes)
+    assert len(cps.teachers) == 0 and len(cps.feature_stats) == 0
+
+
+def test_mkd_with_only_co_training_equals_cps(tiny_config):
+    """CPS is MKD's first Table 3 row: same students, same batch -> same loss."""
+    data = prepare_data(resolve(tiny_config()))
+    from mkdlib.trainer import Runtime, build_loaders
+
+    cfg_cps = resolve(tiny_config(method="cps"))
+    cfg_mkd = resolve(tiny_config(method="mkd", mutual_mean_teacher=False, strong_aug=False, feature_aug=False))
+    lab, unl, _ = build_loaders(cfg_cps, data, Runtime(torch.device("cpu")), 0)
+    batch = {**next(iter(lab)), **next(iter(unl))}
+    a, b = build_method(cfg_cps, data.num_classes), build_method(cfg_mkd, data.num_classes)
+    torch.manual_seed(0)
+    la = a(batch, 0.5, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    lb = b(batch, 0.5, torch.Generator().manual_seed(1))
+    assert torch.allclose(la["loss"], lb["loss"]) and "st" not in lb
+
+
+def test_teacher_receives_no_gradient_and_no_graph(tiny_config):
+    cfg = resolve(tiny_config(method="mkd"))
+    data = prepare_data(cfg)
+    from mkdlib.trainer import Runtime, build_loaders
+
+    lab, unl, _ = build_loaders(cfg, data, Runtime(torch.device("cpu")), 0)
+    batch = {**next(iter(lab)), **next(iter(unl))}
+    m = build_method(cfg, data.num_classes).train()
+    out = m(batch, 0.5, torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert all(p.grad is None for t in m.teachers for p in t.parameters())
+    assert all(p.grad is not None for p in m.students[0].parameters() if p.requires_grad)
+    assert not m.teachers[0].training  # eval-mode BatchNorm by default
+
+
+def test_contradictory_switches_are_rejected(tiny_config):
+    with pytest.raises(ConfigError, match="mean_teacher and mutual_mean_teacher"):
+        resolve(tiny_config(method="mkd", mean_teacher=True))
+    with pytest.raises(ConfigError, match="unknown"):
+        resolve(tiny_config(method="fixmatch"))
