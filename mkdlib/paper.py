@@ -180,6 +180,12 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     }
     df = pd.DataFrame(rows, index=list(FRACTIONS)).T
     df.columns.name = "label fraction"
+    planned = {(c.method, c.split) for g in ("headline", "fractions") for c in grid(g)}
+    needs = {f"{OURS}: supervised": ("supervised",), f"{OURS}: CPS": ("cps",), f"{OURS}: MKD": ("mkd",),
+             f"{OURS}: MKD gain vs supervised": ("mkd", "supervised"), f"{OURS}: MKD gain vs CPS": ("mkd", "cps"),
+             "difference of MKD-vs-CPS gains (ours - paper)": ("mkd", "cps")}
+    df.attrs["not_in_grid"] = [(row, f) for row, methods in needs.items() for f in FRACTIONS
+                               if any((m, f) not in planned for m in methods)]
     return df
 
 
@@ -238,13 +244,17 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """Numbers as text: our missing runs read "not yet run", the paper's gaps and one-seed
-    standard deviations "—"; gains and differences carry a sign."""
+    """Numbers as text: our missing runs read "not yet run"; the paper's gaps, one-seed standard
+    deviations and cells no experiment grid plans (``df.attrs["not_in_grid"]``) read "—"; gains and
+    differences carry a sign."""
     out = df.copy().astype(object)
+    not_in_grid = set(df.attrs.get("not_in_grid", ()))
     for idx in df.index:
         for col in df.columns:
             v, name = df.at[idx, col], f"{idx} | {col}"
-            if isinstance(v, float) and math.isnan(v):
+            if (idx, col) in not_in_grid:
+                out.at[idx, col] = "—"
+            elif isinstance(v, float) and math.isnan(v):
                 missing_ours = OURS in name and " sd" not in name
                 out.at[idx, col] = "not yet run" if missing_ours else "—"
             elif name.endswith("seeds"):

@@ -217,7 +217,8 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     done = runs.dropna(subset=["miou"])
     if len(done):
         done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
-        sns.lineplot(done, x="split", y="miou", hue="method", errorbar="sd", marker="o", ax=ax, sort=True)
+        sns.lineplot(done, x="split", y="miou", hue="method", errorbar="sd", err_style="bars", marker="o",
+                     ax=ax, sort=True)
     else:
         _no_data(ax)
     ax.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="ours: built-in dataset")
@@ -268,7 +269,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.2))
     done = runs.dropna(subset=["miou"])
     if len(done):
-        sns.lineplot(done, x=param, y="miou", errorbar="sd", marker="o", ax=ax)
+        sns.lineplot(done, x=param, y="miou", errorbar="sd", err_style="bars", marker="o", ax=ax)
     else:
         _no_data(ax)
     ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
