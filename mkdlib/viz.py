@@ -361,11 +361,15 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
 
         out.clear_output()
         with out:
-            cfg = base_config(**{**(base or {}), **selection(), "iters": iters.value,
-                                 "eval_interval": max(1, iters.value // 4), "threads": 1, "progress": False,
-                                 **({"data_root": data_root} if data_root else {})})
-            print(f"training {cfg.method} {cfg.split} for {cfg.iters} iterations ...")
-            res = train(cfg)
+            try:
+                cfg = base_config(**{**(base or {}), **selection(), "iters": iters.value,
+                                     "eval_interval": max(1, iters.value // 4), "threads": 1, "progress": False,
+                                     **({"data_root": data_root} if data_root else {})})
+                print(f"training {cfg.method} {cfg.split} for {cfg.iters} iterations ...")
+                res = train(cfg)
+            except (ValueError, RuntimeError) as e:  # bad selection or data: one line, no traceback
+                print(f"cannot train this selection: {e}")
+                return
             print(f"done: mIoU {100 * res.miou:.2f}% (built-in dataset)")
         matching()
         compare()

@@ -246,3 +246,40 @@ def test_train_parameters_reproduce_the_config_key():
     for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1]):
         params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
         assert train_config(**params).key() == cfg.key()
+
+
+def _widgets(root) -> dict:
+    """Every widget under ``root`` by its description."""
+    found, stack = {}, [root]
+    while stack:
+        w = stack.pop()
+        if getattr(w, "description", ""):
+            found[w.description] = w
+        stack.extend(getattr(w, "children", ()))
+    return found
+
+
+def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mkdlib.results import is_done, load_result
+    from mkdlib.viz import ablation_explorer
+
+    w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
+    w["method"].value = "cps"
+    w["iterations"].value = 2
+    w["find matching"].click()
+    assert w["stored"].options == ()  # an empty store
+    w["train short run"].click()
+    keys = [k for _, k in w["stored"].options]
+    assert len(keys) == 1 and is_done(keys[0])
+    stored = load_result(keys[0])["config"]
+    assert (stored["method"], stored["iters"], stored["co_training"], stored["strong_aug"]) == ("cps", 2, True, False)
+    w["compare"].click()  # draws the stored curves without error
+    w["strong aug"].value = True  # CPS + strong aug is another config: nothing stored for it
+    w["find matching"].click()
+    assert w["stored"].options == ()
+    w["method"].value = "supervised"  # supervised with a semi-supervised switch cannot run
+    w["find matching"].click()
+    assert w["stored"].options == ()
