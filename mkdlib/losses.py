@@ -21,20 +21,32 @@ def supervised_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def pseudo_label(logits: torch.Tensor, threshold: float = 0.0,
                  ignore: torch.Tensor | None = None) -> torch.Tensor:
-    """Hard (argmax) pseudo labels; pixels below the confidence ``threshold`` or in ``ignore`` -> 255."""
-    prob = logits.detach().float().softmax(dim=1)
-    conf, label = prob.max(dim=1)
+    """Hard (argmax) pseudo labels; pixels below the confidence ``threshold`` or in ``ignore`` -> 255.
+
+    Without a threshold the softmax is skipped (it is monotone: same argmax); masks are applied
+    with ``masked_fill`` (boolean-index assignment would cost a host sync on CUDA).
+    """
+    logits = logits.detach()
     if threshold > 0:
-        label[conf < threshold] = IGNORE_INDEX
+        conf, label = logits.float().softmax(dim=1).max(dim=1)
+        label = label.masked_fill_(conf < threshold, IGNORE_INDEX)
+    else:
+        label = logits.argmax(dim=1)
     if ignore is not None:
-        label[ignore] = IGNORE_INDEX
+        label = label.masked_fill_(ignore, IGNORE_INDEX)
     return label
 
 
 def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """CE against pseudo labels, averaged over *all* pixels so a strict threshold shrinks the loss
     instead of re-weighting the few confident pixels (as FixMatch/UniMatch do)."""
-    loss = F.cross_entropy(logits, target, ignore_index=IGNORE_INDEX, reduction="none")
+    return pseudo_label_loss_from_log_probs(F.log_softmax(logits, dim=1), target)
+
+
+def pseudo_label_loss_from_log_probs(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`pseudo_label_loss` given ``log_softmax(logits)``, so one log-softmax can serve
+    several targets (MKD's L_ss and L_st both supervise the same student logits)."""
+    loss = F.nll_loss(log_probs, target, ignore_index=IGNORE_INDEX, reduction="none")
     return loss.sum() / max(target.numel(), 1)
 
 
@@ -43,6 +55,25 @@ def cross_pseudo_loss(logits_a: torch.Tensor, logits_b: torch.Tensor,
     """CPS (L_ss): each network learns the other's argmax; targets carry no gradient."""
     return (pseudo_label_loss(logits_a, pseudo_label(logits_b, ignore=ignore))
             + pseudo_label_loss(logits_b, pseudo_label(logits_a, ignore=ignore)))
+
+
+def _resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resize of a (B, H, W) label map; an integer factor is a strided slice
+    (exactly what F.interpolate's 'nearest' picks then, without a float round trip)."""
+    (H, W), (h, w) = labels.shape[-2:], tuple(size)
+    if (H, W) == (h, w):
+        return labels
+    if H % h == 0 and W % w == 0:
+        return labels[..., :: H // h, :: W // w]
+    return F.interpolate(labels[:, None].float(), size=(h, w), mode="nearest")[:, 0].long()
+
+
+def _check_class_ids(y: torch.Tensor, num_classes: int) -> None:
+    valid = y != IGNORE_INDEX
+    kept = y.masked_fill(~valid, 0)
+    if y.numel() and (int(kept.min()) < 0 or int(kept.max()) >= num_classes):
+        raise ValueError(f"ClassFeatureStats.update: labels must be class ids in [0, {num_classes}) or "
+                         f"{IGNORE_INDEX} (ignore), got values {sorted(set(y[valid].tolist()))[:10]}")
 
 
 class ClassFeatureStats(nn.Module):
@@ -65,29 +96,38 @@ class ClassFeatureStats(nn.Module):
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        """features (B, D, h, w); labels (B, H, W) (resized with nearest to h x w; 255 skipped)."""
+        """features (B, D, h, w); labels (B, H, W) (resized with nearest to h x w; 255 skipped).
+
+        The batch's per-class sums and scatter are batched matmuls with a one-hot map in the
+        features' precision (at least float32: a (pixels x D) float64 copy doubles the memory
+        traffic and is ~0.5 GB at VOC scale), two-pass (batch mean first, then deviations); the
+        running merge is float64. No transpose copy, no boolean indexing (no host sync on CUDA).
+        """
         c, d = self.mean.shape
-        if labels.shape[-2:] != features.shape[-2:]:
-            labels = F.interpolate(labels[:, None].float(), size=features.shape[-2:], mode="nearest")[:, 0].long()
-        f = features.detach().permute(0, 2, 3, 1).reshape(-1, d).double()
-        y = labels.reshape(-1)
-        valid = y != IGNORE_INDEX
-        f, y = f[valid], y[valid]
-        onehot = F.one_hot(y, c).double()  # (N, C)
-        n_b = onehot.sum(0)  # (C,)
-        sum_b = onehot.T @ f  # (C, D)
+        labels = _resize_labels(labels, features.shape[-2:])
+        dtype = torch.promote_types(features.dtype, torch.float32)
+        batch = features.shape[0]
+        f = features.detach().reshape(batch, d, -1).to(dtype)  # (B, D, P): a view, no transpose copy
+        y = labels.reshape(batch, -1)  # (B, P)
+        if y.device.type == "cpu":  # on CUDA this check would cost a host sync per step
+            _check_class_ids(y, c)
+        # (B, P, C) one-hot; ignored pixels (255) match no class, so they drop out of every sum
+        onehot = (y[..., None] == torch.arange(c, device=y.device)).to(dtype)
+        n_b = onehot.sum((0, 1))  # (C,)
+        sum_b = (f @ onehot).sum(0).T  # (C, D)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(n_b)
             torch.distributed.all_reduce(sum_b)
         mean_b = sum_b / n_b.clamp(min=1)[:, None]
-        dev = f - mean_b[y]
+        dev = f - mean_b.T @ onehot.transpose(1, 2)  # (B, D, P): deviation from the own class's mean
         if self.covariance == "diagonal":
-            m2_b = onehot.T @ (dev * dev)
+            m2_b = ((dev * dev) @ onehot).sum(0).T  # (C, D)
         else:
-            m2_b = torch.einsum("nc,nd,ne->cde", onehot, dev, dev)
+            m2_b = torch.einsum("bpc,bdp,bep->cde", onehot, dev, dev)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             # per-rank deviations are about the global batch mean, so the scatter just sums
             torch.distributed.all_reduce(m2_b)
+        n_b, mean_b, m2_b = n_b.double(), mean_b.double(), m2_b.double()
         n_a, total = self.count, self.count + n_b
         delta = mean_b - self.mean
         w = (n_b / total.clamp(min=1))[:, None]
@@ -128,10 +168,12 @@ def feature_augment(logits: torch.Tensor, labels: torch.Tensor, offsets: torch.T
     """
     if strength == 0:
         return logits
-    valid = labels != IGNORE_INDEX
-    q = offsets.to(logits.dtype)[labels.clamp(max=offsets.shape[0] - 1)]  # (B, H, W, C)
-    q = q * valid[..., None]
-    return logits + strength * q.permute(0, 3, 1, 2)
+    c = offsets.shape[0]
+    # one gather from a table whose extra last row (zeros) serves the ignored pixels
+    table = torch.cat([offsets.to(logits.dtype), offsets.new_zeros(1, offsets.shape[1], dtype=logits.dtype)])
+    rows = torch.where(labels == IGNORE_INDEX, c, labels.clamp(max=c - 1))
+    q = F.embedding(rows, table)  # (B, H, W, C); ~4x faster than table[rows] on CPU
+    return torch.add(logits, q.permute(0, 3, 1, 2), alpha=strength)
 
 
 def ramp_cosine(progress: float, final: float) -> float:

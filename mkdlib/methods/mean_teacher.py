@@ -21,10 +21,10 @@ class MeanTeacher(Method):
         ema_update(teacher, student)
         x_l, y_l, x_w, ignore = batch["image"], batch["mask"], batch["image_weak"], batch["ignore"]
         x_s = batch["image_strong"] if cfg.strong_aug else x_w
-        with torch.no_grad():
+        with torch.inference_mode():  # forward only: no graph, no autograd bookkeeping
             t_logits = teacher(x_w).logits
         if cfg.strong_aug:  # CutMix the student's view, and the teacher's logits with the same mask
-            m = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=rng).to(x_s.device)
+            m = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=rng, device=x_s.device)
             x_s, t_logits, ignore = mix(x_s, m), mix(t_logits, m), mix(ignore, m)
         target = pseudo_label(t_logits, cfg.threshold, ignore)
         logits = student(torch.cat([x_l, x_s])).logits

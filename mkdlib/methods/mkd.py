@@ -9,15 +9,21 @@ student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
 L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if mean_teacher);
 L_ss: the CPS cross supervision between the students (co_training).
+
+Cost (docs/performance.md): the teachers run under inference_mode (no autograd state), the
+students' input batch is concatenated once, each student's argmax is computed once (it labels
+the feature statistics and is the partner's CPS target), and each student's unlabeled
+log-softmax is computed once for both L_ss and L_st.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
 from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label,
-                      pseudo_label_loss, ramp_cosine, supervised_loss)
+                      pseudo_label_loss_from_log_probs, ramp_cosine, supervised_loss)
 from .base import Method
 
 
@@ -38,22 +44,27 @@ class MKD(Method):
         x_l, y_l, x_w, ignore = batch["image"], batch["mask"], batch["image_weak"], batch["ignore"]
         n_l = len(x_l)
         x_u = batch["image_strong"] if cfg.strong_aug else x_w
-        cut = cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng).to(x_u.device) if cfg.strong_aug else None
+        cut = (cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng, device=x_u.device)
+               if cfg.strong_aug else None)
         if cut is not None:
             x_u, ignore = mix(x_u, cut), mix(ignore, cut)
 
-        with torch.no_grad():  # teachers: forward only, no graph
+        with torch.inference_mode():  # teachers: forward only, no graph, no autograd bookkeeping
             t_logits = [t(x_w).logits for t in self.teachers]
-        if cut is not None:
-            t_logits = [mix(t, cut) for t in t_logits]
+            if cut is not None:
+                t_logits = [mix(t, cut) for t in t_logits]
 
-        outs = [s(torch.cat([x_l, x_u])) for s in self.students]
+        x = torch.cat([x_l, x_u])  # labeled + unlabeled in ONE forward per student (shared BN stats)
+        outs = [s(x) for s in self.students]
         logits = [o.logits for o in outs]
+        # each student's own argmax on its unlabeled images, computed once: it labels the feature
+        # statistics (feature_aug) and is the partner's CPS target (co_training)
+        own = [pseudo_label(l[n_l:], ignore=ignore) for l in logits] if (cfg.feature_aug or cfg.co_training) else []
         if cfg.feature_aug:
             lam = ramp_cosine(progress, cfg.fa_lambda)
             augmented = []
-            for out, stats, student in zip(outs, self.feature_stats, self.students):
-                labels = torch.cat([y_l, pseudo_label(out.logits[n_l:], ignore=ignore)])
+            for out, own_u, stats, student in zip(outs, own, self.feature_stats, self.students):
+                labels = torch.cat([y_l, own_u])
                 stats.update(out.features, labels)
                 weight = student.classifier.weight.detach().flatten(1)
                 augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
@@ -61,13 +72,14 @@ class MKD(Method):
             augmented = logits
 
         terms = {"sup": sum(supervised_loss(a[:n_l], y_l) for a in augmented)}
+        log_probs = [F.log_softmax(a[n_l:], dim=1) for a in augmented] if (cfg.co_training or self.teachers) else []
         if cfg.co_training:
-            source = augmented if cfg.pseudo_from_augmented else logits
-            targets = [pseudo_label(s[n_l:], ignore=ignore) for s in source]
-            terms["ss"] = sum(pseudo_label_loss(a[n_l:], targets[1 - i]) for i, a in enumerate(augmented))
+            targets = [pseudo_label(a[n_l:], ignore=ignore) for a in augmented] if cfg.pseudo_from_augmented else own
+            terms["ss"] = sum(pseudo_label_loss_from_log_probs(lp, targets[1 - i]) for i, lp in enumerate(log_probs))
         if self.teachers:
             targets = [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
             partner = (lambda i: 1 - i) if cfg.mutual_mean_teacher else (lambda i: i)
-            terms["st"] = sum(pseudo_label_loss(a[n_l:], targets[partner(i)]) for i, a in enumerate(augmented))
+            terms["st"] = sum(pseudo_label_loss_from_log_probs(lp, targets[partner(i)])
+                              for i, lp in enumerate(log_probs))
         loss = terms["sup"] + cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0)
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
