@@ -340,21 +340,30 @@ def test_torchrun_restarts_group_after_a_worker_is_killed(tiny_data_root, tmp_pa
               "data_root": tiny_data_root, "run_dir": tmp_path / "run"}
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "--max-restarts", "1",
            "-m", "mkdlib", "train", *cli_flags(values)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline, killed = time.monotonic() + 300, None
-    while proc.poll() is None and killed is None and time.monotonic() < deadline:
-        if logged_iteration(tmp_path / "run") >= 3:  # past the checkpoint at 2
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                try:
-                    env = child.environ()
-                except psutil.Error:
-                    continue
-                if env.get("RANK") == "1" and env.get("TORCHELASTIC_RESTART_COUNT") == "0":
-                    child.kill()
-                    killed = child.pid
-        time.sleep(0.02)
-    _, err = proc.communicate(timeout=300)
+    env = {**child_env(tmp_path), "PYTHONFAULTHANDLER": "1"}  # a hung worker dumps its stack on SIGABRT
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline, killed = time.monotonic() + 240, None
+    try:
+        while proc.poll() is None and killed is None and time.monotonic() < deadline:
+            if logged_iteration(tmp_path / "run") >= 3:  # past the checkpoint at 2
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    try:
+                        env = child.environ()
+                    except psutil.Error:
+                        continue
+                    if env.get("RANK") == "1" and env.get("TORCHELASTIC_RESTART_COUNT") == "0":
+                        child.kill()
+                        killed = child.pid
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.send_signal(signal.SIGABRT)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"torchrun did not finish (rank 1 killed: {killed}); stacks:\n{err[-6000:]}")
     assert killed, f"rank 1 was never found to kill: {err[-3000:]}"
     assert proc.returncode == 0, err[-3000:]
     resumed = [int(line.split("at iteration ")[1].split("/")[0]) for line in err.splitlines() if "resuming" in line]
