@@ -116,6 +116,10 @@ class Config:
     def key(self) -> str:
         """Short hash of everything that affects the result: the results store's key."""
         d = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY}
+        if self.dataset == "synthetic":  # a new generator version is a new dataset
+            from .data.synthetic import GENERATOR_VERSION
+
+            d["synthetic_generator"] = GENERATOR_VERSION
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
 

@@ -112,6 +112,10 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
 
     weights = spec.encoder_weights
     local = None
+    if weights == "synthetic-source":  # the built-in stand-in for ImageNet weights (mkdlib.pretrain)
+        from .pretrain import ensure_source_encoder
+
+        weights = str(ensure_source_encoder(spec))
     if weights not in (None, "", "none", "imagenet"):
         local = Path(weights)
         if not local.is_file():

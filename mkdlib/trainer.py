@@ -326,9 +326,10 @@ class _RunLock:
 
 # --------------------------------------------------------------------------- train
 def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
-          stop_after: int | None = None) -> RunResult:
+          stop_after: int | None = None, publish_result: bool = True) -> RunResult:
     """Train (or resume, or return the finished) run of ``cfg``.
 
+    ``publish_result``: copy the finished run into the results store (mkdlib.results).
     ``stop_after``: stop after that many iterations in this call (checkpointing), for tests and
     for splitting a long run over sessions; calling again resumes.
     """
@@ -338,10 +339,11 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     if is_main:
         _check_writable(run_dir)
     with _RunLock(run_dir, enabled=is_main):
-        return _train(cfg, run_dir, force, stop_after)
+        return _train(cfg, run_dir, force, stop_after, publish_result)
 
 
-def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None) -> RunResult:
+def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
+           publish_result: bool = True) -> RunResult:
     rt = setup_runtime(cfg)
     result_path = run_dir / "result.json"
     if result_path.exists() and not force:
@@ -503,9 +505,10 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None) -> R
             "key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": best_miou,
             "wall_time_s": wall, "sec_per_iter": wall / cfg.iters, "nonfinite_skipped": skipped,
             "class_names": list(data.class_names), "env": environment_record(rt)})
-        from .results import publish
+        if publish_result:
+            from .results import publish
 
-        publish(run_dir, sample_predictions(_unwrap(model).eval_model(), data, rt))
+            publish(run_dir, sample_predictions(_unwrap(model).eval_model(), data, rt))
     return RunResult(run_dir, cfg, final, best_miou, wall, metrics)
 
 

@@ -79,7 +79,7 @@ def prepare_synthetic(root: str | Path | None, split: str, split_seed: int = 0,
         sp = make_split(pool, split, seed=split_seed, classes_present=present)
         if not str(split).endswith(".txt"):
             write_split(sp, split_folder)
-    return DataBundle(folder, sp, val, SYNTHETIC_CLASSES)
+    return DataBundle(folder, sp, val, spec.classes)
 
 
 def prepare_data(cfg) -> DataBundle:

@@ -22,9 +22,13 @@ from PIL import Image
 from .palette import save_mask
 
 #: Version of the generator; bump it whenever the pictures change, so caches are rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dotted-star")
+
+#: A *different* set of classes (other shapes, other textures) on the same kind of scenes: the
+#: built-in analogue of ImageNet, used once to pretrain encoders (mkdlib.pretrain).
+SOURCE_CLASSES = ("background", "zigzag-hexagon", "grid-cross", "wavy-ellipse", "nested-chevron")
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,20 @@ class SyntheticSpec:
     size: int = 64
     seed: int = 0
     min_objects: int = 1
-    max_objects: int = 3
-    min_radius: float = 0.18  # object radius as a share of the image side
-    max_radius: float = 0.36
+    max_objects: int = 2
+    min_radius: float = 0.2  # object radius as a share of the image side
+    max_radius: float = 0.38
     noise_std: float = 6.0
+    family: str = "target"  # "target" (CLASSES) or "source" (SOURCE_CLASSES, for pretraining)
 
     @property
     def name(self) -> str:
-        return f"synthetic-v{GENERATOR_VERSION}-s{self.size}-n{self.num_train}-seed{self.seed}"
+        family = "" if self.family == "target" else f"-{self.family}"
+        return f"synthetic{family}-v{GENERATOR_VERSION}-s{self.size}-n{self.num_train}-seed{self.seed}"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return SOURCE_CLASSES if self.family == "source" else CLASSES
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +96,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     if rng.random() < 0.5:  # shift the colour balance (tints the grey photos)
         crop = crop * rng.uniform(0.7, 1.3, size=3)
     mean = crop.mean(axis=(0, 1))
-    return mean + rng.uniform(0.4, 0.8) * (crop - mean)  # softer background contrast
+    crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.5, 1.5))
+    return mean + rng.uniform(0.25, 0.5) * (crop - mean)  # softer background: objects stand out
 
 
 def _shape_polygon(cls: int, rng: np.random.Generator) -> np.ndarray:
@@ -103,6 +114,31 @@ def _shape_polygon(cls: int, rng: np.random.Generator) -> np.ndarray:
     t = np.pi / 2 + np.arange(10) * np.pi / 5
     r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
     return np.stack([r * np.cos(t), r * np.sin(t)], 1)
+
+
+def _source_shape_polygon(cls: int) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    if cls == 1:  # hexagon
+        a = np.arange(6) * np.pi / 3
+        return np.stack([np.cos(a), np.sin(a)], 1)
+    if cls == 2:  # plus-shaped cross
+        w = 0.35
+        return np.array([[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1], [-w, w],
+                         [-1, w], [-1, -w], [-w, -w]], float)
+    if cls == 3:  # ellipse
+        return np.stack([np.cos(t), 0.55 * np.sin(t)], 1)
+    return np.array([[-1, -0.8], [0, 0.2], [1, -0.8], [1, -0.1], [0, 0.9], [-1, -0.1]], float)  # chevron
+
+
+def _source_texture(cls: int, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    f = rng.uniform(1.2, 1.8)
+    if cls == 1:  # zigzag
+        return (np.abs(((u * f + 0.5 * np.abs((v * f * 2) % 2 - 1)) % 1) - 0.5) < 0.25)
+    if cls == 2:  # grid lines
+        return ((u * f * 1.5) % 1 < 0.3) | ((v * f * 1.5) % 1 < 0.3)
+    if cls == 3:  # diagonal waves
+        return np.sin(2 * np.pi * f * (u + v + 0.2 * np.sin(4 * v))) > 0
+    return (np.maximum(np.abs(u), np.abs(v)) * f * 2) % 1 < 0.5  # nested squares
 
 
 def _texture(cls: int, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -137,18 +173,19 @@ def render_sample(index: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarr
     mask = np.zeros((size, size), np.uint8)
     yy, xx = np.mgrid[0:big, 0:big].astype(np.float32) + 0.5
     for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
-        cls = int(rng.integers(1, len(CLASSES)))
+        cls = int(rng.integers(1, len(spec.classes)))
         radius = rng.uniform(spec.min_radius, spec.max_radius) * big
         cx, cy = rng.uniform(0.1, 0.9, size=2) * big
         theta = rng.uniform(0, 2 * np.pi)
         rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-        poly = (_shape_polygon(cls, rng) @ rot.T) * radius + [cx, cy]
+        shape = _source_shape_polygon(cls) if spec.family == "source" else _shape_polygon(cls, rng)
+        poly = (shape @ rot.T) * radius + [cx, cy]
         cover = np.zeros((big, big), np.uint8)
         cv2.fillPoly(cover, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
         # texture in rotated object coordinates
         u = ((xx - cx) * math.cos(theta) + (yy - cy) * math.sin(theta)) / radius
         v = (-(xx - cx) * math.sin(theta) + (yy - cy) * math.cos(theta)) / radius
-        tex = _texture(cls, u, v, rng)
+        tex = (_source_texture if spec.family == "source" else _texture)(cls, u, v, rng)
         c1, c2 = _contrasting_colours(rng)
         obj = np.where(tex[..., None], c1, c2).astype(np.float32)
         alpha = cover.reshape(size, ss, size, ss).mean(axis=(1, 3))[..., None]
@@ -171,7 +208,7 @@ def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: 
     """Write the dataset under ``root`` (VOC layout) unless a complete copy is already there."""
     root = Path(root)
     meta_path = root / "dataset.json"
-    meta = {"name": spec.name, "generator_version": GENERATOR_VERSION, "classes": list(CLASSES),
+    meta = {"name": spec.name, "generator_version": GENERATOR_VERSION, "classes": list(spec.classes),
             "spec": asdict(spec), "layout": "voc"}
     if meta_path.exists() and json.loads(meta_path.read_text()).get("spec") == meta["spec"]:
         return root
