@@ -22,7 +22,7 @@ from .io import atomic_torch_save
 
 SOURCE_NAME = "synthetic-source"
 SOURCE_SPEC = SyntheticSpec(num_train=1024, num_val=128, seed=1000, family="source")
-PRETRAIN_ITERS = 1500
+PRETRAIN_ITERS = 1000
 
 
 def _settings(spec) -> dict:
