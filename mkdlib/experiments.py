@@ -86,7 +86,11 @@ def run_grid(name: str, threads: int | None = None, progress: bool = True, shard
     for i, cfg in enumerate(todo, 1):
         print(f"[{name} {i}/{len(todo)}] {cfg.key()}", flush=True)
         cfg.threads, cfg.progress = threads, progress
-        train(cfg)
+        result = train(cfg)
+        if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
+            from .trainer import republish
+
+            republish(result.run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -339,7 +339,12 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
     if is_main:
         _check_writable(run_dir)
     with _RunLock(run_dir, enabled=is_main):
-        return _train(cfg, run_dir, force, stop_after, publish_result)
+        try:
+            return _train(cfg, run_dir, force, stop_after, publish_result)
+        except OSError as e:  # e.g. the disk filled up while logging: say what survived
+            raise TrainingError(f"I/O error while training in {run_dir}: {e}. Checkpoints are written atomically, "
+                                f"so {run_dir / 'last.pt'} (if present) is intact; fix the cause and run again to "
+                                "resume.") from e
 
 
 def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
@@ -542,3 +547,15 @@ def evaluate_run(run_dir: str | Path, which: str = "best") -> dict:
     val = DataLoader(EvalDataset(data.folder, data.val_ids), batch_size=32 if cfg.dataset == "synthetic" else 1)
     ev = evaluate(method.to(rt.device).eval_model(), val, data.num_classes, rt.device, cfg.eval_mode, cfg.eval_crop)
     return {"miou": ev["miou"], "per_class_iou": ev["per_class_iou"]}
+
+
+def republish(run_dir: str | Path) -> Path:
+    """Publish a finished run folder to the results store again (e.g. after the store was cleared),
+    recomputing its prediction sample from ``last.pt``."""
+    from .results import publish
+
+    method, cfg = load_method(run_dir, "last")
+    cfg.progress = False
+    rt = setup_runtime(cfg)
+    data = prepare_data(cfg)
+    return publish(run_dir, sample_predictions(method.to(rt.device).eval_model(), data, rt))
