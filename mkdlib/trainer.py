@@ -315,6 +315,13 @@ class _RunLock:
             except Timeout:
                 raise TrainingError(f"run folder {self.run_dir} is in use by another training process; wait "
                                     "for it, or pass another run_dir") from None
+            except (NotImplementedError, OSError) as e:  # e.g. a network filesystem without flock
+                import warnings
+
+                warnings.warn(f"run folder {self.run_dir} cannot be locked ({e}); make sure no other process "
+                              "trains into it", RuntimeWarning, stacklevel=3)
+                self.lock = None
+                return self
             for stale in self.run_dir.glob(".*.tmp"):  # half-written files of a killed process
                 stale.unlink(missing_ok=True)
         return self

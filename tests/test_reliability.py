@@ -283,6 +283,19 @@ def test_second_training_of_one_run_folder_is_refused(tiny_config):
         pass
 
 
+def test_run_folder_without_lock_support_still_trains_with_a_warning(monkeypatch, tmp_path):
+    """Some network filesystems lack flock: the run goes on unlocked, and says so."""
+    from filelock import FileLock
+
+    def no_flock(self, *args, **kwargs):
+        raise NotImplementedError("FileSystem does not appear to support flock")
+
+    monkeypatch.setattr(FileLock, "acquire", no_flock)
+    with pytest.warns(RuntimeWarning, match="cannot be locked .*support flock"):
+        with _RunLock(tmp_path, enabled=True) as lock:
+            assert lock.lock is None
+
+
 # --------------------------------------------------------------------------- unwritable / full disk
 def test_unwritable_output_folder_fails_at_start(tiny_config, tmp_path):
     blocker = tmp_path / "a-file"
