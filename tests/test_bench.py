@@ -1,0 +1,95 @@
+"""The step-cost benchmark runs end to end in its tiny mode and writes a complete record.
+
+No timing is asserted (speed targets belong to bench/ and docs/performance.md); the checks are
+that every measurement the issue asks for is present and consistent.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ is a top-level package next to mkdlib/, run as python -m bench...
+    sys.path.insert(0, str(REPO))
+
+from bench import step_cost  # noqa: E402
+from bench.plots import load_record, plot_cost_breakdown  # noqa: E402
+
+PARTS = ("teacher_forward", "student_forward_backward", "ema_update", "feature_statistics",
+         "feature_augmentation", "pseudo_labels", "cutmix", "optimizer_step", "data_augmentation")
+
+
+@pytest.fixture(scope="module")
+def record(tiny_data_root, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "rec.json"
+    rc = step_cost.main(["--tiny", "--threads", "1", "--quiet", "--set", f"data_root={tiny_data_root}",
+                         "--out", str(out)])
+    assert rc == 0
+    return json.loads(out.read_text())
+
+
+def test_record_times_every_method_interleaved_with_ratios(record):
+    assert record["schema"] == step_cost.SCHEMA_VERSION and record["benchmark"] == "step_cost"
+    assert record["machine"]["device"] == "cpu" and record["machine"]["torch_threads"] == 1
+    assert record["settings"]["interleaved"] and record["settings"]["images_per_step"] == 4  # 2 + 2 (tiny)
+    assert set(record["methods"]) == set(step_cost.METHODS)
+    for name, m in record["methods"].items():
+        assert len(m["times_s"]) == record["settings"]["steps"] == 2, name
+        assert m["median_s"] > 0 and m["cpu_median_s"] > 0
+        assert m["images_per_s"] == pytest.approx(4 / m["median_s"])
+        assert m["peak_memory_bytes"] > 0 and m["memory_kind"] == "process_rss"
+    meth, ratios = record["methods"], record["ratios"]
+    assert ratios["mkd_over_cps"] == pytest.approx(meth["mkd"]["median_s"] / meth["cps"]["median_s"])
+    assert ratios["mkd_over_supervised"] == pytest.approx(meth["mkd"]["median_s"] / meth["supervised"]["median_s"])
+    assert ratios["cpu_mkd_over_cps"] == pytest.approx(meth["mkd"]["cpu_median_s"] / meth["cps"]["cpu_median_s"])
+    # autograd memory: two students on labeled+unlabeled keep more for backward than one on labeled
+    assert 0 < meth["supervised"]["autograd_saved_bytes"] < meth["cps"]["autograd_saved_bytes"]
+
+
+def test_record_has_mkd_parts_and_teachers_keep_no_graph(record):
+    assert set(record["parts"]) == set(PARTS)
+    assert all(p["median_s"] > 0 for p in record["parts"].values())
+    s = record["parts_summary"]
+    in_step = sum(record["parts"][k]["median_s"] for k in PARTS if k != "data_augmentation")
+    assert s["sum_of_parts_in_step_s"] == pytest.approx(in_step)
+    assert s["unaccounted_s"] == pytest.approx(s["mkd_step_s"] - in_step)
+    assert s["arithmetic_mkd_over_cps"] > 1
+    assert record["teachers"] == {"outputs_require_grad": False, "outputs_are_inference_tensors": True,
+                                  "autograd_saved_bytes": 0}
+
+
+def test_record_has_data_pipeline_and_eval_throughput(record):
+    d = record["data"]
+    assert [p["num_workers"] for p in d["loaders"]] == [0]  # the config's default
+    assert d["loaders"][0]["images_per_s"] > 0
+    assert d["loader_over_consumption"] == pytest.approx(
+        d["loaders"][0]["images_per_s"] / d["mkd_step_consumes_images_per_s"])
+    assert [e["mode"] for e in record["eval"]] == ["whole", "sliding"]
+    assert all(e["images_per_s"] > 0 and e["images"] == 4 for e in record["eval"])
+
+
+def test_cost_breakdown_figure_splits_the_mkd_bar_into_parts(record, tmp_path):
+    path = tmp_path / "rec.json"
+    path.write_text(json.dumps(record))
+    fig = plot_cost_breakdown(path, clock="cpu")
+    ax = fig.axes[0]
+    n_parts = len(PARTS) - 1  # data augmentation is outside the step
+    assert len(ax.patches) == 3 + n_parts + 1  # 3 plain bars, MKD's parts, "other"
+    mkd_heights = sum(p.get_height() for p in ax.patches[3:])
+    expected = max(record["methods"]["mkd"]["cpu_median_s"],
+                   sum(record["parts"][k]["cpu_median_s"] for k in PARTS if k != "data_augmentation")) * 1e3
+    assert mkd_heights == pytest.approx(expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["supervised", "mean teacher", "CPS", "MKD"]
+
+
+def test_bad_input_is_a_clear_error(tmp_path, capsys):
+    assert step_cost.main(["--set", "crop_sise=64", "--out", str(tmp_path / "x.json")]) == 2
+    assert "crop_sise" in capsys.readouterr().err
+    assert step_cost.main(["--methods", "fixmatch", "--tiny", "--out", str(tmp_path / "x.json")]) == 2
+    assert "fixmatch" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text(json.dumps({"benchmark": "something else"}))
+    with pytest.raises(ValueError, match="not a bench.step_cost record"):
+        load_record(tmp_path / "other.json")
