@@ -523,7 +523,12 @@ def run(args: argparse.Namespace) -> dict:
             "cps_step_s": results.get("cps", {}).get("median_s"),
             # what the arithmetic says MKD should cost: CPS plus the two teachers' forwards
             "arithmetic_mkd_over_cps": _ratio((results["cps"]["median_s"] + part_times["teacher_forward"]["median_s"]),
-                                              results["cps"]["median_s"]) if "cps" in results else None}
+                                              results["cps"]["median_s"]) if "cps" in results else None,
+            "cpu_sum_of_parts_in_step_s": sum(part_times[k]["cpu_median_s"] for k in in_step),
+            "cpu_mkd_step_s": results["mkd"]["cpu_median_s"],
+            "cpu_arithmetic_mkd_over_cps": _ratio(
+                results["cps"]["cpu_median_s"] + part_times["teacher_forward"]["cpu_median_s"],
+                results["cps"]["cpu_median_s"]) if "cps" in results else None}
         teacher_out = parts["teacher_forward"]()
         record["teachers"] = {"outputs_require_grad": any(t.requires_grad for t in teacher_out),
                               "outputs_are_inference_tensors": all(t.is_inference() for t in teacher_out),
@@ -591,7 +596,8 @@ def format_report(rec: dict) -> str:
             lines.append(f"  {k:26s} {p['median_s'] * 1e3:9.2f} {p['cpu_median_s'] * 1e3:9.2f}")
         s = rec["parts_summary"]
         lines.append(f"  sum in step {s['sum_of_parts_in_step_s'] * 1e3:.1f} ms of MKD step {s['mkd_step_s'] * 1e3:.1f} "
-                     f"ms; arithmetic MKD/CPS (CPS + teacher forwards) {fmt(s['arithmetic_mkd_over_cps'])}")
+                     f"ms; arithmetic MKD/CPS (CPS + teacher forwards) {fmt(s['arithmetic_mkd_over_cps'])} "
+                     f"(cpu {fmt(s.get('cpu_arithmetic_mkd_over_cps'))})")
     if "data" in rec:
         d = rec["data"]
         for p in d["loaders"]:
