@@ -113,20 +113,22 @@ class ClassFeatureStats(nn.Module):
             _check_class_ids(y, c)
         # (B, P, C) one-hot; ignored pixels (255) match no class, so they drop out of every sum
         onehot = (y[..., None] == torch.arange(c, device=y.device)).to(dtype)
-        n_b = onehot.sum((0, 1))  # (C,)
-        sum_b = (f @ onehot).sum(0).T  # (C, D)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(n_b)
-            torch.distributed.all_reduce(sum_b)
-        mean_b = sum_b / n_b.clamp(min=1)[:, None]
-        dev = f - mean_b.T @ onehot.transpose(1, 2)  # (B, D, P): deviation from the own class's mean
-        if self.covariance == "diagonal":
-            m2_b = ((dev * dev) @ onehot).sum(0).T  # (C, D)
-        else:
-            m2_b = torch.einsum("bpc,bdp,bep->cde", onehot, dev, dev)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # per-rank deviations are about the global batch mean, so the scatter just sums
-            torch.distributed.all_reduce(m2_b)
+        # the step runs under autocast on CUDA: keep these float32 sums out of bf16/fp16 matmuls
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            n_b = onehot.sum((0, 1))  # (C,)
+            sum_b = (f @ onehot).sum(0).T  # (C, D)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(n_b)
+                torch.distributed.all_reduce(sum_b)
+            mean_b = sum_b / n_b.clamp(min=1)[:, None]
+            dev = f - mean_b.T @ onehot.transpose(1, 2)  # (B, D, P): deviation from the own class's mean
+            if self.covariance == "diagonal":
+                m2_b = ((dev * dev) @ onehot).sum(0).T  # (C, D)
+            else:
+                m2_b = torch.einsum("bpc,bdp,bep->cde", onehot, dev, dev)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                # per-rank deviations are about the global batch mean, so the scatter just sums
+                torch.distributed.all_reduce(m2_b)
         n_b, mean_b, m2_b = n_b.double(), mean_b.double(), m2_b.double()
         n_a, total = self.count, self.count + n_b
         delta = mean_b - self.mean

@@ -93,3 +93,56 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "other.json").write_text(json.dumps({"benchmark": "something else"}))
     with pytest.raises(ValueError, match="not a bench.step_cost record"):
         load_record(tmp_path / "other.json")
+
+
+# ------------------------------------------------------------------ the fast paths keep the maths
+def test_ema_fast_path_is_bit_identical_to_averaged_model():
+    import copy
+
+    import torch
+
+    from mkdlib.ema import ema_update, make_teacher
+
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1))
+    fast = make_teacher(student, gamma=0.6, warmup=True)
+    reference = copy.deepcopy(fast)
+    for _ in range(4):
+        student(torch.randn(2, 3, 8, 8))  # moves BatchNorm buffers (floats) and its counter (int)
+        with torch.no_grad():
+            for p in student.parameters():
+                p.add_(torch.randn_like(p))
+        ema_update(fast, student)
+        reference.update_parameters(student)  # torch's generic path
+    a, b = fast.state_dict(), reference.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert int(fast.n_averaged) == 4
+
+
+def test_feature_statistics_ignore_autocast_and_bad_labels():
+    import torch
+
+    from mkdlib.losses import ClassFeatureStats
+
+    torch.manual_seed(0)
+    f, y = torch.randn(2, 8, 4, 4) * 100 + 1000, torch.randint(0, 3, (2, 8, 8))
+    plain, cast = ClassFeatureStats(3, 8), ClassFeatureStats(3, 8)
+    plain.update(f, y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the trainer's step runs under autocast
+        cast.update(f, y)
+    assert torch.equal(plain.mean, cast.mean) and torch.equal(plain.m2, cast.m2)
+    y[0, 0, 0] = 7  # neither a class id nor 255
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\) or 255"):
+        plain.update(f, y)
+
+
+def test_pseudo_label_without_threshold_is_the_softmax_argmax():
+    import torch
+
+    from mkdlib.losses import pseudo_label
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 6, 6)
+    ignore = torch.rand(2, 6, 6) < 0.3
+    expected = logits.softmax(1).argmax(1).masked_fill(ignore, 255)
+    assert torch.equal(pseudo_label(logits, ignore=ignore), expected)
