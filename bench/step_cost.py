@@ -46,7 +46,7 @@ from mkdlib.ema import ema_update  # noqa: E402
 from mkdlib.io import atomic_write_json  # noqa: E402
 from mkdlib.losses import feature_augment, isda_offsets, pseudo_label, ramp_cosine  # noqa: E402
 from mkdlib.methods import build_method  # noqa: E402
-from mkdlib.trainer import build_optimizer, setup_runtime  # noqa: E402
+from mkdlib.trainer import batch_to_device, build_optimizer, setup_runtime  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
@@ -152,17 +152,6 @@ class PeakMemory:
 def _method_config(base: Config, method: str) -> Config:
     """``base`` with ``method`` and that method's own switch preset (base's switches dropped)."""
     return resolve(make_config(base, method=method, **{k: None for k in SWITCH_FIELDS}))
-
-
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.dim() == 4:
-                v = v.contiguous(memory_format=torch.channels_last)
-        out[k] = v
-    return out
 
 
 def random_batches(cfg: Config, num_classes: int, count: int, seed: int = 0) -> list[dict]:
@@ -465,7 +454,7 @@ def run(args: argparse.Namespace) -> dict:
         num_classes = data.num_classes
         batches = loader_batches(cfg_mkd, data, rt, 2)
     channels_last = rt.device.type == "cuda" and cfg_mkd.channels_last
-    batches = [_to_device(b, rt.device, channels_last) for b in batches]
+    batches = [batch_to_device(b, rt.device, channels_last) for b in batches]
     record: dict = {"schema": SCHEMA_VERSION, "benchmark": "step_cost",
                     "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                     "command": "python -m bench.step_cost " + " ".join(args.argv), "preset": args.preset,

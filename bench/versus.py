@@ -22,7 +22,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench.step_cost import (REPO, RESULTS_DIR, BenchError, Clock, MethodStep, _method_config, _ratio,
-                             _to_device, loader_batches, machine_record, time_interleaved)
+                             batch_to_device, loader_batches, machine_record, time_interleaved)
 
 
 def import_revision(rev: str, into: Path, name: str = "mkdlib_before"):
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg_mkd = _method_config(base, "mkd")
         rt = setup_runtime(cfg_mkd)
         data = prepare_data(cfg_mkd)
-        batches = [_to_device(b, rt.device, False) for b in loader_batches(cfg_mkd, data, rt, 2)]
+        batches = [batch_to_device(b, rt.device, False) for b in loader_batches(cfg_mkd, data, rt, 2)]
         with tempfile.TemporaryDirectory() as tmp:
             old = import_revision(args.rev, Path(tmp))
             steps = {}

@@ -262,7 +262,8 @@ def _check_writable(run_dir: Path) -> None:
         raise TrainingError(f"run folder {run_dir} is not writable ({e}); pass run_dir=<a writable folder>") from None
 
 
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+def batch_to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+    """Move a batch's tensors to ``device`` (images channels_last when asked)."""
     out = {}
     for k, v in batch.items():
         if isinstance(v, torch.Tensor):
@@ -435,7 +436,7 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
             batch = next(lab_iter)
             if unl_iter is not None:
                 batch.update(next(unl_iter))
-            batch = _to_device(batch, rt.device, cfg.channels_last and rt.device.type == "cuda")
+            batch = batch_to_device(batch, rt.device, cfg.channels_last and rt.device.type == "cuda")
             rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + it)
             saved_buffers = [b.detach().clone() for b in buffers]
             with autocast:
