@@ -399,12 +399,13 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
         rng_state = _rank_rng(ckpt["rng"], rt)
         if rt.is_main:
             print(f"resuming {run_dir} from {last.name} at iteration {start}/{cfg.iters}", file=sys.stderr)
-        if rt.is_main and (run_dir / "metrics.jsonl").exists():  # drop lines logged after the checkpoint
-            kept = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m.get("iter", 0) <= start]
-            wall_before = max((m.get("wall_s", 0.0) for m in kept), default=0.0)
-            from .io import atomic_write_text
+    if rt.is_main and (run_dir / "metrics.jsonl").exists():
+        # drop lines logged after the checkpoint (all of them when a run died before its first one)
+        kept = [m for m in read_jsonl(run_dir / "metrics.jsonl") if m.get("iter", 0) <= start]
+        wall_before = max((m.get("wall_s", 0.0) for m in kept), default=0.0)
+        from .io import atomic_write_text
 
-            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
     if rt.is_main:
         save_config(cfg, run_dir / "config.yaml")
         atomic_write_json(run_dir / "env.json", environment_record(rt))

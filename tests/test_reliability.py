@@ -133,9 +133,11 @@ def test_sigkill_during_writes_keeps_a_loadable_checkpoint(tmp_path):
 
 # --------------------------------------------------------------------------- kill and resume
 @pytest.mark.slow
-def test_sigkill_at_random_iteration_then_resume_equals_uninterrupted(reference, tiny_data_root, tmp_path):
+@pytest.mark.parametrize("fixed_kill_at", [None, 1])  # None: random; 1: before the first checkpoint
+def test_sigkill_at_random_iteration_then_resume_equals_uninterrupted(reference, tiny_data_root, tmp_path,
+                                                                       fixed_kill_at):
     seed = int.from_bytes(os.urandom(4), "little")
-    kill_at = random.Random(seed).randint(1, RESUME["iters"] - 1)
+    kill_at = fixed_kill_at or random.Random(seed).randint(1, RESUME["iters"] - 1)
     cfg = make_config(**RESUME, data_root=str(tiny_data_root), run_dir=str(tmp_path / "run"))
     cmd = [sys.executable, "-m", "mkdlib", "train", *cli_flags({**RESUME, "data_root": tiny_data_root,
                                                                  "run_dir": tmp_path / "run"})]
