@@ -1,7 +1,7 @@
 """Command line: the same runs as the notebooks.
 
     python -m mkdlib train --dataset synthetic --split 1/16 --method mkd --iters 500
-    python -m mkdlib train --config configs/paper/vocaug_r50_1-16_mkd.yaml   (or under torchrun)
+    python -m mkdlib train --config configs/paper/t2_vocaug_cps_r50_1-16_mkd.yaml   (or under torchrun)
     python -m mkdlib eval runs/<key>
     python -m mkdlib validate --dataset voc --data-root /data/VOC2012 --split 1/16
 
