@@ -86,16 +86,23 @@ def _key(key) -> tuple[int, int | None]:
     return (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), None)
 
 
-class LabeledDataset(Dataset):
+class _FolderIds(Dataset):
+    """Samples of ``folder`` listed by id; every image ends normalised as a CHW tensor."""
+
+    def __init__(self, folder: SegmentationFolder, ids: list[str]):
+        self.folder, self.ids, self.finish = folder, list(ids), to_tensor()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class LabeledDataset(_FolderIds):
     """Weakly augmented labeled crops: ``{"image", "mask"}``."""
 
     def __init__(self, folder: SegmentationFolder, ids: list[str], crop_size: int,
                  scale_range: tuple[float, float] = (0.5, 2.0)):
-        self.folder, self.ids = folder, list(ids)
-        self.weak, self.finish = weak_augmentation(crop_size, scale_range), to_tensor()
-
-    def __len__(self) -> int:
-        return len(self.ids)
+        super().__init__(folder, ids)
+        self.weak = weak_augmentation(crop_size, scale_range)
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
@@ -107,7 +114,7 @@ class LabeledDataset(Dataset):
         return {"image": t["image"], "mask": torch.from_numpy(out["mask"].astype(np.int64))}
 
 
-class UnlabeledDataset(Dataset):
+class UnlabeledDataset(_FolderIds):
     """Two views of one crop: weak (teachers) and strong (students), plus a padding mask.
 
     ``ignore`` is True where the crop is padding: no loss is computed there.
@@ -115,12 +122,8 @@ class UnlabeledDataset(Dataset):
 
     def __init__(self, folder: SegmentationFolder, ids: list[str], crop_size: int,
                  scale_range: tuple[float, float] = (0.5, 2.0)):
-        self.folder, self.ids = folder, list(ids)
+        super().__init__(folder, ids)
         self.weak, self.strong = weak_augmentation(crop_size, scale_range), strong_photometric(crop_size)
-        self.finish = to_tensor()
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
@@ -135,14 +138,8 @@ class UnlabeledDataset(Dataset):
                 "ignore": torch.from_numpy(out["mask"] == IGNORE_INDEX)}
 
 
-class EvalDataset(Dataset):
+class EvalDataset(_FolderIds):
     """Whole validation images, normalised, with their masks and ids."""
-
-    def __init__(self, folder: SegmentationFolder, ids: list[str]):
-        self.folder, self.ids, self.finish = folder, list(ids), to_tensor()
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
     def __getitem__(self, index: int) -> dict:
         sid = self.ids[index]
