@@ -42,12 +42,11 @@ def ensure_source_encoder(spec, progress: bool = True, threads: int | None = Non
     path = source_encoder_path(spec)
     if path.is_file():
         return path
-    from .config import make_config
+    from .experiments import base_config
     from .trainer import train
 
     root = generate(data_dir() / SOURCE_SPEC.name, SOURCE_SPEC, progress=progress)
-    cfg = make_config(
-        Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "mkd.yaml",
+    cfg = base_config(
         method="supervised", split="full", data_root=str(root), iters=PRETRAIN_ITERS, eval_interval=500,
         checkpoint_interval=250, encoder=spec.encoder, encoder_weights=None, output_stride=spec.output_stride,
         decoder_channels=spec.decoder_channels, atrous_rates=tuple(spec.atrous_rates),
