@@ -21,6 +21,15 @@ from .data.palette import IGNORE_INDEX, colorize, voc_palette
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
 
 
+def show_source(obj) -> None:
+    """Display mkdlib's own source of ``obj`` in a notebook (never a re-typed copy that can drift)."""
+    import inspect
+
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{inspect.getsource(obj)}\n```"))
+
+
 # --------------------------------------------------------------------------- masks and images
 def palette_handles(class_names: Sequence[str], ignore: bool = True) -> list[Patch]:
     """Legend patches in the VOC palette, one per class (plus 'ignore' for 255)."""
