@@ -246,12 +246,14 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """Numbers as text: our missing runs read "not yet run"; the paper's gaps, one-seed standard
     deviations and cells no experiment grid plans (``df.attrs["not_in_grid"]``) read "—"; gains and
-    differences carry a sign."""
+    differences carry a sign; text cells are kept."""
     out = df.copy().astype(object)
     not_in_grid = set(df.attrs.get("not_in_grid", ()))
     for idx in df.index:
         for col in df.columns:
             v, name = df.at[idx, col], f"{idx} | {col}"
+            if isinstance(v, str):  # a label (e.g. a verdict) stays as it is
+                continue
             if (idx, col) in not_in_grid:
                 out.at[idx, col] = "—"
             elif isinstance(v, float) and math.isnan(v):
@@ -264,3 +266,53 @@ def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
             else:
                 out.at[idx, col] = f"{v:.{digits}f}"
     return out
+
+
+# --------------------------------------------------------------------------- do the effects reproduce?
+def seed_noise_sd(root: str | Path | None = None) -> float:
+    """Pooled standard deviation (mIoU points) between seeds of the same config, from the headline
+    grid's repeated seeds: the yardstick for whether a one-seed sweep difference means anything."""
+    runs = grid_runs("headline", root).dropna(subset=["miou"])
+    groups = [g["miou"] for _, g in runs.groupby("grid_key") if len(g) >= 2]
+    dof = sum(len(g) - 1 for g in groups)
+    return math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof) if dof else math.nan
+
+
+def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
+    """Each effect the paper reports in Tables 2-5, measured here: our gain over the table's
+    reference row beside the paper's, and whether it reproduces.
+
+    ``noise`` is ``z`` standard deviations of a difference of two means,
+    ``z * sd * sqrt(1/n_row + 1/n_ref)`` with ``sd`` = :func:`seed_noise_sd`. Verdict: "same
+    direction" / "opposite direction" when our gain is larger than the noise, "within seed noise"
+    otherwise, "not yet run" when either run is missing. Table 1 has no like-for-like gain beyond
+    1/16 (no CPS at other fractions here, no supervised row in the paper), so it is left out.
+    """
+    sd = seed_noise_sd(root)
+    specs = [("Table 2", table_methods(root), "CPS (co-training)", "CPS"),
+             ("Table 3", table_ablation(root), "co-training", "co-training"),
+             ("Table 4", table_sweep("gamma", root), None, "gamma=0"),
+             ("Table 5", table_sweep("beta", root), None, "beta=0")]
+    rows = []
+    for name, t, ref, what in specs:
+        ref = t.index[0] if ref is None else ref
+        ours, theirs, seeds = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+        def label(i) -> str:
+            return f"{t.index.name} = {i:g}" if isinstance(i, float) else str(i)
+
+        for idx in t.index:
+            if idx == ref or math.isnan(theirs[idx]):
+                continue
+            n_row, n_ref = seeds[idx], seeds[ref]
+            noise = z * sd * math.sqrt(1 / n_row + 1 / n_ref) if n_row and n_ref else math.nan
+            gain = ours[idx]
+            if math.isnan(gain):
+                verdict = "not yet run"
+            elif math.isnan(noise) or abs(gain) < noise:
+                verdict = "within seed noise"
+            else:
+                verdict = "same direction" if math.copysign(1, gain) == math.copysign(1, theirs[idx]) \
+                    else "opposite direction"
+            rows.append({"table": name, "effect": label(idx), "reference": label(ref), f"{OURS} gain": gain,
+                         f"{PAPER} gain": theirs[idx], "noise (±)": noise, "verdict": verdict})
+    return pd.DataFrame(rows).set_index(["table", "effect"])

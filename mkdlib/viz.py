@@ -389,3 +389,29 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     matching()
     return w.VBox([w.HBox([method, split, iters]), w.HBox(list(switch.values())[:3]),
                    w.HBox(list(switch.values())[3:]), w.HBox([refresh, show, train_btn]), runs, out])
+
+
+def plot_effect_directions(effects: pd.DataFrame) -> Figure:
+    """Each paper effect as two bars: our gain (built-in dataset, with its seed-noise band) and the
+    paper's gain. ``effects``: :func:`mkdlib.paper.effect_directions`."""
+    from .paper import OURS, PAPER
+
+    labels = [f"{t}: {e}" for t, e in effects.index]
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(labels) + 1.4))
+    ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
+    ax.barh(y - 0.2, ours.fillna(0.0), height=0.4, color="C0", label="ours (built-in dataset)",
+            xerr=noise.fillna(0.0), error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8})
+    ax.barh(y + 0.2, theirs, height=0.4, color="C1", label="paper")
+    for yi, v in zip(y, ours):
+        if np.isnan(v):
+            ax.text(0, yi - 0.2, " not yet run", va="center", fontsize="x-small", color="grey")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set(xlabel="mIoU gain over the table's reference row (points)",
+           title="Does each effect reproduce? (error bars: 2 sd of seed noise)")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -183,6 +183,46 @@ def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     assert row["ours (built-in) sd"] == pytest.approx(np.std([50.0, 60.0], ddof=1))
 
 
+def _store(root, cfg, miou):
+    from mkdlib.io import atomic_write_json
+
+    atomic_write_json(root / cfg.key() / "result.json", {
+        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
+        "best_miou": miou, "wall_time_s": 1.0})
+
+
+def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
+    """Our gain is compared with the paper's only when it exceeds 2 sd of the seed noise, which
+    comes from the headline grid's repeated seeds."""
+    from mkdlib.experiments import grid
+    from mkdlib.paper import OURS, PAPER, effect_directions, paper_table, seed_noise_sd
+
+    root = tmp_path / "store"
+    cps_seeds = [c for c in grid("headline") if c.method == "cps"]
+    for cfg, miou in zip(cps_seeds, (0.50, 0.52, 0.48)):  # co-training: 50 +- 2 points
+        _store(root, cfg, miou)
+    def row(switch):  # the ablation row "co-training + <switch>"
+        return next(c for c in grid("ablation") if c.co_training and getattr(c, switch)
+                    and sum(c.switches().values()) == 2)
+
+    _store(root, row("strong_aug"), 0.60)   # +10: beyond the noise, same sign as the paper's +3.70
+    _store(root, row("feature_aug"), 0.49)  # -1: within the noise
+    _store(root, row("mutual_mean_teacher"), 0.30)  # -20: beyond the noise, against the paper's +1.37
+    assert seed_noise_sd(root) == pytest.approx(2.0)
+    eff = effect_directions(root).loc["Table 3"]
+    noise = 2 * 2.0 * np.sqrt(1 + 1 / 3)
+    strong = eff.loc["co-training + strong aug"]
+    assert strong[f"{OURS} gain"] == pytest.approx(10.0)
+    assert strong["noise (±)"] == pytest.approx(noise)
+    paper3 = paper_table("table3_ablation")
+    assert strong[f"{PAPER} gain"] == pytest.approx(paper3["miou"][3] - paper3["miou"][0])
+    assert strong["verdict"] == "same direction" and strong["reference"] == "co-training"
+    assert eff.loc["co-training + feature aug", "verdict"] == "within seed noise"
+    assert eff.loc["co-training + mutual mean teacher", "verdict"] == "opposite direction"
+    assert eff.loc["co-training + mean teacher", "verdict"] == "not yet run"
+    assert (effect_directions(root).loc["Table 4", "verdict"] == "not yet run").all()
+
+
 def test_for_display_labels_missing_ours_and_missing_paper_differently():
     import pandas as pd
 
