@@ -243,6 +243,34 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
     return _with_gains(df, values[0], f"{OURS} mIoU", f"{PAPER} R50", f"{param}={values[0]:g}")
 
 
+def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
+    """Beyond the paper: MKD with one setting changed at a time (``experiments.DIAGNOSIS``), beside
+    MKD and CPS with the paper's settings (headline grid, all seeds). Best = the best of the
+    periodic evaluations during training, final = the last one."""
+    from .experiments import base_config
+
+    default = base_config(method="mkd")
+    runs = stored_runs(root)
+
+    def label(cfg: Config) -> str:
+        changed = [f"{k} {getattr(default, k):g} -> {getattr(cfg, k):g}" for k in ("alpha", "threshold", "fa_lambda")
+                   if getattr(cfg, k) != getattr(default, k)]
+        return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
+
+    headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("cps", "mkd") and c.seed == 0]
+    rows = []
+    for cfg in sorted(headline, key=lambda c: c.method) + grid("diagnosis"):
+        match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
+        rows.append({"setting": label(cfg), f"{OURS} mIoU": match["miou"].mean() if len(match) else math.nan,
+                     f"{OURS} sd": match["miou"].std(ddof=1) if len(match) > 1 else math.nan,
+                     f"{OURS} seeds": len(match),
+                     f"{OURS} best mIoU during training": match["best_miou"].mean() if len(match) else math.nan})
+    df = pd.DataFrame(rows).set_index("setting")
+    for ref, what in (("MKD (paper's settings)", "MKD"), ("CPS (paper's settings)", "CPS")):
+        df[f"{OURS} gain vs {what}"] = df[f"{OURS} mIoU"] - df.loc[ref, f"{OURS} mIoU"]
+    return df
+
+
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """Numbers as text: our missing runs read "not yet run"; the paper's gaps, one-seed standard
     deviations and cells no experiment grid plans (``df.attrs["not_in_grid"]``) read "—"; gains and

@@ -223,6 +223,25 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
     assert (effect_directions(root).loc["Table 4", "verdict"] == "not yet run").all()
 
 
+def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(tmp_path):
+    from mkdlib.experiments import grid
+    from mkdlib.paper import OURS, table_diagnosis
+
+    root = tmp_path / "store"
+    for cfg in grid("headline"):
+        if cfg.split == "1/16" and cfg.method in ("cps", "mkd") and cfg.seed < 2:
+            _store(root, cfg, {"cps": 0.28, "mkd": 0.24}[cfg.method] + 0.01 * cfg.seed)
+    alpha = next(c for c in grid("diagnosis") if c.alpha != 1.5 and c.threshold == 0)
+    _store(root, alpha, 0.30)
+    t = table_diagnosis(root)
+    assert t.loc["MKD (paper's settings)", f"{OURS} seeds"] == 2
+    assert t.loc["MKD (paper's settings)", f"{OURS} mIoU"] == pytest.approx(24.5)
+    row = t.loc[f"MKD, alpha 1.5 -> {alpha.alpha:g}"]
+    assert row[f"{OURS} gain vs MKD"] == pytest.approx(5.5)
+    assert row[f"{OURS} gain vs CPS"] == pytest.approx(1.5)
+    assert t[f"{OURS} mIoU"].isna().sum() == len(grid("diagnosis")) - 1  # the others: not yet run
+
+
 def test_for_display_labels_missing_ours_and_missing_paper_differently():
     import pandas as pd
 
