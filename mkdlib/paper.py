@@ -243,10 +243,10 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
     return _with_gains(df, values[0], f"{OURS} mIoU", f"{PAPER} R50", f"{param}={values[0]:g}")
 
 
-def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
-    """Beyond the paper: MKD with one setting changed at a time (``experiments.DIAGNOSIS``), beside
-    MKD and CPS with the paper's settings (headline grid, all seeds). Best = the best of the
-    periodic evaluations during training, final = the last one."""
+def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """Stored runs of the diagnosis grid and of its references (MKD and CPS with the paper's
+    settings, headline grid, all seeds): setting, seed, miou, best_miou (%), key; one ``miou=NaN``
+    row per setting not yet run."""
     from .experiments import base_config
 
     default = base_config(method="mkd")
@@ -257,18 +257,37 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
                    if getattr(cfg, k) != getattr(default, k)]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
 
-    headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("cps", "mkd") and c.seed == 0]
+    headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("mkd", "cps") and c.seed == 0]
     rows = []
-    for cfg in sorted(headline, key=lambda c: c.method) + grid("diagnosis"):
+    for cfg in headline + grid("diagnosis"):
         match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
-        rows.append({"setting": label(cfg), f"{OURS} mIoU": match["miou"].mean() if len(match) else math.nan,
-                     f"{OURS} sd": match["miou"].std(ddof=1) if len(match) > 1 else math.nan,
-                     f"{OURS} seeds": len(match),
-                     f"{OURS} best mIoU during training": match["best_miou"].mean() if len(match) else math.nan})
-    df = pd.DataFrame(rows).set_index("setting")
+        if match.empty:
+            rows.append({"setting": label(cfg), "seed": math.nan, "miou": math.nan, "best_miou": math.nan, "key": None})
+        for r in match.itertuples():
+            rows.append({"setting": label(cfg), "seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "key": r.key})
+    return pd.DataFrame(rows)
+
+
+def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
+    """Beyond the paper: MKD with one setting changed at a time (``experiments.DIAGNOSIS``), beside
+    MKD and CPS with the paper's settings. Best = the best of the periodic evaluations during
+    training, final = the last one."""
+    runs = diagnosis_runs(root)
+    g = runs.groupby("setting", sort=False)
+    df = pd.DataFrame({f"{OURS} mIoU": g["miou"].mean(), f"{OURS} sd": g["miou"].std(ddof=1),
+                       f"{OURS} seeds": g["miou"].count(), f"{OURS} best mIoU during training": g["best_miou"].mean()})
     for ref, what in (("MKD (paper's settings)", "MKD"), ("CPS (paper's settings)", "CPS")):
         df[f"{OURS} gain vs {what}"] = df[f"{OURS} mIoU"] - df.loc[ref, f"{OURS} mIoU"]
     return df
+
+
+def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path | None = None) -> dict:
+    """``{row label: metrics.jsonl records}`` of the stored runs with ``seed`` in a runs table
+    (:func:`grid_runs`, :func:`diagnosis_runs`), for :func:`mkdlib.viz.plot_miou_curves`."""
+    from .results import load_curves
+
+    done = runs[(runs["seed"] == seed) & runs["key"].notna()]
+    return {getattr(r, label): load_curves(r.key, root) for r in done.itertuples()}
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:

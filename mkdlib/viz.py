@@ -151,6 +151,24 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     return fig
 
 
+def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = None) -> Figure:
+    """Validation mIoU over training for several runs (label -> ``metrics.jsonl`` records): shows
+    which runs peak mid-training and then degrade, which a final-mIoU table hides."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for label, recs in curves.items():
+        _, ev = _curve_frames(recs)
+        if len(ev):
+            ax.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label)
+    if not ax.get_legend_handles_labels()[0]:
+        _no_data(ax)
+    else:
+        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set(xlabel="iteration", ylabel="val mIoU (%)", title=title or f"validation mIoU, {BUILT_IN.split(',')[0]}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]],
                        class_names: Sequence[str], title: str | None = None) -> Figure:
     """Per-class IoU bars (%); a dict label -> IoUs gives grouped bars, one colour per run."""

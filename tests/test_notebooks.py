@@ -225,7 +225,7 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
 
 def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(tmp_path):
     from mkdlib.experiments import grid
-    from mkdlib.paper import OURS, table_diagnosis
+    from mkdlib.paper import OURS, diagnosis_runs, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
     for cfg in grid("headline"):
@@ -240,6 +240,13 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(
     assert row[f"{OURS} gain vs MKD"] == pytest.approx(5.5)
     assert row[f"{OURS} gain vs CPS"] == pytest.approx(1.5)
     assert t[f"{OURS} mIoU"].isna().sum() == len(grid("diagnosis")) - 1  # the others: not yet run
+    (root / alpha.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.3}\n')
+    for cfg in grid("headline"):
+        if (root / cfg.key()).is_dir():
+            (root / cfg.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.2}\n')
+    curves = seed_curves(diagnosis_runs(root), "setting", seed=0, root=root)
+    assert list(curves) == ["MKD (paper's settings)", "CPS (paper's settings)", f"MKD, alpha 1.5 -> {alpha.alpha:g}"]
+    assert curves[f"MKD, alpha 1.5 -> {alpha.alpha:g}"] == [{"iter": 200, "miou": 0.3}]
 
 
 def test_for_display_labels_missing_ours_and_missing_paper_differently():
