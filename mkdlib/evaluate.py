@@ -29,6 +29,26 @@ def mean_iou(conf) -> float:
     return float(np.nanmean(iou_from_confusion(conf)))
 
 
+def object_scores(conf, background: int = 0) -> dict[str, float]:
+    """Split a confusion matrix into *finding* objects and *naming* them (fractions, 0-1).
+
+    Class-agnostic object vs background: ``object_iou``, ``object_precision``, ``object_recall``.
+    On truly-object pixels predicted as some object: ``class_accuracy`` (the right class) and
+    ``dominant_class_share`` (the share of the most predicted class: near 1 = one class for all).
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    obj = [c for c in range(len(conf)) if c != background]
+    found = conf[np.ix_(obj, obj)]  # truth object, predicted object
+    tp, fp, fn = found.sum(), conf[background, obj].sum(), conf[obj, background].sum()
+
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b > 0 else float("nan")
+
+    return {"object_iou": ratio(tp, tp + fp + fn), "object_precision": ratio(tp, tp + fp),
+            "object_recall": ratio(tp, tp + fn), "class_accuracy": ratio(np.trace(found), tp),
+            "dominant_class_share": ratio(found.sum(0).max(), tp)}
+
+
 def _sliding_logits(model: nn.Module, image: torch.Tensor, num_classes: int, window: int) -> torch.Tensor:
     """Average logits over overlapping windows (stride 2/3 window), padding small images."""
     _, _, h, w = image.shape

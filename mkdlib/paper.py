@@ -290,6 +290,28 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
     return {getattr(r, label): load_curves(r.key, root) for r in done.itertuples()}
 
 
+def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path | None = None) -> pd.DataFrame:
+    """Does a method fail to *find* objects or to *name* them? Per row label of a runs table
+    (:func:`grid_runs`, :func:`diagnosis_runs`): mIoU and :func:`mkdlib.evaluate.object_scores`
+    of each stored run's final confusion matrix (%), averaged over its seeds."""
+    from .evaluate import object_scores
+    from .results import load_result
+
+    names = {"object_iou": "object IoU", "object_precision": "object precision", "object_recall": "object recall",
+             "class_accuracy": "class accuracy", "dominant_class_share": "top class share"}
+    rows = []
+    for r in runs.itertuples():
+        scores = dict.fromkeys(names, math.nan)
+        if isinstance(r.key, str):
+            scores = object_scores(load_result(r.key, root)["final"]["confusion"])
+        rows.append({"row": getattr(r, label), "mIoU": r.miou, **{names[k]: 100 * v for k, v in scores.items()}})
+    df = pd.DataFrame(rows).groupby("row", sort=False).mean()
+    df.insert(0, "seeds", runs.groupby(label, sort=False)["miou"].count())
+    df.columns = [f"{OURS} {c}" for c in df.columns]
+    df.index.name = None
+    return df
+
+
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """Numbers as text: our missing runs read "not yet run"; the paper's gaps, one-seed standard
     deviations and cells no experiment grid plans (``df.attrs["not_in_grid"]``) read "—"; gains and

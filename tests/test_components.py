@@ -201,3 +201,19 @@ def test_miou_from_confusion_by_hand():
     # class 0: TP 1, FP 1, FN 0 -> 1/2; class 1: TP 1, FP 0, FN 1 -> 1/2; class 2 absent -> NaN
     assert iou[0] == pytest.approx(0.5) and iou[1] == pytest.approx(0.5) and np.isnan(iou[2])
     assert mean_iou(conf) == pytest.approx(0.5)
+
+
+def test_object_scores_split_finding_from_naming():
+    from mkdlib.evaluate import object_scores
+
+    # rows = truth (background, a, b), columns = prediction
+    conf = np.array([[50, 4, 6],    # background: 10 pixels called objects (false positives)
+                     [5, 20, 10],   # a: 5 missed, 30 found (20 named right)
+                     [15, 0, 10]])  # b: 15 missed, 10 found (all right)
+    s = object_scores(conf)
+    assert s["object_precision"] == pytest.approx(40 / 50)
+    assert s["object_recall"] == pytest.approx(40 / 60)
+    assert s["object_iou"] == pytest.approx(40 / (40 + 10 + 20))
+    assert s["class_accuracy"] == pytest.approx(30 / 40)
+    assert s["dominant_class_share"] == pytest.approx(20 / 40)  # column b: 10 + 10
+    assert np.isnan(object_scores(np.diag([5, 0, 0]))["class_accuracy"])  # no object found

@@ -249,6 +249,27 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(
     assert curves[f"MKD, alpha 1.5 -> {alpha.alpha:g}"] == [{"iter": 200, "miou": 0.3}]
 
 
+def test_error_breakdown_averages_object_scores_over_seeds(tmp_path):
+    from mkdlib.evaluate import object_scores
+    from mkdlib.experiments import grid
+    from mkdlib.io import atomic_write_json
+    from mkdlib.paper import OURS, error_breakdown, for_display, grid_runs
+
+    root = tmp_path / "store"
+    confs = [[[8, 2, 0], [1, 3, 1], [1, 0, 4]], [[9, 1, 0], [2, 2, 2], [0, 2, 2]]]
+    for cfg, conf in zip([c for c in grid("headline") if c.method == "cps"], confs):
+        atomic_write_json(root / cfg.key() / "result.json", {
+            "key": cfg.key(), "config": cfg.to_dict(), "best_miou": 0.3, "wall_time_s": 1.0,
+            "final": {"miou": 0.3, "per_class_iou": [], "confusion": conf}})
+    runs = grid_runs("headline", root)
+    t = error_breakdown(runs[runs["split"] == "1/16"], root=root)
+    row = t.loc["co-training"]
+    assert row[f"{OURS} seeds"] == 2
+    expected = np.mean([object_scores(np.array(c))["class_accuracy"] for c in confs])
+    assert row[f"{OURS} class accuracy"] == pytest.approx(100 * expected)
+    assert for_display(t).loc["supervised only", f"{OURS} object IoU"] == "not yet run"
+
+
 def test_for_display_labels_missing_ours_and_missing_paper_differently():
     import pandas as pd
 
