@@ -66,6 +66,7 @@ class Config:
     mutual_mean_teacher: bool | None = None
     strong_aug: bool | None = None
     feature_aug: bool | None = None
+    cutmix: bool = True  # with strong_aug: CutMix the students' view (False: the photometric op only)
     alpha: float = ALPHA_DEFAULT  # weight of L_st (teacher -> student)
     beta: float = 1.0  # weight of L_ss (student <-> student, CPS)
     gamma: float = 0.99  # EMA: weight of the old teacher in Eq. 1 (see mkdlib.ema)
@@ -107,6 +108,10 @@ class Config:
         "data_root", "device", "threads", "num_workers", "eval_interval", "checkpoint_interval",
         "log_interval", "run_dir", "progress", "max_nonfinite", "validate_samples")
 
+    # fields added after results were stored: left out of the key at these values, so every
+    # earlier key (and the results store under it) stays valid
+    KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True}
+
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}
 
@@ -115,7 +120,8 @@ class Config:
 
     def key(self) -> str:
         """Short hash of everything that affects the result: the results store's key."""
-        d = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in self.RUNTIME_ONLY and not (k in self.KEY_NEUTRAL and v == self.KEY_NEUTRAL[k])}
         if self.dataset == "synthetic":  # a new generator version is a new dataset
             from .data.synthetic import GENERATOR_VERSION
 
@@ -222,6 +228,8 @@ def resolve(cfg: Config) -> Config:
     preset = METHOD_PRESETS[cfg.method]
     cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k)
                                       for k in SWITCHES})
+    if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training
+        cfg = dataclasses.replace(cfg, cutmix=True)
     s = cfg.switches()
     if s["mean_teacher"] and s["mutual_mean_teacher"]:
         raise ConfigError("mean_teacher and mutual_mean_teacher are both on: a student is supervised either "

@@ -252,9 +252,12 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     default = base_config(method="mkd")
     runs = stored_runs(root)
 
+    def value(v) -> str:
+        return ("on" if v else "off") if isinstance(v, bool) else f"{v:g}"
+
     def label(cfg: Config) -> str:
-        changed = [f"{k} {getattr(default, k):g} -> {getattr(cfg, k):g}" for k in ("alpha", "threshold", "fa_lambda")
-                   if getattr(cfg, k) != getattr(default, k)]
+        changed = [f"{k} {value(getattr(default, k))} -> {value(getattr(cfg, k))}"
+                   for k in ("cutmix", "alpha", "threshold", "fa_lambda") if getattr(cfg, k) != getattr(default, k)]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
 
     headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("mkd", "cps") and c.seed == 0]

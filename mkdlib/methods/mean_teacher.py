@@ -23,7 +23,7 @@ class MeanTeacher(Method):
         x_s = batch["image_strong"] if cfg.strong_aug else x_w
         with torch.inference_mode():  # forward only: no graph, no autograd bookkeeping
             t_logits = teacher(x_w).logits
-        if cfg.strong_aug:  # CutMix the student's view, and the teacher's logits with the same mask
+        if cfg.strong_aug and cfg.cutmix:  # CutMix the student's view, and the teacher's logits with the same mask
             m = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=rng, device=x_s.device)
             x_s, t_logits, ignore = mix(x_s, m), mix(t_logits, m), mix(ignore, m)
         target = pseudo_label(t_logits, cfg.threshold, ignore)

@@ -45,7 +45,7 @@ class MKD(Method):
         n_l = len(x_l)
         x_u = batch["image_strong"] if cfg.strong_aug else x_w
         cut = (cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng, device=x_u.device)
-               if cfg.strong_aug else None)
+               if cfg.strong_aug and cfg.cutmix else None)
         if cut is not None:
             x_u, ignore = mix(x_u, cut), mix(ignore, cut)
 
