@@ -330,7 +330,7 @@ def test_train_parameters_reproduce_the_config_key():
     from mkdlib.book import train_config, train_parameters
     from mkdlib.experiments import grid
 
-    for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1]):
+    for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1], *grid("diagnosis")):
         params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
         assert train_config(**params).key() == cfg.key()
 
