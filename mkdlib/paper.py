@@ -112,12 +112,17 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
             seen.add(sfk)
             base = {"grid": name, "method": cfg.method, "split": cfg.split, "label": switch_label(cfg),
                     "gamma": cfg.gamma, "beta": cfg.beta, **cfg.switches(), "grid_key": cfg.key()}
-            match = runs[runs["seed_free_key"] == sfk]
-            if match.empty:
-                rows.append({**base, "seed": math.nan, "miou": math.nan, "key": None})
-            for r in match.itertuples():
-                rows.append({**base, "seed": r.seed, "miou": r.miou, "key": r.key})
+            rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
+
+
+def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
+    """seed, miou, best_miou, key of each stored run of ``cfg`` with any seed (``runs``: from
+    :func:`stored_runs`), or one row of NaNs ("not yet run") when there is none."""
+    match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
+    if match.empty:
+        return [{"seed": math.nan, "miou": math.nan, "best_miou": math.nan, "key": None}]
+    return [{"seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "key": r.key} for r in match.itertuples()]
 
 
 def grid_status(root: str | Path | None = None) -> pd.DataFrame:
@@ -263,11 +268,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("mkd", "cps") and c.seed == 0]
     rows = []
     for cfg in headline + grid("diagnosis"):
-        match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
-        if match.empty:
-            rows.append({"setting": label(cfg), "seed": math.nan, "miou": math.nan, "best_miou": math.nan, "key": None})
-        for r in match.itertuples():
-            rows.append({"setting": label(cfg), "seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "key": r.key})
+        rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
 
@@ -369,6 +370,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     for name, t, ref, what in specs:
         ref = t.index[0] if ref is None else ref
         ours, theirs, seeds = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+
         def label(i) -> str:
             return f"{t.index.name} = {i:g}" if isinstance(i, float) else str(i)
 

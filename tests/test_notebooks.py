@@ -183,12 +183,13 @@ def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     assert row["ours (built-in) sd"] == pytest.approx(np.std([50.0, 60.0], ddof=1))
 
 
-def _store(root, cfg, miou):
+def _store(root, cfg, miou, confusion=None):
+    """A minimal finished run of ``cfg`` in the results store at ``root``."""
     from mkdlib.io import atomic_write_json
 
+    final = {"miou": miou, "per_class_iou": [], **({"confusion": confusion} if confusion else {})}
     atomic_write_json(root / cfg.key() / "result.json", {
-        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
-        "best_miou": miou, "wall_time_s": 1.0})
+        "key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": miou, "wall_time_s": 1.0})
 
 
 def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
@@ -201,6 +202,7 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
     cps_seeds = [c for c in grid("headline") if c.method == "cps"]
     for cfg, miou in zip(cps_seeds, (0.50, 0.52, 0.48)):  # co-training: 50 +- 2 points
         _store(root, cfg, miou)
+
     def row(switch):  # the ablation row "co-training + <switch>"
         return next(c for c in grid("ablation") if c.co_training and getattr(c, switch)
                     and sum(c.switches().values()) == 2)
@@ -252,15 +254,12 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(
 def test_error_breakdown_averages_object_scores_over_seeds(tmp_path):
     from mkdlib.evaluate import object_scores
     from mkdlib.experiments import grid
-    from mkdlib.io import atomic_write_json
     from mkdlib.paper import OURS, error_breakdown, for_display, grid_runs
 
     root = tmp_path / "store"
     confs = [[[8, 2, 0], [1, 3, 1], [1, 0, 4]], [[9, 1, 0], [2, 2, 2], [0, 2, 2]]]
     for cfg, conf in zip([c for c in grid("headline") if c.method == "cps"], confs):
-        atomic_write_json(root / cfg.key() / "result.json", {
-            "key": cfg.key(), "config": cfg.to_dict(), "best_miou": 0.3, "wall_time_s": 1.0,
-            "final": {"miou": 0.3, "per_class_iou": [], "confusion": conf}})
+        _store(root, cfg, 0.3, conf)
     runs = grid_runs("headline", root)
     t = error_breakdown(runs[runs["split"] == "1/16"], root=root)
     row = t.loc["co-training"]
