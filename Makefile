@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup book main test test-fast bench clean-runs
+.PHONY: setup book main test test-fast bench clean-runs pretrain
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,17 @@ main: setup
 # jupyter-book build -W into book/_build/html. RECOMPUTE=1 first trains every experiment-grid config
 # missing from results/ (hours on 2 CPU cores).
 book: setup
-	$(PY) -m mkdlib.book $(if $(RECOMPUTE),--recompute,)
+	$(PY) -m mkdlib.report.book $(if $(RECOMPUTE),--recompute,)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The committed stand-in for ImageNet weights (mkdlib/weights/): re-make it (CPU: about 40 minutes).
+pretrain: setup
+	$(PY) -m mkdlib pretrain --threads $(or $(THREADS),1)
 
 bench: setup
 	$(PY) -m bench.step_cost

@@ -4,6 +4,7 @@
     python -m mkdlib train --config configs/paper/t2_vocaug_cps_r50_1-16_mkd.yaml   (or under torchrun)
     python -m mkdlib eval runs/<key>
     python -m mkdlib validate --dataset voc --data-root /data/VOC2012 --split 1/16
+    python -m mkdlib pretrain                (re-make the committed stand-in for ImageNet weights)
 
 Every Config field is a flag (``--feature-aug false``, ``--gamma 0.6``).
 """
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--which", default="best", choices=("best", "last"))
     p_val = sub.add_parser("validate", help="check a dataset + split, reporting every problem")
     _add_config_flags(p_val)
+    p_pre = sub.add_parser("pretrain", help="pretrain an encoder on the built-in source task (the stand-in "
+                                            "for ImageNet weights; resumable)")
+    p_pre.add_argument("--encoder", default="tu-regnetx_002")
+    p_pre.add_argument("--iters", type=int, default=None, help="default: mkdlib.pretrain.PRETRAIN['iters']")
+    p_pre.add_argument("--threads", type=int, default=None)
+    p_pre.add_argument("--out", default=None, help="default: the committed file mkdlib/weights/synthetic-source-<encoder>.pt")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -53,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             from .trainer import evaluate_run
 
             print(json.dumps(evaluate_run(args.run_dir, args.which), indent=1))
+        elif args.command == "pretrain":
+            from .pretrain import pretrain, provenance_path
+
+            out = pretrain(args.encoder, out=args.out, iters=args.iters, threads=args.threads)
+            print(provenance_path(out).read_text())
         elif args.command == "validate":
             from .validate import validate
 

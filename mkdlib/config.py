@@ -33,6 +33,24 @@ METHOD_PRESETS: dict[str, dict[str, bool]] = {
                 strong_aug=True, feature_aug=True),
 }
 SWITCHES = tuple(METHOD_PRESETS["mkd"])
+#: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
+SOURCE_WEIGHTS = "synthetic-source"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def committed_weights(encoder: str) -> Path:
+    """Where the committed source-pretrained weights of ``encoder`` live (they may not exist)."""
+    return WEIGHTS_DIR / f"{SOURCE_WEIGHTS}-{encoder}.pt"
+
+
+def provenance_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def source_weights_sha256(encoder: str) -> str | None:
+    """SHA-256 recorded for the committed weights of ``encoder`` (None: none committed)."""
+    prov = provenance_path(committed_weights(encoder))
+    return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
 ALPHA_DEFAULT = 1.5
 
 
@@ -126,6 +144,8 @@ class Config:
             from .data.synthetic import GENERATOR_VERSION
 
             d["synthetic_generator"] = GENERATOR_VERSION
+        if self.encoder_weights == SOURCE_WEIGHTS:  # the committed file's identity, not just its name
+            d["encoder_weights_sha256"] = source_weights_sha256(self.encoder)
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
 
@@ -281,6 +301,15 @@ def resolve(cfg: Config) -> Config:
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {cfg.lr}")
     return cfg
+
+
+#: The CPU default on the built-in dataset.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "mkd.yaml"
+
+
+def base_config(**overrides) -> Config:
+    """The CPU default on the built-in dataset (configs/synthetic/mkd.yaml) with overrides."""
+    return make_config(DEFAULT_CONFIG, **overrides)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from .config import Config, make_config, resolve
+from .config import Config, base_config, resolve
 from .results import is_done
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "mkd.yaml"
 HEADLINE_SEEDS = (0, 1, 2)
 SWEEP_SEED = 0
-
-
-def base_config(**overrides) -> Config:
-    """The CPU default on the built-in dataset (configs/synthetic/mkd.yaml) with overrides."""
-    return make_config(DEFAULT_CONFIG, **overrides)
 
 
 def grid(name: str) -> list[Config]:

@@ -112,10 +112,9 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
 
     weights = spec.encoder_weights
     local = None
-    if weights == "synthetic-source":  # the built-in stand-in for ImageNet weights (mkdlib.pretrain)
-        from .pretrain import ensure_source_encoder
-
-        weights = str(ensure_source_encoder(spec))
+    if weights == "synthetic-source":  # a name, not a file: entry points resolve it (no training in here)
+        raise ModelError("encoder_weights 'synthetic-source' names the built-in pretrained encoder; resolve it "
+                         "to its file first with mkdlib.pretrain.resolve_encoder_weights(cfg)")
     if weights not in (None, "", "none", "imagenet"):
         local = Path(weights)
         if not local.is_file():

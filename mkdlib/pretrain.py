@@ -1,61 +1,126 @@
-"""Encoder pretraining on the built-in *source* set: this project's stand-in for ImageNet weights.
+"""The built-in stand-in for ImageNet weights: an encoder pretrained on a disjoint *source* task.
 
-The paper initialises both students from an ImageNet-pretrained ResNet; ImageNet cannot be
-downloaded here, and training from scratch for a CPU budget of ~1,000 steps is iteration-starved
-rather than label-starved (the model has not yet learned to see textures and shapes, so labels are
-not what limits it). So, once, a DeepLabV3+ is trained fully supervised on a separate generated set
-whose classes (shapes and textures) are *disjoint* from the target classes, and its encoder is
-cached. Runs with ``encoder_weights: synthetic-source`` start from it; the students then share the
-pretrained encoder and differ in their randomly initialised decoders, as in CPS and MKD.
+The paper initialises both students from an ImageNet-pretrained ResNet. ImageNet cannot be
+downloaded here, and a DeepLabV3+ trained from scratch on a CPU budget is starved of iterations,
+not of labels. So a DeepLabV3+ is trained once, fully supervised and for long, on a generated
+source set whose eight classes are shapes that never occur in the target task
+(:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with a random one of eight textures.
+Its encoder is committed (``mkdlib/weights/``, fp16) with a provenance file; ``encoder_weights:
+synthetic-source`` loads it, and nothing pretrains at run time unless the encoder is one without
+committed weights. ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
+
+Entry points call :func:`resolve_encoder_weights` before any model is built, so the model layer
+(:mod:`mkdlib.models`) never trains anything.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
 
+from .config import SOURCE_WEIGHTS, Config, ConfigError, base_config, committed_weights, provenance_path
 from .data import data_dir
 from .data.synthetic import GENERATOR_VERSION, SyntheticSpec, generate
-from .io import atomic_torch_save
+from .io import atomic_torch_save, atomic_write_json
 
-SOURCE_NAME = "synthetic-source"
-SOURCE_SPEC = SyntheticSpec(num_train=1024, num_val=128, seed=1000, family="source")
-PRETRAIN_ITERS = 1000
-
-
-def _settings(spec) -> dict:
-    return {"encoder": spec.encoder, "output_stride": spec.output_stride, "decoder_channels": spec.decoder_channels,
-            "atrous_rates": list(spec.atrous_rates), "aspp_dropout": spec.aspp_dropout,
-            "source": SOURCE_SPEC.name, "generator": GENERATOR_VERSION, "iters": PRETRAIN_ITERS}
+SOURCE_NAME = SOURCE_WEIGHTS
+SOURCE_SPEC = SyntheticSpec(num_train=4096, num_val=256, seed=1000, family="source", min_objects=1,
+                            max_objects=3, min_radius=0.16, max_radius=0.34)
+#: The pretraining recipe (everything else is the built-in default config).
+PRETRAIN = dict(method="supervised", split="full", iters=10000, batch_size=16, lr=3e-3, warmup_iters=200,
+                eval_interval=1000, checkpoint_interval=500, crop_size=64, encoder_weights="none")
 
 
-def source_encoder_path(spec) -> Path:
-    """Where the pretrained encoder for this architecture (a ModelSpec) is cached."""
-    digest = hashlib.sha1(json.dumps(_settings(spec), sort_keys=True).encode()).hexdigest()[:10]
-    return data_dir() / "pretrained" / f"{spec.encoder}-{digest}" / "encoder.pt"
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def ensure_source_encoder(spec, progress: bool = True, threads: int | None = None) -> Path:
-    """The cached encoder for ``spec``'s architecture, pretraining it first if needed (minutes, once)."""
-    path = source_encoder_path(spec)
-    if path.is_file():
-        return path
-    from .experiments import base_config
-    from .trainer import train
+def cached_weights(encoder: str) -> Path:
+    """Where weights pretrained on this machine for an encoder without committed ones are cached."""
+    return data_dir() / "pretrained" / f"{SOURCE_NAME}-{encoder}-g{GENERATOR_VERSION}" / "encoder.pt"
 
+
+def pretrain_config(encoder: str, iters: int | None = None, threads: int | None = None,
+                    progress: bool = True, root: Path | None = None) -> Config:
+    """The Config that pretrains ``encoder`` on the source set (generated under ``root``)."""
+    root = root or data_dir() / SOURCE_SPEC.name
+    return base_config(**{**PRETRAIN, "iters": iters or PRETRAIN["iters"]}, encoder=encoder,
+                       data_root=str(root), threads=threads, progress=progress)
+
+
+def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, iters: int | None = None,
+             threads: int | None = None, progress: bool = True, run_dir: str | Path | None = None) -> Path:
+    """Pretrain ``encoder`` on the source task; write its weights (fp16) and provenance. Resumable."""
+    from .trainer import train  # above this module in the layers: imported where it is used
+
+    out = Path(out) if out else committed_weights(encoder)
     root = generate(data_dir() / SOURCE_SPEC.name, SOURCE_SPEC, progress=progress)
-    cfg = base_config(
-        method="supervised", split="full", data_root=str(root), iters=PRETRAIN_ITERS, eval_interval=500,
-        checkpoint_interval=250, encoder=spec.encoder, encoder_weights=None, output_stride=spec.output_stride,
-        decoder_channels=spec.decoder_channels, atrous_rates=tuple(spec.atrous_rates),
-        aspp_dropout=spec.aspp_dropout, run_dir=str(path.parent / "run"), progress=progress, threads=threads)
-    result = train(cfg, publish_result=False)
+    cfg = pretrain_config(encoder, iters, threads, progress, root)
+    run_dir = Path(run_dir) if run_dir else data_dir() / "pretrained" / f"run-{cfg.key()}"
+    t0 = time.time()
+    result = train(cfg, run_dir=run_dir, publish_result=False)
     state = torch.load(result.run_dir / "last.pt", map_location="cpu", weights_only=False)["method"]
     prefix = "students.0.encoder."
-    encoder = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    atomic_torch_save(encoder, path)
-    (path.parent / "pretrain.json").write_text(json.dumps(
-        {**_settings(spec), "source_val_miou": result.miou, "wall_time_s": result.wall_time_s}, indent=2))
-    return path
+    encoder_state = {k[len(prefix):]: (v.half() if v.is_floating_point() else v)
+                     for k, v in state.items() if k.startswith(prefix)}
+    atomic_torch_save(encoder_state, out)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parents[1], capture_output=True,
+                                text=True, timeout=5).stdout.strip() or None
+    except Exception:
+        commit = None
+    atomic_write_json(provenance_path(out), {
+        "what": "encoder of a DeepLabV3+ trained supervised on the built-in source task (classes disjoint "
+                "from the target task): this project's stand-in for ImageNet weights",
+        "command": f"python -m mkdlib pretrain --encoder {encoder}" + (f" --iters {iters}" if iters else ""),
+        "encoder": encoder, "source_dataset": SOURCE_SPEC.name, "source_spec": dataclasses.asdict(SOURCE_SPEC),
+        "source_classes": list(SOURCE_SPEC.classes), "generator_version": GENERATOR_VERSION,
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY},
+        "source_val_miou": result.miou, "source_val_per_class_iou": result.final.get("per_class_iou"),
+        "train_wall_time_s": result.wall_time_s, "call_wall_time_s": time.time() - t0,
+        "torch_threads": torch.get_num_threads(), "commit": commit, "dtype": "float16",
+        "sha256": sha256(out), "bytes": out.stat().st_size})
+    return out
+
+
+def resolve_encoder_weights(cfg: Config, progress: bool = True) -> str | None:
+    """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
+    turned into the path of a weights file, before any model is built.
+
+    The committed file for the encoder if there is one; otherwise this machine's cached
+    pretraining, made now if missing (minutes to an hour on a CPU; said on stderr).
+    """
+    if cfg.encoder_weights != SOURCE_NAME:
+        return cfg.encoder_weights
+    path = committed_weights(cfg.encoder)
+    if not path.is_file():
+        path = cached_weights(cfg.encoder)
+        if not path.is_file():
+            print(f"no committed {SOURCE_NAME} weights for encoder {cfg.encoder!r}: pretraining them once on the "
+                  f"source task ({PRETRAIN['iters']} iterations) into {path}", file=sys.stderr)
+            pretrain(cfg.encoder, out=path, threads=cfg.threads, progress=progress and cfg.progress)
+    return str(path)
+
+
+def check_committed(encoder: str = "tu-regnetx_002") -> dict:
+    """The provenance of the committed weights, after checking the file against its SHA-256."""
+    path = committed_weights(encoder)
+    prov = provenance_path(path)
+    if not path.is_file() or not prov.is_file():
+        raise ConfigError(f"no committed {SOURCE_NAME} weights for {encoder!r} at {path}; run "
+                          f"`python -m mkdlib pretrain --encoder {encoder}`")
+    record = json.loads(prov.read_text())
+    if sha256(path) != record["sha256"]:
+        raise ConfigError(f"{path} does not match the SHA-256 in {prov}: the file is damaged or was replaced; "
+                          "restore it with git or run `make pretrain`")
+    return record

@@ -377,7 +377,13 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
     if rt.distributed:  # rank 0 generates / checks the data first, the others then read it
         dist.barrier()
         data = data or prepare_data(cfg)
-    method = build_method(cfg, data.num_classes).to(rt.device)
+    from .pretrain import resolve_encoder_weights
+
+    weights = resolve_encoder_weights(cfg) if rt.is_main else None
+    if rt.distributed:  # rank 0 resolved (or pretrained) the weights; the others read the same file
+        dist.barrier()
+        weights = resolve_encoder_weights(cfg)
+    method = build_method(cfg, data.num_classes, weights).to(rt.device)
     if rt.device.type == "cuda" and cfg.channels_last:
         method = method.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, (p for s in method.students for p in s.parameters()))

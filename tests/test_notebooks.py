@@ -20,7 +20,7 @@ TABLE_HEADINGS = [f"Table {i} analogue" for i in range(1, 6)]
 
 def _tiny_cfg(data_root, **kw):
     from mkdlib import make_config, resolve
-    from mkdlib.experiments import DEFAULT_CONFIG
+    from mkdlib.config import DEFAULT_CONFIG
 
     return resolve(make_config(DEFAULT_CONFIG, data_root=str(data_root), split="1/16", seed=0, iters=4,
                                threads=1, progress=False, **TINY_OVERRIDES, **kw))
@@ -29,7 +29,8 @@ def _tiny_cfg(data_root, **kw):
 @pytest.fixture(scope="module")
 def built_book(tiny_data_root, tmp_path_factory):
     """Execute every notebook on the tiny dataset with a private results store, build the HTML."""
-    from mkdlib import book, train
+    from mkdlib import train
+    from mkdlib.report import book
 
     tmp = tmp_path_factory.mktemp("book")
     with pytest.MonkeyPatch.context() as mp:  # the kernels inherit these
@@ -59,7 +60,7 @@ def _chapter_title(name: str) -> str:
 
 @pytest.mark.slow
 def test_every_chapter_is_in_the_html(built_book):
-    from mkdlib.book import NOTEBOOKS
+    from mkdlib.report.book import NOTEBOOKS
 
     html = built_book["html"]
     index = (html / "intro.html").read_text()
@@ -75,7 +76,7 @@ def test_every_chapter_is_in_the_html(built_book):
 
 @pytest.mark.slow
 def test_each_table_is_rendered_with_paper_numbers(built_book):
-    from mkdlib import paper
+    from mkdlib.report import paper
 
     text = (built_book["html"] / "chapters" / "04_tables.html").read_text()
     body = re.search(r'<article class="bd-article".*</article>', text, re.S)
@@ -114,7 +115,7 @@ def test_figures_are_real_image_files(built_book):
 def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
     import nbformat
 
-    from mkdlib.book import execute_notebook
+    from mkdlib.report.book import execute_notebook
     from mkdlib.results import is_done, load_result
 
     key, tmp = built_book["mkd_key"], built_book["tmp"]
@@ -138,7 +139,7 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
 
 # --------------------------------------------------------------------------- helpers, fast
 def test_paper_numbers_are_the_shared_transcription():
-    from mkdlib.paper import load_paper
+    from mkdlib.report.paper import load_paper
 
     src = SHARED / "paper" / "paper-results.yaml"
     if not src.is_file():
@@ -149,7 +150,7 @@ def test_paper_numbers_are_the_shared_transcription():
 
 
 def test_split_sizes_are_read_from_the_paper_headers():
-    from mkdlib.paper import split_sizes
+    from mkdlib.report.paper import split_sizes
 
     sizes = split_sizes()
     assert sizes.loc["1/16", "VOC 2012 classic (1,464)"] == 92
@@ -162,7 +163,7 @@ def test_split_sizes_are_read_from_the_paper_headers():
 def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     """A stored run of a sweep config with another seed counts towards that config's seed spread."""
     from mkdlib.io import atomic_write_json
-    from mkdlib.paper import grid_runs, table_sweep
+    from mkdlib.report.paper import grid_runs, table_sweep
     from mkdlib.experiments import grid
 
     root = tmp_path / "store"
@@ -196,7 +197,7 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
     """Our gain is compared with the paper's only when it exceeds 2 sd of the seed noise, which
     comes from the headline grid's repeated seeds."""
     from mkdlib.experiments import grid
-    from mkdlib.paper import OURS, PAPER, effect_directions, paper_table, seed_noise_sd
+    from mkdlib.report.paper import OURS, PAPER, effect_directions, paper_table, seed_noise_sd
 
     root = tmp_path / "store"
     cps_seeds = [c for c in grid("headline") if c.method == "cps"]
@@ -227,7 +228,7 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
 
 def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(tmp_path):
     from mkdlib.experiments import grid
-    from mkdlib.paper import OURS, diagnosis_runs, seed_curves, table_diagnosis
+    from mkdlib.report.paper import OURS, diagnosis_runs, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
     for cfg in grid("headline"):
@@ -254,7 +255,7 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(
 def test_error_breakdown_averages_object_scores_over_seeds(tmp_path):
     from mkdlib.evaluate import object_scores
     from mkdlib.experiments import grid
-    from mkdlib.paper import OURS, error_breakdown, for_display, grid_runs
+    from mkdlib.report.paper import OURS, error_breakdown, for_display, grid_runs
 
     root = tmp_path / "store"
     confs = [[[8, 2, 0], [1, 3, 1], [1, 0, 4]], [[9, 1, 0], [2, 2, 2], [0, 2, 2]]]
@@ -272,7 +273,7 @@ def test_error_breakdown_averages_object_scores_over_seeds(tmp_path):
 def test_for_display_labels_missing_ours_and_missing_paper_differently():
     import pandas as pd
 
-    from mkdlib.paper import OURS, for_display
+    from mkdlib.report.paper import OURS, for_display
 
     df = pd.DataFrame({f"{OURS} mIoU": [np.nan, 61.234], f"{OURS} sd": [np.nan, np.nan],
                        "paper R50": [70.0, np.nan], "paper gain vs x": [1.5, -0.25]}, index=["a", "b"])
@@ -286,7 +287,7 @@ def test_for_display_labels_missing_ours_and_missing_paper_differently():
 
 def test_overlay_keeps_background_and_tints_objects():
     from mkdlib.data import voc_palette
-    from mkdlib.viz import overlay
+    from mkdlib.report.viz import overlay
 
     image = np.full((4, 4, 3), 100, np.uint8)
     mask = np.zeros((4, 4), np.uint8)
@@ -300,7 +301,7 @@ def test_overlay_keeps_background_and_tints_objects():
 
 
 def test_most_improved_ranks_by_per_image_gain():
-    from mkdlib.viz import most_improved, per_image_miou
+    from mkdlib.report.viz import most_improved, per_image_miou
 
     truth = np.zeros((4, 4), np.uint8)
     truth[:2] = 1
@@ -315,7 +316,7 @@ def test_most_improved_ranks_by_per_image_gain():
 
 
 def test_predictions_by_id_reads_both_layouts():
-    from mkdlib.viz import predictions_by_id
+    from mkdlib.report.viz import predictions_by_id
 
     a, b = np.zeros((2, 2), np.uint8), np.ones((3, 3), np.uint8)
     stacked = predictions_by_id({"ids": np.array(["x", "y"]), "pred": np.stack([a, a + 2])})
@@ -326,7 +327,7 @@ def test_predictions_by_id_reads_both_layouts():
 
 def test_train_parameters_reproduce_the_config_key():
     """What 04_tables passes to 03_train (run_missing) resolves to the same results key."""
-    from mkdlib.book import train_config, train_parameters
+    from mkdlib.report.book import train_config, train_parameters
     from mkdlib.experiments import grid
 
     for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1], *grid("diagnosis")):
@@ -350,7 +351,7 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
 
     matplotlib.use("Agg")
     from mkdlib.results import is_done, load_result
-    from mkdlib.viz import ablation_explorer
+    from mkdlib.report.viz import ablation_explorer
 
     w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
     w["method"].value = "cps"

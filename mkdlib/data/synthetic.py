@@ -22,13 +22,17 @@ from PIL import Image
 from .palette import save_mask
 
 #: Version of the generator; bump it whenever the pictures change, so caches are rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dotted-star")
 
 #: A *different* set of classes (other shapes, other textures) on the same kind of scenes: the
 #: built-in analogue of ImageNet, used once to pretrain encoders (mkdlib.pretrain).
-SOURCE_CLASSES = ("background", "zigzag-hexagon", "grid-cross", "wavy-ellipse", "nested-chevron")
+#: Source classes are named by shape alone; each object's texture is drawn from all eight
+#: textures (the target's four and four others), so the encoder learns shape *and* texture features
+#: without ever seeing a target class. ImageNet -> VOC shares far more than this (cats, dogs, cars).
+SOURCE_CLASSES = ("background", "hexagon", "cross", "ellipse", "chevron", "crescent", "arrow", "l-shape",
+                  "half-disc")
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,26 @@ def _source_shape_polygon(cls: int) -> np.ndarray:
                          [-1, w], [-1, -w], [-w, -w]], float)
     if cls == 3:  # ellipse
         return np.stack([np.cos(t), 0.55 * np.sin(t)], 1)
-    return np.array([[-1, -0.8], [0, 0.2], [1, -0.8], [1, -0.1], [0, 0.9], [-1, -0.1]], float)  # chevron
+    if cls == 4:  # chevron
+        return np.array([[-1, -0.8], [0, 0.2], [1, -0.8], [1, -0.1], [0, 0.9], [-1, -0.1]], float)
+    if cls == 5:  # crescent: the outer arc of a disc and the inner arc of an offset one
+        a = np.linspace(-0.8 * np.pi, 0.8 * np.pi, 24)
+        outer = np.stack([np.cos(a), np.sin(a)], 1)
+        inner = np.stack([0.55 + 0.75 * np.cos(a[::-1]) - 0.55, 0.75 * np.sin(a[::-1])], 1) * [0.45, 1]
+        return np.concatenate([outer, inner + [0.1, 0]])
+    if cls == 6:  # arrow
+        return np.array([[-1, -0.3], [0.1, -0.3], [0.1, -0.8], [1, 0], [0.1, 0.8], [0.1, 0.3], [-1, 0.3]], float)
+    if cls == 7:  # L-shape
+        return np.array([[-0.8, -1], [-0.2, -1], [-0.2, 0.4], [0.8, 0.4], [0.8, 1], [-0.8, 1]], float)
+    a = np.linspace(0, np.pi, 25)  # half-disc
+    return np.stack([np.cos(a), np.sin(a) * 1.2 - 0.5], 1)
 
 
-def _source_texture(cls: int, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _source_texture(tex: int, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Texture ``tex`` in 0..7: the target's four (0-3), then zigzag, grid, waves, nested squares."""
+    if tex < 4:
+        return _texture(tex + 1, u, v, rng)
+    cls = tex - 3
     f = rng.uniform(1.2, 1.8)
     if cls == 1:  # zigzag
         return (np.abs(((u * f + 0.5 * np.abs((v * f * 2) % 2 - 1)) % 1) - 0.5) < 0.25)
@@ -185,7 +205,10 @@ def render_sample(index: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarr
         # texture in rotated object coordinates
         u = ((xx - cx) * math.cos(theta) + (yy - cy) * math.sin(theta)) / radius
         v = (-(xx - cx) * math.sin(theta) + (yy - cy) * math.cos(theta)) / radius
-        tex = (_source_texture if spec.family == "source" else _texture)(cls, u, v, rng)
+        if spec.family == "source":
+            tex = _source_texture(int(rng.integers(8)), u, v, rng)
+        else:
+            tex = _texture(cls, u, v, rng)
         c1, c2 = _contrasting_colours(rng)
         obj = np.where(tex[..., None], c1, c2).astype(np.float32)
         alpha = cover.reshape(size, ss, size, ss).mean(axis=(1, 3))[..., None]

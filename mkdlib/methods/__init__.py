@@ -12,13 +12,14 @@ METHOD_CLASSES: dict[str, type[Method]] = {
     "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": CPS, "mkd": MKD}
 
 
-def build_method(cfg: Config, num_classes: int) -> Method:
-    """The method named by ``cfg.method`` (cfg must be resolved: see mkdlib.config.resolve)."""
+def build_method(cfg: Config, num_classes: int, encoder_weights: str | None = None) -> Method:
+    """The method named by ``cfg.method`` (cfg must be resolved: see mkdlib.config.resolve);
+    ``encoder_weights``: the students' initial encoder (a file, 'imagenet' or None)."""
     try:
         cls = METHOD_CLASSES[cfg.method]
     except KeyError:
         raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHOD_CLASSES)}") from None
-    return cls(cfg, num_classes)
+    return cls(cfg, num_classes, encoder_weights)
 
 
 __all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "CPS", "MKD"]

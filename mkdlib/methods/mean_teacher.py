@@ -11,8 +11,8 @@ from .base import Method
 
 
 class MeanTeacher(Method):
-    def __init__(self, cfg, num_classes):
-        super().__init__(cfg, num_classes)
+    def __init__(self, cfg, num_classes, encoder_weights=None):
+        super().__init__(cfg, num_classes, encoder_weights)
         self.students.append(self.build_student(0))
         self.teachers.append(make_teacher(self.students[0], cfg.gamma, cfg.ema_warmup))
 

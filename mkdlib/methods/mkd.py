@@ -28,8 +28,8 @@ from .base import Method
 
 
 class MKD(Method):
-    def __init__(self, cfg, num_classes):
-        super().__init__(cfg, num_classes)
+    def __init__(self, cfg, num_classes, encoder_weights=None):
+        super().__init__(cfg, num_classes, encoder_weights)
         self.students.extend(self.build_student(i) for i in range(2))
         if cfg.mean_teacher or cfg.mutual_mean_teacher:
             self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)

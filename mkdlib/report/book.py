@@ -1,8 +1,8 @@
 """Build the book: execute the notebooks with papermill, then render them with jupyter-book.
 
-    python -m mkdlib.book                # execute every notebook, build book/_build/html (-W)
-    python -m mkdlib.book --recompute    # first train every grid config missing from the store
-    python -m mkdlib.book --only 03_train --no-html
+    python -m mkdlib.report.book                # execute every notebook, build book/_build/html (-W)
+    python -m mkdlib.report.book --recompute    # first train every grid config missing from the store
+    python -m mkdlib.report.book --only 03_train --no-html
 
 The notebooks in ``notebooks/`` are the sources (committed without outputs); their executed
 copies go to ``book/chapters/`` (not committed) and jupyter-book renders those without executing
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
 BOOK_DIR = REPO / "book"
 #: Book order; each is one chapter (``book/_toc.yml``).
@@ -55,8 +55,8 @@ def train_config(dataset: str = "synthetic", config: str | Path | None = None,
     """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
     ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
     ``config_overrides``. A relative config path may be given from the repository root."""
-    from .config import make_config, resolve
-    from .experiments import DEFAULT_CONFIG
+    from ..config import make_config, resolve
+    from ..config import DEFAULT_CONFIG
 
     source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
     if source is not None and not Path(source).exists() and (REPO / source).exists():
@@ -68,7 +68,7 @@ def train_config(dataset: str = "synthetic", config: str | Path | None = None,
 
 def train_parameters(cfg) -> dict:
     """Papermill parameters under which ``03_train`` trains exactly ``cfg`` (same results key)."""
-    from .config import Config
+    from ..config import Config
 
     fields = {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY}
     return {"dataset": cfg.dataset, "split": cfg.split, "method": cfg.method, "seed": cfg.seed,
@@ -79,7 +79,7 @@ def run_missing(grids: list[str] | None = None, output_dir: str | Path | None = 
                 threads: int = 1, progress: bool = True) -> list[str]:
     """Train every config of ``grids`` not yet in the results store by executing ``03_train``;
     returns the keys trained. Executed copies land in ``output_dir`` (default ``runs/notebooks``)."""
-    from .experiments import GRIDS, pending
+    from ..experiments import GRIDS, pending
 
     output_dir = Path(output_dir or REPO / "runs" / "notebooks")
     trained: list[str] = []
@@ -143,7 +143,7 @@ def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.book", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m mkdlib.report.book", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recompute", action="store_true",
                    help="train every experiment-grid config missing from the results store first (hours on CPU)")

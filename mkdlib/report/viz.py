@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .data.palette import IGNORE_INDEX, colorize, voc_palette
+from ..data.palette import IGNORE_INDEX, colorize, voc_palette
 
 #: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
@@ -202,7 +202,7 @@ def per_image_miou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> fl
     """mIoU of one image over the classes present in its truth or prediction (255 ignored)."""
     import torch
 
-    from .evaluate import confusion_matrix, mean_iou
+    from ..evaluate import confusion_matrix, mean_iou
 
     conf = confusion_matrix(torch.as_tensor(pred).long(), torch.as_tensor(target).long(), num_classes)
     return mean_iou(conf)
@@ -314,8 +314,8 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 # --------------------------------------------------------------------------- explorer
 def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataFrame:
     """Stored runs side by side: method, split, switches, seed, iterations, mIoU (%), wall time."""
-    from .config import SWITCHES
-    from .results import load_result
+    from ..config import SWITCHES
+    from ..results import load_result
 
     rows = []
     for k in keys:
@@ -334,9 +334,9 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     import ipywidgets as w
     from IPython.display import display
 
-    from .config import METHODS, SWITCHES, make_config, resolve
+    from ..config import METHODS, SWITCHES, make_config, resolve
     from .paper import FRACTIONS, stored_runs
-    from .results import load_curves, load_result
+    from ..results import load_curves, load_result
 
     method = w.Dropdown(options=METHODS, value="mkd", description="method")
     switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
@@ -383,8 +383,8 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
             plt.show(plot_curves({k: load_curves(k, root) for k in keys}))
 
     def launch(_=None):
-        from .experiments import base_config
-        from .trainer import train
+        from ..config import base_config
+        from ..trainer import train
 
         out.clear_output()
         with out:

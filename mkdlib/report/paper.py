@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .config import SWITCHES, Config, make_config
-from .experiments import grid
+from ..config import SWITCHES, Config, make_config
+from ..experiments import grid
 
 PAPER_RESULTS_PATH = Path(__file__).with_name("paper_results.yaml")
 #: Column prefix of every number measured here; the book labels it "built-in dataset".
@@ -80,7 +80,7 @@ def switch_label(cfg: Config) -> str:
 
 def stored_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Every finished run in the store: key, seed-free key, seed, mIoU (%), best mIoU (%)."""
-    from .results import load_result, load_results
+    from ..results import load_result, load_results
 
     df = load_results(root)
     if df.empty:
@@ -127,8 +127,8 @@ def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
 
 def grid_status(root: str | Path | None = None) -> pd.DataFrame:
     """How many configs of each experiment grid have a stored result."""
-    from .experiments import GRIDS
-    from .results import is_done
+    from ..experiments import GRIDS
+    from ..results import is_done
 
     rows = []
     for name in GRIDS:
@@ -252,7 +252,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Stored runs of the diagnosis grid and of its references (MKD and CPS with the paper's
     settings, headline grid, all seeds): setting, seed, miou, best_miou (%), key; one ``miou=NaN``
     row per setting not yet run."""
-    from .experiments import base_config
+    from ..config import base_config
 
     default = base_config(method="mkd")
     runs = stored_runs(root)
@@ -288,7 +288,7 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
 def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path | None = None) -> dict:
     """``{row label: metrics.jsonl records}`` of the stored runs with ``seed`` in a runs table
     (:func:`grid_runs`, :func:`diagnosis_runs`), for :func:`mkdlib.viz.plot_miou_curves`."""
-    from .results import load_curves
+    from ..results import load_curves
 
     done = runs[(runs["seed"] == seed) & runs["key"].notna()]
     return {getattr(r, label): load_curves(r.key, root) for r in done.itertuples()}
@@ -298,8 +298,8 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
     """Does a method fail to *find* objects or to *name* them? Per row label of a runs table
     (:func:`grid_runs`, :func:`diagnosis_runs`): mIoU and :func:`mkdlib.evaluate.object_scores`
     of each stored run's final confusion matrix (%), averaged over its seeds."""
-    from .evaluate import object_scores
-    from .results import load_result
+    from ..evaluate import object_scores
+    from ..results import load_result
 
     names = {"object_iou": "object IoU", "object_precision": "object precision", "object_recall": "object recall",
              "class_accuracy": "class accuracy", "dominant_class_share": "top class share"}
