@@ -51,8 +51,8 @@ from mkdlib.trainer import batch_to_device, build_optimizer, setup_runtime  # no
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 SCHEMA_VERSION = 1
-METHODS = ("supervised", "mean_teacher", "cps", "mkd")
-SWITCH_FIELDS = ("co_training", "mean_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
+from mkdlib.registry import METHODS, SWITCHES  # noqa: E402
+SWITCH_FIELDS = SWITCHES
 
 #: named setups; ``--set`` overrides apply on top
 PRESETS: dict[str, dict] = {
@@ -194,7 +194,7 @@ class MethodStep:
             for t in method.teachers:
                 t.module = torch.compile(t.module)
         self.method = method.train()
-        self.optimizer = build_optimizer(cfg, (p for s in method.students for p in s.parameters()))
+        self.optimizer = build_optimizer(cfg, method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
         self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None
                          else nullcontext())

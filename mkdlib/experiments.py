@@ -31,7 +31,7 @@ def grid(name: str) -> list[Config]:
     elif name == "methods":  # the baselines the paper compares against, at 1/16
         cfgs = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED)]
     elif name == "ablation":  # Table 3: co-training plus one or more switches
-        rows = [dict(), dict(mean_teacher=True), dict(mutual_mean_teacher=True), dict(strong_aug=True),
+        rows = [dict(), dict(own_teacher=True), dict(mutual_mean_teacher=True), dict(strong_aug=True),
                 dict(feature_aug=True), dict(mutual_mean_teacher=True, strong_aug=True)]
         cfgs = [b(method="cps", split="1/16", seed=SWEEP_SEED, **r) for r in rows]
         cfgs.append(b(method="mkd", split="1/16", seed=SWEEP_SEED))

@@ -37,17 +37,28 @@ def pseudo_label(logits: torch.Tensor, threshold: float = 0.0,
     return label
 
 
-def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """CE against pseudo labels, averaged over *all* pixels so a strict threshold shrinks the loss
-    instead of re-weighting the few confident pixels (as FixMatch/UniMatch do)."""
-    return pseudo_label_loss_from_log_probs(F.log_softmax(logits, dim=1), target)
+def pseudo_label_loss(logits: torch.Tensor, target: torch.Tensor, norm: str = "all") -> torch.Tensor:
+    """CE against pseudo labels. ``norm="all"``: averaged over *all* pixels, so a strict threshold
+    shrinks the loss; ``"labeled"``: over the pixels that carry a pseudo label, so the few confident
+    pixels keep full weight (as FixMatch does)."""
+    return pseudo_label_loss_from_log_probs(F.log_softmax(logits, dim=1), target, norm)
 
 
-def pseudo_label_loss_from_log_probs(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def pseudo_label_loss_from_log_probs(log_probs: torch.Tensor, target: torch.Tensor,
+                                     norm: str = "all") -> torch.Tensor:
     """:func:`pseudo_label_loss` given ``log_softmax(logits)``, so one log-softmax can serve
     several targets (MKD's L_ss and L_st both supervise the same student logits)."""
     loss = F.nll_loss(log_probs, target, ignore_index=IGNORE_INDEX, reduction="none")
-    return loss.sum() / max(target.numel(), 1)
+    count = (target != IGNORE_INDEX).sum().clamp_min(1) if norm == "labeled" else max(target.numel(), 1)
+    return loss.sum() / count
+
+
+def sigmoid_rampup(progress: float, length: float) -> float:
+    """exp(-5 (1 - t)^2) for t = progress / length, then 1 (Laine & Aila's ramp of unlabeled weights)."""
+    if length <= 0 or progress >= length:
+        return 1.0
+    t = max(progress, 0.0) / length
+    return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
 def cross_pseudo_loss(logits_a: torch.Tensor, logits_b: torch.Tensor,

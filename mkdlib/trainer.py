@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from .config import Config, ConfigError, resolve, save_config
+from .registry import METHOD_INFO
 from .data import (DataBundle, EvalDataset, LabeledDataset, SeededInfiniteSampler, UnlabeledDataset,
                    prepare_data)
 from .evaluate import evaluate
@@ -120,11 +121,16 @@ def environment_record(rt: Runtime) -> dict:
 
 
 # --------------------------------------------------------------------------- pieces
-def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+def build_optimizer(cfg: Config, students) -> torch.optim.Optimizer:
+    """SGD or AdamW over the students; their encoders at ``lr * encoder_lr_scale`` (a pretrained
+    encoder needs smaller steps than a fresh decoder)."""
+    encoder = [p for s in students for p in s.encoder.parameters() if p.requires_grad]
+    ids = {id(p) for p in encoder}
+    rest = [p for s in students for p in s.parameters() if p.requires_grad and id(p) not in ids]
+    groups = [{"params": rest, "lr": cfg.lr}, {"params": encoder, "lr": cfg.lr * cfg.encoder_lr_scale}]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def build_scheduler(cfg: Config, optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -153,7 +159,7 @@ def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
     lab_loader = _loader(lab, cfg.batch_size, SeededInfiniteSampler(
         len(lab), cfg.seed * 2, start_iter * cfg.batch_size, rt.rank, rt.world_size), cfg, rt)
     unl_loader = None
-    if cfg.method != "supervised":
+    if METHOD_INFO[cfg.method].uses_unlabeled:
         if not data.split.unlabeled:
             raise ConfigError(f"split {cfg.split!r} leaves no unlabeled images; semi-supervised method "
                               f"{cfg.method!r} needs some (use method=supervised for 'full')")
@@ -386,7 +392,7 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
     method = build_method(cfg, data.num_classes, weights).to(rt.device)
     if rt.device.type == "cuda" and cfg.channels_last:
         method = method.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(cfg, (p for s in method.students for p in s.parameters()))
+    optimizer = build_optimizer(cfg, method.students)
     scheduler = build_scheduler(cfg, optimizer)
     scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
 

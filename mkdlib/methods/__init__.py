@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from ..config import Config, ConfigError
+from ..registry import METHODS
 from .base import Method
-from .cps import CPS
 from .mean_teacher import MeanTeacher
 from .mkd import MKD
 from .supervised import Supervised
 
 METHOD_CLASSES: dict[str, type[Method]] = {
-    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": CPS, "mkd": MKD}
+    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": MKD, "mkd": MKD}  # cps: MKD's preset
+assert tuple(METHOD_CLASSES) == METHODS, "mkdlib.registry and METHOD_CLASSES disagree"
 
 
 def build_method(cfg: Config, num_classes: int, encoder_weights: str | None = None) -> Method:
@@ -22,4 +23,4 @@ def build_method(cfg: Config, num_classes: int, encoder_weights: str | None = No
     return cls(cfg, num_classes, encoder_weights)
 
 
-__all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "CPS", "MKD"]
+__all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "MKD"]

@@ -23,8 +23,6 @@ def model_spec(cfg: Config, num_classes: int, encoder_weights: str | None = None
 class Method(nn.Module):
     """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
 
-    uses_unlabeled = True
-
     def __init__(self, cfg: Config, num_classes: int, encoder_weights: str | None = None):
         super().__init__()
         self.cfg, self.num_classes, self.encoder_weights = cfg, num_classes, encoder_weights

@@ -7,7 +7,7 @@ as in CPS); the CutMix mask also mixes the teachers' logits. Feature augmentatio
 each student's logits into ISDA-augmented logits, using ground truth on labeled pixels and the
 student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
-L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if mean_teacher);
+L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if own_teacher);
 L_ss: the CPS cross supervision between the students (co_training).
 
 Cost (docs/performance.md): the teachers run under inference_mode (no autograd state), the
@@ -23,15 +23,18 @@ import torch.nn.functional as F
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
 from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label,
-                      pseudo_label_loss_from_log_probs, ramp_cosine, supervised_loss)
+                      pseudo_label_loss_from_log_probs, ramp_cosine, sigmoid_rampup, supervised_loss)
 from .base import Method
 
 
 class MKD(Method):
+    """Two students and every Table 3 switch; CPS is its ``co_training``-only preset
+    (mkdlib.registry), so the ablation compares runs of one implementation."""
+
     def __init__(self, cfg, num_classes, encoder_weights=None):
         super().__init__(cfg, num_classes, encoder_weights)
         self.students.extend(self.build_student(i) for i in range(2))
-        if cfg.mean_teacher or cfg.mutual_mean_teacher:
+        if cfg.own_teacher or cfg.mutual_mean_teacher:
             self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)
         self.feature_stats = torch.nn.ModuleList(
             ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance)
@@ -75,11 +78,13 @@ class MKD(Method):
         log_probs = [F.log_softmax(a[n_l:], dim=1) for a in augmented] if (cfg.co_training or self.teachers) else []
         if cfg.co_training:
             targets = [pseudo_label(a[n_l:], ignore=ignore) for a in augmented] if cfg.pseudo_from_augmented else own
-            terms["ss"] = sum(pseudo_label_loss_from_log_probs(lp, targets[1 - i]) for i, lp in enumerate(log_probs))
+            terms["ss"] = sum(pseudo_label_loss_from_log_probs(lp, targets[1 - i], cfg.pseudo_loss_norm)
+                              for i, lp in enumerate(log_probs))
         if self.teachers:
             targets = [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
             partner = (lambda i: 1 - i) if cfg.mutual_mean_teacher else (lambda i: i)
-            terms["st"] = sum(pseudo_label_loss_from_log_probs(lp, targets[partner(i)])
+            terms["st"] = sum(pseudo_label_loss_from_log_probs(lp, targets[partner(i)], cfg.pseudo_loss_norm)
                               for i, lp in enumerate(log_probs))
-        loss = terms["sup"] + cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0)
+        ramp = sigmoid_rampup(progress, cfg.unsup_rampup)
+        loss = terms["sup"] + ramp * (cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0))
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}

@@ -23,9 +23,7 @@ PAPER_RESULTS_PATH = Path(__file__).with_name("paper_results.yaml")
 OURS = "ours (built-in)"
 PAPER = "paper"
 FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
-SWITCH_LABELS = {"co_training": "co-training", "mean_teacher": "mean teacher",
-                 "mutual_mean_teacher": "mutual mean teacher", "strong_aug": "strong aug",
-                 "feature_aug": "feature aug"}
+from ..registry import SWITCH_LABELS  # noqa: E402  (re-exported for the notebooks)
 
 
 @lru_cache(maxsize=1)
