@@ -16,7 +16,7 @@ PART_LABELS = {
 }
 from mkdlib.registry import METHOD_INFO  # noqa: E402
 
-METHOD_LABELS = {m: info.paper_name if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
+METHOD_LABELS = {m: info.label if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
 
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"run_dir": str(res.run_dir), "miou": res.miou, "best_miou": res.best_miou,
                               "wall_time_s": round(res.wall_time_s, 1)}))
         elif args.command == "eval":
-            from .trainer import evaluate_run
+            from .runs import evaluate_run
 
             print(json.dumps(evaluate_run(args.run_dir, args.which), indent=1))
         elif args.command == "pretrain":

@@ -88,7 +88,7 @@ def run_grid(name: str, threads: int | None = None, progress: bool = True, shard
         cfg.threads, cfg.progress = threads, progress
         result = train(cfg)
         if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
-            from .trainer import republish
+            from .runs import republish
 
             republish(result.run_dir)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from .config import SOURCE_WEIGHTS, Config, ConfigError, base_config, committed_
 from .data import data_dir
 from .data.synthetic import GENERATOR_VERSION, SyntheticSpec, generate
 from .io import atomic_torch_save, atomic_write_json
+from .runtime import git_commit
 
 SOURCE_NAME = SOURCE_WEIGHTS
 SOURCE_SPEC = SyntheticSpec(num_train=4096, num_val=256, seed=1000, family="source", min_objects=1,
@@ -74,11 +74,7 @@ def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, ite
     encoder_state = {k[len(prefix):]: (v.half() if v.is_floating_point() else v)
                      for k, v in state.items() if k.startswith(prefix)}
     atomic_torch_save(encoder_state, out)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parents[1], capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except Exception:
-        commit = None
+    commit = git_commit()
     atomic_write_json(provenance_path(out), {
         "what": "encoder of a DeepLabV3+ trained supervised on the built-in source task (classes disjoint "
                 "from the target task): this project's stand-in for ImageNet weights",
