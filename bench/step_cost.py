@@ -41,17 +41,16 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mkdlib.config import Config, ConfigError, make_config, resolve  # noqa: E402
-from mkdlib.data.transforms import cutmix_boxes, mix  # noqa: E402
-from mkdlib.ema import ema_update  # noqa: E402
+from mkdlib.data.transforms import mix  # noqa: E402
 from mkdlib.io import atomic_write_json  # noqa: E402
-from mkdlib.losses import feature_augment, isda_offsets, pseudo_label, ramp_cosine  # noqa: E402
+from mkdlib.losses import pseudo_label  # noqa: E402
 from mkdlib.methods import build_method  # noqa: E402
+from mkdlib.registry import METHODS, SWITCHES  # noqa: E402
 from mkdlib.trainer import batch_to_device, build_optimizer, setup_runtime  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 SCHEMA_VERSION = 1
-from mkdlib.registry import METHODS, SWITCHES  # noqa: E402
 SWITCH_FIELDS = SWITCHES
 
 #: named setups; ``--set`` overrides apply on top
@@ -266,55 +265,53 @@ def memory_of_steps(steps: dict[str, "MethodStep"], batch: dict, device: torch.d
 
 
 def mkd_parts(step: MethodStep, batch: dict, augment: Callable[[], object] | None) -> dict[str, Callable]:
-    """MKD's step cut into parts that can be timed alone, on the same model and batch."""
-    m, cfg = step.method, step.cfg
-    x_l, y_l, x_w, x_s, ignore = (batch["image"], batch["mask"], batch["image_weak"], batch["image_strong"],
-                                  batch["ignore"])
-    n_l, x = len(x_l), torch.cat([x_l, x_s])
+    """MKD's step cut into the parts it is made of (mkdlib.methods.mkd.MKD), each timed alone on the
+    same model and batch: the bench calls the method's own parts, it defines no copy of them."""
+    m = step.method
+    rng = torch.Generator().manual_seed(0)
+    views = m.views(batch, rng)
     with torch.no_grad(), step.autocast:
-        outs = [s(x) for s in m.students]
-    with torch.inference_mode(), step.autocast:
-        t_logits = [t(x_w).logits for t in m.teachers]
-    t_logits = [t.clone() for t in t_logits]
-    own = [pseudo_label(o.logits[n_l:], ignore=ignore) for o in outs]
-    labels = [torch.cat([y_l, u]) for u in own]
-    stats = [type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device) for s in m.feature_stats]
-    lam = ramp_cosine(0.5, cfg.fa_lambda)
-    params = [p for s in m.students for p in s.parameters()]
+        outs = m.student_outputs(views)
+    with step.autocast:
+        t_logits = [t.clone() for t in m.teacher_logits(views)]
+    own = m.own_labels(outs, views)
+    fresh_stats = torch.nn.ModuleList(type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device)
+                                      for s in m.feature_stats)
 
     def teachers():
-        with torch.inference_mode(), step.autocast:
-            return [t(x_w).logits for t in m.teachers]
+        with step.autocast:
+            return m.teacher_logits(views)
 
-    def students():
-        for p in params:
-            p.grad = None
-        for s, target in zip(m.students, own):
-            with step.autocast:
-                logits = s(x).logits
-                loss = F.cross_entropy(logits[:n_l], y_l, ignore_index=255) + F.cross_entropy(
-                    logits[n_l:], target, ignore_index=255)
-            step.scaler.scale(loss).backward()
+    def students():  # forward, the loss terms on the plain logits, backward
+        step.optimizer.zero_grad(set_to_none=True)
+        with step.autocast:
+            o = m.student_outputs(views)
+            terms = m.loss_terms([x.logits for x in o], own, t_logits, views)
+            loss = m.total_loss(terms, 0.5)
+        step.scaler.scale(loss).backward()
 
     def ema():
-        for t, s in zip(m.teachers, m.students):
-            ema_update(t, s)
+        m.update_teachers()
 
-    def statistics_update():
-        for st, o, y in zip(stats, outs, labels):
-            st.update(o.features, y)
+    def statistics_update():  # into fresh statistics: the method's own stay as the step left them
+        kept, m.feature_stats = m.feature_stats, fresh_stats
+        try:
+            m.update_feature_statistics(outs, own, views)
+        finally:
+            m.feature_stats = kept
 
     def augment_features():
-        for st, o, y, s in zip(m.feature_stats, outs, labels, m.students):
-            feature_augment(o.logits, y, isda_offsets(s.classifier.weight.detach().flatten(1), st.variance), lam)
+        with torch.no_grad():
+            m.feature_augmented_logits(outs, own, views, 0.5)
 
     def pseudo_labels():
-        [pseudo_label(o.logits[n_l:], ignore=ignore) for o in outs]
-        [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
+        m.own_labels(outs, views)
+        [pseudo_label(t, m.cfg.threshold, views.ignore) for t in t_logits]
 
     def cutmix():
-        cut = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=torch.Generator().manual_seed(0), device=x_s.device)
-        mix(x_s, cut), mix(ignore, cut), [mix(t, cut) for t in t_logits]
+        m.views(batch, torch.Generator().manual_seed(0))
+        if views.cut is not None:
+            [mix(t, views.cut) for t in t_logits]
 
     def optimizer_step():
         step.scaler.step(step.optimizer)

@@ -4,7 +4,8 @@ The paper initialises both students from an ImageNet-pretrained ResNet. ImageNet
 downloaded here, and a DeepLabV3+ trained from scratch on a CPU budget is starved of iterations,
 not of labels. So a DeepLabV3+ is trained once, fully supervised and for long, on a generated
 source set whose eight classes are shapes that never occur in the target task
-(:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with a random one of eight textures.
+(:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with one of two of eight textures (the
+target's four among them: the stand-in shares low-level statistics with the target, not classes).
 Its encoder is committed (``mkdlib/weights/``, fp16) with a provenance file; ``encoder_weights:
 synthetic-source`` loads it, and nothing pretrains at run time unless the encoder is one without
 committed weights. ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
@@ -33,7 +34,7 @@ SOURCE_NAME = SOURCE_WEIGHTS
 SOURCE_SPEC = SyntheticSpec(num_train=4096, num_val=256, seed=1000, family="source", min_objects=1,
                             max_objects=3, min_radius=0.16, max_radius=0.34)
 #: The pretraining recipe (everything else is the built-in default config).
-PRETRAIN = dict(method="supervised", split="full", iters=10000, batch_size=16, lr=3e-3, warmup_iters=200,
+PRETRAIN = dict(method="supervised", split="full", iters=8000, batch_size=16, lr=3e-3, warmup_iters=200,
                 eval_interval=1000, checkpoint_interval=500, crop_size=64, encoder_weights="none")
 
 

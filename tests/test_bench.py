@@ -122,7 +122,7 @@ def test_ema_fast_path_is_bit_identical_to_averaged_model():
 def test_feature_statistics_ignore_autocast_and_bad_labels():
     import torch
 
-    from mkdlib.losses import ClassFeatureStats
+    from mkdlib.feature_aug import ClassFeatureStats
 
     torch.manual_seed(0)
     f, y = torch.randn(2, 8, 4, 4) * 100 + 1000, torch.randint(0, 3, (2, 8, 8))

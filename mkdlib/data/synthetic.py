@@ -28,9 +28,10 @@ CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dot
 
 #: A *different* set of classes (other shapes, other textures) on the same kind of scenes: the
 #: built-in analogue of ImageNet, used once to pretrain encoders (mkdlib.pretrain).
-#: Source classes are named by shape alone; each object's texture is drawn from all eight
-#: textures (the target's four and four others), so the encoder learns shape *and* texture features
-#: without ever seeing a target class. ImageNet -> VOC shares far more than this (cats, dogs, cars).
+#: Source classes are shapes that no target class has. Class k is drawn with texture k or k + 1 of
+#: eight (the target's four and four others), so texture tells a class apart from most others but
+#: only shape settles it: the encoder learns texture *and* shape features without ever seeing a
+#: target class (a shape-texture pair). ImageNet -> VOC shares far more (cats, dogs, cars).
 SOURCE_CLASSES = ("background", "hexagon", "cross", "ellipse", "chevron", "crescent", "arrow", "l-shape",
                   "half-disc")
 
@@ -206,7 +207,7 @@ def render_sample(index: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarr
         u = ((xx - cx) * math.cos(theta) + (yy - cy) * math.sin(theta)) / radius
         v = (-(xx - cx) * math.sin(theta) + (yy - cy) * math.cos(theta)) / radius
         if spec.family == "source":
-            tex = _source_texture(int(rng.integers(8)), u, v, rng)
+            tex = _source_texture((cls - 1 + int(rng.integers(2))) % 8, u, v, rng)
         else:
             tex = _texture(cls, u, v, rng)
         c1, c2 = _contrasting_colours(rng)
