@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 
 METHODS = ("supervised", "mean_teacher", "cps", "mkd")
+#: ``folder``: your own images/ + masks/ + classes.txt under data_root (mkdlib.data.folder)
+DATASETS = ("synthetic", "voc", "vocaug", "cityscapes", "folder")
 
 #: Table 3 switches per method. ``co_training``: two students with cross supervision (L_ss);
 #: ``mean_teacher``: each student's own EMA teacher supervises it; ``mutual_mean_teacher``: teacher
@@ -43,8 +45,8 @@ class ConfigError(ValueError):
 @dataclass
 class Config:
     # --- data
-    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes
-    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset>
+    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes | folder
+    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset> (folder: required)
     split: str = "1/16"  # fraction, count, 'full', or a split list path
     split_source: str = "generated"  # generated | cps | u2pl | unimatch
     split_seed: int = 0
@@ -126,6 +128,10 @@ class Config:
             from .data.synthetic import GENERATOR_VERSION
 
             d["synthetic_generator"] = GENERATOR_VERSION
+        if self.dataset == "folder":  # data_root is runtime-only: the data itself tells two folders apart
+            from .data.folder import fingerprint
+
+            d["folder_data"] = fingerprint(self.data_root)
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.dataset}-{self.method}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
 
@@ -260,7 +266,7 @@ def resolve(cfg: Config) -> Config:
                "eval_mode": ("whole", "center_crop", "sliding"), "amp": ("auto", "off", "bf16", "fp16"),
                "device": ("auto", "cpu", "cuda"), "eval_model": ("student1", "teacher1"),
                "split_source": ("generated", "cps", "u2pl", "unimatch"),
-               "dataset": ("synthetic", "voc", "vocaug", "cityscapes")}
+               "dataset": DATASETS}
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} {getattr(cfg, name)!r} is not one of {', '.join(allowed)}")
