@@ -226,30 +226,56 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, iteration: 
         atomic_torch_save({"method": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "iteration": iteration, "config": cfg.to_dict(), "best_miou": best_miou,
-                           "nonfinite_skipped": skipped, "rng": _capture_rng() if rng is None else rng}, path)
+                           "nonfinite_skipped": skipped, "rng": _capture_rng() if rng is None else rng,
+                           "class_names": _unwrap(model).class_names}, path)
     except OSError as e:
         raise TrainingError(f"could not write checkpoint {path} at iteration {iteration}: {e}. "
                             "The previous checkpoint in that folder is intact; free disk space or "
                             "choose another run_dir and resume.") from None
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, hint: str = "delete it to start over") -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise TrainingError(f"checkpoint {path} cannot be loaded ({e}); delete it to start over") from None
+        raise TrainingError(f"checkpoint {path} cannot be loaded ({e}); {hint}") from None
+
+
+def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tuple[Method, Config]:
+    """Rebuild the trained method of a loaded checkpoint (on CPU, in eval mode) and its Config.
+
+    The encoder is built without its pretrained weights (the checkpoint holds every weight), so
+    neither a download nor the original weights file is needed.
+    """
+    import dataclasses
+
+    from .config import make_config
+
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("method"), dict) and isinstance(ckpt.get("config"), dict)):
+        raise TrainingError(f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
+                            "that training writes to best.pt / last.pt")
+    cfg = resolve(make_config(ckpt["config"]))
+    heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
+    if not heads:
+        raise TrainingError(f"{source}: its 'method' state has no classifier weights; not a checkpoint of mkdlib.train")
+    num_classes = ckpt["method"][heads[0]].shape[0]
+    method = build_method(dataclasses.replace(cfg, encoder_weights=None), num_classes)
+    try:
+        method.load_state_dict(ckpt["method"])
+    except RuntimeError as e:
+        raise TrainingError(f"{source} does not fit the model its config describes "
+                            f"({str(e).splitlines()[0]}); was it written by another mkdlib version?") from None
+    method.cfg = cfg
+    method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
+    return method.eval(), cfg
 
 
 def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Config]:
-    """Rebuild a trained method from a run folder's ``best.pt`` or ``last.pt`` (on CPU)."""
-    from .config import make_config
-
-    ckpt = load_checkpoint(Path(run_dir) / f"{which}.pt")
-    cfg = resolve(make_config(ckpt["config"]))
-    num_classes = ckpt["method"][next(k for k in ckpt["method"] if k.endswith("classifier.weight"))].shape[0]
-    method = build_method(cfg, num_classes)
-    method.load_state_dict(ckpt["method"])
-    return method.eval(), cfg
+    """Rebuild a trained method from a run folder's ``best.pt`` or ``last.pt``, or from a ``.pt``
+    file (on CPU)."""
+    path = Path(run_dir)
+    path = path if path.is_file() else path / f"{which}.pt"
+    return method_from_checkpoint(load_checkpoint(path), path)
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -378,6 +404,7 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None,
         dist.barrier()
         data = data or prepare_data(cfg)
     method = build_method(cfg, data.num_classes).to(rt.device)
+    method.class_names = tuple(data.class_names)
     if rt.device.type == "cuda" and cfg.channels_last:
         method = method.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg, (p for s in method.students for p in s.parameters()))

@@ -23,6 +23,8 @@ class Method(nn.Module):
     """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
 
     uses_unlabeled = True
+    #: the dataset's class names, set by the trainer and kept in checkpoints (prediction needs no dataset)
+    class_names: tuple[str, ...] | None = None
 
     def __init__(self, cfg: Config, num_classes: int):
         super().__init__()
