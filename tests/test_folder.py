@@ -110,6 +110,16 @@ def test_split_80_20_written_beside_the_data_and_maskless_images_unlabeled(folde
     assert "late" in again.split.labeled and set(again.split.unlabeled) == set(MASKLESS)
 
 
+def test_list_lines_may_hold_spaces_file_names_or_two_columns():
+    from mkdlib.data.folder import _list_entry
+
+    assert _list_entry("IMG 001") == "IMG 001"
+    assert _list_entry("  img_01.jpg ") == "img_01"
+    assert _list_entry("images/img_01.jpeg masks/img_01.png") == "img_01"
+    assert _list_entry("scan.v2") == "scan.v2"  # a dot in a stem stays
+    assert _list_entry("# comment") is None and _list_entry("  ") is None
+
+
 def test_split_count_and_list_path(folder_data, tmp_path):
     data = prepare_data(folder_config(folder_data, tmp_path, split="3"))
     assert len(data.split.labeled) == 3
@@ -132,15 +142,23 @@ def test_hand_written_lists_are_used_as_given(folder_data, tmp_path):
 
 
 def test_read_only_folder_falls_back_to_a_cache_dir(folder_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("MKD_DATA_DIR", str(tmp_path / "cache-home"))
-    real_write = Path.write_text
+    import tempfile
 
-    def refuse_inside(self, *a, **kw):
+    monkeypatch.setenv("MKD_DATA_DIR", str(tmp_path / "cache-home"))
+    real_write, real_mkstemp = Path.write_text, tempfile.mkstemp
+
+    def refuse_inside(self, *a, **kw):  # as root, chmod would not stop the writes: refuse them here
         if folder_data in Path(self).resolve().parents:
             raise PermissionError(13, "Permission denied")
         return real_write(self, *a, **kw)
 
+    def mkstemp_refusing_inside(*a, dir=None, **kw):
+        if dir is not None and (folder_data == Path(dir).resolve() or folder_data in Path(dir).resolve().parents):
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*a, dir=dir, **kw)
+
     monkeypatch.setattr(Path, "write_text", refuse_inside)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_refusing_inside)
     with pytest.warns(RuntimeWarning, match="not writable") as caught:
         data = prepare_data(folder_config(folder_data, tmp_path))
     cache = cache_dir(folder_data)

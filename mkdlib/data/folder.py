@@ -115,12 +115,15 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _list_entry(line: str) -> str | None:
-    """A stem from one list line: ``stem``, ``stem.jpg`` or ``images/stem.jpg`` (None: blank, comment)."""
+    """A stem from one list line: ``stem`` (spaces allowed), ``stem.jpg``, ``images/stem.jpg`` or
+    ``images/stem.jpg masks/stem.png`` (None: a blank or ``#`` comment line)."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
     first = text.split()[0]
-    name = first.rsplit("/", 1)[-1]
+    if first != text and Path(first).suffix.lower() in IMAGE_SUFFIXES:
+        text = first  # two columns: image and mask
+    name = text.rsplit("/", 1)[-1]
     suffix = Path(name).suffix.lower()
     return name[: -len(suffix)] if suffix in IMAGE_SUFFIXES else name
 
@@ -276,10 +279,11 @@ def _write_beside(root: Path, write, what: str) -> None:
 
 
 def _write_train_val(scan: FolderScan) -> None:
+    from ..io import atomic_write_text  # atomic: a torn val.txt would silently move images to training
+
     def write(folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         for name, stems in (("train", scan.train), ("val", scan.val)):
-            (folder / f"{name}.txt").write_text("\n".join([GENERATED_MARK, *stems]) + "\n")
+            atomic_write_text(folder / f"{name}.txt", "\n".join([GENERATED_MARK, *stems]) + "\n")
 
     _write_beside(scan.root, write, "the generated 80/20 split (train.txt, val.txt)")
 
