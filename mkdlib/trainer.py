@@ -264,7 +264,7 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
         method.load_state_dict(ckpt["method"])
     except RuntimeError as e:
         raise TrainingError(f"{source} does not fit the model its config describes "
-                            f"({str(e).splitlines()[0]}); was it written by another mkdlib version?") from None
+                            f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?") from None
     method.cfg = cfg
     method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
     return method.eval(), cfg
