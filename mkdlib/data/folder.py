@@ -213,7 +213,8 @@ def scan_folder(root: str | Path) -> FolderScan:
         for f, stems in given.items():
             for s in stems or ():
                 if s not in scan.images:
-                    scan.add(lists_at / f"{f}.txt", f"stem {s!r} has no image; expected images/{s}.jpg, .jpeg or .png")
+                    scan.add(lists_at / f"{f}.txt", f"stem {s!r} has no image; expected images/{s}.jpg, .jpeg or .png "
+                                                    "(or remove the stem from the list)")
         train_l, val_l = given["train"], given["val"]
         both = sorted(set(train_l or ()) & set(val_l or ()))
         for s in both:
