@@ -58,18 +58,19 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, iteration: 
         atomic_torch_save({"method": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                            "iteration": iteration, "config": cfg.to_dict(), "best_miou": best_miou,
-                           "nonfinite_skipped": skipped, "rng": capture_rng() if rng is None else rng}, path)
+                           "nonfinite_skipped": skipped, "rng": capture_rng() if rng is None else rng,
+                           "class_names": unwrap(model).class_names}, path)
     except OSError as e:
         raise TrainingError(f"could not write checkpoint {path} at iteration {iteration}: {e}. "
                             "The previous checkpoint in that folder is intact; free disk space or "
                             "choose another run_dir and resume.") from None
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, hint: str = "delete it to start over") -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise TrainingError(f"checkpoint {path} cannot be loaded ({e}); delete it to start over") from None
+        raise TrainingError(f"checkpoint {path} cannot be loaded ({e}); {hint}") from None
 
 
 def check_writable(run_dir: Path) -> None:

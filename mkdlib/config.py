@@ -37,6 +37,8 @@ def source_weights_sha256(encoder: str) -> str | None:
     prov = provenance_path(committed_weights(encoder))
     return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
 
+#: ``folder``: your own images/ + masks/ + classes.txt under data_root (mkdlib.data.folder)
+DATASETS = ("synthetic", "voc", "vocaug", "cityscapes", "folder")
 
 ALPHA_DEFAULT = 1.5
 
@@ -48,8 +50,8 @@ class ConfigError(ValueError):
 @dataclass
 class Config:
     # --- data
-    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes
-    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset>
+    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes | folder
+    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset> (folder: required)
     split: str = "1/16"  # fraction, count, 'full', or a split list path
     split_source: str = "generated"  # generated | cps | u2pl | unimatch
     split_seed: int = 0
@@ -136,6 +138,10 @@ class Config:
             d["synthetic_generator"] = GENERATOR_VERSION
         if self.encoder_weights == SOURCE_WEIGHTS:  # the committed file's identity, not just its name
             d["encoder_weights_sha256"] = source_weights_sha256(self.encoder)
+        if self.dataset == "folder":  # data_root is runtime-only: the data itself tells two folders apart
+            from .data.folder import fingerprint
+
+            d["folder_data"] = fingerprint(self.data_root)
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.dataset}-{self.run_name()}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
 
@@ -286,7 +292,7 @@ def resolve(cfg: Config) -> Config:
                "eval_mode": ("whole", "center_crop", "sliding"), "amp": ("auto", "off", "bf16", "fp16"),
                "device": ("auto", "cpu", "cuda"), "eval_model": ("student1", "teacher1"),
                "split_source": ("generated", "cps", "u2pl", "unimatch"),
-               "dataset": ("synthetic", "voc", "vocaug", "cityscapes")}
+               "dataset": DATASETS}
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} {getattr(cfg, name)!r} is not one of {', '.join(allowed)}")

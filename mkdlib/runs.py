@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import load_checkpoint
+from .checkpoint import TrainingError, load_checkpoint
 from .config import Config, make_config, resolve
 from .data import DataBundle, EvalDataset, prepare_data
 from .evaluate import evaluate, predict_logits
@@ -16,14 +16,36 @@ from .methods import Method, build_method
 from .runtime import Runtime, setup_runtime
 
 
-def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Config]:
-    """Rebuild a trained method from a run folder's ``best.pt`` or ``last.pt`` (on CPU)."""
-    ckpt = load_checkpoint(Path(run_dir) / f"{which}.pt")
+def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tuple[Method, Config]:
+    """Rebuild the trained method of a loaded checkpoint (on CPU, in eval mode) and its Config.
+
+    The encoder is built without its pretrained weights (the checkpoint holds every weight), so
+    neither a download nor the original weights file is needed.
+    """
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("method"), dict) and isinstance(ckpt.get("config"), dict)):
+        raise TrainingError(f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
+                            "that training writes to best.pt / last.pt")
     cfg = resolve(make_config(ckpt["config"]))
-    num_classes = ckpt["method"][next(k for k in ckpt["method"] if k.endswith("classifier.weight"))].shape[0]
-    method = build_method(cfg, num_classes)
-    method.load_state_dict(ckpt["method"])
+    heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
+    if not heads:
+        raise TrainingError(f"{source}: its 'method' state has no classifier weights; not a checkpoint of mkdlib.train")
+    num_classes = ckpt["method"][heads[0]].shape[0]
+    method = build_method(cfg, num_classes)  # no encoder_weights: the checkpoint holds every weight
+    try:
+        method.load_state_dict(ckpt["method"])
+    except RuntimeError as e:
+        raise TrainingError(f"{source} does not fit the model its config describes "
+                            f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?") from None
+    method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
     return method.eval(), cfg
+
+
+def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Config]:
+    """Rebuild a trained method from a run folder's ``best.pt`` or ``last.pt``, or from a ``.pt``
+    file (on CPU)."""
+    path = Path(run_dir)
+    path = path if path.is_file() else path / f"{which}.pt"
+    return method_from_checkpoint(load_checkpoint(path), path)
 
 
 def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None) -> DataLoader:

@@ -36,13 +36,13 @@ from .evaluate import evaluate
 from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from .methods import Method, build_method
 from .registry import METHOD_INFO
-from .runs import evaluate_run, load_method, republish, sample_predictions, val_loader
+from .runs import evaluate_run, load_method, method_from_checkpoint, republish, sample_predictions, val_loader
 from .runtime import Runtime, StopRequest, batch_to_device, environment_record, repo_root, setup_runtime
 
 # re-exported: the public names and the ones tests and bench use
 __all__ = ["RunResult", "TrainingError", "train", "load_method", "evaluate_run", "republish", "build_loaders",
            "build_optimizer", "build_scheduler", "setup_runtime", "batch_to_device", "Runtime", "load_checkpoint",
-           "RunLock"]
+           "RunLock", "method_from_checkpoint"]
 _RunLock = RunLock
 
 
@@ -253,6 +253,7 @@ class _Run:
             dist.barrier()
             weights = resolve_encoder_weights(cfg)
         method = build_method(cfg, self.data.num_classes, weights).to(rt.device)
+        method.class_names = tuple(self.data.class_names)
         if rt.device.type == "cuda" and cfg.channels_last:
             method = method.to(memory_format=torch.channels_last)
         return method

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError, resolve
+from .config import DATASETS, Config, ConfigError, resolve
 from .data import DataBundle, DatasetError, SplitError, prepare_data
 from .data.palette import IGNORE_INDEX
 from .data.splits import parse_split_line
@@ -207,17 +207,35 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
         present[group] = ok
 
     budget = None if max_open is None else max(max_open, 0)
+    # a folder dataset's unlabeled share of its training list has masks, which another split labels: check them too
+    unlabeled_masks = cfg.dataset == "folder"
     for i, (group, with_mask) in enumerate((("labeled", True), ("validation", True), ("unlabeled", False))):
         ids = present[group]
         take = ids if budget is None else _spread(ids, budget // (3 - i))
         for sid in take:
-            _check_sample(data, sid, group, with_mask, report)
+            _check_sample(data, sid, group, with_mask or (unlabeled_masks and _path(data.folder, "mask", sid).is_file()),
+                          report)
         if budget is not None:
             budget -= len(take)
     return report
 
 
 # --------------------------------------------------------------------------- all of it
+def _prepare(cfg: Config, report: Report | None = None) -> DataBundle:
+    """``prepare_data``; for ``folder``, its layout problems go to ``report`` (every one, each naming
+    its file) and the data is built from the usable files, so the samples are checked too."""
+    if cfg.dataset != "folder":
+        return prepare_data(cfg)
+    from .data.folder import prepare_folder
+
+    found: list[tuple[str, str]] = []
+    try:
+        return prepare_folder(cfg, problems=found)
+    finally:
+        for where, what in found if report is not None else ():
+            report.add(where, what)
+
+
 def validate(cfg: Config, max_open: int | None = None) -> Report:
     """Check config, encoder, split and every sample of a dataset; returns every problem found.
 
@@ -230,7 +248,7 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
         report.add("config", str(e))
         resolved = cfg
     check_encoder(cfg.encoder, report)
-    if cfg.dataset not in ("synthetic", "voc", "vocaug", "cityscapes"):
+    if cfg.dataset not in DATASETS:
         return report  # resolve already said so; nothing to read
     before = len(report.problems)
     check_split_lists(cfg, report)
@@ -238,14 +256,14 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
     quiet = dataclasses.replace(resolved, progress=False)
     data, split_usable = None, True
     try:
-        data = prepare_data(quiet)
+        data = _prepare(quiet, report)
     except (DatasetError, SplitError, ConfigError, OSError) as e:
         if not (isinstance(e, SplitError) and list_found):  # else: already reported, line by line
             report.add("split" if isinstance(e, SplitError) else "data_root", str(e))
         if isinstance(e, SplitError):  # the split is bad, the data may be fine: check the whole pool
             split_usable = False
             try:
-                data = prepare_data(dataclasses.replace(quiet, split="full"))
+                data = _prepare(dataclasses.replace(quiet, split="full"))
             except (DatasetError, SplitError, ConfigError, OSError):
                 data = None
     if data is not None:

@@ -126,7 +126,10 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
         nb = nbformat.read(path, as_version=4)
         return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
-    assert f"training {key}" in printed(built_book["chapters"] / "03_train.ipynb")
+    first = printed(built_book["chapters"] / "03_train.ipynb")
+    assert f"training {key}" in first
+    # the prediction section ran the run's checkpoint on new images, naming files but no machine path
+    assert "predicted 4 new images" in first and "new3_128px_mask.png" in first and str(tmp) not in first
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
         mp.setenv("MKD_RUNS_DIR", str(tmp / "runs-second"))  # no checkpoint to fall back on
@@ -134,6 +137,7 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
                                  {**built_book["params"]["03_train"], "data_root": built_book["data_root"]},
                                  progress=False)
     assert f"stored result found for {key}" in printed(again)
+    assert f"No checkpoint of {key}" in printed(again)  # the store keeps no weights: said, not failed
     assert not (tmp / "runs-second").exists()
 
 

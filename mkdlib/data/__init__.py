@@ -2,7 +2,8 @@
 
 :func:`prepare_data` turns a config into everything training needs: the folder reader, the
 labeled/unlabeled split and the validation ids. The built-in ``synthetic`` dataset is generated
-on first use (seconds) under the data directory.
+on first use (seconds) under the data directory; ``folder`` is your own images and masks
+(:mod:`mkdlib.data.folder`).
 """
 from __future__ import annotations
 
@@ -39,11 +40,20 @@ class DataBundle:
         return len(self.class_names)
 
 
-def classes_present(folder: SegmentationFolder, ids: list[str]) -> dict[str, set[int]]:
-    """Which classes each id's mask contains (for class-balanced splits)."""
+def classes_present(folder: SegmentationFolder, ids: list[str],
+                    skip_unreadable: bool = False) -> dict[str, set[int]]:
+    """Which classes each id's mask contains (for class-balanced splits).
+
+    ``skip_unreadable``: leave out masks that cannot be read (the data check reports them).
+    """
     out = {}
     for i in ids:
-        m = folder.mask(i)
+        try:
+            m = folder.mask(i)
+        except DatasetError:
+            if skip_unreadable:
+                continue
+            raise
         out[i] = {int(c) for c in np.unique(m) if c != IGNORE_INDEX and c != 0}
     return out
 
@@ -86,6 +96,10 @@ def prepare_data(cfg) -> DataBundle:
     """Data for a resolved Config."""
     if cfg.dataset == "synthetic":
         return prepare_synthetic(cfg.data_root, cfg.split, cfg.split_seed, progress=cfg.progress)
+    if cfg.dataset == "folder":
+        from .folder import prepare_folder
+
+        return prepare_folder(cfg)
     from . import real
 
     return real.prepare_real(cfg)

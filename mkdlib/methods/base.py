@@ -23,6 +23,9 @@ def model_spec(cfg: Config, num_classes: int, encoder_weights: str | None = None
 class Method(nn.Module):
     """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
 
+    #: the dataset's class names, set by the trainer and kept in checkpoints (prediction needs no dataset)
+    class_names: tuple[str, ...] | None = None
+
     def __init__(self, cfg: Config, num_classes: int, encoder_weights: str | None = None):
         super().__init__()
         self.cfg, self.num_classes, self.encoder_weights = cfg, num_classes, encoder_weights

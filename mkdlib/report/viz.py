@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..data.palette import IGNORE_INDEX, colorize, voc_palette
+from ..data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
 
 #: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
@@ -45,18 +45,6 @@ def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = T
     handles = palette_handles(class_names, ignore)
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
                bbox_to_anchor=(0.5, -0.02), fontsize="small")
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Blend a class map (H, W) in palette colours over an RGB image (H, W, 3); background (0)
-    stays the plain image so objects stand out."""
-    if image.shape[:2] != mask.shape:
-        raise ValueError(f"overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
-    colour = colorize(mask).astype(np.float32)
-    out = image.astype(np.float32)
-    fg = (mask != 0)[..., None]
-    out = np.where(fg, (1 - alpha) * out + alpha * colour, out)
-    return out.clip(0, 255).astype(np.uint8)
 
 
 def _as_rgb(panel: np.ndarray) -> np.ndarray:
