@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import METHOD_INFO, METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
 
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
@@ -30,6 +31,19 @@ def committed_weights(encoder: str) -> Path:
 
 def provenance_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
+
+
+def resolve_encoder_weights(cfg: "Config") -> str | None:
+    """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
+    turned into the path of its weights file (committed for the default encoder)."""
+    if cfg.encoder_weights != SOURCE_WEIGHTS:
+        return cfg.encoder_weights
+    path = committed_weights(cfg.encoder)
+    if not path.is_file():
+        raise ConfigError(f"encoder_weights {SOURCE_WEIGHTS!r}: no weights for encoder {cfg.encoder!r} at {path}; "
+                          f"make them once with `python -m mkdlib pretrain --encoder {cfg.encoder}` (CPU: about "
+                          "an hour), or use encoder_weights=none / imagenet / a file")
+    return str(path)
 
 
 def source_weights_sha256(encoder: str) -> str | None:
@@ -60,12 +74,12 @@ class Config:
     eval_mode: str = "whole"  # whole | center_crop | sliding
     eval_crop: int | None = None  # window / crop size for center_crop and sliding
     # --- model
-    encoder: str = "tu-regnetx_002"
-    encoder_weights: str | None = None  # None | imagenet | path to a local state dict
-    output_stride: int = 16
-    decoder_channels: int = 64
-    atrous_rates: tuple[int, ...] = (2, 4, 6)
-    aspp_dropout: float = 0.5
+    encoder: str = ModelSpec.encoder
+    encoder_weights: str | None = None  # None | imagenet | synthetic-source | path to a local state dict
+    output_stride: int = ModelSpec.output_stride
+    decoder_channels: int = ModelSpec.decoder_channels
+    atrous_rates: tuple[int, ...] = ModelSpec.atrous_rates
+    aspp_dropout: float = ModelSpec.aspp_dropout
     # --- method (None = take the method's preset)
     method: str = "mkd"
     co_training: bool | None = None
@@ -121,6 +135,12 @@ class Config:
     # fields added after results were stored: left out of the key at these values, so every
     # earlier key (and the results store under it) stays valid
     KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True}
+
+    def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
+        """The network this config trains; ``encoder_weights`` is the resolved file (see
+        :func:`resolve_encoder_weights`), None for a random initialisation."""
+        return ModelSpec(num_classes=num_classes, encoder_weights=encoder_weights,
+                         **{f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS})
 
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}

@@ -8,10 +8,10 @@ source set whose eight classes are shapes that never occur in the target task
 target's four among them: the stand-in shares low-level statistics with the target, not classes).
 Its encoder is committed (``mkdlib/weights/``, fp16) with a provenance file; ``encoder_weights:
 synthetic-source`` loads it, and nothing pretrains at run time unless the encoder is one without
-committed weights. ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
+committed weights (then ``python -m mkdlib pretrain --encoder NAME`` makes them once). ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
 
-Entry points call :func:`resolve_encoder_weights` before any model is built, so the model layer
-(:mod:`mkdlib.models`) never trains anything.
+The trainer turns the name into the file (:func:`mkdlib.config.resolve_encoder_weights`) before any
+model is built; nothing below this module ever trains an encoder.
 """
 from __future__ import annotations
 
@@ -44,11 +44,6 @@ def sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def cached_weights(encoder: str) -> Path:
-    """Where weights pretrained on this machine for an encoder without committed ones are cached."""
-    return data_dir() / "pretrained" / f"{SOURCE_NAME}-{encoder}-g{GENERATOR_VERSION}" / "encoder.pt"
 
 
 def pretrain_config(encoder: str, iters: int | None = None, threads: int | None = None,
@@ -88,25 +83,6 @@ def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, ite
         "torch_threads": torch.get_num_threads(), "commit": commit, "dtype": "float16",
         "sha256": sha256(out), "bytes": out.stat().st_size})
     return out
-
-
-def resolve_encoder_weights(cfg: Config, progress: bool = True) -> str | None:
-    """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
-    turned into the path of a weights file, before any model is built.
-
-    The committed file for the encoder if there is one; otherwise this machine's cached
-    pretraining, made now if missing (minutes to an hour on a CPU; said on stderr).
-    """
-    if cfg.encoder_weights != SOURCE_NAME:
-        return cfg.encoder_weights
-    path = committed_weights(cfg.encoder)
-    if not path.is_file():
-        path = cached_weights(cfg.encoder)
-        if not path.is_file():
-            print(f"no committed {SOURCE_NAME} weights for encoder {cfg.encoder!r}: pretraining them once on the "
-                  f"source task ({PRETRAIN['iters']} iterations) into {path}", file=sys.stderr)
-            pretrain(cfg.encoder, out=path, threads=cfg.threads, progress=progress and cfg.progress)
-    return str(path)
 
 
 def check_committed(encoder: str = "tu-regnetx_002") -> dict:

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import (RunLock, TrainingError, check_writable, gather_rng, load_checkpoint, restore_rng, resume,
                          save_checkpoint, unwrap)
-from .config import Config, ConfigError, resolve, save_config
+from .config import Config, ConfigError, resolve, resolve_encoder_weights, save_config
 from .data import DataBundle, LabeledDataset, SeededInfiniteSampler, UnlabeledDataset, prepare_data
 from .evaluate import evaluate
 from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
@@ -245,14 +245,8 @@ class _Run:
         return data
 
     def _method(self) -> Method:
-        from .pretrain import resolve_encoder_weights
-
         cfg, rt = self.cfg, self.rt
-        weights = resolve_encoder_weights(cfg) if rt.is_main else None
-        if rt.distributed:  # rank 0 resolved (or pretrained) the weights; the others read the same file
-            dist.barrier()
-            weights = resolve_encoder_weights(cfg)
-        method = build_method(cfg, self.data.num_classes, weights).to(rt.device)
+        method = build_method(cfg, self.data.num_classes, resolve_encoder_weights(cfg)).to(rt.device)
         method.class_names = tuple(self.data.class_names)
         if rt.device.type == "cuda" and cfg.channels_last:
             method = method.to(memory_format=torch.channels_last)

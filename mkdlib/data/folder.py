@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DataBundle, classes_present, data_dir
+from .bundle import DataBundle, classes_present, data_dir
 from .datasets import DatasetError, FolderLayout, SegmentationFolder
 from .palette import IGNORE_INDEX
 from .splits import Split, make_split, parse_split_spec, split_dirname, write_split
