@@ -6,7 +6,7 @@ Small public API::
     result = train(make_config(method="mkd", split="1/16", iters=500))
 """
 from .config import METHODS, Config, ConfigError, make_config, resolve
-from .models import SegmentationNet, ModelSpec, build_model
+from .models import ModelSpec, SegmentationNet, build_model
 from .trainer import RunResult, TrainingError, load_method, train
 
 __version__ = "0.1.0"

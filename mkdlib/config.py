@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
 from .models import ARCHITECTURE_FIELDS, ModelSpec
-from .registry import METHOD_INFO, METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
+from .registry import METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
 
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
 SOURCE_WEIGHTS = "synthetic-source"
@@ -33,7 +33,7 @@ def provenance_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
-def resolve_encoder_weights(cfg: "Config") -> str | None:
+def resolve_encoder_weights(cfg: Config) -> str | None:
     """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
     turned into the path of its weights file (committed for the default encoder)."""
     if cfg.encoder_weights != SOURCE_WEIGHTS:

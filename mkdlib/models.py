@@ -94,8 +94,8 @@ def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
 def _imagenet_cached(encoder: str) -> bool:
     """Whether smp's ImageNet weights of ``encoder`` are already in the Hugging Face cache."""
     try:
-        from huggingface_hub import try_to_load_from_cache
         import segmentation_models_pytorch as smp
+        from huggingface_hub import try_to_load_from_cache
 
         if encoder.startswith("tu-"):
             import timm
@@ -146,7 +146,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> SegmentationNet:
             encoder_name=spec.encoder, encoder_weights=weights, encoder_output_stride=spec.output_stride,
             decoder_channels=spec.decoder_channels, decoder_atrous_rates=tuple(spec.atrous_rates),
             decoder_aspp_dropout=spec.aspp_dropout, classes=spec.num_classes)
-    except KeyError as e:
+    except KeyError:
         raise ModelError(f"unknown encoder {spec.encoder!r}; see "
                          "segmentation_models_pytorch.encoders.get_encoder_names(), or a timm "
                          "name prefixed with 'tu-'") from None

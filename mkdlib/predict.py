@@ -16,9 +16,9 @@ from __future__ import annotations
 import glob
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import quote
 
 import numpy as np
@@ -26,12 +26,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .checkpoint import TrainingError, load_checkpoint
 from .config import Config
 from .data.datasets import DatasetError, read_image
 from .data.palette import IGNORE_INDEX, overlay, save_mask, voc_palette
 from .data.transforms import to_tensor
 from .evaluate import predict_logits
-from .checkpoint import TrainingError, load_checkpoint
 from .runs import method_from_checkpoint
 
 MODELS = ("student1", "student2", "teacher1", "teacher2")

@@ -28,8 +28,17 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from .checkpoint import (RunLock, TrainingError, check_writable, gather_rng, load_checkpoint, restore_rng, resume,
-                         save_checkpoint, unwrap)
+from .checkpoint import (
+    RunLock,
+    TrainingError,
+    check_writable,
+    gather_rng,
+    load_checkpoint,
+    restore_rng,
+    resume,
+    save_checkpoint,
+    unwrap,
+)
 from .config import Config, ConfigError, resolve, resolve_encoder_weights, save_config
 from .data import DataBundle, LabeledDataset, SeededInfiniteSampler, UnlabeledDataset, prepare_data
 from .evaluate import evaluate

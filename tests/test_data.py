@@ -9,8 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from mkdlib.data import (LabeledDataset, SeededInfiniteSampler, SegmentationFolder, SyntheticSpec,
-                         UnlabeledDataset, generate, make_split, prepare_synthetic)
+from mkdlib.data import (
+    LabeledDataset,
+    SeededInfiniteSampler,
+    SyntheticSpec,
+    UnlabeledDataset,
+    generate,
+    make_split,
+    prepare_synthetic,
+)
 from mkdlib.data.splits import SplitError, parse_split_spec
 from mkdlib.data.synthetic import CLASSES, render_sample
 

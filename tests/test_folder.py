@@ -4,7 +4,6 @@ with CPS for a few iterations, and predicted on; every bad input gets one line n
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from mkdlib import make_config
-from mkdlib.io import atomic_torch_save, atomic_write_json, read_jsonl
+from mkdlib.io import atomic_torch_save, read_jsonl
 from mkdlib.trainer import TrainingError, _RunLock, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]

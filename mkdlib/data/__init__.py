@@ -11,11 +11,18 @@ import json
 from pathlib import Path
 
 from .bundle import DataBundle, classes_present, data_dir
-from .datasets import (DatasetError, EvalDataset, FolderLayout, LabeledDataset, SeededInfiniteSampler,
-                       SegmentationFolder, UnlabeledDataset, VOC_LAYOUT)
+from .datasets import (
+    VOC_LAYOUT,
+    DatasetError,
+    EvalDataset,
+    FolderLayout,
+    LabeledDataset,
+    SeededInfiniteSampler,
+    SegmentationFolder,
+    UnlabeledDataset,
+)
 from .palette import IGNORE_INDEX, colorize, voc_palette
 from .splits import Split, SplitError, make_split, read_split_list, split_dirname, write_split
-from .synthetic import CLASSES as SYNTHETIC_CLASSES
 from .synthetic import SyntheticSpec, generate
 
 
@@ -26,7 +33,8 @@ def _read_ids(path: Path, what: str) -> list[str]:
 
 
 def prepare_synthetic(root: str | Path | None, split: str, split_seed: int = 0,
-                      spec: SyntheticSpec = SyntheticSpec(), progress: bool = True) -> DataBundle:
+                      spec: SyntheticSpec | None = None, progress: bool = True) -> DataBundle:
+    spec = spec or SyntheticSpec()
     root = Path(root) if root else data_dir() / spec.name
     meta = root / "dataset.json"
     if meta.is_file():  # an existing built-in dataset keeps the spec it was generated with

@@ -30,7 +30,7 @@ class Method(nn.Module):
         weights, when given, are shared: then only the decoders differ, as in CPS)."""
         return build_model(self.cfg.model_spec(self.num_classes, self.encoder_weights), seed=self.cfg.seed * 1000 + index)
 
-    def train(self, mode: bool = True) -> "Method":
+    def train(self, mode: bool = True) -> Method:
         super().train(mode)
         for t in self.teachers:  # teachers: eval-mode BatchNorm unless asked otherwise
             t.train(mode and self.cfg.teacher_bn_train)

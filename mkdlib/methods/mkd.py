@@ -29,8 +29,13 @@ import torch.nn.functional as F
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
 from ..feature_aug import ClassFeatureStats, feature_augment, isda_offsets, ramp_cosine
-from ..losses import (cross_pseudo_loss_from_log_probs, pseudo_label, sigmoid_rampup, supervised_loss,
-                      teacher_loss_from_log_probs)
+from ..losses import (
+    cross_pseudo_loss_from_log_probs,
+    pseudo_label,
+    sigmoid_rampup,
+    supervised_loss,
+    teacher_loss_from_log_probs,
+)
 from ..models import SegOutput
 from .base import Method
 
