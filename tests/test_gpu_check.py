@@ -145,3 +145,11 @@ def test_a_dry_run_refuses_to_write_into_bench_results(capsys):
     assert "never writes into" in capsys.readouterr().err
     assert gpu_check.main(["--dry-run", "--skip", "trainig"]) == 2
     assert "trainig" in capsys.readouterr().err
+
+
+def test_the_books_gpu_page_shows_the_committed_index(tmp_path):
+    from mkdlib.book import GPU_RECORDS_INDEX, copy_gpu_records
+
+    assert GPU_RECORDS_INDEX == gpu_check.RESULTS_DIR / gpu_check.INDEX_NAME
+    assert copy_gpu_records(tmp_path).read_text() == GPU_RECORDS_INDEX.read_text()
+    assert "```{include} gpu_checks.md" in (REPO / "book" / "reproduce-on-gpus.md").read_text()
