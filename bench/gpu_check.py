@@ -247,6 +247,10 @@ def part_environment(plan: Plan, work: Path, limit: float, peak_override: float 
         except Exception as e:  # noqa: BLE001
             rec["nccl"] = f"unknown ({e})"
         rec["driver"] = _nvidia_smi("driver_version")
+        try:  # the CUDA driver API version (e.g. 13000), known even without nvidia-smi
+            rec["cuda_driver_api"] = torch._C._cuda_getDriverVersion()
+        except Exception:  # noqa: BLE001 - a private call; absent in some builds
+            rec["cuda_driver_api"] = None
         rec["matmul_bf16_tflops"] = _matmul_tflops(torch)
     else:
         rec.update(device="cpu", device_name=_cpu_name(), driver=None, cudnn=None, nccl=None,

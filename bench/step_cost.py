@@ -628,7 +628,8 @@ def format_report(rec: dict) -> str:
     r = rec["ratios"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines.append(f"MKD/CPS {fmt(r['mkd_over_cps'])} (cpu {fmt(r['cpu_mkd_over_cps'])}),  "
-                 f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})")
+                 f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})"
+                 + (f",  compiled MKD/CPS {fmt(r['compiled_mkd_over_cps'])}" if "compiled_mkd_over_cps" in r else ""))
     if "parts" in rec:
         lines.append("MKD parts (median ms, wall / cpu):")
         for k, p in rec["parts"].items():
