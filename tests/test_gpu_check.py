@@ -153,3 +153,35 @@ def test_the_books_gpu_page_shows_the_committed_index(tmp_path):
     assert GPU_RECORDS_INDEX == gpu_check.RESULTS_DIR / gpu_check.INDEX_NAME
     assert copy_gpu_records(tmp_path).read_text() == GPU_RECORDS_INDEX.read_text()
     assert "```{include} gpu_checks.md" in (REPO / "book" / "reproduce-on-gpus.md").read_text()
+
+
+def test_the_gpu_plan_is_valid_before_a_gpu_is_lent():
+    """What the lease would run: the training config resolves and builds, the step_cost flags parse."""
+    from bench import step_cost
+    from mkdlib.config import make_config, resolve
+    from mkdlib.methods import build_method
+
+    plan = gpu_check.gpu_plan()
+    cfg = resolve(make_config(gpu_check.BASE_CONFIG, **plan.train, data_root="/nonexistent"))
+    assert (cfg.encoder, cfg.crop_size, cfg.batch_size, cfg.unlabeled_batch_size, cfg.amp, cfg.channels_last) == \
+        ("resnet50", 512, 8, 8, "bf16", True)
+    assert cfg.encoder_weights is None and cfg.method == "mkd" and cfg.feature_aug and cfg.strong_aug
+    method = build_method(cfg, 5)
+    assert sum(p.numel() for p in method.students[0].parameters()) > 20e6  # a ResNet-50 DeepLabV3+
+    for flags in (plan.step_cost, plan.step_cost_compile):
+        args = step_cost.parser().parse_args(flags)
+        assert args.preset == "cuda-r50"
+    assert step_cost.parser().parse_args(plan.step_cost_compile).compile == "on"
+    assert sum(plan.limits.values()) <= plan.budget + 60  # the parts fit the 8 minutes, roughly
+
+
+def test_force_ddp_outside_torchrun_is_a_clear_error(monkeypatch):
+    from mkdlib import ConfigError, make_config
+    from mkdlib.trainer import setup_runtime
+
+    monkeypatch.setenv("MKD_FORCE_DDP", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(ConfigError, match="MKD_FORCE_DDP=1 needs a torchrun launch"):
+        setup_runtime(make_config(device="cpu"))
+    monkeypatch.delenv("MKD_FORCE_DDP")
+    assert not setup_runtime(make_config(device="cpu")).distributed
