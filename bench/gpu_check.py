@@ -6,7 +6,8 @@
     python -m bench.gpu_check --reindex        # rewrite bench/results/gpu_checks.md from the records there
 
 Parts, in order, each with a time limit inside a total budget (default 480 s). A part that runs over
-its limit is stopped and noted; once the budget is spent the remaining parts are skipped with a
+its limit is stopped and noted (the subprocess parts: training and step cost; the two short
+in-process parts are only timed); once the budget is spent the remaining parts are skipped with a
 note. The JSON record is rewritten after every part, so an interrupted check still leaves one.
 
 1. ``environment``: device, driver, torch / CUDA / cuDNN / NCCL versions, the bf16 peak from the
@@ -313,7 +314,8 @@ def part_data(plan: Plan, work: Path, limit: float) -> tuple[str, dict]:
     return "ok", {"root": str(root), "spec": plan.data, "name": spec.name, "labeled": len(bundle.split.labeled),
                   "unlabeled": len(bundle.split.unlabeled), "val": len(bundle.val_ids), "workers": plan.data_workers,
                   "note": (f"the built-in generator's images rendered at {spec.size} px (not upscaled): "
-                           "a realistic input size; the mIoU on them means nothing")}
+                           "a realistic input size; the mIoU on them means nothing" if plan.mode == "gpu"
+                           else f"tiny {spec.size} px built-in images for the dry run")}
 
 
 def logged_iteration(run_dir: Path) -> int:
