@@ -578,8 +578,8 @@ def format_summary(rec: dict) -> str:
         ref = t["reference"]
         lines.append(f"training: {t['config']['encoder']} @ {t['config']['crop_size']} px, "
                      f"{t['config']['batch_size']}+{t['config']['unlabeled_batch_size']}, {t['backend']}, "
-                     f"{ref.get('sec_per_iter') and 1 / ref['sec_per_iter'] or 0:.2f} it/s with 2 runs sharing the "
-                     f"device; reference mIoU {fmt(ref.get('final_miou'))}")
+                     f"{fmt(1 / ref['sec_per_iter'] if ref.get('sec_per_iter') else None)} it/s with 2 runs sharing "
+                     f"the device; reference: {ref.get('logged_iterations')} iterations, mIoU {fmt(ref.get('final_miou'))}")
         if "finite" in t:
             lines.append(f"  finite losses: {t['finite']['ok']} ({t['finite']['loss_lines_checked']} logged lines, "
                          f"{t['finite']['skipped_steps']} skipped steps)")

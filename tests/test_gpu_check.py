@@ -185,3 +185,22 @@ def test_force_ddp_outside_torchrun_is_a_clear_error(monkeypatch):
         setup_runtime(make_config(device="cpu"))
     monkeypatch.delenv("MKD_FORCE_DDP")
     assert not setup_runtime(make_config(device="cpu")).distributed
+
+
+def test_an_incomplete_record_still_summarises_and_indexes(dry, tmp_path):
+    """A lease that ran out mid-training: the summary and the book's table say so instead of failing."""
+    import copy
+
+    rec = copy.deepcopy(dry[0])
+    rec["parts"]["training"] = {"status": "over_budget", "wall_s": 240.0, "note": "over the 240 s limit"}
+    for k in ("finite", "resume_check", "resumed"):
+        rec["training"].pop(k)
+    rec["training"]["reference"] = {"exit": -9, "logged_iterations": 120, "killed": "over the part's time limit"}
+    rec["parts"]["step_cost"] = {"status": "skipped", "note": "budget: 5 s left, needs 30 s"}
+    rec.pop("step_cost")
+    rec["ok"] = rec["failed"] = False
+    text = gpu_check.format_summary(rec)
+    assert "over_budget" in text and "120 iterations" in text and text.endswith("result: INCOMPLETE")
+    (tmp_path / "gpu_check-20990101T0000-x.json").write_text(json.dumps(rec))
+    row = gpu_check.index_markdown(tmp_path).splitlines()[-1]
+    assert "| - | - |" in row and "not passed" in row
