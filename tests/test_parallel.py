@@ -9,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-
 from mkdlib import experiments, parallel
 from mkdlib.results import is_done
 
