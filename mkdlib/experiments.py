@@ -6,6 +6,11 @@ a 2-core CPU: the headline comparison has three seeds, the sweeps one (stated in
 
     python -m mkdlib.experiments headline        # run what is missing, in order
     python -m mkdlib.experiments --list          # what each grid holds and what is done
+    python -m mkdlib.experiments headline --device cuda --parallel 4   # 4 runs at once on one GPU
+    python -m mkdlib.experiments gamma --parallel 2 --set iters=300    # overrides: other keys, honestly
+
+With --parallel, --set, --only or --device, each run is its own process (mkdlib.parallel) and the
+command ends with a summary of finished and failed runs (exit status 1 if any failed).
 """
 from __future__ import annotations
 
@@ -100,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
+    p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device of every run")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field in every config (repeatable; key fields give other run keys)")
+    p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
     if args.list or not args.grids:
         for g in GRIDS:
@@ -107,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             done = sum(is_done(c.key()) for c in cfgs)
             print(f"{g:10s} {done}/{len(cfgs)} done")
         return 0
+    if args.parallel is not None or args.set or args.only or args.device:
+        from .config import ConfigError
+        from .parallel import main_parallel, parse_overrides
+
+        try:
+            return main_parallel(args.grids, args.parallel or 1, args.threads, args.device,
+                                 parse_overrides(args.set), args.only, args.shard)
+        except (ConfigError, KeyError) as e:
+            print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+            return 2
     for g in args.grids:
         run_grid(g, args.threads, shard_spec=args.shard)
     return 0

@@ -26,6 +26,7 @@ class Runtime:
     world_size: int = 1
     local_rank: int = 0
     amp_dtype: torch.dtype | None = None
+    force_ddp: bool = False  # MKD_FORCE_DDP=1 under torchrun: the distributed code path at world size 1
 
     @property
     def is_main(self) -> bool:
@@ -33,12 +34,21 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.force_ddp
 
 
 def setup_runtime(cfg: Config) -> Runtime:
-    """Device, process group (from torchrun's environment) and AMP policy."""
+    """Device, process group (from torchrun's environment) and AMP policy.
+
+    ``MKD_FORCE_DDP=1`` (under torchrun) takes the distributed path even with one process: process
+    group (NCCL / gloo), DistributedDataParallel, SyncBatchNorm conversion and every collective, so
+    one GPU exercises them (``bench/gpu_check.py``). At world size 1 torch's SyncBatchNorm computes
+    plain BatchNorm; its cross-GPU reduction needs two GPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    force_ddp = os.environ.get("MKD_FORCE_DDP", "") == "1"
+    if force_ddp and "MASTER_ADDR" not in os.environ:
+        raise ConfigError("MKD_FORCE_DDP=1 needs a torchrun launch (it sets RANK, WORLD_SIZE, MASTER_ADDR): "
+                          "torchrun --standalone --nproc_per_node 1 -m mkdlib train ...; or unset MKD_FORCE_DDP")
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device; use device=auto or cpu")
@@ -46,7 +56,7 @@ def setup_runtime(cfg: Config) -> Runtime:
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
+    if (world > 1 or force_ddp) and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -54,7 +64,7 @@ def setup_runtime(cfg: Config) -> Runtime:
     if amp != "off" and not use_cuda:
         amp = "off"  # bf16 autocast on CPU is far slower than fp32: AMP is CUDA-only
     dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-    return Runtime(device, rank, world, local_rank, dtype)
+    return Runtime(device, rank, world, local_rank, dtype, force_ddp)
 
 
 def git_commit() -> str | None:
@@ -73,7 +83,7 @@ def environment_record(rt: Runtime) -> dict:
             "segmentation_models_pytorch": smp.__version__, "albumentations": albumentations.__version__,
             "git_commit": git_commit(), "device": str(rt.device),
             "device_name": torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else platform.processor() or "cpu",
-            "torch_threads": torch.get_num_threads(), "world_size": rt.world_size,
+            "torch_threads": torch.get_num_threads(), "world_size": rt.world_size, "ddp": rt.distributed,
             "amp": str(rt.amp_dtype) if rt.amp_dtype else "off"}
 
 

@@ -47,6 +47,25 @@ def test_record_times_every_method_interleaved_with_ratios(record):
     assert ratios["cpu_mkd_over_cps"] == pytest.approx(meth["mkd"]["cpu_median_s"] / meth["cps"]["cpu_median_s"])
     # autograd memory: two students on labeled+unlabeled keep more for backward than one on labeled
     assert 0 < meth["supervised"]["autograd_saved_bytes"] < meth["cps"]["autograd_saved_bytes"]
+    # counted FLOPs: CPS is two students on 2x the images; MKD adds the teachers' forwards to CPS
+    flops = {k: m["flops_per_step"] for k, m in meth.items()}
+    assert 0 < flops["supervised"] < flops["cps"] < flops["mkd"]
+    assert flops["mean_teacher"] < flops["cps"]
+    for m in meth.values():
+        assert m["achieved_tflops"] == pytest.approx(m["flops_per_step"] / m["median_s"] / 1e12)
+        assert m["fraction_of_bf16_peak"] is None  # a CPU has no entry in the peak table
+    assert record["machine"]["bf16_peak_tflops"] is None and "no bf16 peak" in record["machine"]["bf16_peak_source"]
+
+
+def test_bf16_peak_is_looked_up_by_device_name_with_a_fallback():
+    assert step_cost.bf16_peak_tflops("NVIDIA H200") == (989.0, "datasheet, dense bf16 (H200)")
+    assert step_cost.bf16_peak_tflops("NVIDIA H200 NVL")[0] == 835.0  # the specific name before "H200"
+    assert step_cost.bf16_peak_tflops("NVIDIA H100 80GB HBM3")[0] == 989.0
+    assert step_cost.bf16_peak_tflops("NVIDIA H100 PCIe")[0] == 756.0
+    assert step_cost.bf16_peak_tflops("NVIDIA A100-SXM4-80GB")[0] == 312.0
+    peak, why = step_cost.bf16_peak_tflops("Some Future GPU")
+    assert peak is None and "--peak-tflops" in why
+    assert step_cost.bf16_peak_tflops("Some Future GPU", override=500.0) == (500.0, "--peak-tflops")
 
 
 def test_record_has_mkd_parts_and_teachers_keep_no_graph(record):

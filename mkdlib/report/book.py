@@ -112,9 +112,25 @@ def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: di
     return out
 
 
+#: the GPU check's index of records (``python -m bench.gpu_check --reindex``), shown by the GPU page
+GPU_RECORDS_INDEX = REPO / "bench" / "results" / "gpu_checks.md"
+NO_GPU_RECORD = ("**No GPU check record exists yet** (`bench/results/gpu_checks.md` is missing): "
+                 "`bash bench/gpu_check.sh` on one GPU writes the first one.\n")
+
+
+def copy_gpu_records(book_dir: str | Path = BOOK_DIR) -> Path:
+    """Put the GPU check's table of records into the book (``<book_dir>/gpu_checks.md``, included
+    by ``reproduce-on-gpus.md``); says plainly that none exists when there is no index."""
+    dest = Path(book_dir) / "gpu_checks.md"
+    text = GPU_RECORDS_INDEX.read_text() if GPU_RECORDS_INDEX.is_file() else NO_GPU_RECORD
+    dest.write_text(text)
+    return dest
+
+
 def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True) -> Path:
     """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``)."""
     book_dir = Path(book_dir)
+    copy_gpu_records(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
     if warnings_as_errors:
