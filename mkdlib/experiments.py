@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from .config import Config, base_config, resolve
+from .config import Config, ConfigError, base_config, make_config, resolve
+from .registry import METHOD_INFO
 from .results import is_done
 
 HEADLINE_SEEDS = (0, 1, 2)
@@ -59,18 +61,25 @@ DIAGNOSIS = (dict(cutmix=False), dict(alpha=0.5), dict(threshold=0.95), dict(fa_
              dict(alpha=0.5, threshold=0.95, fa_lambda=0.5))
 
 
-def pending(name: str) -> list[Config]:
-    """Configs of a grid not yet in the results store (duplicates across grids run once)."""
+def grid_configs(names: list[str], overrides: dict | None = None, only: str | None = None) -> list[Config]:
+    """The configs of the named grids, in order, each with ``overrides`` applied and resolved again;
+    duplicates (across grids, or made equal by an override) once; ``only``: keys containing it."""
     seen, out = set(), []
-    for c in grid(name):
-        if c.key() not in seen and not is_done(c.key()):
-            seen.add(c.key())
-            out.append(c)
+    for name in names:
+        for cfg in grid(name):
+            if overrides:
+                cfg = resolve(make_config(cfg, **overrides))
+            key = cfg.key()
+            if key in seen or (only and only not in key):
+                continue
+            seen.add(key)
+            out.append(cfg)
     return out
 
 
-#: relative cost of one step (1 = a supervised step), for splitting a grid over processes
-STEP_COST = {"supervised": 1.0, "mean_teacher": 2.0, "cps": 3.0, "mkd": 4.0}
+def pending(name: str) -> list[Config]:
+    """Configs of a grid not yet in the results store (duplicates across grids run once)."""
+    return [c for c in grid_configs([name]) if not is_done(c.key())]
 
 
 def shard(configs: list[Config], index: int, count: int) -> list[Config]:
@@ -78,24 +87,64 @@ def shard(configs: list[Config], index: int, count: int) -> list[Config]:
     loads, owner = [0.0] * count, []
     for c in configs:
         k = min(range(count), key=lambda i: loads[i])
-        loads[k] += STEP_COST.get(c.method, 4.0) * c.iters
+        loads[k] += METHOD_INFO[c.method].step_cost * c.iters
         owner.append(k)
     return [c for c, k in zip(configs, owner) if k == index]
 
 
+def _parse_shard(shard_spec: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in shard_spec.split("/"))
+        assert 0 <= index < count
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--shard expects i/n with 0 <= i < n, got {shard_spec!r}") from None
+    return index, count
+
+
+def run_grids(names: list[str], threads: int | None = None, parallel: int | None = None, device: str | None = None,
+              overrides: dict | None = None, only: str | None = None, shard_spec: str = "0/1", progress: bool = True,
+              say: Callable[[str], None] = print) -> int:
+    """The one grid runner: train every config of the named grids not yet in the results store
+    (resumable). In this process one after the other, or with ``parallel`` (or ``device``) N at a
+    time, each in its own process (mkdlib.parallel). Returns the exit status (1: a run failed)."""
+    index, count = _parse_shard(shard_spec)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
+    configs = grid_configs(names, overrides, only)
+    missing = [c for c in configs if not is_done(c.key())]
+    todo, skipped = shard(missing, index, count), len(configs) - len(missing)
+    if not todo:
+        say(f"nothing to run: {len(configs)} config(s) selected, {skipped} already in the results store"
+            + (f" (shard {shard_spec} holds none of the other {len(missing)})" if missing else ""))
+        return 0
+    if parallel is None and device is None:
+        from .trainer import train
+
+        for i, cfg in enumerate(todo, 1):
+            say(f"[{i}/{len(todo)}] {cfg.key()}")
+            cfg.threads, cfg.progress = threads, progress
+            result = train(cfg)
+            if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
+                from .runs import republish
+
+                republish(result.run_dir)
+        return 0
+    from .parallel import format_summary, prepare_shared, run_parallel
+
+    parallel = parallel or 1
+    say(f"{len(todo)} run(s) to do ({skipped} already stored), {parallel} at a time")
+    prepare_shared(todo, threads, say)
+    outcomes = run_parallel(todo, parallel, threads, device, say)
+    say(format_summary(outcomes, skipped, len(todo) - len(outcomes)))
+    return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
+
+
 def run_grid(name: str, threads: int | None = None, progress: bool = True, shard_spec: str = "0/1") -> None:
-    from .trainer import train
-
-    index, count = (int(x) for x in shard_spec.split("/"))
-    todo = shard(pending(name), index, count)
-    for i, cfg in enumerate(todo, 1):
-        print(f"[{name} {i}/{len(todo)}] {cfg.key()}", flush=True)
-        cfg.threads, cfg.progress = threads, progress
-        result = train(cfg)
-        if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
-            from .runs import republish
-
-            republish(result.run_dir)
+    """One grid, in this process (:func:`run_grids`)."""
+    run_grids([name], threads, shard_spec=shard_spec, progress=progress, say=lambda m: print(m, flush=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,19 +166,17 @@ def main(argv: list[str] | None = None) -> int:
             done = sum(is_done(c.key()) for c in cfgs)
             print(f"{g:10s} {done}/{len(cfgs)} done")
         return 0
-    if args.parallel is not None or args.set or args.only or args.device:
-        from .config import ConfigError
-        from .parallel import main_parallel, parse_overrides
+    from .parallel import parse_overrides
 
-        try:
-            return main_parallel(args.grids, args.parallel or 1, args.threads, args.device,
-                                 parse_overrides(args.set), args.only, args.shard)
-        except (ConfigError, KeyError) as e:
-            print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
-            return 2
-    for g in args.grids:
-        run_grid(g, args.threads, shard_spec=args.shard)
-    return 0
+    try:
+        overrides = parse_overrides(args.set)
+        parallel = args.parallel if (args.parallel is not None or overrides or args.only or args.device) else None
+        if parallel is None and (overrides or args.only or args.device):
+            parallel = 1
+        return run_grids(args.grids, args.threads, parallel, args.device, overrides, args.only, args.shard)
+    except (ConfigError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
-from .config import Config, ConfigError, make_config, resolve, save_config
+from .config import Config, ConfigError, make_config, save_config
 from .results import is_done
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,24 +78,6 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
         out[k.strip()] = v.strip()
     if out:
         make_config(**out)  # unknown fields and bad values fail here, with the field's name
-    return out
-
-
-def grid_configs(names: list[str], overrides: dict | None = None, only: str | None = None) -> list[Config]:
-    """The configs of the named grids, in order, each with ``overrides`` applied and resolved again;
-    duplicates (across grids, or made equal by an override) once; ``only``: keys containing it."""
-    from .experiments import grid
-
-    seen, out = set(), []
-    for name in names:
-        for cfg in grid(name):
-            if overrides:
-                cfg = resolve(make_config(cfg, **overrides))
-            key = cfg.key()
-            if key in seen or (only and only not in key):
-                continue
-            seen.add(key)
-            out.append(cfg)
     return out
 
 
@@ -227,33 +209,3 @@ def format_summary(outcomes: list[Outcome], skipped: int = 0, not_started: int =
         lines.append("Run the same command again to retry the failed runs (interrupted ones resume from their "
                      "last checkpoint).")
     return "\n".join(lines)
-
-
-def main_parallel(names: list[str], parallel: int = 1, threads: int | None = None, device: str | None = None,
-                  overrides: dict | None = None, only: str | None = None, shard_spec: str = "0/1",
-                  say: Callable[[str], None] = print) -> int:
-    """``python -m mkdlib.experiments`` with --parallel / --set / --only / --device; returns the exit status."""
-    from .experiments import shard
-
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
-    try:
-        index, count = (int(x) for x in shard_spec.split("/"))
-        assert 0 <= index < count
-    except (ValueError, AssertionError):
-        raise ConfigError(f"--shard expects i/n with 0 <= i < n, got {shard_spec!r}") from None
-    configs = grid_configs(names, overrides, only)
-    missing = [c for c in configs if not is_done(c.key())]
-    todo, skipped = shard(missing, index, count), len(configs) - len(missing)
-    if not todo:
-        say(f"nothing to run: {len(configs)} config(s) selected, {skipped} already in the results store"
-            + (f" (shard {shard_spec} holds none of the other {len(missing)})" if missing else ""))
-        return 0
-    say(f"{len(todo)} run(s) to do ({skipped} already stored), {parallel} at a time")
-    prepare_shared(todo, threads, say)
-    outcomes = run_parallel(todo, parallel, threads, device, say)
-    say(format_summary(outcomes, skipped, len(todo) - len(outcomes)))
-    return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0

@@ -27,7 +27,7 @@ def test_parallel_grid_runs_two_at_once_resumes_reports_failures_and_skips_store
     from mkdlib.trainer import train
 
     values = {**TINY_SET, "data_root": tiny_data_root, "split": "full"}
-    configs = parallel.grid_configs(["fractions"], parallel.parse_overrides(set_flags(values)[1::2]))
+    configs = experiments.grid_configs(["fractions"], parallel.parse_overrides(set_flags(values)[1::2]))
     assert [c.method for c in configs] == ["supervised", "mkd"]  # 6 configs, 2 distinct after split=full
     plain = {c.key() for c in experiments.grid("fractions")}
     assert not plain & {c.key() for c in configs}  # overridden iters/crop/split are other experiments
@@ -59,8 +59,8 @@ def test_parallel_grid_runs_two_at_once_resumes_reports_failures_and_skips_store
 
 def test_shards_of_a_grid_split_its_runs(tmp_path):
     overrides = parallel.parse_overrides(["iters=4", "crop_size=32"])
-    every = {c.key() for c in parallel.grid_configs(["headline"], overrides)}
-    parts = [{c.key() for c in experiments.shard(parallel.grid_configs(["headline"], overrides), i, 3)}
+    every = {c.key() for c in experiments.grid_configs(["headline"], overrides)}
+    parts = [{c.key() for c in experiments.shard(experiments.grid_configs(["headline"], overrides), i, 3)}
              for i in range(3)]
     assert set().union(*parts) == every and sum(map(len, parts)) == len(every) == 12
     assert all(parts)
