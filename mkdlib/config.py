@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from .models import ARCHITECTURE_FIELDS, ModelSpec
-from .registry import METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
+from .registry import METHOD_INFO, METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
 
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
 SOURCE_WEIGHTS = "synthetic-source"
@@ -280,7 +280,8 @@ def resolve(cfg: Config) -> Config:
     if s["own_teacher"] and s["mutual_mean_teacher"]:
         raise ConfigError("own_teacher and mutual_mean_teacher are both on: a student is supervised either "
                           "by its own teacher (own_teacher) or by the other branch's (mutual_mean_teacher)")
-    if s["mutual_mean_teacher"] and cfg.method not in ("mkd", "cps"):
+    two_students = METHOD_INFO[cfg.method].students == 2
+    if s["mutual_mean_teacher"] and not two_students:
         raise ConfigError(f"mutual_mean_teacher needs two branches: use method 'mkd' (got {cfg.method!r})")
     if cfg.method == "supervised" and any(s.values()):
         on = [k for k, v in s.items() if v]
@@ -289,7 +290,7 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError("method 'mean_teacher' is one student with its own teacher; for co-training "
                           "with teachers use method 'mkd' with the switches")
     has_teacher = s["own_teacher"] or s["mutual_mean_teacher"]
-    if cfg.method in ("mkd", "cps") and not has_teacher and cfg.method == "mkd" and cfg.alpha > 0 and not s["co_training"]:
+    if two_students and not has_teacher and not s["co_training"]:
         raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
     if not has_teacher and cfg.alpha > 0 and cfg.alpha != ALPHA_DEFAULT:  # cps/supervised configs carry the default
         raise ConfigError(f"alpha={cfg.alpha} weights the teacher loss L_st, but no teacher is on; turn on "
@@ -321,7 +322,7 @@ def resolve(cfg: Config) -> Config:
     for name in ("iters", "batch_size", "crop_size", "eval_interval", "checkpoint_interval", "log_interval"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.method != "supervised" and cfg.unlabeled_batch_size < 1:
+    if METHOD_INFO[cfg.method].uses_unlabeled and cfg.unlabeled_batch_size < 1:
         raise ConfigError("unlabeled_batch_size must be >= 1 for semi-supervised methods")
     if cfg.output_stride not in (8, 16):
         raise ConfigError(f"output_stride must be 8 or 16 for DeepLabV3+, got {cfg.output_stride}")

@@ -57,6 +57,7 @@ METHOD_LIST = (
     MethodInfo("supervised", "supervised only", "Supervised", (), 1, 1.0),
     MethodInfo("mean_teacher", "mean teacher", "MT", ("own_teacher", "strong_aug"), 1, 2.0),
     MethodInfo("cps", "CPS", "CPS", ("co_training",), 2, 3.8),
+    MethodInfo("cps_cutmix", "CPS + CutMix", "CPS w/ CutMix", ("co_training", "strong_aug"), 2, 3.9),
     MethodInfo("mkd", "MKD", "MKD", ("co_training", "mutual_mean_teacher", "strong_aug", "feature_aug"), 2, 4.3),
 )
 METHOD_INFO: dict[str, MethodInfo] = {m.name: m for m in METHOD_LIST}

@@ -19,6 +19,7 @@ from .config import DATASETS, Config, ConfigError, resolve
 from .data import DataBundle, DatasetError, SplitError, prepare_data
 from .data.palette import IGNORE_INDEX
 from .data.splits import parse_split_line
+from .registry import METHOD_INFO
 
 #: how many problems :meth:`Report.render` lists before summarising the rest
 RENDER_LIMIT = 40
@@ -182,7 +183,7 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
         report.add("split", f"{cfg.split!r} labels no image; expected at least one labeled id")
     if not val:
         report.add("validation list", "is empty; expected at least one validation id")
-    if check_split and cfg.method != "supervised" and not unl:
+    if check_split and METHOD_INFO[cfg.method].uses_unlabeled and not unl:
         report.add("split", f"{cfg.split!r} leaves no unlabeled images, but method {cfg.method!r} needs some "
                             "(use method=supervised for 'full')")
     for name, ids in (("labeled", lab), ("unlabeled", unl), ("validation", val)):

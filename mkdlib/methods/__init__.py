@@ -9,7 +9,8 @@ from .mkd import MKD
 from .supervised import Supervised
 
 METHOD_CLASSES: dict[str, type[Method]] = {
-    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": MKD, "mkd": MKD}  # cps: MKD's preset
+    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": MKD, "cps_cutmix": MKD,
+    "mkd": MKD}  # cps, cps_cutmix: presets of MKD's switches
 assert tuple(METHOD_CLASSES) == METHODS, "mkdlib.registry and METHOD_CLASSES disagree"
 
 

@@ -55,8 +55,7 @@ def train_config(dataset: str = "synthetic", config: str | Path | None = None,
     """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
     ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
     ``config_overrides``. A relative config path may be given from the repository root."""
-    from ..config import make_config, resolve
-    from ..config import DEFAULT_CONFIG
+    from ..config import DEFAULT_CONFIG, make_config, resolve
 
     source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
     if source is not None and not Path(source).exists() and (REPO / source).exists():

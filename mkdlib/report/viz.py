@@ -6,8 +6,8 @@ results store; none of them trains, except the explorer's explicit "train" butto
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -323,8 +323,8 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     from IPython.display import display
 
     from ..config import METHODS, SWITCHES, make_config, resolve
-    from .paper import FRACTIONS, stored_runs
     from ..results import load_curves, load_result
+    from .paper import FRACTIONS, stored_runs
 
     method = w.Dropdown(options=METHODS, value="mkd", description="method")
     switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
