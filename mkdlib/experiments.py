@@ -156,11 +156,53 @@ def run_grid(name: str, threads: int | None = None, progress: bool = True, shard
     run_grids([name], threads, shard_spec=shard_spec, progress=progress, say=lambda m: print(m, flush=True))
 
 
+def summary_rows(name: str) -> list[dict]:
+    """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
+    final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
+    import statistics
+
+    from .results import load_result
+
+    groups: dict[str, dict] = {}
+    for cfg in grid_configs([name]):
+        seedless = resolve(make_config(cfg, seed=0)).key()
+        base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
+        setting = ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()
+                            if k not in Config.RUNTIME_ONLY and v != base[k])
+        g = groups.setdefault(seedless, {"run": cfg.run_name(), "labels": cfg.split, "setting": setting,
+                                         "planned": 0, "miou": [], "minutes": []})
+        g["planned"] += 1
+        if is_done(cfg.key()):
+            r = load_result(cfg.key())
+            g["miou"].append(100 * r["final"]["miou"])
+            g["minutes"].append(r["wall_time_s"] / 60)
+    rows = []
+    for g in groups.values():
+        m = g.pop("miou")
+        rows.append({**g, "seeds": len(m), "miou_mean": statistics.fmean(m) if m else None,
+                     "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
+                     "minutes": statistics.fmean(g.pop("minutes")) if m else None})
+    return rows
+
+
+def summary_markdown(name: str) -> str:
+    """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
+    lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
+    for r in summary_rows(name):
+        miou = "not run yet" if r["miou_mean"] is None else (
+            f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
+        minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
+        setting = f"`{r['setting']}`" if r["setting"] else "default"
+        lines.append(f"| {r['run']} | {r['labels']} | {setting} | {miou} | {r['seeds']}/{r['planned']} | {minutes} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mkdlib.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("grids", nargs="*", default=[])
     p.add_argument("--list", action="store_true")
+    p.add_argument("--summary", action="store_true", help="the grids' results as a markdown table (mean ± sd)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
     p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
@@ -169,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="override a field in every config (repeatable; key fields give other run keys)")
     p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
+    if args.summary:
+        for g in args.grids or ["calibration"]:
+            print(f"{g}:\n{summary_markdown(g)}\n")
+        return 0
     if args.list or not args.grids:
         for g in GRIDS:
             cfgs = grid(g)
