@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Callable
 
 from .config import Config, ConfigError, base_config, make_config, resolve
@@ -197,12 +198,36 @@ def summary_markdown(name: str) -> str:
     return "\n".join(lines)
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(name: str, text: str | None = None) -> str:
+    """The README's generated results block of grid ``name`` (between its two markers)."""
+    text = README.read_text() if text is None else text
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    if start not in text or end not in text:
+        raise KeyError(f"README.md has no block {start} ... {end}")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def update_readme(name: str) -> None:
+    """Write the grid's summary table into the README's block (numbers read from the store)."""
+    from .io import atomic_write_text
+
+    text = README.read_text()
+    readme_block(name, text)  # both markers are there
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    head, rest = text.split(start, 1)
+    atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mkdlib.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("grids", nargs="*", default=[])
     p.add_argument("--list", action="store_true")
     p.add_argument("--summary", action="store_true", help="the grids' results as a markdown table (mean ± sd)")
+    p.add_argument("--update-readme", action="store_true", help="write the grids' tables into README.md's blocks")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
     p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
@@ -211,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="override a field in every config (repeatable; key fields give other run keys)")
     p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
+    if args.update_readme:
+        for g in args.grids or ["calibration"]:
+            update_readme(g)
+        return 0
     if args.summary:
         for g in args.grids or ["calibration"]:
             print(f"{g}:\n{summary_markdown(g)}\n")
