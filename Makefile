@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup book main test test-fast bench clean-runs pretrain
+.PHONY: setup book main test test-fast bench clean-runs pretrain lint
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ main: setup
 book: setup
 	$(PY) -m mkdlib.report.book $(if $(RECOMPUTE),--recompute,)
 
-test: setup
+# lint (ruff, configured in pyproject.toml), then the tests
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup
