@@ -35,7 +35,8 @@ def test_committed_weights_match_their_recorded_sha256_and_load():
     assert cfg.encoder_weights == SOURCE_WEIGHTS and resolve_encoder_weights(cfg) == str(path)
     net = build_model(cfg.model_spec(len(CLASSES), resolve_encoder_weights(cfg)))
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    own = net.encoder.model.state_dict() if hasattr(net.encoder, "model") else net.encoder.state_dict()
+    own = net.encoder.state_dict()
+    assert set(saved) == set(own)
     for k, v in saved.items():  # every committed weight is in the built encoder (fp16 -> fp32)
         assert torch.equal(own[k].to(v.dtype), v), k
 
