@@ -19,6 +19,61 @@ from ..data.palette import IGNORE_INDEX, colorize, voc_palette
 
 #: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
+#: Width (px) of a notebook cell's output area in the book at a 1,280-px browser window, the
+#: resolution figures are saved at (matplotlib-inline: 100 dpi, ``bbox_inches="tight"``), and the
+#: smallest text size (px on the page at 100 % zoom) a figure may have.
+COLUMN_PX, FIGURE_DPI, MIN_TEXT_PX = 676, 100, 9.0
+
+
+# --------------------------------------------------------------------------- readable figures
+def _tight_width_in(fig: Figure) -> float:
+    return fig.get_tightbbox(fig.canvas.get_renderer()).width
+
+
+def min_font_pt(width_in: float, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX,
+                min_px: float = MIN_TEXT_PX) -> float:
+    """The smallest font size (points) that is ``min_px`` pixels on the page for a figure
+    ``width_in`` inches wide, saved at ``dpi`` and scaled down to fit a ``column_px`` column."""
+    scale = min(1.0, column_px / (width_in * dpi))
+    return min_px * 72.0 / (dpi * scale)
+
+
+def rendered_text_px(fig: Figure, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX) -> float:
+    """Height in page pixels of the smallest text of ``fig`` as the book shows it."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    if not sizes:
+        return float("inf")
+    scale = min(1.0, column_px / (_tight_width_in(fig) * dpi))
+    return min(sizes) * dpi / 72.0 * scale
+
+
+def readable(fig: Figure, min_px: float = MIN_TEXT_PX) -> Figure:
+    """Raise every text of ``fig`` (titles, labels, ticks, legends, annotations) to at least
+    ``min_px`` pixels as shown in the book's column, then lay the figure out again."""
+    from matplotlib.text import Text
+
+    for _ in range(3):  # larger text can widen the figure (legends outside): settle in a few rounds
+        need = min_font_pt(_tight_width_in(fig), min_px=min_px) + 0.05
+        small = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_fontsize() < need]
+        if not small:
+            break
+        for t in small:
+            t.set_fontsize(need)
+        if fig.get_layout_engine() is None:
+            try:
+                fig.tight_layout()
+            except Exception:  # a layout that tight_layout cannot handle keeps its positions
+                pass
+    return fig
+
+
+def show(fig: Figure | None = None) -> None:
+    """Show a figure in a notebook after :func:`readable` (every book figure goes through here)."""
+    fig = fig or plt.gcf()
+    readable(fig)
+    plt.show()
 
 
 def show_source(obj) -> None:
@@ -43,8 +98,9 @@ def palette_handles(class_names: Sequence[str], ignore: bool = True) -> list[Pat
 def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = True) -> None:
     """One palette legend under the whole figure."""
     handles = palette_handles(class_names, ignore)
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
-               bbox_to_anchor=(0.5, -0.02), fontsize="small")
+    ncol = max(1, min(len(handles), int(fig.get_figwidth() / 1.9)))
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False,
+               bbox_to_anchor=(0.5, -0.02), fontsize=10)
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
@@ -72,10 +128,16 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] |
                size: float = 1.8, suptitle: str | None = None) -> Figure:
     """A grid of panels: RGB images as they are, (H, W) class maps in palette colours.
 
-    ``class_names`` adds the palette legend under the grid.
+    ``class_names`` adds the palette legend under the grid. Panels shrink so that the grid fits
+    the book's column at full size (its text then needs no scaling down).
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    extra = 0.5 if class_names is not None else 0.0
+    size = min(size, (COLUMN_PX / FIGURE_DPI - (0.5 if row_titles is not None else 0.2)) / n_cols)
+    n_legend_rows = 0
+    if class_names is not None:
+        n_legend = len(class_names) + 1
+        n_legend_rows = -(-n_legend // max(1, min(n_legend, int(size * n_cols / 1.9))))
+    extra = 0.3 * n_legend_rows + 0.2 if class_names is not None else 0.0
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows + extra), squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -87,16 +149,16 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] |
             else:
                 ax.axis("off")
             if i == 0 and col_titles is not None and j < len(col_titles):
-                ax.set_title(col_titles[j], fontsize="small")
+                ax.set_title(col_titles[j], fontsize=9)
             if j == 0 and row_titles is not None and i < len(row_titles):
-                ax.set_ylabel(row_titles[i], fontsize="small")
+                ax.set_ylabel(row_titles[i], fontsize=9)
     if suptitle:
-        fig.suptitle(suptitle, fontsize="medium")
+        fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     if class_names is not None:
-        fig.subplots_adjust(bottom=extra / (size * n_rows + extra) + 0.04)
+        fig.subplots_adjust(bottom=extra / (size * n_rows + extra) + 0.02)
         add_palette_legend(fig, class_names)
-    return fig
+    return readable(fig)
 
 
 def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], class_names: Sequence[str],
@@ -110,8 +172,8 @@ def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cl
         rows.append([overlay(im, m) for im, m in zip(images[start:start + ncols], masks[start:start + ncols])])
     fig = image_grid(rows, col_titles=titles, class_names=class_names, size=size)
     for i, ax_row in enumerate(np.asarray(fig.axes[:len(rows) * ncols]).reshape(len(rows), ncols)):
-        ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize="small")
-    return fig
+        ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize=9)
+    return readable(fig)
 
 
 # --------------------------------------------------------------------------- curves and IoU
@@ -148,7 +210,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = None) -> Figure:
@@ -166,7 +228,7 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
     ax.set(xlabel="iteration", ylabel="val mIoU (%)", title=title or f"validation mIoU, {BUILT_IN.split(',')[0]}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]],
@@ -185,7 +247,7 @@ def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 # --------------------------------------------------------------------------- qualitative (Figure 2)
@@ -256,7 +318,7 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     for a in (ax, axp):
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
@@ -284,7 +346,7 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     for a in (ax, axp):
         a.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
@@ -308,7 +370,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     for a in (ax, axp):
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 # --------------------------------------------------------------------------- explorer
@@ -432,4 +494,4 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
