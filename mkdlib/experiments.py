@@ -26,6 +26,9 @@ def grid(name: str) -> list[Config]:
         cfgs = [c for s in HEADLINE_SEEDS for c in
                 [b(method=m, split="1/16", seed=s) for m in ("mkd", "cps", "supervised")]
                 + [b(method="supervised", split="full", seed=s)]]
+        # MKD's matching baseline: CPS with strong augmentation + CutMix (the paper's "CPS w/ CutMix"
+        # row of Table 2), last so that the plain-CPS comparison is complete first
+        cfgs += [b(method="cps", split="1/16", seed=s, strong_aug=True) for s in HEADLINE_SEEDS]
     elif name == "fractions":  # Table 1 analogue: label fractions
         cfgs = [b(method=m, split=f, seed=SWEEP_SEED) for f in ("1/8", "1/4", "1/2") for m in ("supervised", "mkd")]
     elif name == "methods":  # the baselines the paper compares against, at 1/16
