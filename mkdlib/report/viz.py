@@ -1,8 +1,9 @@
 """Plot helpers for the book: curves, per-class IoU, palette overlays, galleries, Tables 1-5 plots
 and the ablation explorer. Notebooks only call these, so every figure can be rebuilt outside them.
 
-Every function returns a matplotlib Figure (or a widget) and reads only what it is given or the
-results store; none of them trains, except the explorer's explicit "train" button.
+Every function returns a matplotlib Figure and reads only what it is given or the results store;
+none of them trains. The interactive explorer (plotly figures, and the JupyterLab widget whose
+button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.report.explorer`.
 """
 from __future__ import annotations
 
@@ -375,100 +376,17 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
 # --------------------------------------------------------------------------- explorer
 def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs side by side: method, split, switches, seed, iterations, mIoU (%), wall time."""
-    from ..config import SWITCHES
-    from ..results import load_result
+    """Stored runs side by side (:func:`mkdlib.report.explorer.run_summary`)."""
+    from .explorer import run_summary as summary
 
-    rows = []
-    for k in keys:
-        r = load_result(k, root)
-        c = r["config"]
-        rows.append({"key": k, "method": c["method"], "split": c["split"], "seed": c["seed"],
-                     **{s: c[s] for s in SWITCHES}, "iters": c["iters"], "gamma": c["gamma"], "beta": c["beta"],
-                     "mIoU (%)": round(100 * r["final"]["miou"], 2), "wall time (s)": round(r["wall_time_s"], 1)})
-    return pd.DataFrame(rows).set_index("key") if rows else pd.DataFrame()
+    return summary(keys, root)
 
 
-def ablation_explorer(root: str | Path | None = None, data_root: str | None = None,
-                      base: Mapping | None = None):
-    """A JupyterLab widget: pick switches and split, see matching stored runs and their curves side
-    by side, and launch a short run of the selection (``base``: extra Config fields for it)."""
-    import ipywidgets as w
-    from IPython.display import display
+def ablation_explorer(root: str | Path | None = None, data_root: str | None = None, base: Mapping | None = None):
+    """The JupyterLab widget for live runs (:func:`mkdlib.report.explorer.ablation_explorer`)."""
+    from .explorer import ablation_explorer as explorer
 
-    from ..config import METHODS, SWITCHES, make_config, resolve
-    from .paper import FRACTIONS, stored_runs
-    from ..results import load_curves, load_result
-
-    method = w.Dropdown(options=METHODS, value="mkd", description="method")
-    switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
-                            description=s.replace("_", " ")) for s in SWITCHES}
-    split = w.Dropdown(options=FRACTIONS, value="1/16", description="split")
-    iters = w.BoundedIntText(value=60, min=1, max=100000, description="iterations")
-    runs = w.SelectMultiple(options=[], rows=6, description="stored", layout=w.Layout(width="70%"))
-    refresh, show, train_btn = w.Button(description="find matching"), w.Button(description="compare"), \
-        w.Button(description="train short run", button_style="warning")
-    out = w.Output()
-
-    def selection() -> dict:
-        return {"method": method.value, "split": split.value,
-                **{s: d.value for s, d in switch.items() if d.value is not None}}
-
-    def matching(_=None):
-        """Stored runs whose method, split and (preset-resolved) switches equal the selection."""
-        try:
-            want = resolve(make_config(**selection()))
-        except ValueError as e:
-            runs.options = []
-            out.clear_output()
-            with out:
-                print(f"this combination cannot run: {e}")
-            return
-        opts = []
-        for k in stored_runs(root)["key"]:
-            r = load_result(k, root)
-            c = r["config"]
-            if c["method"] == want.method and c["split"] == want.split and \
-                    all(c[s] == getattr(want, s) for s in SWITCHES):
-                opts.append((f"{k}  ({c['iters']} it, seed {c['seed']}, mIoU {100 * r['final']['miou']:.1f}%)", k))
-        runs.options = opts
-        runs.value = tuple(k for _, k in opts[:3])
-
-    def compare(_=None):
-        out.clear_output()
-        with out:
-            keys = list(runs.value)
-            if not keys:
-                print("no stored run matches; press 'train short run' or change the selection")
-                return
-            display(run_summary(keys, root))
-            plt.show(plot_curves({k: load_curves(k, root) for k in keys}))
-
-    def launch(_=None):
-        from ..config import base_config
-        from ..trainer import train
-
-        out.clear_output()
-        with out:
-            try:
-                cfg = base_config(**{**(base or {}), **selection(), "iters": iters.value,
-                                     "eval_interval": max(1, iters.value // 4), "threads": 1, "progress": False,
-                                     **({"data_root": data_root} if data_root else {})})
-                print(f"training {cfg.method} {cfg.split} for {cfg.iters} iterations ...")
-                res = train(cfg)
-            except (ValueError, RuntimeError) as e:  # bad selection or data: one line, no traceback
-                print(f"cannot train this selection: {e}")
-                return
-            print(f"done: mIoU {100 * res.miou:.2f}% (built-in dataset)")
-        matching()
-        compare()
-
-    refresh.on_click(matching)
-    show.on_click(compare)
-    train_btn.on_click(launch)
-    matching()
-    return w.VBox([w.HBox([method, split, iters]), w.HBox(list(switch.values())[:3]),
-                   w.HBox(list(switch.values())[3:]), w.HBox([refresh, show, train_btn]), runs, out])
+    return explorer(root, data_root, base)
 
 
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:
