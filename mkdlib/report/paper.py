@@ -126,14 +126,16 @@ def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
 
 
 def grid_status(root: str | Path | None = None) -> pd.DataFrame:
-    """How many configs of each experiment grid have a stored result."""
+    """How many configs of each experiment grid have a stored result (matched as the tables match
+    them: by seed-free key and seed)."""
     from ..experiments import GRIDS
-    from ..results import is_done
 
+    runs = stored_runs(root)
+    stored = set(zip(runs["seed_free_key"], runs["seed"].astype(int)))
     rows = []
     for name in GRIDS:
         cfgs = grid(name)
-        done = sum(is_done(c.key(), root) for c in cfgs)
+        done = sum((seed_free_key(c), c.seed) in stored for c in cfgs)
         rows.append({"grid": name, "configs": len(cfgs), "stored": done, "missing": len(cfgs) - done})
     return pd.DataFrame(rows)
 
