@@ -57,6 +57,30 @@ def cross_pseudo_loss(logits_a: torch.Tensor, logits_b: torch.Tensor,
             + pseudo_label_loss(logits_b, pseudo_label(logits_a, ignore=ignore)))
 
 
+def supervised_students_loss(logits: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Eq. 5: L_s = sum_i CE(p_si, y) over the students' logits on the labeled images."""
+    return sum(supervised_loss(l, target) for l in logits)
+
+
+def teacher_student_loss(log_probs: list[torch.Tensor], teacher_targets: list[torch.Tensor],
+                         mutual: bool = True) -> torch.Tensor:
+    """Eq. 2: L_st = sum_i CE(p_si, y_tj): the teacher of the *other* branch j = 1 - i supervises
+    student i (``mutual``, MKD); j = i is a plain mean teacher per student. ``log_probs``: each
+    student's log-softmax on the unlabeled images; ``teacher_targets``: the teachers' pseudo labels."""
+    partner = (lambda i: 1 - i) if mutual else (lambda i: i)
+    return sum(pseudo_label_loss_from_log_probs(lp, teacher_targets[partner(i)]) for i, lp in enumerate(log_probs))
+
+
+def student_student_loss(log_probs: list[torch.Tensor], student_targets: list[torch.Tensor]) -> torch.Tensor:
+    """L_ss (CPS): each student learns the other student's pseudo labels, sum_i CE(p_si, y_s(1-i))."""
+    return sum(pseudo_label_loss_from_log_probs(lp, student_targets[1 - i]) for i, lp in enumerate(log_probs))
+
+
+def total_loss(terms: dict[str, torch.Tensor], alpha: float, beta: float) -> torch.Tensor:
+    """Eq. 4: L = L_s + alpha L_st + beta L_ss (a missing term counts as 0)."""
+    return terms["sup"] + alpha * terms.get("st", 0.0) + beta * terms.get("ss", 0.0)
+
+
 def _resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Nearest-neighbour resize of a (B, H, W) label map; an integer factor is a strided slice
     (exactly what F.interpolate's 'nearest' picks then, without a float round trip)."""

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
-from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label,
-                      pseudo_label_loss_from_log_probs, ramp_cosine, supervised_loss)
+from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label, ramp_cosine,
+                      student_student_loss, supervised_students_loss, teacher_student_loss, total_loss)
 from .base import Method
 
 
@@ -71,15 +71,13 @@ class MKD(Method):
         else:
             augmented = logits
 
-        terms = {"sup": sum(supervised_loss(a[:n_l], y_l) for a in augmented)}
+        terms = {"sup": supervised_students_loss([a[:n_l] for a in augmented], y_l)}  # Eq. 5
         log_probs = [F.log_softmax(a[n_l:], dim=1) for a in augmented] if (cfg.co_training or self.teachers) else []
-        if cfg.co_training:
+        if cfg.co_training:  # L_ss: CPS between the students
             targets = [pseudo_label(a[n_l:], ignore=ignore) for a in augmented] if cfg.pseudo_from_augmented else own
-            terms["ss"] = sum(pseudo_label_loss_from_log_probs(lp, targets[1 - i]) for i, lp in enumerate(log_probs))
-        if self.teachers:
+            terms["ss"] = student_student_loss(log_probs, targets)
+        if self.teachers:  # L_st, Eq. 2: teacher j supervises student i
             targets = [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
-            partner = (lambda i: 1 - i) if cfg.mutual_mean_teacher else (lambda i: i)
-            terms["st"] = sum(pseudo_label_loss_from_log_probs(lp, targets[partner(i)])
-                              for i, lp in enumerate(log_probs))
-        loss = terms["sup"] + cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0)
+            terms["st"] = teacher_student_loss(log_probs, targets, mutual=cfg.mutual_mean_teacher)
+        loss = total_loss(terms, cfg.alpha, cfg.beta)  # Eq. 4
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
