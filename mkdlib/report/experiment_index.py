@@ -108,14 +108,17 @@ def grid_command(cfg: Config) -> str:
 
 def paper_index(root: str | Path | None = None) -> pd.DataFrame:
     """One row per config of ``configs/paper/``: table, row, column, config, command, estimated
-    (or measured) GPU-hours on :data:`PAPER_GPUS` GPUs."""
+    (or measured) GPU-hours on :data:`PAPER_GPUS` GPUs. Two entries of the paper can be one run
+    (Table 4's gamma = 0.4 is Table 5's beta = 1.0): ``same run as`` names the first config."""
     gen = _generator()
-    rows = []
+    rows, first = [], {}
     for stem, (table, row, column) in gen.placement().items():
         path = PAPER_CONFIGS / f"{stem}.yaml"
         cfg = resolve(make_config(path))
         measured = measured_gpu_hours(cfg, root)
+        twin = first.setdefault(cfg.key(), stem)
         rows.append({"table": table, "row": row, "column": column, "config": f"configs/paper/{stem}.yaml",
+                     "key": cfg.key(), "same run as": "" if twin == stem else twin,
                      "command": f"torchrun --nproc_per_node {PAPER_GPUS} -m mkdlib train --config configs/paper/{stem}.yaml",
                      "iterations": cfg.iters, "TFLOP per step": PAPER_GPUS * step_flops(cfg) / 1e12,
                      "GPU-hours": measured if measured is not None else gpu_hours(cfg, PAPER_GPUS),
@@ -169,17 +172,51 @@ def html_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
             if fmt == "command":
                 cells.append(f'<td class="mkd-command"><code>{html.escape(r["command"])}</code></td>')
             elif fmt == "duration":
-                cells.append(f"<td>{_duration(r['GPU-hours'], r['measured'])}</td>")
+                twin = r.get("same run as")
+                note = f"<br>(the same run as <code>{html.escape(twin)}</code>)" if twin else ""
+                cells.append(f"<td>{_duration(r['GPU-hours'], r['measured'])}{note}</td>")
             else:
-                cells.append(f"<td>{html.escape(fmt.format(**r))}</td>")
+                text = fmt.format(**r)
+                cells.append(f"<td>{html.escape('—' if text == 'nan' else text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table class="mkd-index"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
 def totals(paper: pd.DataFrame) -> pd.DataFrame:
-    """Estimated GPU-hours per paper table (all its configs)."""
-    t = paper.groupby("table", sort=False).agg(configs=("config", "count"), gpu_hours=("GPU-hours", "sum"))
-    t.loc["all"] = [t["configs"].sum(), t["gpu_hours"].sum()]
+    """GPU-hours per paper table (all its configs); "all" counts a run shared by two tables once."""
+    t = paper.groupby("table", sort=False).agg(configs=("config", "count"), runs=("key", "nunique"),
+                                               gpu_hours=("GPU-hours", "sum"))
+    unique = paper.drop_duplicates("key")
+    t.loc["all"] = [len(paper), len(unique), unique["GPU-hours"].sum()]
     t["GPU-hours (est.)"] = t.pop("gpu_hours").round(0).astype(int)
     t["days on 4 GPUs"] = (t["GPU-hours (est.)"] / PAPER_GPUS / 24).round(1)
     return t
+
+
+def method_note() -> str:
+    """How the GPU time is estimated, from this module's constants (for the book)."""
+    g = GPU
+    return (f"GPU time is an **estimate** until a GPU run measures it: the FLOPs of one training step "
+            f"(`torch.utils.flop_counter.FlopCounterMode` on the config's DeepLabV3+ at {PROBE_CROP} x {PROBE_CROP} px, "
+            f"scaled by pixel count to the config's crop; students forward + backward = 3 forwards, teachers "
+            f"forward only; evaluation, data loading, EMA and optimiser updates not counted) x iterations x "
+            f"processes, at **{100 * g['utilisation']:.0f} % of an {g['name']}'s {g['peak_tflops']:.0f} TFLOP/s** "
+            f"({g['precision']}), an assumed utilisation. Paper configs run on {PAPER_GPUS} GPUs (4 + 4 images "
+            "per GPU); GPU-hours are summed over them. A stored run of the config that ran on CUDA replaces the "
+            "estimate by its measured GPU-hours (shown without \"est.\").")
+
+
+def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
+    """What to notice in the index, from its numbers."""
+    t = totals(paper)
+    per = t.drop(index="all")
+    top = per["GPU-hours (est.)"].idxmax()
+    measured = int(paper["measured"].sum() + grids["measured"].sum())
+    stored = int(grids["CPU minutes (stored run)"].notna().sum())
+    cpu = grids["CPU minutes (stored run)"].sum()
+    return (f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
+            f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
+            f"{PAPER_GPUS} GPUs); {top} is the most expensive ({int(per.loc[top, 'GPU-hours (est.)']):,} GPU-hours). "
+            f"{measured} of the estimates are replaced by a GPU measurement so far. The built-in grids cost "
+            f"seconds of GPU time each but minutes of CPU time: {stored} of their {len(grids)} configs are stored, "
+            f"{cpu:.0f} CPU minutes in all.")

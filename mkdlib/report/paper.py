@@ -159,6 +159,13 @@ def _with_gains(df: pd.DataFrame, reference, ours_col: str, paper_col: str, what
 
 
 # --------------------------------------------------------------------------- Tables 1-5 analogues
+def label_fraction_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """The Table 1 analogue's runs: the headline and fractions grids with plain CPS only (the
+    headline grid's CPS + CutMix is Table 2's matching baseline, not a Table 1 row)."""
+    runs = grid_runs(["headline", "fractions"], root)
+    return runs[~(runs["method"].eq("cps") & runs["strong_aug"].astype(bool))].reset_index(drop=True)
+
+
 def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     """Table 1 analogue: mIoU per label fraction. Rows: quantities; columns: fractions.
 
@@ -166,7 +173,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     and over CPS. Paper: Table 1 (VOC 2012 classic, 1,464 images), CPS-R101 and MKD-R50/R101, and
     MKD-R101's gain over CPS-R101 (the paper's co-training baseline).
     """
-    runs = grid_runs(["headline", "fractions"], root)
+    runs = label_fraction_runs(root)
     s = _summary(runs, ["method", "split"])["mean"]
     ours = {m: [s.get((m, f), math.nan) for f in FRACTIONS] for m in ("supervised", "cps", "mkd")}
     p = paper_table("table1_voc_classic")
@@ -639,6 +646,63 @@ def notice_diagnosis(t: pd.DataFrame) -> str:
                  "with the paper's settings; one seed each).")
 
 
+def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
+    """What to notice in a side-by-side of stored runs (label -> mIoU %, NaN = not stored): the
+    best run and where MKD stands."""
+    done = {k: v for k, v in mious.items() if v is not None and not math.isnan(v)}
+    if not done:
+        return _what(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
+    ranked = sorted(done, key=done.get, reverse=True)
+    text = f"{ranked[0]} scores highest {what} ({done[ranked[0]]:.1f} mIoU)"
+    mkd = next((k for k in ranked if k.startswith("MKD")), None)
+    if mkd and mkd != ranked[0]:
+        text += f"; MKD ranks {ranked.index(mkd) + 1} of {len(ranked)}, {done[ranked[0]] - done[mkd]:.1f} points behind"
+    elif mkd:
+        text += f", {done[mkd] - done[ranked[1]]:+.1f} points ahead of {ranked[1]}" if len(ranked) > 1 else ""
+    missing = [k for k, v in mious.items() if k not in done]
+    text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
+    return _what(text + " One seed per row: a difference smaller than the seed spread of the tables chapter "
+                        "says nothing.")
+
+
+def notice_run(result: dict, curves: list[dict]) -> str:
+    """What to notice in one training run: final against best evaluation, and its weakest class."""
+    final, best = 100 * result["final"]["miou"], 100 * result["best_miou"]
+    ev = [c for c in curves if c.get("miou") is not None]
+    at = max(ev, key=lambda c: c["miou"])["iter"] if ev else None
+    text = f"The final mIoU is {final:.1f}; the best evaluation during training was {best:.1f}"
+    text += f" (iteration {at})" if at is not None else ""
+    text += (": the run peaked and then lost " f"{best - final:.1f} points." if best - final >= 1.0
+             else ": the run ended near its best.")
+    ious = result["final"].get("per_class_iou") or []
+    names = result.get("class_names") or [str(i) for i in range(len(ious))]
+    scored = [(n, v) for n, v in zip(names, ious) if v is not None]
+    if scored:
+        (lo_n, lo_v), (hi_n, hi_v) = min(scored, key=lambda t: t[1]), max(scored, key=lambda t: t[1])
+        text += f" Per class, IoU ranges from {100 * lo_v:.1f} ({lo_n}) to {100 * hi_v:.1f} ({hi_n})."
+    return _what(text)
+
+
+def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str = "MKD") -> str:
+    """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``."""
+    if scores is None or scores.empty:
+        return _what(f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored.")
+    better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
+    mean_gain = 100 * (scores[method] - scores[baseline]).mean()
+    return _what(f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
+                 f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
+                 "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
+                 "are the counterweight.")
+
+
+def flat_index(df: pd.DataFrame) -> pd.DataFrame:
+    """One row label per row ("VOCAug R50 1/16 (662)") instead of a sparse multi-level index."""
+    out = df.copy()
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = [" ".join(str(v) for v in t) for t in out.index]
+    return out
+
+
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
     cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
@@ -650,5 +714,8 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
 
     out = df.copy()
     if not isinstance(out.columns, pd.MultiIndex):
-        out.columns = pd.MultiIndex.from_tuples([split(str(c)) for c in out.columns])
+        groups = [split(str(c)) for c in out.columns]
+        order = sorted(range(len(groups)), key=lambda i: {OURS: 0, PAPER: 1}.get(groups[i][0], 2))  # stable
+        out = out.iloc[:, order]
+        out.columns = pd.MultiIndex.from_tuples([groups[i] for i in order])
     return out

@@ -26,7 +26,7 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
             continue
         seen.add(ident)
         kept.append(js)
-    context["script_files"] = kept
+    scripts[:] = kept  # in place: handlers after this one (MathJax's) add to the same list
 
 
 def setup(app):

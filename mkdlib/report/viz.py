@@ -23,7 +23,7 @@ BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
 #: Width (px) of a notebook cell's output area in the book at a 1,280-px browser window, the
 #: resolution figures are saved at (matplotlib-inline: 100 dpi, ``bbox_inches="tight"``), and the
 #: smallest text size (px on the page at 100 % zoom) a figure may have.
-COLUMN_PX, FIGURE_DPI, MIN_TEXT_PX = 676, 100, 9.0
+COLUMN_PX, FIGURE_DPI, MIN_TEXT_PX = 676, 100, 10.0  # 10 px: a margin over the 9 px asked for
 
 
 # --------------------------------------------------------------------------- readable figures
@@ -75,6 +75,22 @@ def show(fig: Figure | None = None) -> None:
     fig = fig or plt.gcf()
     readable(fig)
     plt.show()
+
+
+def display_path(path: str | Path) -> str:
+    """A path as the book prints it: relative to the repository, or under ``$MKD_DATA_DIR`` /
+    ``$MKD_RESULTS_DIR`` by that name, never the building machine's absolute path."""
+    import os
+
+    path = Path(path).resolve()
+    for env in ("MKD_DATA_DIR", "MKD_RESULTS_DIR", "MKD_RUNS_DIR"):
+        root = os.environ.get(env)
+        if root and path.is_relative_to(Path(root).resolve()):
+            return str(Path(f"${env}") / path.relative_to(Path(root).resolve()))
+    repo = Path(__file__).resolve().parents[2]
+    if path.is_relative_to(repo):
+        return str(path.relative_to(repo))
+    return f"<outside the repository>/{path.name}"
 
 
 def show_source(obj) -> None:
@@ -191,7 +207,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     One run (a list of records): the total loss and each term (sup, st, ss). Several runs (a dict
     label -> records): the total loss and the mIoU of each, side by side.
     """
-    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     many = isinstance(curves, Mapping)
     for label, recs in (curves.items() if many else [(None, curves)]):
         train, ev = _curve_frames(recs)
@@ -241,7 +257,7 @@ def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]
     rows = [{"class": c, "IoU (%)": 100 * float(v) if v is not None else np.nan, "run": label}
             for label, ious in data.items() for c, v in zip(class_names, ious)]
     df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5), 3.2))
+    fig, ax = plt.subplots(figsize=(min(8.5, max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5)), 3.2))
     sns.barplot(df, x="class", y="IoU (%)", hue="run" if len(data) > 1 else None, ax=ax)
     ax.set_ylim(0, 100)
     ax.set_title(title or f"per-class IoU ({BUILT_IN.split(',')[0]})", fontsize="medium")
@@ -303,7 +319,7 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
 
     from .paper import FRACTIONS
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     done = runs.dropna(subset=["miou"])
     if len(done):
         done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
@@ -329,7 +345,7 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     from .paper import PAPER
 
     labels = list(table.index)
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.6), sharey=True)
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(9, 0.45 * len(labels) + 1.6), sharey=True)
     done = runs.dropna(subset=["miou"])
     if len(done):
         sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color="C0", alpha=0.7, ax=ax)
@@ -356,7 +372,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
     from .paper import PAPER
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.2))
     done = runs.dropna(subset=["miou"])
     if len(done):
         sns.lineplot(done, x=param, y="miou", errorbar="sd", err_style="bars", marker="o", ax=ax)
@@ -396,7 +412,7 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
 
     labels = [f"{t}: {e}" for t, e in effects.index]
     y = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(labels) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.4))
     ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
     ax.barh(y - 0.2, ours.fillna(0.0), height=0.4, color="C0", label="ours (built-in dataset)",
             xerr=noise.fillna(0.0), error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8})
