@@ -57,8 +57,9 @@ def test_verdict_is_generated_from_the_stored_runs(tmp_path):
     assert text.endswith("here that gain reproduces in direction.")
     assert len([s for s in text.split(". ") if s]) >= 3
     summary = headline_summary(root)
-    assert summary.loc[("MKD", "1/16"), "ours (built-in) mIoU, mean ± sd"] == "31.0 ± 1.0"
-    assert summary.loc[("CPS + CutMix", "1/16"), "paper VOCAug"] == "71.98"
+    assert summary.loc["MKD", ("ours (built-in)", "mIoU ± sd")] == "31.0 ± 1.0"
+    assert summary.loc["CPS + CutMix", ("paper, R50", "VOCAug")] == "71.98"
+    assert summary.loc["supervised only, all labels", ("ours (built-in)", "seeds")] == 0
 
 
 def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):

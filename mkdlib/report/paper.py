@@ -78,6 +78,20 @@ def switch_label(cfg: Config) -> str:
     return " + ".join(on) if on else "supervised only"
 
 
+#: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
+SHORT = (("co-training + ", "+ "), ("mutual mean teacher", "mutual MT"), ("mean teacher", "MT"),
+         ("strong aug", "SDA"), ("feature aug", "FDA"))
+
+
+def short_label(label: str) -> str:
+    """A Table 3 row label in the paper's abbreviations: "co-training + strong aug" -> "+ SDA"."""
+    if not isinstance(label, str) or not label.startswith("co-training"):
+        return label
+    for old, new in SHORT:
+        label = label.replace(old, new)
+    return label
+
+
 def stored_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Every finished run in the store: key, seed-free key, seed, mIoU (%), best mIoU (%)."""
     from ..results import load_result, load_results
@@ -114,6 +128,14 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
                     "gamma": cfg.gamma, "beta": cfg.beta, **cfg.switches(), "grid_key": cfg.key()}
             rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
+
+
+def stored_key(cfg: Config, root: str | Path | None = None, runs: pd.DataFrame | None = None) -> str | None:
+    """The results key of the stored run of ``cfg`` (same config and seed), matched as the tables
+    match runs (by the key recomputed from each stored config), or None when it is not stored."""
+    runs = stored_runs(root) if runs is None else runs
+    hit = runs[(runs["seed_free_key"] == seed_free_key(cfg)) & (runs["seed"] == cfg.seed)]
+    return None if hit.empty else str(hit["key"].iloc[0])
 
 
 def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
@@ -464,22 +486,24 @@ def _mean_sd(mean: float, sd: float, n) -> str:
 
 
 def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
-    """The intro's table: each headline method at 1/16 (and supervised training with all labels),
-    ours as mean ± sd over its stored seeds, beside the paper's Table 2 (ResNet-50, 1/16)."""
+    """The intro's table: each headline method at 1/16 of the labels (and supervised training with
+    all labels), ours as mean ± sd over its stored seeds, beside the paper's Table 2 (ResNet-50,
+    1/16). Columns under two header rows: ("ours (built-in)", "mIoU" / "seeds"), ("paper, R50",
+    "VOCAug" / "Cityscapes")."""
     t = table_methods(root)
-    full = _summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"])
-    rows = []
-    for label, r in t.iterrows():
-        rows.append({"method": label, "labels": "1/16",
-                     f"{OURS} mIoU, mean ± sd": _mean_sd(r[f"{OURS} mIoU"], r[f"{OURS} sd"], r[f"{OURS} seeds"]),
-                     "seeds": int(r[f"{OURS} seeds"]),
-                     f"{PAPER} VOCAug": r[f"{PAPER} VOCAug R50 1/16"], f"{PAPER} Cityscapes": r[f"{PAPER} Cityscapes R50 1/16"]})
-    f = full.loc["supervised"]
-    rows.append({"method": "supervised only", "labels": "all", f"{OURS} mIoU, mean ± sd": _mean_sd(f["mean"], f["sd"], f["n"]),
-                 "seeds": int(f["n"]), f"{PAPER} VOCAug": math.nan, f"{PAPER} Cityscapes": math.nan})
-    df = pd.DataFrame(rows).set_index(["method", "labels"])
-    for col in (f"{PAPER} VOCAug", f"{PAPER} Cityscapes"):
+    full = _summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
+    ours, paper_voc, paper_city = (OURS, "mIoU ± sd"), (f"{PAPER}, R50", "VOCAug"), (f"{PAPER}, R50", "Cityscapes")
+    rows = {label: {ours: _mean_sd(r[f"{OURS} mIoU"], r[f"{OURS} sd"], r[f"{OURS} seeds"]),
+                    (OURS, "seeds"): int(r[f"{OURS} seeds"]),
+                    paper_voc: r[f"{PAPER} VOCAug R50 1/16"], paper_city: r[f"{PAPER} Cityscapes R50 1/16"]}
+            for label, r in t.iterrows()}
+    rows["supervised only, all labels"] = {ours: _mean_sd(full["mean"], full["sd"], full["n"]),
+                                           (OURS, "seeds"): int(full["n"]), paper_voc: math.nan, paper_city: math.nan}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    for col in (paper_voc, paper_city):
         df[col] = [f"{v:.2f}" if not math.isnan(v) else "—" for v in df[col]]
+    df.index.name = "method (1/16 of the labels)"
     return df
 
 
@@ -703,13 +727,30 @@ def flat_index(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def compact(shown: pd.DataFrame) -> pd.DataFrame:
+    """Our mean and sd in one column, "24.22 ± 0.79" (``shown``: :func:`for_display` output; a
+    one-seed sd "—" leaves the mean alone)."""
+    mean, sd = f"{OURS} mIoU", f"{OURS} sd"
+    if mean not in shown.columns or sd not in shown.columns:
+        return shown
+    out = shown.copy()
+    out[mean] = [m if s_ in ("—", "") or m == "not yet run" else f"{m} ± {s_}" for m, s_ in zip(out[mean], out[sd])]
+    return out.drop(columns=sd).rename(columns={mean: f"{OURS} mIoU ± sd"})
+
+
+def table_view(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A results table as the book shows it: :func:`for_display`, then :func:`compact`, then
+    :func:`tidy` (two short header rows instead of one long one)."""
+    return tidy(compact(for_display(df, digits)))
+
+
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
     cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
     def split(col: str) -> tuple[str, str]:
         for group in (OURS, PAPER):
             if col.startswith(group + " ") or col.startswith(group + ": "):
-                return group, col[len(group):].lstrip(" :")
+                return group, col[len(group):].lstrip(" :").replace(" R50 1/16", "")
         return "", col
 
     out = df.copy()

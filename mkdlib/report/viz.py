@@ -240,8 +240,8 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
             ax.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label)
     if not ax.get_legend_handles_labels()[0]:
         _no_data(ax)
-    else:
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:  # below the axes: long labels then cost no plot width
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set(xlabel="iteration", ylabel="val mIoU (%)", title=title or f"validation mIoU, {BUILT_IN.split(',')[0]}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -344,9 +344,11 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
 
     from .paper import PAPER
 
-    labels = list(table.index)
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(9, 0.45 * len(labels) + 1.6), sharey=True)
-    done = runs.dropna(subset=["miou"])
+    from .paper import short_label
+
+    labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True)
+    done = runs.dropna(subset=["miou"]).assign(label=lambda d: d["label"].map(short_label))
     if len(done):
         sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color="C0", alpha=0.7, ax=ax)
         sns.stripplot(done, y="label", x="miou", order=labels, color="k", size=4, ax=ax)
@@ -359,10 +361,12 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
     axp.barh(range(len(labels)), table[col].values, color="C1", alpha=0.8)
     axp.set_xlim(table[col].min() - 3, table[col].max() + 1)
-    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50 (Table 3)")
+    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50")
     for a in (ax, axp):
         a.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    fig.text(0.01, 0.005, "co-training (CPS) + MT: mean teacher, mutual MT, SDA: strong aug, FDA: feature aug",
+             fontsize="small", color="0.3", va="bottom")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return readable(fig)
 
 
