@@ -188,14 +188,14 @@ def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataF
     seed), its split, the Table 3 switches that are on, gamma, beta, iterations, mIoU, wall time."""
     from ..config import SWITCHES, make_config
     from ..results import load_result
-    from .paper import switch_label
+    from .paper import short_label, switch_label
 
     rows = []
     for k in keys:
         r = load_result(k, root)
         c = r["config"]
         cfg = make_config(**{f: c[f] for f in ("method", *SWITCHES) if f in c})
-        rows.append({"run": f"{c['method']}, seed {c['seed']}", "split": c["split"], "switches on": switch_label(cfg),
+        rows.append({"run": f"{c['method']}, seed {c['seed']}", "split": c["split"], "switches on": short_label(switch_label(cfg)),
                      "gamma": c["gamma"], "beta": c["beta"], "iterations": c["iters"],
                      "mIoU (%)": round(100 * r["final"]["miou"], 2), "wall time (min)": round(r["wall_time_s"] / 60, 1)})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
