@@ -14,7 +14,9 @@ PART_LABELS = {
     "pseudo_labels": "pseudo labels",
     "cutmix": "CutMix",
 }
-METHOD_LABELS = {"supervised": "supervised", "mean_teacher": "mean teacher", "cps": "CPS", "mkd": "MKD"}
+from mkdlib.registry import METHOD_INFO  # noqa: E402
+
+METHOD_LABELS = {m: info.label if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
 #: colour of a whole step (methods whose step is not split into parts): none of the parts' colours
 WHOLE_STEP = "#34495e"
 

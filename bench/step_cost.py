@@ -17,6 +17,9 @@ Then MKD's parts are timed the same way (teacher forwards, student forward+backw
 feature statistics, feature augmentation, pseudo labels, CutMix, optimiser step, and the data
 augmentation a step needs), the data pipeline's images/s with the configured workers against the
 images/s the MKD step consumes, and evaluation images/s (whole image and sliding window).
+FLOPs per step are counted once per method with torch's FlopCounterMode (convolutions and matrix
+multiplications, forward and backward), giving achieved TFLOP/s and, on a GPU whose name is in
+``BF16_PEAK_TFLOPS``, the fraction of its dense bf16 peak.
 The JSON record (``bench/results/``) holds all of it; ``bench.plots`` draws it.
 """
 from __future__ import annotations
@@ -41,18 +44,17 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from mkdlib.config import Config, ConfigError, make_config, resolve  # noqa: E402
-from mkdlib.data.transforms import cutmix_boxes, mix  # noqa: E402
-from mkdlib.ema import ema_update  # noqa: E402
+from mkdlib.data.transforms import mix  # noqa: E402
 from mkdlib.io import atomic_write_json  # noqa: E402
-from mkdlib.losses import feature_augment, isda_offsets, pseudo_label, ramp_cosine  # noqa: E402
+from mkdlib.losses import pseudo_label  # noqa: E402
 from mkdlib.methods import build_method  # noqa: E402
+from mkdlib.registry import METHODS, SWITCHES  # noqa: E402
 from mkdlib.trainer import batch_to_device, build_optimizer, setup_runtime  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 SCHEMA_VERSION = 1
-METHODS = ("supervised", "mean_teacher", "cps", "mkd")
-SWITCH_FIELDS = ("co_training", "mean_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
+SWITCH_FIELDS = SWITCHES
 
 #: named setups; ``--set`` overrides apply on top
 PRESETS: dict[str, dict] = {
@@ -64,6 +66,26 @@ PRESETS: dict[str, dict] = {
                                     atrous_rates=(12, 24, 36), batch_size=8, unlabeled_batch_size=8,
                                     amp="bf16", channels_last=True, device="cuda")),
 }
+#: dense (no sparsity) bf16 tensor-core peak in TFLOP/s by device name, from the vendors' datasheets;
+#: the first entry whose text is in the device's name wins, so more specific names come first
+BF16_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
+    ("H200 NVL", 835.0), ("H200", 989.0), ("H100 NVL", 835.0), ("H100 PCIe", 756.0), ("H100", 989.0),
+    ("B200", 2250.0), ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0), ("A10", 125.0),
+    ("RTX 4090", 165.0), ("A6000", 155.0))
+
+
+def bf16_peak_tflops(device_name: str, override: float | None = None) -> tuple[float | None, str]:
+    """(peak TFLOP/s, where it comes from) for ``device_name``; ``override`` (--peak-tflops) wins.
+    Unknown devices (and CPUs) give (None, why), so achieved/peak is left out rather than guessed."""
+    if override is not None:
+        return override, "--peak-tflops"
+    for name, peak in BF16_PEAK_TFLOPS:
+        if name.lower() in device_name.lower():
+            return peak, f"datasheet, dense bf16 ({name})"
+    return None, (f"no bf16 peak known for {device_name!r}: add it to bench.step_cost.BF16_PEAK_TFLOPS "
+                  "or pass --peak-tflops")
+
+
 #: --tiny: a couple of steps at 32 px, for tests of the record's format (timings meaningless)
 TINY = dict(steps=2, warmup=1, part_reps=2, data_batches=2, eval_images=4,
             overrides=dict(crop_size=32, batch_size=2, unlabeled_batch_size=2))
@@ -194,7 +216,7 @@ class MethodStep:
             for t in method.teachers:
                 t.module = torch.compile(t.module)
         self.method = method.train()
-        self.optimizer = build_optimizer(cfg, (p for s in method.students for p in s.parameters()))
+        self.optimizer = build_optimizer(cfg, method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
         self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None
                          else nullcontext())
@@ -212,6 +234,16 @@ class MethodStep:
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+
+def step_flops(step: "MethodStep", batch: dict) -> int:
+    """FLOPs of one training step (forward, backward, teachers), as torch's FlopCounterMode counts
+    them (matrix multiplications and convolutions; the elementwise rest is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step.step(batch, 10 ** 6 + 1)
+    return int(counter.get_total_flops())
 
 
 # --------------------------------------------------------------------------- the measurements
@@ -266,55 +298,53 @@ def memory_of_steps(steps: dict[str, "MethodStep"], batch: dict, device: torch.d
 
 
 def mkd_parts(step: MethodStep, batch: dict, augment: Callable[[], object] | None) -> dict[str, Callable]:
-    """MKD's step cut into parts that can be timed alone, on the same model and batch."""
-    m, cfg = step.method, step.cfg
-    x_l, y_l, x_w, x_s, ignore = (batch["image"], batch["mask"], batch["image_weak"], batch["image_strong"],
-                                  batch["ignore"])
-    n_l, x = len(x_l), torch.cat([x_l, x_s])
+    """MKD's step cut into the parts it is made of (mkdlib.methods.mkd.MKD), each timed alone on the
+    same model and batch: the bench calls the method's own parts, it defines no copy of them."""
+    m = step.method
+    rng = torch.Generator().manual_seed(0)
+    views = m.views(batch, rng)
     with torch.no_grad(), step.autocast:
-        outs = [s(x) for s in m.students]
-    with torch.inference_mode(), step.autocast:
-        t_logits = [t(x_w).logits for t in m.teachers]
-    t_logits = [t.clone() for t in t_logits]
-    own = [pseudo_label(o.logits[n_l:], ignore=ignore) for o in outs]
-    labels = [torch.cat([y_l, u]) for u in own]
-    stats = [type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device) for s in m.feature_stats]
-    lam = ramp_cosine(0.5, cfg.fa_lambda)
-    params = [p for s in m.students for p in s.parameters()]
+        outs = m.student_outputs(views)
+    with step.autocast:
+        t_logits = [t.clone() for t in m.teacher_logits(views)]
+    own = m.own_labels(outs, views)
+    fresh_stats = torch.nn.ModuleList(type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device)
+                                      for s in m.feature_stats)
 
     def teachers():
-        with torch.inference_mode(), step.autocast:
-            return [t(x_w).logits for t in m.teachers]
+        with step.autocast:
+            return m.teacher_logits(views)
 
-    def students():
-        for p in params:
-            p.grad = None
-        for s, target in zip(m.students, own):
-            with step.autocast:
-                logits = s(x).logits
-                loss = F.cross_entropy(logits[:n_l], y_l, ignore_index=255) + F.cross_entropy(
-                    logits[n_l:], target, ignore_index=255)
-            step.scaler.scale(loss).backward()
+    def students():  # forward, the loss terms on the plain logits, backward
+        step.optimizer.zero_grad(set_to_none=True)
+        with step.autocast:
+            o = m.student_outputs(views)
+            terms = m.loss_terms([x.logits for x in o], own, t_logits, views)
+            loss = m.total_loss(terms, 0.5)
+        step.scaler.scale(loss).backward()
 
     def ema():
-        for t, s in zip(m.teachers, m.students):
-            ema_update(t, s)
+        m.update_teachers()
 
-    def statistics_update():
-        for st, o, y in zip(stats, outs, labels):
-            st.update(o.features, y)
+    def statistics_update():  # into fresh statistics: the method's own stay as the step left them
+        kept, m.feature_stats = m.feature_stats, fresh_stats
+        try:
+            m.update_feature_statistics(outs, own, views)
+        finally:
+            m.feature_stats = kept
 
     def augment_features():
-        for st, o, y, s in zip(m.feature_stats, outs, labels, m.students):
-            feature_augment(o.logits, y, isda_offsets(s.classifier.weight.detach().flatten(1), st.variance), lam)
+        with torch.no_grad():
+            m.feature_augmented_logits(outs, own, views, 0.5)
 
     def pseudo_labels():
-        [pseudo_label(o.logits[n_l:], ignore=ignore) for o in outs]
-        [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
+        m.own_labels(outs, views)
+        [pseudo_label(t, m.cfg.threshold, views.ignore) for t in t_logits]
 
     def cutmix():
-        cut = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=torch.Generator().manual_seed(0), device=x_s.device)
-        mix(x_s, cut), mix(ignore, cut), [mix(t, cut) for t in t_logits]
+        m.views(batch, torch.Generator().manual_seed(0))
+        if views.cut is not None:
+            [mix(t, views.cut) for t in t_logits]
 
     def optimizer_step():
         step.scaler.step(step.optimizer)
@@ -480,9 +510,21 @@ def run(args: argparse.Namespace) -> dict:
     say(f"timing {', '.join(jobs)}: {warmup} warm-up + {steps} interleaved rounds ...")
     results = time_interleaved(jobs, clock, warmup, steps)
     memory = memory_of_steps(steps_by_name, batches[0], rt.device)
+    # FLOPs per step, counted on an eager step (a compiled step does the same maths)
+    peak, peak_source = bf16_peak_tflops(record["machine"]["device_name"] if rt.device.type == "cuda" else "cpu",
+                                         args.peak_tflops)
+    record["machine"].update(bf16_peak_tflops=peak, bf16_peak_source=peak_source)
+    flops: dict[str, int] = {}
+    for name in methods:
+        counted = steps_by_name.get(name) or MethodStep(_method_config(base, name), num_classes, rt, compiled=False)
+        flops[name] = step_flops(counted, batches[0])
+        del counted
     for k, rec in results.items():
         rec["images_per_s"] = record["settings"]["images_per_step"] / rec["median_s"]
         rec.update(memory[k])
+        rec["flops_per_step"] = flops[k.removesuffix("+compile")]
+        rec["achieved_tflops"] = rec["flops_per_step"] / rec["median_s"] / 1e12
+        rec["fraction_of_bf16_peak"] = rec["achieved_tflops"] / peak if peak else None
     record["methods"] = results
 
     def ratio(a, b, field="median_s"):
@@ -569,16 +611,22 @@ def format_report(rec: dict) -> str:
     lines = [f"machine: {rec['machine']['device_name']} ({rec['machine']['device']}, "
              f"{rec['machine']['torch_threads']} threads, torch {rec['machine']['torch']}); "
              f"load avg {rec['machine'].get('load_average_start')}"]
-    lines.append(f"{'method':22s} {'wall ms':>9s} {'cpu ms':>9s} {'img/s':>8s} {'peak MiB':>9s} {'saved MiB':>9s}")
+    lines.append(f"{'method':22s} {'wall ms':>9s} {'cpu ms':>9s} {'img/s':>8s} {'TFLOP/s':>8s} {'peak MiB':>9s} "
+                 f"{'saved MiB':>9s}")
     for k, m in rec["methods"].items():
         mib = lambda b: f"{b / 2 ** 20:9.1f}" if b is not None else f"{'-':>9s}"  # noqa: E731
+        tflops = f"{m['achieved_tflops']:8.2f}" if m.get("achieved_tflops") is not None else f"{'-':>8s}"
         lines.append(f"{k:22s} {m['median_s'] * 1e3:9.1f} {m['cpu_median_s'] * 1e3:9.1f} {m['images_per_s']:8.1f} "
-                     f"{mib(m.get('peak_memory_bytes'))} {mib(m.get('autograd_saved_bytes'))}")
+                     f"{tflops} {mib(m.get('peak_memory_bytes'))} {mib(m.get('autograd_saved_bytes'))}")
     lines.append("(peak: CUDA max_memory_allocated, or process RSS on CPU; saved: tensors autograd keeps for backward)")
+    peak = rec["machine"].get("bf16_peak_tflops")
+    lines.append(f"TFLOP/s: FlopCounterMode FLOPs per step / median wall time; bf16 peak "
+                 f"{f'{peak:.0f} TFLOP/s' if peak else '-'} ({rec['machine'].get('bf16_peak_source', '-')})")
     r = rec["ratios"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     lines.append(f"MKD/CPS {fmt(r['mkd_over_cps'])} (cpu {fmt(r['cpu_mkd_over_cps'])}),  "
-                 f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})")
+                 f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})"
+                 + (f",  compiled MKD/CPS {fmt(r['compiled_mkd_over_cps'])}" if "compiled_mkd_over_cps" in r else ""))
     if "parts" in rec:
         lines.append("MKD parts (median ms, wall / cpu):")
         for k, p in rec["parts"].items():
@@ -636,6 +684,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--tiny", action="store_true", help="a couple of steps at 32 px: checks the record, not speed")
     p.add_argument("--out", help="JSON record path (default: bench/results/step_cost-<preset>-<device>-...json)")
+    p.add_argument("--peak-tflops", type=float, help="the device's dense bf16 peak (default: BF16_PEAK_TFLOPS by name)")
     p.add_argument("--quiet", action="store_true")
     return p
 

@@ -58,7 +58,7 @@ class _OldStep(MethodStep):
         from mkdlib.trainer import build_optimizer
         from contextlib import nullcontext
 
-        self.optimizer = build_optimizer(cfg, (p for s in self.method.students for p in s.parameters()))
+        self.optimizer = build_optimizer(cfg, self.method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext())
 

@@ -6,9 +6,9 @@ Small public API::
     result = train(make_config(method="mkd", split="1/16", iters=500))
 """
 from .config import METHODS, Config, ConfigError, make_config, resolve
-from .models import DeepLabV3Plus, ModelSpec, build_model
+from .models import ModelSpec, SegmentationNet, build_model
 from .trainer import RunResult, TrainingError, load_method, train
 
 __version__ = "0.1.0"
 __all__ = ["Config", "ConfigError", "METHODS", "make_config", "resolve", "build_model", "ModelSpec",
-           "DeepLabV3Plus", "train", "load_method", "RunResult", "TrainingError"]
+           "SegmentationNet", "train", "load_method", "RunResult", "TrainingError"]

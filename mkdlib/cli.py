@@ -5,6 +5,8 @@
     python -m mkdlib eval runs/<key>
     python -m mkdlib validate --dataset voc --data-root /data/VOC2012 --split 1/16
     python -m mkdlib pretrain                (re-make the committed stand-in for ImageNet weights)
+    python -m mkdlib validate --dataset folder --data-root my_data --split 1/8
+    python -m mkdlib predict runs/<key> photos/ --out predictions   (or a .pt file; a glob 'photos/*.jpg')
 
 Every Config field is a flag (``--feature-aug false``, ``--gamma 0.6``).
 """
@@ -48,6 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     p_pre.add_argument("--iters", type=int, default=None, help="default: mkdlib.pretrain.PRETRAIN['iters']")
     p_pre.add_argument("--threads", type=int, default=None)
     p_pre.add_argument("--out", default=None, help="default: the committed file mkdlib/weights/synthetic-source-<encoder>.pt")
+    p_pred = sub.add_parser("predict", help="masks, overlays and an index.html for new images")
+    p_pred.add_argument("checkpoint", help="a run folder (its best.pt, else last.pt) or a .pt file")
+    p_pred.add_argument("images", nargs="+", help="a folder of images, image files, or a glob ('photos/*.jpg')")
+    p_pred.add_argument("--out", required=True, help="folder for <stem>_mask.png, <stem>_overlay.png, index.html")
+    p_pred.add_argument("--model", default=None, help="student1 | student2 | teacher1 | teacher2 "
+                                                       "(default: the network the run evaluated)")
+    p_pred.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of a run folder")
+    p_pred.add_argument("--mode", default="auto", choices=("auto", "whole", "sliding"),
+                        help="auto: sliding window for images longer than --max-whole-side")
+    p_pred.add_argument("--window", type=int, default=None, help="sliding window side (default: eval_crop, "
+                                                                 "else max(crop_size, 512))")
+    p_pred.add_argument("--max-whole-side", type=int, default=1024)
+    p_pred.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p_pred.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -57,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({"run_dir": str(res.run_dir), "miou": res.miou, "best_miou": res.best_miou,
                               "wall_time_s": round(res.wall_time_s, 1)}))
         elif args.command == "eval":
-            from .trainer import evaluate_run
+            from .runs import evaluate_run
 
             print(json.dumps(evaluate_run(args.run_dir, args.which), indent=1))
         elif args.command == "pretrain":
@@ -71,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             report = validate(_config_from(args))
             print(report.render())
             return 0 if report.ok else 1
+        elif args.command == "predict":
+            from .predict import predict_folder
+
+            res = predict_folder(args.checkpoint, args.images, args.out, model=args.model, which=args.which,
+                                 mode=args.mode, window=args.window, max_whole_side=args.max_whole_side,
+                                 device=args.device, progress=not args.no_progress)
+            for path, reason in res.failures:
+                print(f"skipped {path}: {reason}", file=sys.stderr)
+            print(f"{len(res.predictions)} image(s) predicted by {res.model}: masks and overlays in {res.out_dir}, "
+                  f"contact sheet {res.index}" + (f"; {len(res.failures)} skipped" if res.failures else ""))
+            return 0 if res.ok else 1
     except (ConfigError, ValueError, RuntimeError) as e:
         # bad input: one clear line, no traceback from deep inside torch
         print(f"error: {e}", file=sys.stderr)

@@ -11,28 +11,14 @@ import hashlib
 import json
 import os
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
-METHODS = ("supervised", "mean_teacher", "cps", "mkd")
+from .models import ARCHITECTURE_FIELDS, ModelSpec
+from .registry import METHOD_INFO, METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
 
-#: Table 3 switches per method. ``co_training``: two students with cross supervision (L_ss);
-#: ``mean_teacher``: each student's own EMA teacher supervises it; ``mutual_mean_teacher``: teacher
-#: i supervises student j != i (L_st); ``strong_aug``: students see strong aug + CutMix, teachers weak;
-#: ``feature_aug``: ISDA feature augmentation on the students' logits.
-METHOD_PRESETS: dict[str, dict[str, bool]] = {
-    "supervised": dict(co_training=False, mean_teacher=False, mutual_mean_teacher=False,
-                       strong_aug=False, feature_aug=False),
-    "mean_teacher": dict(co_training=False, mean_teacher=True, mutual_mean_teacher=False,
-                         strong_aug=True, feature_aug=False),
-    "cps": dict(co_training=True, mean_teacher=False, mutual_mean_teacher=False,
-                strong_aug=False, feature_aug=False),
-    "mkd": dict(co_training=True, mean_teacher=False, mutual_mean_teacher=True,
-                strong_aug=True, feature_aug=True),
-}
-SWITCHES = tuple(METHOD_PRESETS["mkd"])
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
 SOURCE_WEIGHTS = "synthetic-source"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -47,10 +33,27 @@ def provenance_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
+def resolve_encoder_weights(cfg: Config) -> str | None:
+    """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
+    turned into the path of its weights file (committed for the default encoder)."""
+    if cfg.encoder_weights != SOURCE_WEIGHTS:
+        return cfg.encoder_weights
+    path = committed_weights(cfg.encoder)
+    if not path.is_file():
+        raise ConfigError(f"encoder_weights {SOURCE_WEIGHTS!r}: no weights for encoder {cfg.encoder!r} at {path}; "
+                          f"make them once with `python -m mkdlib pretrain --encoder {cfg.encoder}` (CPU: about "
+                          "an hour), or use encoder_weights=none / imagenet / a file")
+    return str(path)
+
+
 def source_weights_sha256(encoder: str) -> str | None:
     """SHA-256 recorded for the committed weights of ``encoder`` (None: none committed)."""
     prov = provenance_path(committed_weights(encoder))
     return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
+
+#: ``folder``: your own images/ + masks/ + classes.txt under data_root (mkdlib.data.folder)
+DATASETS = ("synthetic", "voc", "vocaug", "cityscapes", "folder")
+
 ALPHA_DEFAULT = 1.5
 
 
@@ -61,8 +64,8 @@ class ConfigError(ValueError):
 @dataclass
 class Config:
     # --- data
-    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes
-    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset>
+    dataset: str = "synthetic"  # synthetic | voc | vocaug | cityscapes | folder
+    data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset> (folder: required)
     split: str = "1/16"  # fraction, count, 'full', or a split list path
     split_source: str = "generated"  # generated | cps | u2pl | unimatch
     split_seed: int = 0
@@ -71,16 +74,16 @@ class Config:
     eval_mode: str = "whole"  # whole | center_crop | sliding
     eval_crop: int | None = None  # window / crop size for center_crop and sliding
     # --- model
-    encoder: str = "tu-regnetx_002"
-    encoder_weights: str | None = None  # None | imagenet | path to a local state dict
-    output_stride: int = 16
-    decoder_channels: int = 64
-    atrous_rates: tuple[int, ...] = (2, 4, 6)
-    aspp_dropout: float = 0.5
+    encoder: str = ModelSpec.encoder
+    encoder_weights: str | None = None  # None | imagenet | synthetic-source | path to a local state dict
+    output_stride: int = ModelSpec.output_stride
+    decoder_channels: int = ModelSpec.decoder_channels
+    atrous_rates: tuple[int, ...] = ModelSpec.atrous_rates
+    aspp_dropout: float = ModelSpec.aspp_dropout
     # --- method (None = take the method's preset)
     method: str = "mkd"
     co_training: bool | None = None
-    mean_teacher: bool | None = None
+    own_teacher: bool | None = None
     mutual_mean_teacher: bool | None = None
     strong_aug: bool | None = None
     feature_aug: bool | None = None
@@ -94,12 +97,15 @@ class Config:
     fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
     fa_covariance: str = "diagonal"  # diagonal | full
     pseudo_from_augmented: bool = False  # released code: argmax of feature-augmented logits
+    pseudo_loss_norm: str = "all"  # all: mean over every pixel | labeled: over pixels with a pseudo label
+    unsup_rampup: float = 0.0  # share of training over which alpha and beta ramp up from 0 (sigmoid)
     # --- optimisation
     iters: int = 1200
     batch_size: int = 8  # labeled images per step (per process)
     unlabeled_batch_size: int = 8  # unlabeled images per step (per process)
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 3e-3
+    encoder_lr_scale: float = 1.0  # encoder lr = lr * this (pretrained encoders: lower, as UniMatch)
     weight_decay: float = 1e-4
     momentum: float = 0.9
     schedule: str = "cosine"  # cosine (linear warmup + cosine) | poly (power 0.9)
@@ -130,6 +136,12 @@ class Config:
     # earlier key (and the results store under it) stays valid
     KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True}
 
+    def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
+        """The network this config trains; ``encoder_weights`` is the resolved file (see
+        :func:`resolve_encoder_weights`), None for a random initialisation."""
+        return ModelSpec(num_classes=num_classes, encoder_weights=encoder_weights,
+                         **{f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS})
+
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}
 
@@ -146,8 +158,17 @@ class Config:
             d["synthetic_generator"] = GENERATOR_VERSION
         if self.encoder_weights == SOURCE_WEIGHTS:  # the committed file's identity, not just its name
             d["encoder_weights_sha256"] = source_weights_sha256(self.encoder)
+        if self.dataset == "folder":  # data_root is runtime-only: the data itself tells two folders apart
+            from .data.folder import fingerprint
+
+            d["folder_data"] = fingerprint(self.data_root)
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.dataset}-{self.method}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
+        return f"{self.dataset}-{self.run_name()}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
+
+    def run_name(self) -> str:
+        """What ran (mkdlib.registry.run_name): ``cps`` only for CPS's own switches."""
+        return run_name(self.method, {k: bool(getattr(self, k)) if getattr(self, k) is not None
+                                      else METHOD_PRESETS.get(self.method, {}).get(k, False) for k in SWITCHES})
 
 
 def _field_types() -> dict[str, typing.Any]:
@@ -230,6 +251,11 @@ def make_config(base: Config | dict | str | Path | None = None, **overrides) -> 
     elif isinstance(base, dict):
         values.update(base)
     values.update({k: v for k, v in overrides.items()})
+    for old, new in RENAMED_FIELDS.items():  # configs written before a rename
+        if old in values:
+            if new in values and values[new] != values[old]:
+                raise ConfigError(f"{old!r} is the old name of {new!r}, and both are given with different values")
+            values[new] = values.pop(old)
     hints = _field_types()
     unknown = sorted(set(values) - set(hints) - {"RUNTIME_ONLY"})
     if unknown:
@@ -251,19 +277,20 @@ def resolve(cfg: Config) -> Config:
     if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training
         cfg = dataclasses.replace(cfg, cutmix=True)
     s = cfg.switches()
-    if s["mean_teacher"] and s["mutual_mean_teacher"]:
-        raise ConfigError("mean_teacher and mutual_mean_teacher are both on: a student is supervised either "
-                          "by its own teacher (mean_teacher) or by the other branch's (mutual_mean_teacher)")
-    if s["mutual_mean_teacher"] and cfg.method not in ("mkd", "cps"):
+    if s["own_teacher"] and s["mutual_mean_teacher"]:
+        raise ConfigError("own_teacher and mutual_mean_teacher are both on: a student is supervised either "
+                          "by its own teacher (own_teacher) or by the other branch's (mutual_mean_teacher)")
+    two_students = METHOD_INFO[cfg.method].students == 2
+    if s["mutual_mean_teacher"] and not two_students:
         raise ConfigError(f"mutual_mean_teacher needs two branches: use method 'mkd' (got {cfg.method!r})")
     if cfg.method == "supervised" and any(s.values()):
         on = [k for k, v in s.items() if v]
         raise ConfigError(f"method 'supervised' uses no unlabeled data; switches {on} need method 'mkd'")
-    if cfg.method == "mean_teacher" and (s["co_training"] or not s["mean_teacher"]):
+    if cfg.method == "mean_teacher" and (s["co_training"] or not s["own_teacher"]):
         raise ConfigError("method 'mean_teacher' is one student with its own teacher; for co-training "
                           "with teachers use method 'mkd' with the switches")
-    has_teacher = s["mean_teacher"] or s["mutual_mean_teacher"]
-    if cfg.method in ("mkd", "cps") and not has_teacher and cfg.method == "mkd" and cfg.alpha > 0 and not s["co_training"]:
+    has_teacher = s["own_teacher"] or s["mutual_mean_teacher"]
+    if two_students and not has_teacher and not s["co_training"]:
         raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
     if not has_teacher and cfg.alpha > 0 and cfg.alpha != ALPHA_DEFAULT:  # cps/supervised configs carry the default
         raise ConfigError(f"alpha={cfg.alpha} weights the teacher loss L_st, but no teacher is on; turn on "
@@ -274,22 +301,28 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"gamma must be in [0, 1), got {cfg.gamma} (the weight of the old teacher in Eq. 1)")
     if not 0.0 <= cfg.threshold < 1.0:
         raise ConfigError(f"threshold must be in [0, 1), got {cfg.threshold}")
+    if cfg.pseudo_loss_norm not in ("all", "labeled"):
+        raise ConfigError(f"pseudo_loss_norm must be 'all' or 'labeled', got {cfg.pseudo_loss_norm!r}")
+    if not 0.0 <= cfg.unsup_rampup <= 1.0:
+        raise ConfigError(f"unsup_rampup is a share of training in [0, 1], got {cfg.unsup_rampup}")
+    if cfg.encoder_lr_scale <= 0:
+        raise ConfigError(f"encoder_lr_scale must be > 0, got {cfg.encoder_lr_scale}")
     if cfg.fa_covariance not in ("diagonal", "full"):
         raise ConfigError(f"fa_covariance must be 'diagonal' or 'full', got {cfg.fa_covariance!r}")
     choices = {"optimizer": ("adamw", "sgd"), "schedule": ("cosine", "poly"),
                "eval_mode": ("whole", "center_crop", "sliding"), "amp": ("auto", "off", "bf16", "fp16"),
                "device": ("auto", "cpu", "cuda"), "eval_model": ("student1", "teacher1"),
                "split_source": ("generated", "cps", "u2pl", "unimatch"),
-               "dataset": ("synthetic", "voc", "vocaug", "cityscapes")}
+               "dataset": DATASETS}
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} {getattr(cfg, name)!r} is not one of {', '.join(allowed)}")
     if cfg.eval_model == "teacher1" and not has_teacher:
-        raise ConfigError("eval_model 'teacher1' needs a teacher (mean_teacher or mutual_mean_teacher on)")
+        raise ConfigError("eval_model 'teacher1' needs a teacher (own_teacher or mutual_mean_teacher on)")
     for name in ("iters", "batch_size", "crop_size", "eval_interval", "checkpoint_interval", "log_interval"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.method != "supervised" and cfg.unlabeled_batch_size < 1:
+    if METHOD_INFO[cfg.method].uses_unlabeled and cfg.unlabeled_batch_size < 1:
         raise ConfigError("unlabeled_batch_size must be >= 1 for semi-supervised methods")
     if cfg.output_stride not in (8, 16):
         raise ConfigError(f"output_stride must be 8 or 16 for DeepLabV3+, got {cfg.output_stride}")

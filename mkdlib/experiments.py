@@ -6,13 +6,21 @@ a 2-core CPU: the headline comparison has three seeds, the sweeps one (stated in
 
     python -m mkdlib.experiments headline        # run what is missing, in order
     python -m mkdlib.experiments --list          # what each grid holds and what is done
+    python -m mkdlib.experiments headline --device cuda --parallel 4   # 4 runs at once on one GPU
+    python -m mkdlib.experiments gamma --parallel 2 --set iters=300    # overrides: other keys, honestly
+
+With --parallel, --set, --only or --device, each run is its own process (mkdlib.parallel) and the
+command ends with a summary of finished and failed runs (exit status 1 if any failed).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from collections.abc import Callable
 
-from .config import Config, base_config, resolve
+from .config import Config, ConfigError, base_config, make_config, resolve
+from .registry import METHOD_INFO
 from .results import is_done
 
 HEADLINE_SEEDS = (0, 1, 2)
@@ -22,19 +30,18 @@ SWEEP_SEED = 0
 def grid(name: str) -> list[Config]:
     """Configs of one named grid (all resolved)."""
     b = base_config
-    if name == "headline":  # Table 1/2 analogue at 1/16: supervised vs CPS vs MKD, and the headroom
-        cfgs = [c for s in HEADLINE_SEEDS for c in
-                [b(method=m, split="1/16", seed=s) for m in ("mkd", "cps", "supervised")]
-                + [b(method="supervised", split="full", seed=s)]]
-        # MKD's matching baseline: CPS with strong augmentation + CutMix (the paper's "CPS w/ CutMix"
-        # row of Table 2), last so that the plain-CPS comparison is complete first
-        cfgs += [b(method="cps", split="1/16", seed=s, strong_aug=True) for s in HEADLINE_SEEDS]
+    if name == "calibration":  # the benchmark's gates, in order (docs/benchmark.md): G1, G2, the switches
+        cfgs = [b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS for m, sp in CALIBRATION_RUNS]
+        cfgs += [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED, **v) for v in CALIBRATION_SWITCHES]
+    elif name == "headline":  # Table 1/2 analogue at 1/16: every method, and the headroom to all labels
+        cfgs = [b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS
+                for m, sp in CALIBRATION_RUNS + (("mkd", "1/16"),)]
     elif name == "fractions":  # Table 1 analogue: label fractions
         cfgs = [b(method=m, split=f, seed=SWEEP_SEED) for f in ("1/8", "1/4", "1/2") for m in ("supervised", "mkd")]
     elif name == "methods":  # the baselines the paper compares against, at 1/16
         cfgs = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED)]
     elif name == "ablation":  # Table 3: co-training plus one or more switches
-        rows = [dict(), dict(mean_teacher=True), dict(mutual_mean_teacher=True), dict(strong_aug=True),
+        rows = [dict(), dict(own_teacher=True), dict(mutual_mean_teacher=True), dict(strong_aug=True),
                 dict(feature_aug=True), dict(mutual_mean_teacher=True, strong_aug=True)]
         cfgs = [b(method="cps", split="1/16", seed=SWEEP_SEED, **r) for r in rows]
         cfgs.append(b(method="mkd", split="1/16", seed=SWEEP_SEED))
@@ -49,7 +56,14 @@ def grid(name: str) -> list[Config]:
     return [resolve(c) for c in cfgs]
 
 
-GRIDS = ("headline", "fractions", "methods", "ablation", "gamma", "beta", "diagnosis")
+GRIDS = ("calibration", "headline", "fractions", "methods", "ablation", "gamma", "beta", "diagnosis")
+#: G1 (all labels vs 1/16: the headroom) and G2 (does semi-supervision pay at 1/16), 3 seeds each
+CALIBRATION_RUNS = (("supervised", "full"), ("supervised", "1/16"), ("cps", "1/16"), ("mean_teacher", "1/16"),
+                    ("cps_cutmix", "1/16"))
+#: settings the sources disagree on, measured on the mean teacher (one seed) to pick the defaults:
+#: the teacher's BatchNorm in train mode (the released code) and the pseudo-label loss averaged over
+#: the pixels that carry a pseudo label (FixMatch / UniMatch) instead of over all pixels
+CALIBRATION_SWITCHES = (dict(teacher_bn_train=True), dict(pseudo_loss_norm="labeled"))
 #: The diagnosis grid's changes to MKD: strong augmentation without CutMix, a weaker teacher term,
 #: confident teacher pseudo labels only (the paper's Table 1 * variant), a milder feature
 #: augmentation, and the last three together.
@@ -57,18 +71,25 @@ DIAGNOSIS = (dict(cutmix=False), dict(alpha=0.5), dict(threshold=0.95), dict(fa_
              dict(alpha=0.5, threshold=0.95, fa_lambda=0.5))
 
 
-def pending(name: str) -> list[Config]:
-    """Configs of a grid not yet in the results store (duplicates across grids run once)."""
+def grid_configs(names: list[str], overrides: dict | None = None, only: str | None = None) -> list[Config]:
+    """The configs of the named grids, in order, each with ``overrides`` applied and resolved again;
+    duplicates (across grids, or made equal by an override) once; ``only``: keys containing it."""
     seen, out = set(), []
-    for c in grid(name):
-        if c.key() not in seen and not is_done(c.key()):
-            seen.add(c.key())
-            out.append(c)
+    for name in names:
+        for cfg in grid(name):
+            if overrides:
+                cfg = resolve(make_config(cfg, **overrides))
+            key = cfg.key()
+            if key in seen or (only and only not in key):
+                continue
+            seen.add(key)
+            out.append(cfg)
     return out
 
 
-#: relative cost of one step (1 = a supervised step), for splitting a grid over processes
-STEP_COST = {"supervised": 1.0, "mean_teacher": 2.0, "cps": 3.0, "mkd": 4.0}
+def pending(name: str) -> list[Config]:
+    """Configs of a grid not yet in the results store (duplicates across grids run once)."""
+    return [c for c in grid_configs([name]) if not is_done(c.key())]
 
 
 def shard(configs: list[Config], index: int, count: int) -> list[Config]:
@@ -76,24 +97,128 @@ def shard(configs: list[Config], index: int, count: int) -> list[Config]:
     loads, owner = [0.0] * count, []
     for c in configs:
         k = min(range(count), key=lambda i: loads[i])
-        loads[k] += STEP_COST.get(c.method, 4.0) * c.iters
+        loads[k] += METHOD_INFO[c.method].step_cost * c.iters
         owner.append(k)
     return [c for c, k in zip(configs, owner) if k == index]
 
 
+def _parse_shard(shard_spec: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in shard_spec.split("/"))
+        assert 0 <= index < count
+    except (ValueError, AssertionError):
+        raise ConfigError(f"--shard expects i/n with 0 <= i < n, got {shard_spec!r}") from None
+    return index, count
+
+
+def run_grids(names: list[str], threads: int | None = None, parallel: int | None = None, device: str | None = None,
+              overrides: dict | None = None, only: str | None = None, shard_spec: str = "0/1", progress: bool = True,
+              say: Callable[[str], None] = print) -> int:
+    """The one grid runner: train every config of the named grids not yet in the results store
+    (resumable). In this process one after the other, or with ``parallel`` (or ``device``) N at a
+    time, each in its own process (mkdlib.parallel). Returns the exit status (1: a run failed)."""
+    index, count = _parse_shard(shard_spec)
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
+    configs = grid_configs(names, overrides, only)
+    missing = [c for c in configs if not is_done(c.key())]
+    todo, skipped = shard(missing, index, count), len(configs) - len(missing)
+    if not todo:
+        say(f"nothing to run: {len(configs)} config(s) selected, {skipped} already in the results store"
+            + (f" (shard {shard_spec} holds none of the other {len(missing)})" if missing else ""))
+        return 0
+    if parallel is None and device is None:
+        from .trainer import train
+
+        for i, cfg in enumerate(todo, 1):
+            say(f"[{i}/{len(todo)}] {cfg.key()}")
+            cfg.threads, cfg.progress = threads, progress
+            result = train(cfg)
+            if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
+                from .runs import republish
+
+                republish(result.run_dir)
+        return 0
+    from .parallel import format_summary, prepare_shared, run_parallel
+
+    parallel = parallel or 1
+    say(f"{len(todo)} run(s) to do ({skipped} already stored), {parallel} at a time")
+    prepare_shared(todo, threads, say)
+    outcomes = run_parallel(todo, parallel, threads, device, say)
+    say(format_summary(outcomes, skipped, len(todo) - len(outcomes)))
+    return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
+
+
 def run_grid(name: str, threads: int | None = None, progress: bool = True, shard_spec: str = "0/1") -> None:
-    from .trainer import train
+    """One grid, in this process (:func:`run_grids`)."""
+    run_grids([name], threads, shard_spec=shard_spec, progress=progress, say=lambda m: print(m, flush=True))
 
-    index, count = (int(x) for x in shard_spec.split("/"))
-    todo = shard(pending(name), index, count)
-    for i, cfg in enumerate(todo, 1):
-        print(f"[{name} {i}/{len(todo)}] {cfg.key()}", flush=True)
-        cfg.threads, cfg.progress = threads, progress
-        result = train(cfg)
-        if not is_done(cfg.key()):  # finished earlier, but the store lost it: publish again
-            from .trainer import republish
 
-            republish(result.run_dir)
+def summary_rows(name: str) -> list[dict]:
+    """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
+    final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
+    import statistics
+
+    from .results import load_result
+
+    groups: dict[str, dict] = {}
+    for cfg in grid_configs([name]):
+        seedless = resolve(make_config(cfg, seed=0)).key()
+        base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
+        setting = ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()
+                            if k not in Config.RUNTIME_ONLY and v != base[k])
+        g = groups.setdefault(seedless, {"run": cfg.run_name(), "labels": cfg.split, "setting": setting,
+                                         "planned": 0, "miou": [], "minutes": []})
+        g["planned"] += 1
+        if is_done(cfg.key()):
+            r = load_result(cfg.key())
+            g["miou"].append(100 * r["final"]["miou"])
+            g["minutes"].append(r["wall_time_s"] / 60)
+    rows = []
+    for g in groups.values():
+        m = g.pop("miou")
+        rows.append({**g, "seeds": len(m), "miou_mean": statistics.fmean(m) if m else None,
+                     "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
+                     "minutes": statistics.fmean(g.pop("minutes")) if m else None})
+    return rows
+
+
+def summary_markdown(name: str) -> str:
+    """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
+    lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
+    for r in summary_rows(name):
+        miou = "not run yet" if r["miou_mean"] is None else (
+            f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
+        minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
+        setting = f"`{r['setting']}`" if r["setting"] else "default"
+        lines.append(f"| {r['run']} | {r['labels']} | {setting} | {miou} | {r['seeds']}/{r['planned']} | {minutes} |")
+    return "\n".join(lines)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_block(name: str, text: str | None = None) -> str:
+    """The README's generated results block of grid ``name`` (between its two markers)."""
+    text = README.read_text() if text is None else text
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    if start not in text or end not in text:
+        raise KeyError(f"README.md has no block {start} ... {end}")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def update_readme(name: str) -> None:
+    """Write the grid's summary table into the README's block (numbers read from the store)."""
+    from .io import atomic_write_text
+
+    text = README.read_text()
+    readme_block(name, text)  # both markers are there
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    head, rest = text.split(start, 1)
+    atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
 
 
 def short_run(iters: int = 60, data_root: str | None = None, base: dict | None = None, **selection):
@@ -112,18 +237,41 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("grids", nargs="*", default=[])
     p.add_argument("--list", action="store_true")
+    p.add_argument("--summary", action="store_true", help="the grids' results as a markdown table (mean ± sd)")
+    p.add_argument("--update-readme", action="store_true", help="write the grids' tables into README.md's blocks")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
+    p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device of every run")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field in every config (repeatable; key fields give other run keys)")
+    p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
+    if args.update_readme:
+        for g in args.grids or ["calibration"]:
+            update_readme(g)
+        return 0
+    if args.summary:
+        for g in args.grids or ["calibration"]:
+            print(f"{g}:\n{summary_markdown(g)}\n")
+        return 0
     if args.list or not args.grids:
         for g in GRIDS:
             cfgs = grid(g)
             done = sum(is_done(c.key()) for c in cfgs)
             print(f"{g:10s} {done}/{len(cfgs)} done")
         return 0
-    for g in args.grids:
-        run_grid(g, args.threads, shard_spec=args.shard)
-    return 0
+    from .parallel import parse_overrides
+
+    try:
+        overrides = parse_overrides(args.set)
+        parallel = args.parallel if (args.parallel is not None or overrides or args.only or args.device) else None
+        if parallel is None and (overrides or args.only or args.device):
+            parallel = 1
+        return run_grids(args.grids, args.threads, parallel, args.device, overrides, args.only, args.shard)
+    except (ConfigError, KeyError) as e:
+        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

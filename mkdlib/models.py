@@ -24,8 +24,8 @@ class SegOutput(NamedTuple):
     features: torch.Tensor  # (B, D, H/4, W/4): decoder output, input of the classifier
 
 
-class DeepLabV3Plus(nn.Module):
-    """smp's DeepLabV3+ split into encoder / decoder / 1x1 classifier."""
+class SegmentationNet(nn.Module):
+    """smp's DeepLabV3+ split into encoder / decoder / 1x1 classifier; returns logits and features."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -43,13 +43,20 @@ class DeepLabV3Plus(nn.Module):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    encoder: str = "resnet18"
+    """A network by names and numbers: the one list of model fields. mkdlib.config.Config takes its
+    model fields and their defaults (the CPU default) from here; Config.model_spec builds one."""
+
+    encoder: str = "tu-regnetx_002"
     num_classes: int = 21
-    encoder_weights: str | None = None
+    encoder_weights: str | None = None  # None | 'imagenet' | a local state-dict file
     output_stride: int = 16
-    decoder_channels: int = 256
-    atrous_rates: tuple[int, ...] = (12, 24, 36)
+    decoder_channels: int = 64
+    atrous_rates: tuple[int, ...] = (2, 4, 6)
     aspp_dropout: float = 0.5
+
+
+#: the ModelSpec fields a Config sets (num_classes comes from the data, encoder_weights is resolved)
+ARCHITECTURE_FIELDS = ("encoder", "output_stride", "decoder_channels", "atrous_rates", "aspp_dropout")
 
 
 def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
@@ -87,8 +94,8 @@ def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
 def _imagenet_cached(encoder: str) -> bool:
     """Whether smp's ImageNet weights of ``encoder`` are already in the Hugging Face cache."""
     try:
-        from huggingface_hub import try_to_load_from_cache
         import segmentation_models_pytorch as smp
+        from huggingface_hub import try_to_load_from_cache
 
         if encoder.startswith("tu-"):
             import timm
@@ -106,7 +113,7 @@ def _imagenet_cached(encoder: str) -> bool:
         return False
 
 
-def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
+def build_model(spec: ModelSpec, seed: int | None = None) -> SegmentationNet:
     """A DeepLabV3+ by encoder name. ``seed`` fixes the random initialisation (students differ by it)."""
     import segmentation_models_pytorch as smp
 
@@ -114,7 +121,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
     local = None
     if weights == "synthetic-source":  # a name, not a file: entry points resolve it (no training in here)
         raise ModelError("encoder_weights 'synthetic-source' names the built-in pretrained encoder; resolve it "
-                         "to its file first with mkdlib.pretrain.resolve_encoder_weights(cfg)")
+                         "to its file first with mkdlib.config.resolve_encoder_weights(cfg)")
     if weights not in (None, "", "none", "imagenet"):
         local = Path(weights)
         if not local.is_file():
@@ -139,7 +146,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
             encoder_name=spec.encoder, encoder_weights=weights, encoder_output_stride=spec.output_stride,
             decoder_channels=spec.decoder_channels, decoder_atrous_rates=tuple(spec.atrous_rates),
             decoder_aspp_dropout=spec.aspp_dropout, classes=spec.num_classes)
-    except KeyError as e:
+    except KeyError:
         raise ModelError(f"unknown encoder {spec.encoder!r}; see "
                          "segmentation_models_pytorch.encoders.get_encoder_names(), or a timm "
                          "name prefixed with 'tu-'") from None
@@ -149,7 +156,7 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> DeepLabV3Plus:
         raise
     if local is not None:
         _load_local_encoder_weights(net.encoder, local)
-    return DeepLabV3Plus(net)
+    return SegmentationNet(net)
 
 
 def _hub_reachable(timeout: float = 2.0) -> bool:

@@ -4,21 +4,20 @@ The paper initialises both students from an ImageNet-pretrained ResNet. ImageNet
 downloaded here, and a DeepLabV3+ trained from scratch on a CPU budget is starved of iterations,
 not of labels. So a DeepLabV3+ is trained once, fully supervised and for long, on a generated
 source set whose eight classes are shapes that never occur in the target task
-(:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with a random one of eight textures.
+(:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with one of two of eight textures (the
+target's four among them: the stand-in shares low-level statistics with the target, not classes).
 Its encoder is committed (``mkdlib/weights/``, fp16) with a provenance file; ``encoder_weights:
 synthetic-source`` loads it, and nothing pretrains at run time unless the encoder is one without
-committed weights. ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
+committed weights (then ``python -m mkdlib pretrain --encoder NAME`` makes them once). ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
 
-Entry points call :func:`resolve_encoder_weights` before any model is built, so the model layer
-(:mod:`mkdlib.models`) never trains anything.
+The trainer turns the name into the file (:func:`mkdlib.config.resolve_encoder_weights`) before any
+model is built; nothing below this module ever trains an encoder.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,12 +27,13 @@ from .config import SOURCE_WEIGHTS, Config, ConfigError, base_config, committed_
 from .data import data_dir
 from .data.synthetic import GENERATOR_VERSION, SyntheticSpec, generate
 from .io import atomic_torch_save, atomic_write_json
+from .runtime import git_commit
 
 SOURCE_NAME = SOURCE_WEIGHTS
 SOURCE_SPEC = SyntheticSpec(num_train=4096, num_val=256, seed=1000, family="source", min_objects=1,
                             max_objects=3, min_radius=0.16, max_radius=0.34)
 #: The pretraining recipe (everything else is the built-in default config).
-PRETRAIN = dict(method="supervised", split="full", iters=10000, batch_size=16, lr=3e-3, warmup_iters=200,
+PRETRAIN = dict(method="supervised", split="full", iters=8000, batch_size=16, lr=3e-3, warmup_iters=200,
                 eval_interval=1000, checkpoint_interval=500, crop_size=64, encoder_weights="none")
 
 
@@ -43,11 +43,6 @@ def sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def cached_weights(encoder: str) -> Path:
-    """Where weights pretrained on this machine for an encoder without committed ones are cached."""
-    return data_dir() / "pretrained" / f"{SOURCE_NAME}-{encoder}-g{GENERATOR_VERSION}" / "encoder.pt"
 
 
 def pretrain_config(encoder: str, iters: int | None = None, threads: int | None = None,
@@ -74,11 +69,7 @@ def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, ite
     encoder_state = {k[len(prefix):]: (v.half() if v.is_floating_point() else v)
                      for k, v in state.items() if k.startswith(prefix)}
     atomic_torch_save(encoder_state, out)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parents[1], capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except Exception:
-        commit = None
+    commit = git_commit()
     atomic_write_json(provenance_path(out), {
         "what": "encoder of a DeepLabV3+ trained supervised on the built-in source task (classes disjoint "
                 "from the target task): this project's stand-in for ImageNet weights",
@@ -91,25 +82,6 @@ def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, ite
         "torch_threads": torch.get_num_threads(), "commit": commit, "dtype": "float16",
         "sha256": sha256(out), "bytes": out.stat().st_size})
     return out
-
-
-def resolve_encoder_weights(cfg: Config, progress: bool = True) -> str | None:
-    """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
-    turned into the path of a weights file, before any model is built.
-
-    The committed file for the encoder if there is one; otherwise this machine's cached
-    pretraining, made now if missing (minutes to an hour on a CPU; said on stderr).
-    """
-    if cfg.encoder_weights != SOURCE_NAME:
-        return cfg.encoder_weights
-    path = committed_weights(cfg.encoder)
-    if not path.is_file():
-        path = cached_weights(cfg.encoder)
-        if not path.is_file():
-            print(f"no committed {SOURCE_NAME} weights for encoder {cfg.encoder!r}: pretraining them once on the "
-                  f"source task ({PRETRAIN['iters']} iterations) into {path}", file=sys.stderr)
-            pretrain(cfg.encoder, out=path, threads=cfg.threads, progress=progress and cfg.progress)
-    return str(path)
 
 
 def check_committed(encoder: str = "tu-regnetx_002") -> dict:

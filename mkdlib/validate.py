@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError, resolve
+from .config import DATASETS, Config, ConfigError, resolve
 from .data import DataBundle, DatasetError, SplitError, prepare_data
 from .data.palette import IGNORE_INDEX
 from .data.splits import parse_split_line
+from .registry import METHOD_INFO
 
 #: how many problems :meth:`Report.render` lists before summarising the rest
 RENDER_LIMIT = 40
@@ -182,7 +183,7 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
         report.add("split", f"{cfg.split!r} labels no image; expected at least one labeled id")
     if not val:
         report.add("validation list", "is empty; expected at least one validation id")
-    if check_split and cfg.method != "supervised" and not unl:
+    if check_split and METHOD_INFO[cfg.method].uses_unlabeled and not unl:
         report.add("split", f"{cfg.split!r} leaves no unlabeled images, but method {cfg.method!r} needs some "
                             "(use method=supervised for 'full')")
     for name, ids in (("labeled", lab), ("unlabeled", unl), ("validation", val)):
@@ -207,17 +208,35 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
         present[group] = ok
 
     budget = None if max_open is None else max(max_open, 0)
+    # a folder dataset's unlabeled share of its training list has masks, which another split labels: check them too
+    unlabeled_masks = cfg.dataset == "folder"
     for i, (group, with_mask) in enumerate((("labeled", True), ("validation", True), ("unlabeled", False))):
         ids = present[group]
         take = ids if budget is None else _spread(ids, budget // (3 - i))
         for sid in take:
-            _check_sample(data, sid, group, with_mask, report)
+            _check_sample(data, sid, group, with_mask or (unlabeled_masks and _path(data.folder, "mask", sid).is_file()),
+                          report)
         if budget is not None:
             budget -= len(take)
     return report
 
 
 # --------------------------------------------------------------------------- all of it
+def _prepare(cfg: Config, report: Report | None = None) -> DataBundle:
+    """``prepare_data``; for ``folder``, its layout problems go to ``report`` (every one, each naming
+    its file) and the data is built from the usable files, so the samples are checked too."""
+    if cfg.dataset != "folder":
+        return prepare_data(cfg)
+    from .data.folder import prepare_folder
+
+    found: list[tuple[str, str]] = []
+    try:
+        return prepare_folder(cfg, problems=found)
+    finally:
+        for where, what in found if report is not None else ():
+            report.add(where, what)
+
+
 def validate(cfg: Config, max_open: int | None = None) -> Report:
     """Check config, encoder, split and every sample of a dataset; returns every problem found.
 
@@ -230,7 +249,7 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
         report.add("config", str(e))
         resolved = cfg
     check_encoder(cfg.encoder, report)
-    if cfg.dataset not in ("synthetic", "voc", "vocaug", "cityscapes"):
+    if cfg.dataset not in DATASETS:
         return report  # resolve already said so; nothing to read
     before = len(report.problems)
     check_split_lists(cfg, report)
@@ -238,14 +257,14 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
     quiet = dataclasses.replace(resolved, progress=False)
     data, split_usable = None, True
     try:
-        data = prepare_data(quiet)
+        data = _prepare(quiet, report)
     except (DatasetError, SplitError, ConfigError, OSError) as e:
         if not (isinstance(e, SplitError) and list_found):  # else: already reported, line by line
             report.add("split" if isinstance(e, SplitError) else "data_root", str(e))
         if isinstance(e, SplitError):  # the split is bad, the data may be fine: check the whole pool
             split_usable = False
             try:
-                data = prepare_data(dataclasses.replace(quiet, split="full"))
+                data = _prepare(dataclasses.replace(quiet, split="full"))
             except (DatasetError, SplitError, ConfigError, OSError):
                 data = None
     if data is not None:

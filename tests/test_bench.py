@@ -16,7 +16,7 @@ if str(REPO) not in sys.path:  # bench/ is a top-level package next to mkdlib/, 
     sys.path.insert(0, str(REPO))
 
 from bench import step_cost  # noqa: E402
-from bench.plots import load_record, plot_cost_breakdown  # noqa: E402
+from bench.plots import METHOD_LABELS, load_record, plot_cost_breakdown  # noqa: E402
 
 PARTS = ("teacher_forward", "student_forward_backward", "ema_update", "feature_statistics",
          "feature_augmentation", "pseudo_labels", "cutmix", "optimizer_step", "data_augmentation")
@@ -47,6 +47,25 @@ def test_record_times_every_method_interleaved_with_ratios(record):
     assert ratios["cpu_mkd_over_cps"] == pytest.approx(meth["mkd"]["cpu_median_s"] / meth["cps"]["cpu_median_s"])
     # autograd memory: two students on labeled+unlabeled keep more for backward than one on labeled
     assert 0 < meth["supervised"]["autograd_saved_bytes"] < meth["cps"]["autograd_saved_bytes"]
+    # counted FLOPs: CPS is two students on 2x the images; MKD adds the teachers' forwards to CPS
+    flops = {k: m["flops_per_step"] for k, m in meth.items()}
+    assert 0 < flops["supervised"] < flops["cps"] < flops["mkd"]
+    assert flops["mean_teacher"] < flops["cps"]
+    for m in meth.values():
+        assert m["achieved_tflops"] == pytest.approx(m["flops_per_step"] / m["median_s"] / 1e12)
+        assert m["fraction_of_bf16_peak"] is None  # a CPU has no entry in the peak table
+    assert record["machine"]["bf16_peak_tflops"] is None and "no bf16 peak" in record["machine"]["bf16_peak_source"]
+
+
+def test_bf16_peak_is_looked_up_by_device_name_with_a_fallback():
+    assert step_cost.bf16_peak_tflops("NVIDIA H200") == (989.0, "datasheet, dense bf16 (H200)")
+    assert step_cost.bf16_peak_tflops("NVIDIA H200 NVL")[0] == 835.0  # the specific name before "H200"
+    assert step_cost.bf16_peak_tflops("NVIDIA H100 80GB HBM3")[0] == 989.0
+    assert step_cost.bf16_peak_tflops("NVIDIA H100 PCIe")[0] == 756.0
+    assert step_cost.bf16_peak_tflops("NVIDIA A100-SXM4-80GB")[0] == 312.0
+    peak, why = step_cost.bf16_peak_tflops("Some Future GPU")
+    assert peak is None and "--peak-tflops" in why
+    assert step_cost.bf16_peak_tflops("Some Future GPU", override=500.0) == (500.0, "--peak-tflops")
 
 
 def test_record_has_mkd_parts_and_teachers_keep_no_graph(record):
@@ -77,12 +96,13 @@ def test_cost_breakdown_figure_splits_the_mkd_bar_into_parts(record, tmp_path):
     fig = plot_cost_breakdown(path, clock="cpu")
     ax = fig.axes[0]
     n_parts = len(PARTS) - 1  # data augmentation is outside the step
-    assert len(ax.patches) == 3 + n_parts + 1  # 3 plain bars, MKD's parts, "other"
-    mkd_heights = sum(p.get_height() for p in ax.patches[3:])
+    plain = [m for m in METHOD_LABELS if m in record["methods"] and m != "mkd"]
+    assert len(ax.patches) == len(plain) + n_parts + 1  # one bar per other method, MKD's parts, "other"
+    mkd_heights = sum(p.get_height() for p in ax.patches[len(plain):])
     expected = max(record["methods"]["mkd"]["cpu_median_s"],
                    sum(record["parts"][k]["cpu_median_s"] for k in PARTS if k != "data_augmentation")) * 1e3
     assert mkd_heights == pytest.approx(expected)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["supervised", "mean teacher", "CPS", "MKD"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [METHOD_LABELS[m] for m in plain] + ["MKD"]
 
 
 def test_bad_input_is_a_clear_error(tmp_path, capsys):
@@ -122,7 +142,7 @@ def test_ema_fast_path_is_bit_identical_to_averaged_model():
 def test_feature_statistics_ignore_autocast_and_bad_labels():
     import torch
 
-    from mkdlib.losses import ClassFeatureStats
+    from mkdlib.feature_aug import ClassFeatureStats
 
     torch.manual_seed(0)
     f, y = torch.randn(2, 8, 4, 4) * 100 + 1000, torch.randint(0, 3, (2, 8, 8))

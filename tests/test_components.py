@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from mkdlib.data.transforms import cutmix_boxes, mix
 from mkdlib.ema import ema_gamma, ema_update, make_teacher
 from mkdlib.evaluate import confusion_matrix, iou_from_confusion, mean_iou
-from mkdlib.losses import (ClassFeatureStats, cross_pseudo_loss, feature_augment, isda_offsets,
-                           pseudo_label, pseudo_label_loss, ramp_cosine, supervised_loss)
+from mkdlib.feature_aug import ClassFeatureStats, feature_augment, isda_offsets, ramp_cosine
+from mkdlib.losses import cross_pseudo_loss, pseudo_label, pseudo_label_loss, supervised_loss
 
 
 # ------------------------------------------------------------------ EMA (Eq. 1)

@@ -9,8 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
-from mkdlib.data import (LabeledDataset, SeededInfiniteSampler, SegmentationFolder, SyntheticSpec,
-                         UnlabeledDataset, generate, make_split, prepare_synthetic)
+from mkdlib.data import (
+    LabeledDataset,
+    SeededInfiniteSampler,
+    SyntheticSpec,
+    UnlabeledDataset,
+    generate,
+    make_split,
+    prepare_synthetic,
+)
 from mkdlib.data.splits import SplitError, parse_split_spec
 from mkdlib.data.synthetic import CLASSES, render_sample
 
@@ -24,8 +31,10 @@ def _digest(root):
 
 def test_generation_is_deterministic_and_voc_formatted(tmp_path):
     spec = SyntheticSpec(num_train=6, num_val=2, size=32, seed=3)
-    a, b = generate(tmp_path / "a", spec, progress=False), generate(tmp_path / "b", spec, progress=False)
+    a = generate(tmp_path / "a", spec, progress=False)
+    b = generate(tmp_path / "b", spec, progress=False, workers=2)  # rendered in 2 spawned processes
     assert _digest(a) == _digest(b)
+    assert (a / "dataset.json").read_text() == (b / "dataset.json").read_text()
     assert _digest(a) != _digest(generate(tmp_path / "c", SyntheticSpec(num_train=6, num_val=2, size=32, seed=4),
                                           progress=False))
     mask = Image.open(a / "SegmentationClass" / "syn_000000.png")

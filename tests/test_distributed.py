@@ -27,8 +27,8 @@ from mkdlib import cli
 
 held = {}
 build = trainer.build_method
-def keep(cfg, num_classes):
-    held["method"] = build(cfg, num_classes)
+def keep(cfg, num_classes, *weights):
+    held["method"] = build(cfg, num_classes, *weights)
     return held["method"]
 trainer.build_method = keep
 code = cli.main(["train", "--config", sys.argv[1]])

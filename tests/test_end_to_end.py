@@ -91,8 +91,8 @@ def test_teacher_receives_no_gradient_and_no_graph(tiny_config):
 
 
 def test_contradictory_switches_are_rejected(tiny_config):
-    with pytest.raises(ConfigError, match="mean_teacher and mutual_mean_teacher"):
-        resolve(tiny_config(method="mkd", mean_teacher=True))
+    with pytest.raises(ConfigError, match="own_teacher and mutual_mean_teacher"):
+        resolve(tiny_config(method="mkd", own_teacher=True))
     with pytest.raises(ConfigError, match="unknown"):
         resolve(tiny_config(method="fixmatch"))
 

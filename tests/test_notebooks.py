@@ -95,7 +95,10 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
         nb = nbformat.read(path, as_version=4)
         return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
-    assert f"training {key}" in printed(built_book["chapters"] / "03_train.ipynb")
+    first = printed(built_book["chapters"] / "03_train.ipynb")
+    assert f"training {key}" in first
+    # the prediction section ran the run's checkpoint on new images, naming files but no machine path
+    assert "predicted 4 new images" in first and "new3_128px_mask.png" in first and str(tmp) not in first
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
         mp.setenv("MKD_RUNS_DIR", str(tmp / "runs-second"))  # no checkpoint to fall back on
@@ -103,6 +106,7 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
                                  {**built_book["params"]["03_train"], "data_root": built_book["data_root"]},
                                  progress=False)
     assert f"stored result found for {key}" in printed(again)
+    assert f"No checkpoint of {key}" in printed(again)  # the store keeps no weights: said, not failed
     assert not (tmp / "runs-second").exists()
 
 
@@ -320,7 +324,7 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
 
     matplotlib.use("Agg")
     from mkdlib.results import is_done, load_result
-    from mkdlib.report.viz import ablation_explorer
+    from mkdlib.report.explorer import ablation_explorer
 
     w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
     w["method"].value = "cps"
@@ -366,7 +370,7 @@ def test_intro_leads_with_the_verdict_then_figure_1(built_book):
 def test_equations_are_rendered_maths_next_to_the_functions_that_compute_them(built_book):
     page = _article(built_book["html"] / "chapters" / "01_components.html")
     for label, function in (("eq-cutmix", "def mix("), ("eq-ema", "def ema_update("), ("eq-isda", "def isda_offsets("),
-                            ("eq-lst", "def teacher_student_loss("), ("eq-lsup", "def supervised_students_loss("),
+                            ("eq-lst", "def teacher_loss_from_log_probs("), ("eq-lsup", "def loss_terms("),
                             ("eq-loss", "def total_loss(")):
         at = page.find(f'id="equation-{label}"')
         assert at >= 0, f"equation {label} is not rendered maths with a label"

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from mkdlib import make_config
-from mkdlib.io import atomic_torch_save, atomic_write_json, read_jsonl
+from mkdlib.io import atomic_torch_save, read_jsonl
 from mkdlib.trainer import TrainingError, _RunLock, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -312,7 +312,7 @@ def test_unwritable_output_folder_fails_at_start(tiny_config, tmp_path):
 
 
 def test_disk_full_at_save_is_caught_and_previous_checkpoint_kept(monkeypatch, tiny_config):
-    import mkdlib.trainer as trainer
+    import mkdlib.checkpoint as checkpoint  # where checkpoints are written
 
     writes = []
 
@@ -323,7 +323,7 @@ def test_disk_full_at_save_is_caught_and_previous_checkpoint_kept(monkeypatch, t
                 raise OSError(errno.ENOSPC, "No space left on device")
         atomic_torch_save(obj, path)
 
-    monkeypatch.setattr(trainer, "atomic_torch_save", full_after_first)
+    monkeypatch.setattr(checkpoint, "atomic_torch_save", full_after_first)
     cfg = tiny_config(iters=6, checkpoint_interval=2)
     with pytest.raises(TrainingError, match="could not write checkpoint .*last.pt at iteration 4.*No space left") as e:
         train(cfg)

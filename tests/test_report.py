@@ -26,11 +26,10 @@ def _store(root, cfg, miou, curves=None):
         (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
 
 
-def _headline(method, strong_aug=False):
+def _headline(method):
     from mkdlib.experiments import grid
 
-    return [c for c in grid("headline") if c.method == method and c.split == "1/16"
-            and (method != "cps" or c.strong_aug == strong_aug)]
+    return [c for c in grid("headline") if c.method == method and c.split == "1/16"]
 
 
 # --------------------------------------------------------------------------- verdict and fair references
@@ -49,7 +48,7 @@ def test_verdict_is_generated_from_the_stored_runs(tmp_path):
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.30, 0.31, 0.32)):
         _store(root, cfg, miou)
-    for cfg, miou in zip(_headline("cps", strong_aug=True), (0.20, 0.21, 0.22)):
+    for cfg, miou in zip(_headline("cps_cutmix"), (0.20, 0.21, 0.22)):
         _store(root, cfg, miou)
     text = verdict(root)
     assert "**MKD** scores highest: 31.0 ± 1.0 mIoU (3 seeds)" in text
@@ -68,7 +67,7 @@ def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
     root = tmp_path / "store"
     _store(root, _headline("mkd")[0], 0.40)
     _store(root, _headline("cps")[0], 0.50)
-    _store(root, _headline("cps", strong_aug=True)[0], 0.35)
+    _store(root, _headline("cps_cutmix")[0], 0.35)
     t = table_methods(root)
     voc = paper_table("table2_vocaug")
     assert t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"] == pytest.approx(5.0)
@@ -95,7 +94,7 @@ def test_table_1_keeps_plain_cps_only(tmp_path):
 
     root = tmp_path / "store"
     _store(root, _headline("cps")[0], 0.30)
-    _store(root, _headline("cps", strong_aug=True)[0], 0.10)
+    _store(root, _headline("cps_cutmix")[0], 0.10)
     assert table_label_fractions(root).loc[f"{OURS}: CPS", "1/16"] == pytest.approx(30.0)
 
 

@@ -33,8 +33,8 @@ COMMON = dict(
 )
 VOC = dict(crop_size=512, lr=0.0025, iters=30000, eval_mode="whole")
 CITYSCAPES = dict(dataset="cityscapes", crop_size=800, lr=0.01, iters=40000, eval_mode="sliding", eval_crop=800)
-NO_FA = dict(co_training=True, mean_teacher=False, mutual_mean_teacher=True, strong_aug=True, feature_aug=False)
-TABLE3 = [  # co_training, mean_teacher, mutual_mean_teacher, strong_aug, feature_aug
+NO_FA = dict(co_training=True, own_teacher=False, mutual_mean_teacher=True, strong_aug=True, feature_aug=False)
+TABLE3 = [  # co_training, own_teacher, mutual_mean_teacher, strong_aug, feature_aug
     ("cotraining", (True, False, False, False, False)),
     ("cotraining_mt", (True, True, False, False, False)),
     ("cotraining_mutualmt", (True, False, True, False, False)),
@@ -43,7 +43,7 @@ TABLE3 = [  # co_training, mean_teacher, mutual_mean_teacher, strong_aug, featur
     ("cotraining_mutualmt_sda", (True, False, True, True, False)),
     ("mkd", (True, False, True, True, True)),
 ]
-SWITCHES = ("co_training", "mean_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
+SWITCHES = ("co_training", "own_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
 #: the paper's Table 3 row names, in TABLE3's order
 TABLE3_ROWS = ("co-training", "co-training + MT", "co-training + mutual MT", "co-training + SDA",
                "co-training + FDA", "co-training + mutual MT + SDA", "co-training + mutual MT + SDA + FDA (MKD)")

@@ -2,50 +2,28 @@
 
 :func:`prepare_data` turns a config into everything training needs: the folder reader, the
 labeled/unlabeled split and the validation ids. The built-in ``synthetic`` dataset is generated
-on first use (seconds) under the data directory.
+on first use (seconds) under the data directory; ``folder`` is your own images and masks
+(:mod:`mkdlib.data.folder`).
 """
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .datasets import (DatasetError, EvalDataset, FolderLayout, LabeledDataset, SeededInfiniteSampler,
-                       SegmentationFolder, UnlabeledDataset, VOC_LAYOUT)
+from .bundle import DataBundle, classes_present, data_dir
+from .datasets import (
+    VOC_LAYOUT,
+    DatasetError,
+    EvalDataset,
+    FolderLayout,
+    LabeledDataset,
+    SeededInfiniteSampler,
+    SegmentationFolder,
+    UnlabeledDataset,
+)
 from .palette import IGNORE_INDEX, colorize, voc_palette
 from .splits import Split, SplitError, make_split, read_split_list, split_dirname, write_split
-from .synthetic import CLASSES as SYNTHETIC_CLASSES
 from .synthetic import SyntheticSpec, generate
-
-
-def data_dir() -> Path:
-    """Root for datasets: ``$MKD_DATA_DIR``, else ``data/`` at the repository root."""
-    env = os.environ.get("MKD_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
-
-
-@dataclass
-class DataBundle:
-    folder: SegmentationFolder
-    split: Split
-    val_ids: list[str]
-    class_names: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-
-def classes_present(folder: SegmentationFolder, ids: list[str]) -> dict[str, set[int]]:
-    """Which classes each id's mask contains (for class-balanced splits)."""
-    out = {}
-    for i in ids:
-        m = folder.mask(i)
-        out[i] = {int(c) for c in np.unique(m) if c != IGNORE_INDEX and c != 0}
-    return out
 
 
 def _read_ids(path: Path, what: str) -> list[str]:
@@ -55,7 +33,8 @@ def _read_ids(path: Path, what: str) -> list[str]:
 
 
 def prepare_synthetic(root: str | Path | None, split: str, split_seed: int = 0,
-                      spec: SyntheticSpec = SyntheticSpec(), progress: bool = True) -> DataBundle:
+                      spec: SyntheticSpec | None = None, progress: bool = True) -> DataBundle:
+    spec = spec or SyntheticSpec()
     root = Path(root) if root else data_dir() / spec.name
     meta = root / "dataset.json"
     if meta.is_file():  # an existing built-in dataset keeps the spec it was generated with
@@ -86,6 +65,10 @@ def prepare_data(cfg) -> DataBundle:
     """Data for a resolved Config."""
     if cfg.dataset == "synthetic":
         return prepare_synthetic(cfg.data_root, cfg.split, cfg.split_seed, progress=cfg.progress)
+    if cfg.dataset == "folder":
+        from .folder import prepare_folder
+
+        return prepare_folder(cfg)
     from . import real
 
     return real.prepare_real(cfg)

@@ -5,9 +5,9 @@ the sample's augmentation, so a resumed run sees exactly the batches an uninterr
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch

@@ -32,3 +32,15 @@ def save_mask(mask: np.ndarray, path: str | Path) -> None:
 def colorize(mask: np.ndarray) -> np.ndarray:
     """(H, W) class ids to (H, W, 3) RGB with the VOC palette."""
     return voc_palette()[mask.astype(np.int64) % 256]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Blend a class map (H, W) in palette colours over an RGB image (H, W, 3); background (0)
+    stays the plain image so objects stand out."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
+    colour = colorize(mask).astype(np.float32)
+    out = image.astype(np.float32)
+    fg = (mask != 0)[..., None]
+    out = np.where(fg, (1 - alpha) * out + alpha * colour, out)
+    return out.clip(0, 255).astype(np.uint8)

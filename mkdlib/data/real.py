@@ -22,7 +22,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from . import DataBundle, classes_present, data_dir
+from .bundle import DataBundle, classes_present, data_dir
 from .datasets import DatasetError, FolderLayout, SegmentationFolder
 from .splits import Split, SplitError, make_split, parse_split_spec, read_split_list, split_dirname, write_split
 

@@ -28,9 +28,10 @@ CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dot
 
 #: A *different* set of classes (other shapes, other textures) on the same kind of scenes: the
 #: built-in analogue of ImageNet, used once to pretrain encoders (mkdlib.pretrain).
-#: Source classes are named by shape alone; each object's texture is drawn from all eight
-#: textures (the target's four and four others), so the encoder learns shape *and* texture features
-#: without ever seeing a target class. ImageNet -> VOC shares far more than this (cats, dogs, cars).
+#: Source classes are shapes that no target class has. Class k is drawn with texture k or k + 1 of
+#: eight (the target's four and four others), so texture tells a class apart from most others but
+#: only shape settles it: the encoder learns texture *and* shape features without ever seeing a
+#: target class (a shape-texture pair). ImageNet -> VOC shares far more (cats, dogs, cars).
 SOURCE_CLASSES = ("background", "hexagon", "cross", "ellipse", "chevron", "crescent", "arrow", "l-shape",
                   "half-disc")
 
@@ -206,7 +207,7 @@ def render_sample(index: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarr
         u = ((xx - cx) * math.cos(theta) + (yy - cy) * math.sin(theta)) / radius
         v = (-(xx - cx) * math.sin(theta) + (yy - cy) * math.cos(theta)) / radius
         if spec.family == "source":
-            tex = _source_texture(int(rng.integers(8)), u, v, rng)
+            tex = _source_texture((cls - 1 + int(rng.integers(2))) % 8, u, v, rng)
         else:
             tex = _texture(cls, u, v, rng)
         c1, c2 = _contrasting_colours(rng)
@@ -227,8 +228,24 @@ def sample_id(index: int) -> str:
     return f"syn_{index:06d}"
 
 
-def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True) -> Path:
-    """Write the dataset under ``root`` (VOC layout) unless a complete copy is already there."""
+def _write_sample(root: Path, spec: SyntheticSpec, index: int) -> None:
+    image, mask = render_sample(index, spec)
+    Image.fromarray(image).save(root / "JPEGImages" / f"{sample_id(index)}.jpg", quality=92)
+    save_mask(mask, root / "SegmentationClass" / f"{sample_id(index)}.png")
+
+
+def _write_samples(root: Path, spec: SyntheticSpec, indices: list[int]) -> int:
+    for i in indices:
+        _write_sample(root, spec, i)
+    return len(indices)
+
+
+def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True,
+             workers: int = 1) -> Path:
+    """Write the dataset under ``root`` (VOC layout) unless a complete copy is already there.
+
+    ``workers`` > 1 renders in that many processes (spawned: safe after CUDA or OpenMP started);
+    each image depends only on (seed, index), so the files are the same either way."""
     root = Path(root)
     meta_path = root / "dataset.json"
     meta = {"name": spec.name, "generator_version": GENERATOR_VERSION, "classes": list(spec.classes),
@@ -241,10 +258,20 @@ def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: 
     (root / "SegmentationClass").mkdir(parents=True, exist_ok=True)
     (root / "ImageSets" / "Segmentation").mkdir(parents=True, exist_ok=True)
     n = spec.num_train + spec.num_val
-    for i in tqdm(range(n), desc=f"generating {spec.name}", disable=not progress, leave=False):
-        image, mask = render_sample(i, spec)
-        Image.fromarray(image).save(root / "JPEGImages" / f"{sample_id(i)}.jpg", quality=92)
-        save_mask(mask, root / "SegmentationClass" / f"{sample_id(i)}.png")
+    bar = tqdm(total=n, desc=f"generating {spec.name}", disable=not progress, leave=False)
+    if workers > 1 and n > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [list(range(k, n, workers * 4)) for k in range(min(n, workers * 4))]
+        with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=multiprocessing.get_context("spawn")) as ex:
+            for done in ex.map(_write_samples, [root] * len(chunks), [spec] * len(chunks), chunks):
+                bar.update(done)
+    else:
+        for i in range(n):
+            _write_sample(root, spec, i)
+            bar.update(1)
+    bar.close()
     ids = [sample_id(i) for i in range(n)]
     (root / "ImageSets" / "Segmentation" / "train.txt").write_text("\n".join(ids[:spec.num_train]) + "\n")
     (root / "ImageSets" / "Segmentation" / "val.txt").write_text("\n".join(ids[spec.num_train:]) + "\n")

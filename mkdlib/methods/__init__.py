@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from ..config import Config, ConfigError
+from ..registry import METHODS
 from .base import Method
-from .cps import CPS
 from .mean_teacher import MeanTeacher
 from .mkd import MKD
 from .supervised import Supervised
 
 METHOD_CLASSES: dict[str, type[Method]] = {
-    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": CPS, "mkd": MKD}
+    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": MKD, "cps_cutmix": MKD,
+    "mkd": MKD}  # cps, cps_cutmix: presets of MKD's switches
+assert tuple(METHOD_CLASSES) == METHODS, "mkdlib.registry and METHOD_CLASSES disagree"
 
 
 def build_method(cfg: Config, num_classes: int, encoder_weights: str | None = None) -> Method:
@@ -22,4 +24,4 @@ def build_method(cfg: Config, num_classes: int, encoder_weights: str | None = No
     return cls(cfg, num_classes, encoder_weights)
 
 
-__all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "CPS", "MKD"]
+__all__ = ["Method", "build_method", "METHOD_CLASSES", "Supervised", "MeanTeacher", "MKD"]

@@ -10,20 +10,14 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..models import DeepLabV3Plus, ModelSpec, build_model
-
-
-def model_spec(cfg: Config, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
-    """The students' architecture; ``encoder_weights`` is the resolved file (mkdlib.pretrain)."""
-    return ModelSpec(encoder=cfg.encoder, num_classes=num_classes, encoder_weights=encoder_weights,
-                     output_stride=cfg.output_stride, decoder_channels=cfg.decoder_channels,
-                     atrous_rates=tuple(cfg.atrous_rates), aspp_dropout=cfg.aspp_dropout)
+from ..models import SegmentationNet, build_model
 
 
 class Method(nn.Module):
     """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
 
-    uses_unlabeled = True
+    #: the dataset's class names, set by the trainer and kept in checkpoints (prediction needs no dataset)
+    class_names: tuple[str, ...] | None = None
 
     def __init__(self, cfg: Config, num_classes: int, encoder_weights: str | None = None):
         super().__init__()
@@ -31,12 +25,12 @@ class Method(nn.Module):
         self.students = nn.ModuleList()
         self.teachers = nn.ModuleList()
 
-    def build_student(self, index: int) -> DeepLabV3Plus:
+    def build_student(self, index: int) -> SegmentationNet:
         """Students differ only by the seed of their random initialisation (pretrained encoder
         weights, when given, are shared: then only the decoders differ, as in CPS)."""
-        return build_model(model_spec(self.cfg, self.num_classes, self.encoder_weights), seed=self.cfg.seed * 1000 + index)
+        return build_model(self.cfg.model_spec(self.num_classes, self.encoder_weights), seed=self.cfg.seed * 1000 + index)
 
-    def train(self, mode: bool = True) -> "Method":
+    def train(self, mode: bool = True) -> Method:
         super().train(mode)
         for t in self.teachers:  # teachers: eval-mode BatchNorm unless asked otherwise
             t.train(mode and self.cfg.teacher_bn_train)

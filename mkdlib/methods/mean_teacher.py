@@ -6,7 +6,7 @@ import torch
 
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
-from ..losses import pseudo_label, pseudo_label_loss, supervised_loss
+from ..losses import pseudo_label, pseudo_label_loss, sigmoid_rampup, supervised_loss
 from .base import Method
 
 
@@ -29,5 +29,5 @@ class MeanTeacher(Method):
         target = pseudo_label(t_logits, cfg.threshold, ignore)
         logits = student(torch.cat([x_l, x_s])).logits
         sup = supervised_loss(logits[: len(x_l)], y_l)
-        unsup = pseudo_label_loss(logits[len(x_l):], target)
-        return {"loss": sup + cfg.alpha * unsup, "sup": sup.detach(), "st": unsup.detach()}
+        unsup = pseudo_label_loss(logits[len(x_l):], target, cfg.pseudo_loss_norm)
+        return {"loss": sup + sigmoid_rampup(progress, cfg.unsup_rampup) * cfg.alpha * unsup, "sup": sup.detach(), "st": unsup.detach()}

@@ -7,8 +7,12 @@ as in CPS); the CutMix mask also mixes the teachers' logits. Feature augmentatio
 each student's logits into ISDA-augmented logits, using ground truth on labeled pixels and the
 student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
-L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if mean_teacher);
+L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if own_teacher);
 L_ss: the CPS cross supervision between the students (co_training).
+
+The step is composed of named parts (views, teacher targets, student outputs, feature-augmented
+logits, loss terms), which the components chapter shows and bench/step_cost.py times: one copy of
+each piece of maths. CPS is this class under the ``co_training``-only preset (mkdlib.registry).
 
 Cost (docs/performance.md): the teachers run under inference_mode (no autograd state), the
 students' input batch is concatenated once, each student's argmax is computed once (it labels
@@ -17,67 +21,137 @@ log-softmax is computed once for both L_ss and L_st.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
-from ..losses import (ClassFeatureStats, feature_augment, isda_offsets, pseudo_label, ramp_cosine,
-                      student_student_loss, supervised_students_loss, teacher_student_loss, total_loss)
+from ..feature_aug import ClassFeatureStats, feature_augment, isda_offsets, ramp_cosine
+from ..losses import (
+    cross_pseudo_loss_from_log_probs,
+    pseudo_label,
+    sigmoid_rampup,
+    supervised_loss,
+    teacher_loss_from_log_probs,
+)
+from ..models import SegOutput
 from .base import Method
 
 
+class Views(NamedTuple):
+    """What the networks see in one step."""
+
+    labeled: torch.Tensor  # (B_l, 3, H, W)
+    mask: torch.Tensor  # (B_l, H, W) ground truth
+    weak: torch.Tensor  # (B_u, 3, H, W) teachers' view
+    student: torch.Tensor  # (B_u, 3, H, W) students' unlabeled view: strong + CutMix, or weak
+    ignore: torch.Tensor  # (B_u, H, W) padding, mixed like the students' view
+    cut: torch.Tensor | None  # the CutMix mask (B_u, 1, H, W), or None
+
+
 class MKD(Method):
+    """Two students and every Table 3 switch; CPS is its ``co_training``-only preset."""
+
     def __init__(self, cfg, num_classes, encoder_weights=None):
         super().__init__(cfg, num_classes, encoder_weights)
         self.students.extend(self.build_student(i) for i in range(2))
-        if cfg.mean_teacher or cfg.mutual_mean_teacher:
+        if cfg.own_teacher or cfg.mutual_mean_teacher:
             self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)
         self.feature_stats = torch.nn.ModuleList(
             ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance)
             for _ in self.students) if cfg.feature_aug else torch.nn.ModuleList()
 
     def training_step(self, batch, progress, rng):
-        cfg = self.cfg
+        self.update_teachers()
+        views = self.views(batch, rng)
+        teacher_logits = self.teacher_logits(views)
+        outs = self.student_outputs(views)
+        own = self.own_labels(outs, views)
+        if self.cfg.feature_aug:
+            self.update_feature_statistics(outs, own, views)
+        logits = self.feature_augmented_logits(outs, own, views, progress)
+        terms = self.loss_terms(logits, own, teacher_logits, views)
+        return {"loss": self.total_loss(terms, progress), **{k: v.detach() for k, v in terms.items()}}
+
+    # ---- the parts, in the order of the step
+    def update_teachers(self) -> None:
+        """Eq. 1: each teacher moves towards its student (before the step, as in the released code)."""
         for teacher, student in zip(self.teachers, self.students):
             ema_update(teacher, student)
-        x_l, y_l, x_w, ignore = batch["image"], batch["mask"], batch["image_weak"], batch["ignore"]
-        n_l = len(x_l)
-        x_u = batch["image_strong"] if cfg.strong_aug else x_w
+
+    def views(self, batch: dict, rng: torch.Generator | None) -> Views:
+        """The students' unlabeled view: strong augmentation + CutMix (strong_aug), else the weak one."""
+        cfg = self.cfg
+        x_u, ignore = (batch["image_strong"] if cfg.strong_aug else batch["image_weak"]), batch["ignore"]
         cut = (cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng, device=x_u.device)
                if cfg.strong_aug and cfg.cutmix else None)
         if cut is not None:
             x_u, ignore = mix(x_u, cut), mix(ignore, cut)
+        return Views(batch["image"], batch["mask"], batch["image_weak"], x_u, ignore, cut)
 
-        with torch.inference_mode():  # teachers: forward only, no graph, no autograd bookkeeping
-            t_logits = [t(x_w).logits for t in self.teachers]
-            if cut is not None:
-                t_logits = [mix(t, cut) for t in t_logits]
+    def teacher_logits(self, views: Views) -> list[torch.Tensor]:
+        """Teachers on the weak view (forward only), mixed with the students' CutMix mask."""
+        with torch.inference_mode():  # no graph, no autograd bookkeeping
+            logits = [t(views.weak).logits for t in self.teachers]
+            if views.cut is not None:
+                logits = [mix(t, views.cut) for t in logits]
+        return logits
 
-        x = torch.cat([x_l, x_u])  # labeled + unlabeled in ONE forward per student (shared BN stats)
-        outs = [s(x) for s in self.students]
-        logits = [o.logits for o in outs]
-        # each student's own argmax on its unlabeled images, computed once: it labels the feature
-        # statistics (feature_aug) and is the partner's CPS target (co_training)
-        own = [pseudo_label(l[n_l:], ignore=ignore) for l in logits] if (cfg.feature_aug or cfg.co_training) else []
-        if cfg.feature_aug:
-            lam = ramp_cosine(progress, cfg.fa_lambda)
-            augmented = []
-            for out, own_u, stats, student in zip(outs, own, self.feature_stats, self.students):
-                labels = torch.cat([y_l, own_u])
-                stats.update(out.features, labels)
-                weight = student.classifier.weight.detach().flatten(1)
-                augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
-        else:
-            augmented = logits
+    def student_outputs(self, views: Views) -> list[SegOutput]:
+        """Labeled + unlabeled in ONE forward per student (shared BatchNorm statistics)."""
+        x = torch.cat([views.labeled, views.student])
+        return [s(x) for s in self.students]
 
-        terms = {"sup": supervised_students_loss([a[:n_l] for a in augmented], y_l)}  # Eq. 5
-        log_probs = [F.log_softmax(a[n_l:], dim=1) for a in augmented] if (cfg.co_training or self.teachers) else []
-        if cfg.co_training:  # L_ss: CPS between the students
-            targets = [pseudo_label(a[n_l:], ignore=ignore) for a in augmented] if cfg.pseudo_from_augmented else own
-            terms["ss"] = student_student_loss(log_probs, targets)
-        if self.teachers:  # L_st, Eq. 2: teacher j supervises student i
-            targets = [pseudo_label(t, cfg.threshold, ignore) for t in t_logits]
-            terms["st"] = teacher_student_loss(log_probs, targets, mutual=cfg.mutual_mean_teacher)
-        loss = total_loss(terms, cfg.alpha, cfg.beta)  # Eq. 4
-        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
+    def own_labels(self, outs: list[SegOutput], views: Views) -> list[torch.Tensor]:
+        """Each student's argmax on its unlabeled images, computed once: it labels the feature
+        statistics (feature_aug) and is the partner's CPS target (co_training)."""
+        if not (self.cfg.feature_aug or self.cfg.co_training):
+            return []
+        n_l = len(views.labeled)
+        return [pseudo_label(o.logits[n_l:], ignore=views.ignore) for o in outs]
+
+    def update_feature_statistics(self, outs: list[SegOutput], own: list[torch.Tensor], views: Views) -> None:
+        """Running class statistics of each student's decoder feature: ground truth on labeled
+        pixels, the student's own pseudo labels on unlabeled ones."""
+        for out, own_u, stats in zip(outs, own, self.feature_stats):
+            stats.update(out.features, torch.cat([views.mask, own_u]))
+
+    def feature_augmented_logits(self, outs: list[SegOutput], own: list[torch.Tensor], views: Views,
+                                 progress: float) -> list[torch.Tensor]:
+        """Eq. 3 on every student's logits (feature_aug; lambda ramps up), else the plain logits."""
+        if not self.cfg.feature_aug:
+            return [o.logits for o in outs]
+        lam = ramp_cosine(progress, self.cfg.fa_lambda)
+        augmented = []
+        for out, own_u, stats, student in zip(outs, own, self.feature_stats, self.students):
+            weight = student.classifier.weight.detach().flatten(1)
+            labels = torch.cat([views.mask, own_u])
+            augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
+        return augmented
+
+    def loss_terms(self, logits: list[torch.Tensor], own: list[torch.Tensor], teacher_logits: list[torch.Tensor],
+                   views: Views) -> dict[str, torch.Tensor]:
+        """L_sup on the labeled part; L_ss (co_training) and L_st (teachers) on the unlabeled part,
+        sharing one log-softmax per student."""
+        cfg, n_l = self.cfg, len(views.labeled)
+        terms = {"sup": sum(supervised_loss(a[:n_l], views.mask) for a in logits)}
+        if not (cfg.co_training or self.teachers):
+            return terms
+        log_probs = [F.log_softmax(a[n_l:], dim=1) for a in logits]
+        if cfg.co_training:
+            targets = ([pseudo_label(a[n_l:], ignore=views.ignore) for a in logits] if cfg.pseudo_from_augmented
+                       else own)
+            terms["ss"] = cross_pseudo_loss_from_log_probs(log_probs, targets, cfg.pseudo_loss_norm)
+        if self.teachers:
+            teacher_labels = [pseudo_label(t, cfg.threshold, views.ignore) for t in teacher_logits]
+            terms["st"] = teacher_loss_from_log_probs(log_probs, teacher_labels, cfg.mutual_mean_teacher,
+                                                      cfg.pseudo_loss_norm)
+        return terms
+
+    def total_loss(self, terms: dict[str, torch.Tensor], progress: float) -> torch.Tensor:
+        """Eq. 4: L = L_sup + alpha L_st + beta L_ss (the unlabeled terms ramped up over unsup_rampup)."""
+        cfg = self.cfg
+        ramp = sigmoid_rampup(progress, cfg.unsup_rampup)
+        return terms["sup"] + ramp * (cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0))

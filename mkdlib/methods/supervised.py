@@ -6,8 +6,6 @@ from .base import Method
 
 
 class Supervised(Method):
-    uses_unlabeled = False
-
     def __init__(self, cfg, num_classes, encoder_weights=None):
         super().__init__(cfg, num_classes, encoder_weights)
         self.students.append(self.build_student(0))

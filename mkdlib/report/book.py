@@ -86,8 +86,7 @@ def train_config(dataset: str = "synthetic", config: str | Path | None = None,
     """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
     ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
     ``config_overrides``. A relative config path may be given from the repository root."""
-    from ..config import make_config, resolve
-    from ..config import DEFAULT_CONFIG
+    from ..config import DEFAULT_CONFIG, make_config, resolve
 
     source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
     if source is not None and not Path(source).exists() and (REPO / source).exists():
@@ -143,9 +142,25 @@ def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: di
     return out
 
 
+#: the GPU check's index of records (``python -m bench.gpu_check --reindex``), shown by the GPU page
+GPU_RECORDS_INDEX = REPO / "bench" / "results" / "gpu_checks.md"
+NO_GPU_RECORD = ("**No GPU check record exists yet** (`bench/results/gpu_checks.md` is missing): "
+                 "`bash bench/gpu_check.sh` on one GPU writes the first one.\n")
+
+
+def copy_gpu_records(book_dir: str | Path = BOOK_DIR) -> Path:
+    """Put the GPU check's table of records into the book (``<book_dir>/gpu_checks.md``, included
+    by ``reproduce-on-gpus.md``); says plainly that none exists when there is no index."""
+    dest = Path(book_dir) / "gpu_checks.md"
+    text = GPU_RECORDS_INDEX.read_text() if GPU_RECORDS_INDEX.is_file() else NO_GPU_RECORD
+    dest.write_text(text)
+    return dest
+
+
 def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True) -> Path:
     """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``)."""
     book_dir = Path(book_dir)
+    copy_gpu_records(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
     if warnings_as_errors:

@@ -62,11 +62,12 @@ def step_flops(cfg: Config) -> float:
     (semi-supervised methods) unlabeled batch, teachers forward on the unlabeled batch."""
     f = forward_flops(cfg.encoder, cfg.output_stride, cfg.decoder_channels, tuple(cfg.atrous_rates),
                       NUM_CLASSES.get(cfg.dataset, 21)) * (cfg.crop_size / PROBE_CROP) ** 2
-    two_students = cfg.method not in ("supervised", "mean_teacher")
-    students = 2 if two_students else 1
-    images = cfg.batch_size + (cfg.unlabeled_batch_size if cfg.method != "supervised" else 0)
-    teachers = (students if (cfg.mean_teacher or cfg.mutual_mean_teacher) else 0) if two_students else \
-        (1 if cfg.method == "mean_teacher" else 0)
+    from ..registry import METHOD_INFO
+
+    info = METHOD_INFO[cfg.method]
+    students = info.students
+    images = cfg.batch_size + (cfg.unlabeled_batch_size if info.uses_unlabeled else 0)
+    teachers = students if (cfg.own_teacher or cfg.mutual_mean_teacher) else 0
     return students * 3 * f * images + teachers * f * cfg.unlabeled_batch_size
 
 

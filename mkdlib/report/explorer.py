@@ -39,11 +39,11 @@ def explorer_runs(root: str | Path | None = None) -> pd.DataFrame:
         runs = grid_runs(list(grids), root)
         if view == "method":
             runs = runs[runs["split"] == "1/16"]
-            runs = runs.assign(row=[method_label(m, bool(a)) for m, a in zip(runs["method"], runs["strong_aug"])])
+            runs = runs.assign(row=[method_label(m) for m in runs["method"]])
             runs = runs.assign(order=[list(METHOD_ROWS).index(r) for r in runs["row"]]).sort_values("order", kind="stable")
         if view == "split":  # methods that run at every fraction; one series each
-            runs = runs[~(runs["method"].eq("cps") & runs["strong_aug"].astype(bool))]
-            runs = runs.assign(series=[method_label(m, False) for m in runs["method"]],
+            runs = runs[runs["method"].isin(("supervised", "cps", "mkd"))]  # the methods run at every fraction
+            runs = runs.assign(series=[method_label(m) for m in runs["method"]],
                                order=[FRACTIONS.index(s) for s in runs["split"]]).sort_values("order", kind="stable")
         else:
             runs = runs.assign(series="built-in dataset")

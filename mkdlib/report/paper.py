@@ -23,9 +23,7 @@ PAPER_RESULTS_PATH = Path(__file__).with_name("paper_results.yaml")
 OURS = "ours (built-in)"
 PAPER = "paper"
 FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
-SWITCH_LABELS = {"co_training": "co-training", "mean_teacher": "mean teacher",
-                 "mutual_mean_teacher": "mutual mean teacher", "strong_aug": "strong aug",
-                 "feature_aug": "feature aug"}
+from ..registry import SWITCH_LABELS  # noqa: E402  (re-exported for the notebooks)
 
 
 @lru_cache(maxsize=1)
@@ -185,7 +183,7 @@ def label_fraction_runs(root: str | Path | None = None) -> pd.DataFrame:
     """The Table 1 analogue's runs: the headline and fractions grids with plain CPS only (the
     headline grid's CPS + CutMix is Table 2's matching baseline, not a Table 1 row)."""
     runs = grid_runs(["headline", "fractions"], root)
-    return runs[~(runs["method"].eq("cps") & runs["strong_aug"].astype(bool))].reset_index(drop=True)
+    return runs[runs["method"].isin(("supervised", "cps", "mkd"))].reset_index(drop=True)
 
 
 def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
@@ -233,11 +231,11 @@ METHOD_ROWS = {"supervised only": None, "mean teacher": "MT", "CPS (co-training)
 FAIR_REFERENCE = "CPS + CutMix"
 
 
-def method_label(method: str, strong_aug: bool) -> str:
-    """The Table 2 row of a run: ``cps`` with strong augmentation (+ CutMix) is "CPS + CutMix"."""
-    if method == "cps":
-        return FAIR_REFERENCE if strong_aug else "CPS (co-training)"
-    return {"supervised": "supervised only", "mean_teacher": "mean teacher", "mkd": "MKD"}.get(method, method)
+def method_label(method: str) -> str:
+    """The Table 2 row of a method: ``cps_cutmix`` (CPS w/ CutMix, co-training + strong aug) is
+    "CPS + CutMix", MKD's matching baseline; ``cps`` is plain co-training."""
+    return {"supervised": "supervised only", "mean_teacher": "mean teacher", "cps": "CPS (co-training)",
+            "cps_cutmix": FAIR_REFERENCE, "mkd": "MKD"}.get(method, method)
 
 
 def table_methods(root: str | Path | None = None) -> pd.DataFrame:
@@ -245,11 +243,12 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
 
     Paper: Table 2, VOCAug 1/16 (662 labels) and Cityscapes 1/16 (186 labels), ResNet-50. Gains
     are over **CPS + CutMix**, MKD's matching baseline (MKD uses CutMix; ours: CPS with the
-    ``strong_aug`` switch, i.e. one photometric op + CutMix, the nearest to the paper's CPS w/ CutMix).
+    ``cps_cutmix`` preset, co-training + strong augmentation: one photometric op + CutMix, the
+    nearest to the paper's CPS w/ CutMix).
     """
     runs = grid_runs(["headline", "methods"], root)
     runs = runs[runs["split"] == "1/16"]
-    runs = runs.assign(row=[method_label(m, bool(a)) for m, a in zip(runs["method"], runs["strong_aug"])])
+    runs = runs.assign(row=[method_label(m) for m in runs["method"]])
     order = list(METHOD_ROWS)
     s = _summary(runs, ["row"]).reindex(order)
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
@@ -282,7 +281,9 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3 analogue: co-training plus switches, at 1/16. Paper: VOCAug 1/16, ResNet-50."""
     runs = grid_runs("ablation", root)
     s = _summary(runs, ["label"])
-    paper = paper_table("table3_ablation")
+    from ..registry import RENAMED_FIELDS
+
+    paper = paper_table("table3_ablation").rename(columns=RENAMED_FIELDS)  # the transcription says mean_teacher
     paper_label = {switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"]
                    for _, r in paper.iterrows()}
     labels = list(dict.fromkeys(runs["label"]))
@@ -327,8 +328,8 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
                    for k in ("cutmix", "alpha", "threshold", "fa_lambda") if getattr(cfg, k) != getattr(default, k)]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
 
-    headline = [c for c in grid("headline") if c.split == "1/16" and c.seed == 0
-                and (c.method == "mkd" or (c.method == "cps" and not c.strong_aug))]
+    headline = sorted((c for c in grid("headline") if c.split == "1/16" and c.seed == 0
+                       and c.method in ("mkd", "cps")), key=lambda c: c.method != "mkd")  # MKD, then CPS
     rows = []
     for cfg in headline + grid("diagnosis"):
         rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]

@@ -7,8 +7,8 @@ button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.r
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..data.palette import IGNORE_INDEX, colorize, voc_palette
+from ..data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
 
 #: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
@@ -118,18 +118,6 @@ def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = T
     ncol = max(1, min(len(handles), int(fig.get_figwidth() / 1.9)))
     fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False,
                bbox_to_anchor=(0.5, -0.02), fontsize=10)
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Blend a class map (H, W) in palette colours over an RGB image (H, W, 3); background (0)
-    stays the plain image so objects stand out."""
-    if image.shape[:2] != mask.shape:
-        raise ValueError(f"overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
-    colour = colorize(mask).astype(np.float32)
-    out = image.astype(np.float32)
-    fg = (mask != 0)[..., None]
-    out = np.where(fg, (1 - alpha) * out + alpha * colour, out)
-    return out.clip(0, 255).astype(np.uint8)
 
 
 def _as_rgb(panel: np.ndarray) -> np.ndarray:
@@ -392,21 +380,6 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
         a.grid(alpha=0.3)
     fig.tight_layout()
     return readable(fig)
-
-
-# --------------------------------------------------------------------------- explorer
-def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs side by side (:func:`mkdlib.report.explorer.run_summary`)."""
-    from .explorer import run_summary as summary
-
-    return summary(keys, root)
-
-
-def ablation_explorer(root: str | Path | None = None, data_root: str | None = None, base: Mapping | None = None):
-    """The JupyterLab widget for live runs (:func:`mkdlib.report.explorer.ablation_explorer`)."""
-    from .explorer import ablation_explorer as explorer
-
-    return explorer(root, data_root, base)
 
 
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:

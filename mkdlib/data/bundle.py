@@ -1,0 +1,48 @@
+"""What every dataset reader returns (:class:`DataBundle`), and where datasets live."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import DatasetError, SegmentationFolder
+from .palette import IGNORE_INDEX
+from .splits import Split
+
+
+def data_dir() -> Path:
+    """Root for datasets: ``$MKD_DATA_DIR``, else ``data/`` at the repository root."""
+    env = os.environ.get("MKD_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+
+
+@dataclass
+class DataBundle:
+    folder: SegmentationFolder
+    split: Split
+    val_ids: list[str]
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def classes_present(folder: SegmentationFolder, ids: list[str],
+                    skip_unreadable: bool = False) -> dict[str, set[int]]:
+    """Which classes each id's mask contains (for class-balanced splits).
+
+    ``skip_unreadable``: leave out masks that cannot be read (the data check reports them).
+    """
+    out = {}
+    for i in ids:
+        try:
+            m = folder.mask(i)
+        except DatasetError:
+            if skip_unreadable:
+                continue
+            raise
+        out[i] = {int(c) for c in np.unique(m) if c != IGNORE_INDEX and c != 0}
+    return out

@@ -1,0 +1,92 @@
+"""Finished runs, after training: rebuild a trained method from its folder, evaluate it again,
+sample its predictions, and publish it to the results store (mkdlib.results) again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .checkpoint import TrainingError, load_checkpoint
+from .config import Config, make_config, resolve
+from .data import DataBundle, EvalDataset, prepare_data
+from .evaluate import evaluate, predict_logits
+from .methods import Method, build_method
+from .runtime import Runtime, setup_runtime
+
+
+def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tuple[Method, Config]:
+    """Rebuild the trained method of a loaded checkpoint (on CPU, in eval mode) and its Config.
+
+    The encoder is built without its pretrained weights (the checkpoint holds every weight), so
+    neither a download nor the original weights file is needed.
+    """
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("method"), dict) and isinstance(ckpt.get("config"), dict)):
+        raise TrainingError(f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
+                            "that training writes to best.pt / last.pt")
+    cfg = resolve(make_config(ckpt["config"]))
+    heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
+    if not heads:
+        raise TrainingError(f"{source}: its 'method' state has no classifier weights; not a checkpoint of mkdlib.train")
+    num_classes = ckpt["method"][heads[0]].shape[0]
+    method = build_method(cfg, num_classes)  # no encoder_weights: the checkpoint holds every weight
+    try:
+        method.load_state_dict(ckpt["method"])
+    except RuntimeError as e:
+        raise TrainingError(f"{source} does not fit the model its config describes "
+                            f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?") from None
+    method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
+    return method.eval(), cfg
+
+
+def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Config]:
+    """Rebuild a trained method from a run folder's ``best.pt`` or ``last.pt``, or from a ``.pt``
+    file (on CPU)."""
+    path = Path(run_dir)
+    path = path if path.is_file() else path / f"{which}.pt"
+    return method_from_checkpoint(load_checkpoint(path), path)
+
+
+def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None) -> DataLoader:
+    """Validation images (this rank's shard); one at a time unless they all have one size."""
+    rank, world = (rt.rank, rt.world_size) if rt else (0, 1)
+    val = EvalDataset(data.folder, data.val_ids[rank::world])
+    return DataLoader(val, batch_size=32 if cfg.dataset == "synthetic" else 1, num_workers=cfg.num_workers)
+
+
+@torch.no_grad()
+def sample_predictions(model, data: DataBundle, rt: Runtime, limit: int = 128) -> dict:
+    """Validation predictions (uint8 class maps) of up to ``limit`` images, for qualitative figures."""
+    model.eval()
+    ids = data.val_ids[:limit]
+    ds = EvalDataset(data.folder, ids)
+    preds = [predict_logits(model, ds[i]["image"][None].to(rt.device), data.num_classes)[0].argmax(0)
+             .to(torch.uint8).cpu().numpy() for i in range(len(ds))]
+    if len({p.shape for p in preds}) == 1:
+        return {"ids": np.array(ids), "pred": np.stack(preds)}
+    return {"ids": np.array(ids), **{f"pred_{i}": p for i, p in zip(ids, preds)}}
+
+
+def _reload(run_dir: str | Path, which: str):
+    method, cfg = load_method(run_dir, which)
+    cfg.progress = False
+    rt = setup_runtime(cfg)
+    return method.to(rt.device), cfg, rt, prepare_data(cfg)
+
+
+def evaluate_run(run_dir: str | Path, which: str = "best") -> dict:
+    """Evaluate a run folder's checkpoint single-process (what the distributed run reported)."""
+    method, cfg, rt, data = _reload(run_dir, which)
+    ev = evaluate(method.eval_model(), val_loader(cfg, data), data.num_classes, rt.device, cfg.eval_mode,
+                  cfg.eval_crop)
+    return {"miou": ev["miou"], "per_class_iou": ev["per_class_iou"]}
+
+
+def republish(run_dir: str | Path) -> Path:
+    """Publish a finished run folder to the results store again (e.g. after the store was cleared),
+    recomputing its prediction sample from ``last.pt``."""
+    from .results import publish
+
+    method, cfg, rt, data = _reload(run_dir, "last")
+    return publish(run_dir, sample_predictions(method.eval_model(), data, rt))
