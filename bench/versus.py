@@ -21,8 +21,19 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-from bench.step_cost import (REPO, RESULTS_DIR, BenchError, Clock, MethodStep, _method_config, _ratio,
-                             batch_to_device, loader_batches, machine_record, time_interleaved)
+from bench.step_cost import (
+    REPO,
+    RESULTS_DIR,
+    BenchError,
+    Clock,
+    MethodStep,
+    _method_config,
+    _ratio,
+    batch_to_device,
+    loader_batches,
+    machine_record,
+    time_interleaved,
+)
 
 
 def import_revision(rev: str, into: Path, name: str = "mkdlib_before"):
@@ -55,8 +66,9 @@ class _OldStep(MethodStep):
         self.cfg, self.rt = old_cfg, rt
         torch.manual_seed(cfg.seed)
         self.method = methods.build_method(old_cfg, num_classes).to(rt.device).train()
-        from mkdlib.trainer import build_optimizer
         from contextlib import nullcontext
+
+        from mkdlib.trainer import build_optimizer
 
         self.optimizer = build_optimizer(cfg, self.method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from .config import Config, ConfigError, base_config, make_config, resolve
 from .registry import METHOD_INFO

@@ -135,9 +135,9 @@ def test_split_sizes_are_read_from_the_paper_headers():
 
 def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     """A stored run of a sweep config with another seed counts towards that config's seed spread."""
+    from mkdlib.experiments import grid
     from mkdlib.io import atomic_write_json
     from mkdlib.report.paper import grid_runs, table_sweep
-    from mkdlib.experiments import grid
 
     root = tmp_path / "store"
     target = grid("gamma")[2]
@@ -300,8 +300,8 @@ def test_predictions_by_id_reads_both_layouts():
 
 def test_train_parameters_reproduce_the_config_key():
     """What 04_tables passes to 03_train (run_missing) resolves to the same results key."""
-    from mkdlib.report.book import train_config, train_parameters
     from mkdlib.experiments import grid
+    from mkdlib.report.book import train_config, train_parameters
 
     for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1], *grid("diagnosis")):
         params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
@@ -323,8 +323,8 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mkdlib.results import is_done, load_result
     from mkdlib.report.explorer import ablation_explorer
+    from mkdlib.results import is_done, load_result
 
     w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
     w["method"].value = "cps"
