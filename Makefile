@@ -5,11 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-<<<<<<< HEAD
-.PHONY: setup book main test test-fast bench clean-runs pretrain publish browser-check
-=======
-.PHONY: setup book main test test-fast bench clean-runs pretrain lint
->>>>>>> c6be8bc49c828ea7453edac28f6fe978effc38e2
+.PHONY: setup book main test test-fast bench clean-runs pretrain lint publish browser-check
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +24,6 @@ main: setup
 book: setup
 	$(PY) -m mkdlib.report.book $(if $(RECOMPUTE),--recompute,)
 
-<<<<<<< HEAD
 # Push book/_build/html to the gh-pages branch of $(REMOTE) (default origin), from where GitHub Pages
 # serves it (ghp-import). Build first with `make book`; .github/workflows/book.yml does both on main.
 publish: setup
@@ -38,14 +33,11 @@ publish: setup
 browser-check: setup
 	$(PY) -m mkdlib.report.browser_check
 
-test: setup
-=======
 # lint (ruff, configured in pyproject.toml), then the tests
 lint: setup
 	$(VENV)/bin/ruff check .
 
 test: setup lint
->>>>>>> c6be8bc49c828ea7453edac28f6fe978effc38e2
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup

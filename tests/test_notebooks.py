@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 from conftest import TINY_OVERRIDES  # noqa: E402  (the built_book fixture is in conftest.py)
+
 TABLE_HEADINGS = [f"Table {i} analogue" for i in range(1, 6)]
 
 

@@ -224,10 +224,10 @@ def test_plotly_output_embeds_plotly_js_once(monkeypatch):
 
 # --------------------------------------------------------------------------- experiment index
 def test_grid_commands_reproduce_each_config_key():
-    from mkdlib.cli import _add_config_flags, _config_from
     import argparse
     import shlex
 
+    from mkdlib.cli import _add_config_flags, _config_from
     from mkdlib.config import resolve
     from mkdlib.experiments import GRIDS, grid
     from mkdlib.report.experiment_index import grid_command

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +40,7 @@ def _generator():
     return gen
 
 
-@lru_cache(maxsize=None)
+@cache
 def forward_flops(encoder: str, output_stride: int, decoder_channels: int, atrous_rates: tuple[int, ...],
                   num_classes: int, crop: int = PROBE_CROP) -> float:
     """FLOPs of one DeepLabV3+ forward of one ``crop`` x ``crop`` image (cached per architecture)."""

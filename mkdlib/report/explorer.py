@@ -12,8 +12,8 @@ without a kernel, and the JupyterLab widget for live runs beside them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import pandas as pd
 

@@ -330,9 +330,7 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     """Table 3 as bars: ours (mean, sd over seeds, one dot per seed) beside the paper's."""
     import seaborn as sns
 
-    from .paper import PAPER
-
-    from .paper import short_label
+    from .paper import PAPER, short_label
 
     labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True)
