@@ -363,6 +363,21 @@ def test_strip_widgets_removes_widget_outputs_and_state(tmp_path):
     assert "widgets" not in again.metadata and [o["text"] for o in again.cells[0].outputs] == ["kept\n"]
 
 
+def test_injected_parameters_are_hidden_from_the_book(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mkdlib.report.book import hide_injected_parameters
+
+    cell = new_code_cell('data_root = "/some/machine/path"')
+    cell.metadata["tags"] = ["injected-parameters"]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"), cell]), str(path))
+    assert hide_injected_parameters(path)
+    cells = nbformat.read(str(path), as_version=4).cells
+    assert cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"] and "tags" not in cells[0].metadata
+
+
 def test_sphinx_extension_keeps_each_script_once_in_place():
     from sphinx.builders.html._assets import _JavaScript
 

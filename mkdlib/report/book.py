@@ -54,7 +54,26 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
         raise BookError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                         f"(executed copy with the traceback: {output})") from None
     strip_widgets(output)
+    hide_injected_parameters(output)
     return output
+
+
+def hide_injected_parameters(path: str | Path) -> bool:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the book does not show it: the
+    page keeps its own parameters cell (the defaults), and a parameter given for one build (a data
+    folder, say) never puts a machine path into the HTML. Returns whether there was one."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    found = False
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            found = True
+    if found:
+        nbformat.write(nb, str(path))
+    return found
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
