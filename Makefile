@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup book main test test-fast bench clean-runs pretrain lint
+.PHONY: setup book main test test-fast bench clean-runs pretrain lint publish browser-check
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ main: setup
 # missing from results/ (hours on 2 CPU cores).
 book: setup
 	$(PY) -m mkdlib.report.book $(if $(RECOMPUTE),--recompute,)
+
+# Push book/_build/html to the gh-pages branch of $(REMOTE) (default origin), from where GitHub Pages
+# serves it (ghp-import). Build first with `make book`; .github/workflows/book.yml does both on main.
+publish: setup
+	$(PY) -m mkdlib.report.publish --remote $(or $(REMOTE),origin)
+
+# Every page of book/_build/html in headless Chromium at 1,280 px (also part of `make test`).
+browser-check: setup
+	$(PY) -m mkdlib.report.browser_check
 
 # lint (ruff, configured in pyproject.toml), then the tests
 lint: setup

@@ -17,6 +17,8 @@ PART_LABELS = {
 from mkdlib.registry import METHOD_INFO  # noqa: E402
 
 METHOD_LABELS = {m: info.label if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
+#: colour of a whole step (methods whose step is not split into parts): none of the parts' colours
+WHOLE_STEP = "#34495e"
 
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -63,11 +65,12 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
     if not methods:
         raise ValueError("the record has no timed methods")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        fig, ax = plt.subplots(figsize=(6.6, 4.4))
     else:
         fig = ax.figure
     ms = {m: rec["methods"][m][field] * 1e3 for m in methods}
-    colors = plt.get_cmap("tab10").colors
+    colors = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # no grey: "other" is grey
+    whole_labelled = False
     for i, m in enumerate(methods):
         if m == "mkd" and "parts" in rec:
             bottom = 0.0
@@ -80,18 +83,20 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
             rest = ms[m] - bottom
             ax.bar(i, max(rest, 0.0), bottom=bottom, color="0.85", hatch="//", label="other (losses, glue)", width=0.6)
         else:
-            ax.bar(i, ms[m], color="0.55", width=0.6)
-        ax.text(i, ms[m], f"{ms[m]:.0f} ms", ha="center", va="bottom", fontsize=8)
+            ax.bar(i, ms[m], color=WHOLE_STEP, width=0.6,
+                   label=None if whole_labelled else "whole step (not split into parts)")
+            whole_labelled = True
+        ax.text(i, ms[m], f"{ms[m]:.0f} ms", ha="center", va="bottom", fontsize=9)
     if "cps" in ms:
         ax.axhline(target * ms["cps"], color="k", ls="--", lw=1)
-        ax.text(len(methods) - 0.5, target * ms["cps"], f"{target:g} x CPS", va="bottom", ha="right", fontsize=8)
+        ax.text(len(methods) - 0.5, target * ms["cps"], f"{target:g} x CPS", va="bottom", ha="right", fontsize=9)
     ax.set_xticks(range(len(methods)), [METHOD_LABELS[m] for m in methods])
     ax.set_ylabel(f"one training step, {'CPU' if clock == 'cpu' else 'wall'} ms (median)")
     mach = rec["machine"]
     cfg = rec["config"]
     ax.set_title(f"{cfg['encoder']} @ {cfg['crop_size']} px, batch {cfg['batch_size']}+{cfg['unlabeled_batch_size']}; "
                  f"{mach['device_name']}, {mach['torch_threads']} thread(s)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", frameon=False)
-    ax.set_ylim(0, max(ms.values()) * 1.25)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    ax.set_ylim(0, max([*ms.values(), target * ms.get("cps", 0.0)]) * 1.12)
     fig.tight_layout()
     return fig

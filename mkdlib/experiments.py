@@ -226,6 +226,17 @@ def update_readme(name: str) -> None:
     atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
 
 
+def short_run(iters: int = 60, data_root: str | None = None, base: dict | None = None, **selection):
+    """Train a short run of a selection (``method``, ``split``, switches) on the built-in default
+    config: what the explorer's "train short run" button launches. ``base``: extra Config fields.
+    Returns the trainer's result (published to the results store like any run)."""
+    from .trainer import train
+
+    cfg = base_config(**{**(base or {}), **selection, "iters": iters, "eval_interval": max(1, iters // 4),
+                         "threads": 1, "progress": False, **({"data_root": data_root} if data_root else {})})
+    return train(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mkdlib.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

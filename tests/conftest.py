@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -52,3 +53,42 @@ def _isolated_dirs(tmp_path, monkeypatch):
 def _isolated_results(tmp_path, monkeypatch):
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path / "results"))
     yield
+
+
+#: Config fields of the book's tiny runs (the built_book fixture, the explorer test)
+TINY_OVERRIDES = dict(crop_size=32, batch_size=4, unlabeled_batch_size=4, eval_interval=2, checkpoint_interval=2,
+                      log_interval=1, warmup_iters=1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_cfg(data_root, **kw):
+    from mkdlib import make_config, resolve
+    from mkdlib.config import DEFAULT_CONFIG
+
+    return resolve(make_config(DEFAULT_CONFIG, data_root=str(data_root), split="1/16", seed=0, iters=4,
+                               threads=1, progress=False, **TINY_OVERRIDES, **kw))
+
+
+@pytest.fixture(scope="session")
+def built_book(tiny_data_root, tmp_path_factory):
+    """Execute every notebook on the tiny dataset with a private results store, build the HTML
+    (shared by the notebook tests and the browser check)."""
+    from mkdlib import train
+    from mkdlib.report import book
+
+    tmp = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as mp:  # the kernels inherit these
+        mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
+        mp.setenv("MKD_RUNS_DIR", str(tmp / "runs"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        baseline = _tiny_cfg(tiny_data_root, method="cps")
+        train(baseline)  # the Figure 2 baseline; MKD is trained by 03_train below
+        mkd = _tiny_cfg(tiny_data_root, method="mkd")
+        book_dir = tmp / "book"
+        shutil.copytree(REPO / "book", book_dir, ignore=shutil.ignore_patterns("_build", "chapters"))
+        params = {"01_components": {"crop_size": 32},
+                  "03_train": {"method": "mkd", "iters": 4, "config_overrides": TINY_OVERRIDES},
+                  "05_qualitative": {"baseline_key": baseline.key(), "mkd_key": mkd.key(), "n_improved": 2}}
+        html = book.build(book_dir, parameters=params, common={"data_root": str(tiny_data_root), "threads": 1})
+        yield {"html": html, "chapters": book_dir / "chapters", "mkd_key": mkd.key(), "tmp": tmp,
+               "params": params, "data_root": str(tiny_data_root)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,41 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-TINY_OVERRIDES = dict(crop_size=32, batch_size=4, unlabeled_batch_size=4, eval_interval=2, checkpoint_interval=2,
-                      log_interval=1, warmup_iters=1)
+from conftest import TINY_OVERRIDES  # noqa: E402  (the built_book fixture is in conftest.py)
+
 TABLE_HEADINGS = [f"Table {i} analogue" for i in range(1, 6)]
-
-
-def _tiny_cfg(data_root, **kw):
-    from mkdlib import make_config, resolve
-    from mkdlib.config import DEFAULT_CONFIG
-
-    return resolve(make_config(DEFAULT_CONFIG, data_root=str(data_root), split="1/16", seed=0, iters=4,
-                               threads=1, progress=False, **TINY_OVERRIDES, **kw))
-
-
-@pytest.fixture(scope="module")
-def built_book(tiny_data_root, tmp_path_factory):
-    """Execute every notebook on the tiny dataset with a private results store, build the HTML."""
-    from mkdlib import train
-    from mkdlib.report import book
-
-    tmp = tmp_path_factory.mktemp("book")
-    with pytest.MonkeyPatch.context() as mp:  # the kernels inherit these
-        mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
-        mp.setenv("MKD_RUNS_DIR", str(tmp / "runs"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        baseline = _tiny_cfg(tiny_data_root, method="cps")
-        train(baseline)  # the Figure 2 baseline; MKD is trained by 03_train below
-        mkd = _tiny_cfg(tiny_data_root, method="mkd")
-        book_dir = tmp / "book"
-        shutil.copytree(REPO / "book", book_dir, ignore=shutil.ignore_patterns("_build", "chapters"))
-        params = {"01_components": {"crop_size": 32},
-                  "03_train": {"method": "mkd", "iters": 4, "config_overrides": TINY_OVERRIDES},
-                  "05_qualitative": {"baseline_key": baseline.key(), "mkd_key": mkd.key(), "n_improved": 2}}
-        html = book.build(book_dir, parameters=params, common={"data_root": str(tiny_data_root), "threads": 1})
-        yield {"html": html, "chapters": book_dir / "chapters", "mkd_key": mkd.key(), "tmp": tmp,
-               "params": params, "data_root": str(tiny_data_root)}
 
 
 def _chapter_title(name: str) -> str:
@@ -63,13 +30,15 @@ def test_every_chapter_is_in_the_html(built_book):
     from mkdlib.report.book import NOTEBOOKS
 
     html = built_book["html"]
-    index = (html / "intro.html").read_text()
+    assert "chapters/intro.html" in (html / "index.html").read_text()  # the book opens on the intro
+    index = (html / "chapters" / "intro.html").read_text()
     for name in NOTEBOOKS:
         page = html / "chapters" / f"{name}.html"
         assert page.is_file(), f"chapter {name} missing from the HTML"
         title = _chapter_title(name)
         assert title.split(":")[0] in page.read_text(), f"{name}: title {title!r} not rendered"
-        assert f"chapters/{name}.html" in index, f"intro does not link chapter {name}"
+        if name != "intro":
+            assert f"{name}.html" in index, f"intro does not link chapter {name}"
     for page in ("reproduce-on-gpus", "paper-vs-code", "status"):
         assert (html / f"{page}.html").is_file()
 
@@ -98,7 +67,7 @@ def test_figures_are_real_image_files(built_book):
     from PIL import Image
 
     html = built_book["html"]
-    with_figures = ("00_data", "01_components", "03_train", "04_tables", "05_qualitative")
+    with_figures = ("00_data", "01_components", "03_train", "04_tables", "05_qualitative")  # PNG figures
     for name in with_figures:
         page = (html / "chapters" / f"{name}.html").read_text()
         srcs = set(re.findall(r'<img[^>]+src="([^"]+\.png)"', page))
@@ -354,7 +323,7 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
     import matplotlib
 
     matplotlib.use("Agg")
-    from mkdlib.report.viz import ablation_explorer
+    from mkdlib.report.explorer import ablation_explorer
     from mkdlib.results import is_done, load_result
 
     w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
@@ -374,3 +343,92 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
     w["method"].value = "supervised"  # supervised with a semi-supervised switch cannot run
     w["find matching"].click()
     assert w["stored"].options == ()
+
+
+# --------------------------------------------------------------------------- the book a researcher meets
+def _article(path: Path) -> str:
+    text = path.read_text()
+    body = re.search(r'<article class="bd-article".*</article>', text, re.S)
+    return body.group(0) if body else text
+
+
+@pytest.mark.slow
+def test_intro_leads_with_the_verdict_then_figure_1(built_book):
+    page = _article(built_book["html"] / "chapters" / "intro.html")
+    verdict, table, figure = page.find("The verdict"), page.find("<table"), page.find("Figure 1: the framework")
+    assert 0 <= verdict < table < figure, "the intro must open with the verdict and its table, then Figure 1"
+    # the private store holds no grid run: the verdict says so instead of failing
+    assert "No stored runs yet" in page
+    from mkdlib.report import paper
+
+    t = paper.table_methods()
+    assert f"{t.loc['MKD', 'paper VOCAug R50 1/16']:.2f}" in page  # the paper's numbers beside ours
+    assert re.search(r'<img[^>]+src="[^"]+\.svg"', page[figure:]), "Figure 1 is not shown as an SVG"
+
+
+@pytest.mark.slow
+def test_equations_are_rendered_maths_next_to_the_functions_that_compute_them(built_book):
+    page = _article(built_book["html"] / "chapters" / "01_components.html")
+    for label, function in (("eq-cutmix", "def mix("), ("eq-ema", "def ema_update("), ("eq-isda", "def isda_offsets("),
+                            ("eq-lst", "def teacher_loss_from_log_probs("), ("eq-lsup", "def loss_terms("),
+                            ("eq-loss", "def total_loss(")):
+        at = page.find(f'id="equation-{label}"')
+        assert at >= 0, f"equation {label} is not rendered maths with a label"
+        src = re.sub(r"<[^>]+>", "", page[at:])  # the highlighted source, as text
+        assert function in src, f"{function} is not shown after {label}"
+    assert "L = L_s + alpha L_st + beta L_ss" not in page  # no ASCII maths left
+    assert "Figure 1" in page and re.search(r'<img[^>]+src="[^"]+\.svg"', page)
+
+
+@pytest.mark.slow
+def test_no_progress_widgets_or_machine_paths_in_the_book(built_book):
+    import nbformat
+
+    from mkdlib.report.book import NOTEBOOKS, WIDGET_VIEW
+
+    for name in NOTEBOOKS:
+        nb = nbformat.read(built_book["chapters"] / f"{name}.ipynb", as_version=4)
+        assert "widgets" not in nb.metadata, f"{name}: widget state saved (the HTML would load a widget manager)"
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                assert WIDGET_VIEW not in out.get("data", {}), f"{name}: a widget output (e.g. a tqdm bar)"
+        html = (built_book["html"] / "chapters" / f"{name}.html").read_text()
+        for path in (str(REPO), built_book["data_root"], str(built_book["tmp"])):
+            assert path not in re.sub(r"<[^>]+>", "", html), f"{name} prints the machine path {path}"
+
+
+@pytest.mark.slow
+def test_every_results_page_ends_with_what_to_notice(built_book):
+    for name in ("02_baselines", "03_train", "04_tables", "05_qualitative", "explorer", "experiments"):
+        text = re.sub(r"<[^>]+>", " ", _article(built_book["html"] / "chapters" / f"{name}.html"))
+        text = re.sub(r"\s+", " ", text)
+        last = text.rfind("What to notice")
+        assert last >= 0, f"{name} has no 'what to notice'"
+        assert len(text) - last < 1500, f"{name}: 'what to notice' is not at the end of the page"
+
+
+@pytest.mark.slow
+def test_explorer_page_has_offline_plotly_figures_with_dropdowns(built_book):
+    page = (built_book["html"] / "chapters" / "explorer.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 2
+    assert "Plotly.newPlot" in page and "updatemenus" in page
+    from mkdlib.report.explorer import VIEWS
+
+    for view in VIEWS:
+        assert f'"label":"{view}"' in page.replace(" ", ""), f"no dropdown entry {view}"
+    assert not re.search(r'<script[^>]+src="https?://[^"]*plot', page), "plotly.js from a CDN"
+    assert "plotly.js v" in page or "plotly.min.js" in page  # the library itself is in the page
+
+
+@pytest.mark.slow
+def test_experiment_index_lists_every_config_with_its_command(built_book):
+    from mkdlib.experiments import GRIDS, grid
+    from mkdlib.report.experiment_index import grid_command
+
+    page = (built_book["html"] / "chapters" / "experiments.html").read_text()
+    for path in sorted((REPO / "configs" / "paper").glob("*.yaml")):
+        assert f"--config configs/paper/{path.name}" in page, f"{path.name} missing from the index"
+    for name in GRIDS:
+        for cfg in grid(name):
+            assert grid_command(cfg) in page
+    assert "(est.)" in page

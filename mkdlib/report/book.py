@@ -3,6 +3,7 @@
     python -m mkdlib.report.book                # execute every notebook, build book/_build/html (-W)
     python -m mkdlib.report.book --recompute    # first train every grid config missing from the store
     python -m mkdlib.report.book --only 03_train --no-html
+    python -m mkdlib.report.book --html-only    # jupyter-book over the chapters already executed
 
 The notebooks in ``notebooks/`` are the sources (committed without outputs); their executed
 copies go to ``book/chapters/`` (not committed) and jupyter-book renders those without executing
@@ -22,8 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
 BOOK_DIR = REPO / "book"
-#: Book order; each is one chapter (``book/_toc.yml``).
-NOTEBOOKS = ("00_data", "01_components", "02_baselines", "03_train", "04_tables", "05_qualitative", "explorer")
+#: Book order; each is one chapter (``book/_toc.yml``; ``intro`` is the book's first page).
+NOTEBOOKS = ("intro", "00_data", "01_components", "02_baselines", "03_train", "04_tables", "05_qualitative",
+             "explorer", "experiments")
+#: Environment of the notebook kernels: no progress widgets in the output (they render blank in
+#: the HTML), no hub downloads.
+KERNEL_ENV = {"TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
 
 
 class BookError(RuntimeError):
@@ -40,14 +45,59 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
         raise BookError(f"notebook {source} does not exist; notebooks: {', '.join(NOTEBOOKS)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for k, v in KERNEL_ENV.items():  # the kernel inherits this process's environment
+        os.environ.setdefault(k, v)
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name="python3",
                             progress_bar=progress, cwd=str(NOTEBOOKS_DIR))
     except pm.PapermillExecutionError as e:
         raise BookError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
                         f"(executed copy with the traceback: {output})") from None
+    strip_widgets(output)
+    hide_injected_parameters(output)
     return output
+
+
+def hide_injected_parameters(path: str | Path) -> bool:
+    """Tag papermill's injected-parameters cell ``remove-cell`` so the book does not show it: the
+    page keeps its own parameters cell (the defaults), and a parameter given for one build (a data
+    folder, say) never puts a machine path into the HTML. Returns whether there was one."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    found = False
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            found = True
+    if found:
+        nbformat.write(nb, str(path))
+    return found
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(path: str | Path) -> int:
+    """Remove ipywidgets outputs and the saved widget state from an executed notebook; returns how
+    many outputs went. Without a kernel a widget does nothing, and the state makes jupyter-book
+    load the widget manager from a CDN (a console error offline); the explorer's plotly figures
+    are what works in the page."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+        removed += len(cell.get("outputs", [])) - len(kept)
+        cell.outputs = kept
+    if removed or "widgets" in nb.metadata:
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, str(path))
+    return removed
 
 
 def train_config(dataset: str = "synthetic", config: str | Path | None = None,
@@ -164,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="train every experiment-grid config missing from the results store first (hours on CPU)")
     p.add_argument("--only", nargs="*", choices=NOTEBOOKS, help="execute only these notebooks")
     p.add_argument("--no-html", action="store_true", help="execute the notebooks, skip jupyter-book")
+    p.add_argument("--html-only", action="store_true", help="skip the notebooks: jupyter-book over book/chapters")
     p.add_argument("--book-dir", default=str(BOOK_DIR))
     args = p.parse_args(argv)
     try:
-        build(args.book_dir, recompute=args.recompute, only=args.only, html=not args.no_html)
+        if args.html_only:
+            build_html(args.book_dir)
+        else:
+            build(args.book_dir, recompute=args.recompute, only=args.only, html=not args.no_html)
     except BookError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

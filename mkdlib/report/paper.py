@@ -76,6 +76,20 @@ def switch_label(cfg: Config) -> str:
     return " + ".join(on) if on else "supervised only"
 
 
+#: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
+SHORT = (("co-training + ", "+ "), ("mutual mean teacher", "mutual MT"), ("mean teacher", "MT"),
+         ("strong aug", "SDA"), ("feature aug", "FDA"))
+
+
+def short_label(label: str) -> str:
+    """A Table 3 row label in the paper's abbreviations: "co-training + strong aug" -> "+ SDA"."""
+    if not isinstance(label, str) or not label.startswith("co-training"):
+        return label
+    for old, new in SHORT:
+        label = label.replace(old, new)
+    return label
+
+
 def stored_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Every finished run in the store: key, seed-free key, seed, mIoU (%), best mIoU (%)."""
     from ..results import load_result, load_results
@@ -114,6 +128,14 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def stored_key(cfg: Config, root: str | Path | None = None, runs: pd.DataFrame | None = None) -> str | None:
+    """The results key of the stored run of ``cfg`` (same config and seed), matched as the tables
+    match runs (by the key recomputed from each stored config), or None when it is not stored."""
+    runs = stored_runs(root) if runs is None else runs
+    hit = runs[(runs["seed_free_key"] == seed_free_key(cfg)) & (runs["seed"] == cfg.seed)]
+    return None if hit.empty else str(hit["key"].iloc[0])
+
+
 def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
     """seed, miou, best_miou, key of each stored run of ``cfg`` with any seed (``runs``: from
     :func:`stored_runs`), or one row of NaNs ("not yet run") when there is none."""
@@ -124,14 +146,16 @@ def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
 
 
 def grid_status(root: str | Path | None = None) -> pd.DataFrame:
-    """How many configs of each experiment grid have a stored result."""
+    """How many configs of each experiment grid have a stored result (matched as the tables match
+    them: by seed-free key and seed)."""
     from ..experiments import GRIDS
-    from ..results import is_done
 
+    runs = stored_runs(root)
+    stored = set(zip(runs["seed_free_key"], runs["seed"].astype(int)))
     rows = []
     for name in GRIDS:
         cfgs = grid(name)
-        done = sum(is_done(c.key(), root) for c in cfgs)
+        done = sum((seed_free_key(c), c.seed) in stored for c in cfgs)
         rows.append({"grid": name, "configs": len(cfgs), "stored": done, "missing": len(cfgs) - done})
     return pd.DataFrame(rows)
 
@@ -155,6 +179,13 @@ def _with_gains(df: pd.DataFrame, reference, ours_col: str, paper_col: str, what
 
 
 # --------------------------------------------------------------------------- Tables 1-5 analogues
+def label_fraction_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """The Table 1 analogue's runs: the headline and fractions grids with plain CPS only (the
+    headline grid's CPS + CutMix is Table 2's matching baseline, not a Table 1 row)."""
+    runs = grid_runs(["headline", "fractions"], root)
+    return runs[runs["method"].isin(("supervised", "cps", "mkd"))].reset_index(drop=True)
+
+
 def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     """Table 1 analogue: mIoU per label fraction. Rows: quantities; columns: fractions.
 
@@ -162,7 +193,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     and over CPS. Paper: Table 1 (VOC 2012 classic, 1,464 images), CPS-R101 and MKD-R50/R101, and
     MKD-R101's gain over CPS-R101 (the paper's co-training baseline).
     """
-    runs = grid_runs(["headline", "fractions"], root)
+    runs = label_fraction_runs(root)
     s = _summary(runs, ["method", "split"])["mean"]
     ours = {m: [s.get((m, f), math.nan) for f in FRACTIONS] for m in ("supervised", "cps", "mkd")}
     p = paper_table("table1_voc_classic")
@@ -192,33 +223,67 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     return df
 
 
-def table_methods(root: str | Path | None = None) -> pd.DataFrame:
-    """Table 2 analogue at 1/16: supervised, mean teacher, CPS, MKD (mean, sd over seeds).
+#: Table 2 rows: our method label -> the paper's row name (VOCAug and Cityscapes tables)
+METHOD_ROWS = {"supervised only": None, "mean teacher": "MT", "CPS (co-training)": "CPS",
+               "CPS + CutMix": "CPS-with-CutMix", "MKD": "MKD"}
+#: MKD's matching baseline: MKD trains with CutMix, so its gain is measured against CPS trained with
+#: CutMix (the paper's Table 2 lists "CPS w/ CutMix" beside plain CPS)
+FAIR_REFERENCE = "CPS + CutMix"
 
-    Paper: Table 2, VOCAug 1/16 (662 labels) and Cityscapes 1/16 (186 labels), ResNet-50; gains
-    are over CPS, the co-training baseline.
+
+def method_label(method: str) -> str:
+    """The Table 2 row of a method: ``cps_cutmix`` (CPS w/ CutMix, co-training + strong aug) is
+    "CPS + CutMix", MKD's matching baseline; ``cps`` is plain co-training."""
+    return {"supervised": "supervised only", "mean_teacher": "mean teacher", "cps": "CPS (co-training)",
+            "cps_cutmix": FAIR_REFERENCE, "mkd": "MKD"}.get(method, method)
+
+
+def table_methods(root: str | Path | None = None) -> pd.DataFrame:
+    """Table 2 analogue at 1/16: supervised, mean teacher, CPS, CPS + CutMix, MKD (mean, sd over seeds).
+
+    Paper: Table 2, VOCAug 1/16 (662 labels) and Cityscapes 1/16 (186 labels), ResNet-50. Gains
+    are over **CPS + CutMix**, MKD's matching baseline (MKD uses CutMix; ours: CPS with the
+    ``cps_cutmix`` preset, co-training + strong augmentation: one photometric op + CutMix, the
+    nearest to the paper's CPS w/ CutMix).
     """
     runs = grid_runs(["headline", "methods"], root)
     runs = runs[runs["split"] == "1/16"]
-    s = _summary(runs, ["method"])
-    order = ["supervised", "mean_teacher", "cps", "mkd"]
-    s = s.reindex(order)
+    runs = runs.assign(row=[method_label(m) for m in runs["method"]])
+    order = list(METHOD_ROWS)
+    s = _summary(runs, ["row"]).reindex(order)
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
-    paper_name = {"mean_teacher": "MT", "cps": "CPS", "mkd": "MKD"}
     df = pd.DataFrame(_ours_columns(s), index=order)
-    df[f"{PAPER} VOCAug R50 1/16"] = [voc.loc[paper_name[m], "R50 1/16 (662)"] if m in paper_name else math.nan
-                                      for m in order]
-    df[f"{PAPER} Cityscapes R50 1/16"] = [city.loc[paper_name[m], "R50 1/16 (186)"] if m in paper_name
-                                          else math.nan for m in order]
-    df.index = ["supervised only", "mean teacher", "CPS (co-training)", "MKD"]
-    return _with_gains(df, "CPS (co-training)", f"{OURS} mIoU", f"{PAPER} VOCAug R50 1/16", "CPS")
+    df[f"{PAPER} VOCAug R50 1/16"] = [voc.loc[r, "R50 1/16 (662)"] if r else math.nan for r in METHOD_ROWS.values()]
+    df[f"{PAPER} Cityscapes R50 1/16"] = [city.loc[r, "R50 1/16 (186)"] if r else math.nan
+                                          for r in METHOD_ROWS.values()]
+    return _with_gains(df, FAIR_REFERENCE, f"{OURS} mIoU", f"{PAPER} VOCAug R50 1/16", FAIR_REFERENCE)
+
+
+def paper_mkd_gains() -> pd.DataFrame:
+    """The paper's MKD gain in every column of Table 2 (VOCAug with CPS's splits, Cityscapes; R50,
+    R101; 1/16 ... 1/2), over CPS and over CPS w/ CutMix, the fair reference for an MKD that
+    trains with CutMix. Long format: one row per (dataset, backbone, labels)."""
+    import re
+
+    rows = []
+    for dataset, name in (("VOCAug", "table2_vocaug"), ("Cityscapes", "table2_cityscapes")):
+        t = paper_table(name)
+        for col in t.columns:
+            backbone, labels = re.fullmatch(r"(R\d+) (.+)", col).groups()
+            mkd, cps, cut = (t.loc[r, col] for r in ("MKD", "CPS", "CPS-with-CutMix"))
+            rows.append({"dataset": dataset, "backbone": backbone, "labels": labels, "MKD": mkd, "CPS": cps,
+                         "CPS w/ CutMix": cut, "MKD gain vs CPS w/ CutMix (fair)": mkd - cut,
+                         "MKD gain vs CPS (no CutMix)": mkd - cps})
+    return pd.DataFrame(rows).set_index(["dataset", "backbone", "labels"])
 
 
 def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3 analogue: co-training plus switches, at 1/16. Paper: VOCAug 1/16, ResNet-50."""
     runs = grid_runs("ablation", root)
     s = _summary(runs, ["label"])
-    paper = paper_table("table3_ablation")
+    from ..registry import RENAMED_FIELDS
+
+    paper = paper_table("table3_ablation").rename(columns=RENAMED_FIELDS)  # the transcription says mean_teacher
     paper_label = {switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"]
                    for _, r in paper.iterrows()}
     labels = list(dict.fromkeys(runs["label"]))
@@ -263,7 +328,8 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
                    for k in ("cutmix", "alpha", "threshold", "fa_lambda") if getattr(cfg, k) != getattr(default, k)]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
 
-    headline = [c for c in grid("headline") if c.split == "1/16" and c.method in ("mkd", "cps") and c.seed == 0]
+    headline = sorted((c for c in grid("headline") if c.split == "1/16" and c.seed == 0
+                       and c.method in ("mkd", "cps")), key=lambda c: c.method != "mkd")  # MKD, then CPS
     rows = []
     for cfg in headline + grid("diagnosis"):
         rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
@@ -351,7 +417,8 @@ def seed_noise_sd(root: str | Path | None = None) -> float:
 
 def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
     """Each effect the paper reports in Tables 2-5, measured here: our gain over the table's
-    reference row beside the paper's, and whether it reproduces.
+    reference row beside the paper's, and whether it reproduces. Table 2's reference is CPS +
+    CutMix, the matching baseline of an MKD that trains with CutMix.
 
     ``noise`` is ``z`` standard deviations of a difference of two means,
     ``z * sd * sqrt(1/n_row + 1/n_ref)`` with ``sd`` = :func:`seed_noise_sd`. Verdict: "same
@@ -360,7 +427,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     1/16 (no CPS at other fractions here, no supervised row in the paper), so it is left out.
     """
     sd = seed_noise_sd(root)
-    specs = [("Table 2", table_methods(root), "CPS (co-training)", "CPS"),
+    specs = [("Table 2", table_methods(root), FAIR_REFERENCE, FAIR_REFERENCE),
              ("Table 3", table_ablation(root), "co-training", "co-training"),
              ("Table 4", table_sweep("gamma", root), None, "gamma=0"),
              ("Table 5", table_sweep("beta", root), None, "beta=0")]
@@ -388,3 +455,309 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
             rows.append({"table": name, "effect": label(idx), "reference": label(ref), f"{OURS} gain": gain,
                          f"{PAPER} gain": theirs[idx], "noise (±)": noise, "verdict": verdict})
     return pd.DataFrame(rows).set_index(["table", "effect"])
+
+
+# --------------------------------------------------------------------------- the verdict and what to notice
+NO_RUNS = "no stored runs yet"
+
+
+def _noise(sd: float, n_a, n_b, z: float = 2.0) -> float:
+    """``z`` standard deviations of a difference of two means of ``n_a`` and ``n_b`` seeds."""
+    if not n_a or not n_b or (isinstance(sd, float) and math.isnan(sd)):
+        return math.nan
+    return z * sd * math.sqrt(1 / n_a + 1 / n_b)
+
+
+def _judge(gain: float, noise: float, paper_gain: float | None = None) -> str:
+    """"not yet run" / "within seed noise" / "same direction" / "opposite direction" (as the
+    paper's gain; without one: "beyond seed noise")."""
+    if gain is None or math.isnan(gain):
+        return "not yet run"
+    if math.isnan(noise) or abs(gain) < noise:
+        return "within seed noise"
+    if paper_gain is None or math.isnan(paper_gain):
+        return "beyond seed noise"
+    return "same direction" if math.copysign(1, gain) == math.copysign(1, paper_gain) else "opposite direction"
+
+
+def _mean_sd(mean: float, sd: float, n) -> str:
+    if math.isnan(mean):
+        return "not yet run"
+    return f"{mean:.1f} ± {sd:.1f}" if n and n >= 2 and not math.isnan(sd) else f"{mean:.1f} (one seed)"
+
+
+def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
+    """The intro's table: each headline method at 1/16 of the labels (and supervised training with
+    all labels), ours as mean ± sd over its stored seeds, beside the paper's Table 2 (ResNet-50,
+    1/16). Columns under two header rows: ("ours (built-in)", "mIoU" / "seeds"), ("paper, R50",
+    "VOCAug" / "Cityscapes")."""
+    t = table_methods(root)
+    full = _summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
+    ours, paper_voc, paper_city = (OURS, "mIoU ± sd"), (f"{PAPER}, R50", "VOCAug"), (f"{PAPER}, R50", "Cityscapes")
+    rows = {label: {ours: _mean_sd(r[f"{OURS} mIoU"], r[f"{OURS} sd"], r[f"{OURS} seeds"]),
+                    (OURS, "seeds"): int(r[f"{OURS} seeds"]),
+                    paper_voc: r[f"{PAPER} VOCAug R50 1/16"], paper_city: r[f"{PAPER} Cityscapes R50 1/16"]}
+            for label, r in t.iterrows()}
+    rows["supervised only, all labels"] = {ours: _mean_sd(full["mean"], full["sd"], full["n"]),
+                                           (OURS, "seeds"): int(full["n"]), paper_voc: math.nan, paper_city: math.nan}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    for col in (paper_voc, paper_city):
+        df[col] = [f"{v:.2f}" if not math.isnan(v) else "—" for v in df[col]]
+    df.index.name = "method (1/16 of the labels)"
+    return df
+
+
+def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
+    """Three sentences, generated from the stored runs and the paper's Table 2: which method is
+    best here, whether MKD's gain over its matching baseline exceeds ``z`` sd of the seed noise,
+    and whether the paper's gain (over CPS w/ CutMix) reproduces in direction."""
+    t = table_methods(root)
+    mean, sd_, n = t[f"{OURS} mIoU"], t[f"{OURS} sd"], t[f"{OURS} seeds"]
+    p_voc = t.loc["MKD", f"{PAPER} VOCAug R50 1/16"] - t.loc[FAIR_REFERENCE, f"{PAPER} VOCAug R50 1/16"]
+    p_city = t.loc["MKD", f"{PAPER} Cityscapes R50 1/16"] - t.loc[FAIR_REFERENCE, f"{PAPER} Cityscapes R50 1/16"]
+    paper_sentence = (f"The paper reports MKD {p_voc:+.2f} points above CPS with CutMix on VOCAug and "
+                      f"{p_city:+.2f} on Cityscapes (ResNet-50, 1/16 of the labels)")
+    if mean.notna().sum() == 0:
+        return (f"**{NO_RUNS.capitalize()}**: the results store holds none of the headline runs, so this "
+                "book cannot yet say which method is best on the built-in dataset "
+                "(`python -m mkdlib.experiments headline` trains them). "
+                f"{paper_sentence}; whether that gain reproduces here is open until those runs exist.")
+    best = mean.idxmax()
+    first = (f"On the built-in dataset with 1/16 of the labels, **{best}** scores highest: "
+             f"{_mean_sd(mean[best], sd_[best], n[best])} mIoU ({int(n[best])} seed{'s' if n[best] != 1 else ''})")
+    if best != "MKD":
+        first += f"; MKD scores {_mean_sd(mean['MKD'], sd_['MKD'], n['MKD'])}"
+    first += "."
+    gain = mean["MKD"] - mean[FAIR_REFERENCE]
+    noise = _noise(seed_noise_sd(root), n["MKD"], n[FAIR_REFERENCE], z)
+    judged = _judge(gain, noise, p_voc)
+    if judged == "not yet run":
+        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), cannot "
+                  "be measured yet: one of the two is not yet run.")
+    elif math.isnan(noise):
+        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
+                  f"{gain:+.1f} points, but without repeated seeds there is no seed noise to judge it against.")
+    else:
+        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
+                  f"{gain:+.1f} points, {'more' if abs(gain) >= noise else 'less'} than {z:g} sd of the seed "
+                  f"noise (±{noise:.1f}): {'a real difference at this scale' if abs(gain) >= noise else 'the two cannot be told apart'}.")
+    outcome = {"same direction": "here that gain reproduces in direction",
+               "opposite direction": "here MKD falls behind instead",
+               "within seed noise": "here the difference is within the seed noise",
+               "not yet run": "here it is not yet measured"}[judged]
+    return f"{first} {second} {paper_sentence}; {outcome}."
+
+
+def _what(text: str) -> str:
+    return f"**What to notice.** {text}"
+
+
+def _fmt_gain(v: float) -> str:
+    return "not yet run" if math.isnan(v) else f"{v:+.1f}"
+
+
+def notice_label_fractions(t1: pd.DataFrame) -> str:
+    """What to notice in the Table 1 analogue, from its numbers."""
+    sup, mkd = t1.loc[f"{OURS}: supervised"], t1.loc[f"{OURS}: MKD"]
+    pg = t1.loc[f"{PAPER}: MKD-R101 gain vs CPS-R101"]
+    paper = (f"The paper's MKD-R101 gains over CPS-R101 from {pg['1/16']:+.2f} points at 1/16 to "
+             f"{pg['1/2']:+.2f} at 1/2: unlabeled images help most when labels are scarce.")
+    if sup.notna().sum() == 0 and mkd.notna().sum() == 0:
+        return _what(f"{NO_RUNS.capitalize()} for the label-fraction grid. {paper}")
+    parts = []
+    if sup.notna().sum() >= 2:
+        lo, hi = sup.first_valid_index(), sup.last_valid_index()
+        parts.append(f"Labels help supervised training by {sup[hi] - sup[lo]:+.1f} points from {lo} to {hi}.")
+    both = [f for f in t1.columns if not math.isnan(sup[f]) and not math.isnan(mkd[f])]
+    if both:
+        above = [f for f in both if mkd[f] > sup[f]]
+        gaps = {f: mkd[f] - sup[f] for f in both}
+        worst = min(gaps, key=gaps.get)
+        parts.append(f"MKD is above supervised training at {len(above)} of {len(both)} fractions where both ran "
+                     f"(gap from {min(gaps.values()):+.1f} at {worst} to {max(gaps.values()):+.1f}; one seed "
+                     "except at 1/16).")
+    return _what(" ".join(parts + [paper]))
+
+
+def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
+    """What to notice in the Table 2 analogue: the best method, MKD against its matching baseline
+    (CPS + CutMix) and the paper's fair and unfair MKD gains."""
+    mean, n = t2[f"{OURS} mIoU"], t2[f"{OURS} seeds"]
+    voc = t2[f"{PAPER} VOCAug R50 1/16"]
+    paper = (f"In the paper MKD leads CPS w/ CutMix by {voc['MKD'] - voc[FAIR_REFERENCE]:+.2f} points on VOCAug "
+             f"(the fair reference: both use CutMix); against CPS without CutMix the same table gives "
+             f"{voc['MKD'] - voc['CPS (co-training)']:+.2f}, a gain that is mostly CutMix's.")
+    if mean.notna().sum() == 0:
+        return _what(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
+    best = mean.idxmax()
+    gain = mean["MKD"] - mean[FAIR_REFERENCE]
+    noise = _noise(seed_noise_sd(root), n["MKD"], n[FAIR_REFERENCE], z)
+    judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
+    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {_fmt_gain(gain)} points"
+    ours += "" if judged == "not yet run" else (f" ({judged}; noise ±{noise:.1f})." if not math.isnan(noise)
+                                                else " (one seed: no seed noise to judge it by).")
+    return _what(f"{ours} {paper}")
+
+
+def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0) -> str:
+    """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
+    exceed the seed noise, and in which direction compared with the paper's."""
+    ours, paper, n = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+    ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
+    ref = ref[0] if len(ref) else t.index[0]
+    sd = seed_noise_sd(root)
+    verdicts = {}
+    for idx in t.index:
+        if idx == ref or math.isnan(paper[idx]):
+            continue
+        verdicts[idx] = _judge(ours[idx], _noise(sd, n[idx], n[ref], z), paper[idx])
+    p_best = t[f"{PAPER} gain vs {what}"].idxmax()
+    label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
+    paper_text = (f"The paper's best row is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
+                  f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points.")
+    done = {k: v for k, v in verdicts.items() if v != "not yet run"}
+    if not done:
+        return _what(f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}")
+    phrase = {"same direction": "in the paper's direction", "opposite direction": "against the paper's direction",
+              "within seed noise": "within the seed noise"}
+    counts = pd.Series(done).value_counts()
+    summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
+    o_best = ours.drop(ref).idxmax() if ours.drop(ref).notna().any() else None
+    best = "" if o_best is None else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
+    return _what(f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}."
+                 f"{best} {paper_text}")
+
+
+def notice_effects(effects: pd.DataFrame) -> str:
+    """What to notice in the summary of effects."""
+    v = effects["verdict"].value_counts()
+    done = int(v.drop("not yet run", errors="ignore").sum())
+    if not done:
+        return _what(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
+    same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
+    return _what(f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
+                 f"noise, {opposite} go the opposite way, and {int(v.get('within seed noise', 0))} are within "
+                 "the noise. The absolute scale differs too much for this to say anything about VOC: it says "
+                 "whether this built-in dataset, at this budget, is a regime where MKD's parts help.")
+
+
+def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
+    """What to notice in an error breakdown (:func:`error_breakdown`): finding vs naming."""
+    rec, acc = f"{OURS} object recall", f"{OURS} class accuracy"
+    done = df.dropna(subset=[rec])
+    if done.empty:
+        return _what(f"{NO_RUNS.capitalize()}: no confusion matrix to split yet.")
+    lo, hi = done[rec].idxmin(), done[rec].idxmax()
+    best_acc = done[acc].idxmax()
+    text = (f"*Finding*: object recall ranges from {done.loc[lo, rec]:.0f} % ({lo}) to {done.loc[hi, rec]:.0f} % "
+            f"({hi}). *Naming*: class accuracy on the objects found is highest for {best_acc} "
+            f"({done.loc[best_acc, acc]:.0f} %)")
+    text += f", against {100 * chance:.0f} % by chance." if chance else "."
+    return _what(text)
+
+
+def notice_diagnosis(t: pd.DataFrame) -> str:
+    """What to notice in the diagnosis table: does any single change make MKD beat CPS here?"""
+    col = f"{OURS} gain vs CPS"
+    changes = t.drop(index=["MKD (paper's settings)", "CPS (paper's settings)"], errors="ignore")
+    done = changes[col].dropna()
+    if done.empty or math.isnan(t.loc["CPS (paper's settings)", f"{OURS} mIoU"]):
+        return _what(f"{NO_RUNS.capitalize()} for the diagnosis grid or its CPS reference.")
+    best = done.idxmax()
+    beat = int((done > 0).sum())
+    return _what(f"{beat} of {len(done)} changes put MKD above CPS; the best is {best} "
+                 f"({done[best]:+.1f} against CPS, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD "
+                 "with the paper's settings; one seed each).")
+
+
+def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
+    """What to notice in a side-by-side of stored runs (label -> mIoU %, NaN = not stored): the
+    best run and where MKD stands."""
+    done = {k: v for k, v in mious.items() if v is not None and not math.isnan(v)}
+    if not done:
+        return _what(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
+    ranked = sorted(done, key=done.get, reverse=True)
+    text = f"{ranked[0]} scores highest {what} ({done[ranked[0]]:.1f} mIoU)"
+    mkd = next((k for k in ranked if k.startswith("MKD")), None)
+    if mkd and mkd != ranked[0]:
+        text += f"; MKD ranks {ranked.index(mkd) + 1} of {len(ranked)}, {done[ranked[0]] - done[mkd]:.1f} points behind"
+    elif mkd:
+        text += f", {done[mkd] - done[ranked[1]]:+.1f} points ahead of {ranked[1]}" if len(ranked) > 1 else ""
+    missing = [k for k, v in mious.items() if k not in done]
+    text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
+    return _what(text + " One seed per row: a difference smaller than the seed spread of the tables chapter "
+                        "says nothing.")
+
+
+def notice_run(result: dict, curves: list[dict]) -> str:
+    """What to notice in one training run: final against best evaluation, and its weakest class."""
+    final, best = 100 * result["final"]["miou"], 100 * result["best_miou"]
+    ev = [c for c in curves if c.get("miou") is not None]
+    at = max(ev, key=lambda c: c["miou"])["iter"] if ev else None
+    text = f"The final mIoU is {final:.1f}; the best evaluation during training was {best:.1f}"
+    text += f" (iteration {at})" if at is not None else ""
+    text += (": the run peaked and then lost " f"{best - final:.1f} points." if best - final >= 1.0
+             else ": the run ended near its best.")
+    ious = result["final"].get("per_class_iou") or []
+    names = result.get("class_names") or [str(i) for i in range(len(ious))]
+    scored = [(n, v) for n, v in zip(names, ious) if v is not None]
+    if scored:
+        (lo_n, lo_v), (hi_n, hi_v) = min(scored, key=lambda t: t[1]), max(scored, key=lambda t: t[1])
+        text += f" Per class, IoU ranges from {100 * lo_v:.1f} ({lo_n}) to {100 * hi_v:.1f} ({hi_n})."
+    return _what(text)
+
+
+def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str = "MKD") -> str:
+    """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``."""
+    if scores is None or scores.empty:
+        return _what(f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored.")
+    better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
+    mean_gain = 100 * (scores[method] - scores[baseline]).mean()
+    return _what(f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
+                 f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
+                 "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
+                 "are the counterweight.")
+
+
+def flat_index(df: pd.DataFrame) -> pd.DataFrame:
+    """One row label per row ("VOCAug R50 1/16 (662)") instead of a sparse multi-level index."""
+    out = df.copy()
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = [" ".join(str(v) for v in t) for t in out.index]
+    return out
+
+
+def compact(shown: pd.DataFrame) -> pd.DataFrame:
+    """Our mean and sd in one column, "24.22 ± 0.79" (``shown``: :func:`for_display` output; a
+    one-seed sd "—" leaves the mean alone)."""
+    mean, sd = f"{OURS} mIoU", f"{OURS} sd"
+    if mean not in shown.columns or sd not in shown.columns:
+        return shown
+    out = shown.copy()
+    out[mean] = [m if s_ in ("—", "") or m == "not yet run" else f"{m} ± {s_}" for m, s_ in zip(out[mean], out[sd])]
+    return out.drop(columns=sd).rename(columns={mean: f"{OURS} mIoU ± sd"})
+
+
+def table_view(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A results table as the book shows it: :func:`for_display`, then :func:`compact`, then
+    :func:`tidy` (two short header rows instead of one long one)."""
+    return tidy(compact(for_display(df, digits)))
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
+    cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
+    def split(col: str) -> tuple[str, str]:
+        for group in (OURS, PAPER):
+            if col.startswith(group + " ") or col.startswith(group + ": "):
+                return group, col[len(group):].lstrip(" :").replace(" R50 1/16", "")
+        return "", col
+
+    out = df.copy()
+    if not isinstance(out.columns, pd.MultiIndex):
+        groups = [split(str(c)) for c in out.columns]
+        order = sorted(range(len(groups)), key=lambda i: {OURS: 0, PAPER: 1}.get(groups[i][0], 2))  # stable
+        out = out.iloc[:, order]
+        out.columns = pd.MultiIndex.from_tuples([groups[i] for i in order])
+    return out

@@ -1,8 +1,9 @@
 """Plot helpers for the book: curves, per-class IoU, palette overlays, galleries, Tables 1-5 plots
 and the ablation explorer. Notebooks only call these, so every figure can be rebuilt outside them.
 
-Every function returns a matplotlib Figure (or a widget) and reads only what it is given or the
-results store; none of them trains, except the explorer's explicit "train" button.
+Every function returns a matplotlib Figure and reads only what it is given or the results store;
+none of them trains. The interactive explorer (plotly figures, and the JupyterLab widget whose
+button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.report.explorer`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,77 @@ from ..data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa:
 
 #: Label put on every figure of measured numbers (they are never PASCAL VOC / Cityscapes).
 BUILT_IN = "built-in dataset (CPU), not PASCAL VOC / Cityscapes"
+#: Width (px) of a notebook cell's output area in the book at a 1,280-px browser window, the
+#: resolution figures are saved at (matplotlib-inline: 100 dpi, ``bbox_inches="tight"``), and the
+#: smallest text size (px on the page at 100 % zoom) a figure may have.
+COLUMN_PX, FIGURE_DPI, MIN_TEXT_PX = 676, 100, 10.0  # 10 px: a margin over the 9 px asked for
+
+
+# --------------------------------------------------------------------------- readable figures
+def _tight_width_in(fig: Figure) -> float:
+    return fig.get_tightbbox(fig.canvas.get_renderer()).width
+
+
+def min_font_pt(width_in: float, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX,
+                min_px: float = MIN_TEXT_PX) -> float:
+    """The smallest font size (points) that is ``min_px`` pixels on the page for a figure
+    ``width_in`` inches wide, saved at ``dpi`` and scaled down to fit a ``column_px`` column."""
+    scale = min(1.0, column_px / (width_in * dpi))
+    return min_px * 72.0 / (dpi * scale)
+
+
+def rendered_text_px(fig: Figure, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX) -> float:
+    """Height in page pixels of the smallest text of ``fig`` as the book shows it."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    if not sizes:
+        return float("inf")
+    scale = min(1.0, column_px / (_tight_width_in(fig) * dpi))
+    return min(sizes) * dpi / 72.0 * scale
+
+
+def readable(fig: Figure, min_px: float = MIN_TEXT_PX) -> Figure:
+    """Raise every text of ``fig`` (titles, labels, ticks, legends, annotations) to at least
+    ``min_px`` pixels as shown in the book's column, then lay the figure out again."""
+    from matplotlib.text import Text
+
+    for _ in range(3):  # larger text can widen the figure (legends outside): settle in a few rounds
+        need = min_font_pt(_tight_width_in(fig), min_px=min_px) + 0.05
+        small = [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_fontsize() < need]
+        if not small:
+            break
+        for t in small:
+            t.set_fontsize(need)
+        if fig.get_layout_engine() is None:
+            try:
+                fig.tight_layout()
+            except Exception:  # a layout that tight_layout cannot handle keeps its positions
+                pass
+    return fig
+
+
+def show(fig: Figure | None = None) -> None:
+    """Show a figure in a notebook after :func:`readable` (every book figure goes through here)."""
+    fig = fig or plt.gcf()
+    readable(fig)
+    plt.show()
+
+
+def display_path(path: str | Path) -> str:
+    """A path as the book prints it: relative to the repository, or under ``$MKD_DATA_DIR`` /
+    ``$MKD_RESULTS_DIR`` by that name, never the building machine's absolute path."""
+    import os
+
+    path = Path(path).resolve()
+    for env in ("MKD_DATA_DIR", "MKD_RESULTS_DIR", "MKD_RUNS_DIR"):
+        root = os.environ.get(env)
+        if root and path.is_relative_to(Path(root).resolve()):
+            return str(Path(f"${env}") / path.relative_to(Path(root).resolve()))
+    repo = Path(__file__).resolve().parents[2]
+    if path.is_relative_to(repo):
+        return str(path.relative_to(repo))
+    return f"<outside the repository>/{path.name}"
 
 
 def show_source(obj) -> None:
@@ -43,8 +115,9 @@ def palette_handles(class_names: Sequence[str], ignore: bool = True) -> list[Pat
 def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = True) -> None:
     """One palette legend under the whole figure."""
     handles = palette_handles(class_names, ignore)
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), frameon=False,
-               bbox_to_anchor=(0.5, -0.02), fontsize="small")
+    ncol = max(1, min(len(handles), int(fig.get_figwidth() / 1.9)))
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False,
+               bbox_to_anchor=(0.5, -0.02), fontsize=10)
 
 
 def _as_rgb(panel: np.ndarray) -> np.ndarray:
@@ -60,10 +133,16 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] |
                size: float = 1.8, suptitle: str | None = None) -> Figure:
     """A grid of panels: RGB images as they are, (H, W) class maps in palette colours.
 
-    ``class_names`` adds the palette legend under the grid.
+    ``class_names`` adds the palette legend under the grid. Panels shrink so that the grid fits
+    the book's column at full size (its text then needs no scaling down).
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    extra = 0.5 if class_names is not None else 0.0
+    size = min(size, (COLUMN_PX / FIGURE_DPI - (0.5 if row_titles is not None else 0.2)) / n_cols)
+    n_legend_rows = 0
+    if class_names is not None:
+        n_legend = len(class_names) + 1
+        n_legend_rows = -(-n_legend // max(1, min(n_legend, int(size * n_cols / 1.9))))
+    extra = 0.3 * n_legend_rows + 0.2 if class_names is not None else 0.0
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols, size * n_rows + extra), squeeze=False)
     for i, row in enumerate(rows):
         for j in range(n_cols):
@@ -75,16 +154,16 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] |
             else:
                 ax.axis("off")
             if i == 0 and col_titles is not None and j < len(col_titles):
-                ax.set_title(col_titles[j], fontsize="small")
+                ax.set_title(col_titles[j], fontsize=9)
             if j == 0 and row_titles is not None and i < len(row_titles):
-                ax.set_ylabel(row_titles[i], fontsize="small")
+                ax.set_ylabel(row_titles[i], fontsize=9)
     if suptitle:
-        fig.suptitle(suptitle, fontsize="medium")
+        fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     if class_names is not None:
-        fig.subplots_adjust(bottom=extra / (size * n_rows + extra) + 0.04)
+        fig.subplots_adjust(bottom=extra / (size * n_rows + extra) + 0.02)
         add_palette_legend(fig, class_names)
-    return fig
+    return readable(fig)
 
 
 def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], class_names: Sequence[str],
@@ -98,8 +177,8 @@ def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cl
         rows.append([overlay(im, m) for im, m in zip(images[start:start + ncols], masks[start:start + ncols])])
     fig = image_grid(rows, col_titles=titles, class_names=class_names, size=size)
     for i, ax_row in enumerate(np.asarray(fig.axes[:len(rows) * ncols]).reshape(len(rows), ncols)):
-        ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize="small")
-    return fig
+        ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize=9)
+    return readable(fig)
 
 
 # --------------------------------------------------------------------------- curves and IoU
@@ -116,7 +195,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     One run (a list of records): the total loss and each term (sup, st, ss). Several runs (a dict
     label -> records): the total loss and the mIoU of each, side by side.
     """
-    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     many = isinstance(curves, Mapping)
     for label, recs in (curves.items() if many else [(None, curves)]):
         train, ev = _curve_frames(recs)
@@ -136,7 +215,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = None) -> Figure:
@@ -149,12 +228,12 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
             ax.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label)
     if not ax.get_legend_handles_labels()[0]:
         _no_data(ax)
-    else:
-        ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:  # below the axes: long labels then cost no plot width
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set(xlabel="iteration", ylabel="val mIoU (%)", title=title or f"validation mIoU, {BUILT_IN.split(',')[0]}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]],
@@ -166,14 +245,14 @@ def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]
     rows = [{"class": c, "IoU (%)": 100 * float(v) if v is not None else np.nan, "run": label}
             for label, ious in data.items() for c, v in zip(class_names, ious)]
     df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5), 3.2))
+    fig, ax = plt.subplots(figsize=(min(8.5, max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5)), 3.2))
     sns.barplot(df, x="class", y="IoU (%)", hue="run" if len(data) > 1 else None, ax=ax)
     ax.set_ylim(0, 100)
     ax.set_title(title or f"per-class IoU ({BUILT_IN.split(',')[0]})", fontsize="medium")
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 # --------------------------------------------------------------------------- qualitative (Figure 2)
@@ -228,7 +307,7 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
 
     from .paper import FRACTIONS
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     done = runs.dropna(subset=["miou"])
     if len(done):
         done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
@@ -244,18 +323,18 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     for a in (ax, axp):
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)
 
 
 def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     """Table 3 as bars: ours (mean, sd over seeds, one dot per seed) beside the paper's."""
     import seaborn as sns
 
-    from .paper import PAPER
+    from .paper import PAPER, short_label
 
-    labels = list(table.index)
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.6), sharey=True)
-    done = runs.dropna(subset=["miou"])
+    labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True)
+    done = runs.dropna(subset=["miou"]).assign(label=lambda d: d["label"].map(short_label))
     if len(done):
         sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color="C0", alpha=0.7, ax=ax)
         sns.stripplot(done, y="label", x="miou", order=labels, color="k", size=4, ax=ax)
@@ -268,11 +347,13 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
     axp.barh(range(len(labels)), table[col].values, color="C1", alpha=0.8)
     axp.set_xlim(table[col].min() - 3, table[col].max() + 1)
-    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50 (Table 3)")
+    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50")
     for a in (ax, axp):
         a.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    fig.text(0.01, 0.005, "co-training (CPS) + MT: mean teacher, mutual MT, SDA: strong aug, FDA: feature aug",
+             fontsize="small", color="0.3", va="bottom")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return readable(fig)
 
 
 def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
@@ -281,7 +362,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
     from .paper import PAPER
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.2))
     done = runs.dropna(subset=["miou"])
     if len(done):
         sns.lineplot(done, x=param, y="miou", errorbar="sd", err_style="bars", marker="o", ax=ax)
@@ -296,105 +377,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     for a in (ax, axp):
         a.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------- explorer
-def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs side by side: method, split, switches, seed, iterations, mIoU (%), wall time."""
-    from ..config import SWITCHES
-    from ..results import load_result
-
-    rows = []
-    for k in keys:
-        r = load_result(k, root)
-        c = r["config"]
-        rows.append({"key": k, "method": c["method"], "split": c["split"], "seed": c["seed"],
-                     **{s: c[s] for s in SWITCHES}, "iters": c["iters"], "gamma": c["gamma"], "beta": c["beta"],
-                     "mIoU (%)": round(100 * r["final"]["miou"], 2), "wall time (s)": round(r["wall_time_s"], 1)})
-    return pd.DataFrame(rows).set_index("key") if rows else pd.DataFrame()
-
-
-def ablation_explorer(root: str | Path | None = None, data_root: str | None = None,
-                      base: Mapping | None = None):
-    """A JupyterLab widget: pick switches and split, see matching stored runs and their curves side
-    by side, and launch a short run of the selection (``base``: extra Config fields for it)."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    from ..config import METHODS, SWITCHES, make_config, resolve
-    from ..results import load_curves, load_result
-    from .paper import FRACTIONS, stored_runs
-
-    method = w.Dropdown(options=METHODS, value="mkd", description="method")
-    switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
-                            description=s.replace("_", " ")) for s in SWITCHES}
-    split = w.Dropdown(options=FRACTIONS, value="1/16", description="split")
-    iters = w.BoundedIntText(value=60, min=1, max=100000, description="iterations")
-    runs = w.SelectMultiple(options=[], rows=6, description="stored", layout=w.Layout(width="70%"))
-    refresh, show, train_btn = w.Button(description="find matching"), w.Button(description="compare"), \
-        w.Button(description="train short run", button_style="warning")
-    out = w.Output()
-
-    def selection() -> dict:
-        return {"method": method.value, "split": split.value,
-                **{s: d.value for s, d in switch.items() if d.value is not None}}
-
-    def matching(_=None):
-        """Stored runs whose method, split and (preset-resolved) switches equal the selection."""
-        try:
-            want = resolve(make_config(**selection()))
-        except ValueError as e:
-            runs.options = []
-            out.clear_output()
-            with out:
-                print(f"this combination cannot run: {e}")
-            return
-        opts = []
-        for k in stored_runs(root)["key"]:
-            r = load_result(k, root)
-            c = r["config"]
-            if c["method"] == want.method and c["split"] == want.split and \
-                    all(c[s] == getattr(want, s) for s in SWITCHES):
-                opts.append((f"{k}  ({c['iters']} it, seed {c['seed']}, mIoU {100 * r['final']['miou']:.1f}%)", k))
-        runs.options = opts
-        runs.value = tuple(k for _, k in opts[:3])
-
-    def compare(_=None):
-        out.clear_output()
-        with out:
-            keys = list(runs.value)
-            if not keys:
-                print("no stored run matches; press 'train short run' or change the selection")
-                return
-            display(run_summary(keys, root))
-            plt.show(plot_curves({k: load_curves(k, root) for k in keys}))
-
-    def launch(_=None):
-        from ..config import base_config
-        from ..trainer import train
-
-        out.clear_output()
-        with out:
-            try:
-                cfg = base_config(**{**(base or {}), **selection(), "iters": iters.value,
-                                     "eval_interval": max(1, iters.value // 4), "threads": 1, "progress": False,
-                                     **({"data_root": data_root} if data_root else {})})
-                print(f"training {cfg.method} {cfg.split} for {cfg.iters} iterations ...")
-                res = train(cfg)
-            except (ValueError, RuntimeError) as e:  # bad selection or data: one line, no traceback
-                print(f"cannot train this selection: {e}")
-                return
-            print(f"done: mIoU {100 * res.miou:.2f}% (built-in dataset)")
-        matching()
-        compare()
-
-    refresh.on_click(matching)
-    show.on_click(compare)
-    train_btn.on_click(launch)
-    matching()
-    return w.VBox([w.HBox([method, split, iters]), w.HBox(list(switch.values())[:3]),
-                   w.HBox(list(switch.values())[3:]), w.HBox([refresh, show, train_btn]), runs, out])
+    return readable(fig)
 
 
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:
@@ -404,7 +387,7 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
 
     labels = [f"{t}: {e}" for t, e in effects.index]
     y = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(labels) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.4))
     ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
     ax.barh(y - 0.2, ours.fillna(0.0), height=0.4, color="C0", label="ours (built-in dataset)",
             xerr=noise.fillna(0.0), error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8})
@@ -420,4 +403,4 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return fig
+    return readable(fig)

@@ -1,0 +1,400 @@
+"""The book's reporting helpers that the pages rely on: the verdict and fair references, Figure 1,
+readable figures, the experiment index, the explorer figures, publishing, the Sphinx fixes."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _store(root, cfg, miou, curves=None):
+    from mkdlib.io import atomic_write_json
+
+    atomic_write_json(root / cfg.key() / "result.json", {
+        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
+        "best_miou": miou, "wall_time_s": 60.0})
+    if curves:
+        (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
+
+
+def _headline(method):
+    from mkdlib.experiments import grid
+
+    return [c for c in grid("headline") if c.method == method and c.split == "1/16"]
+
+
+# --------------------------------------------------------------------------- verdict and fair references
+def test_verdict_says_plainly_when_nothing_is_stored(tmp_path):
+    from mkdlib.report.paper import headline_summary, verdict
+
+    text = verdict(tmp_path / "empty")
+    assert text.startswith("**No stored runs yet**")
+    assert "+2.04" in text and "+1.00" in text  # the paper's fair gains, VOCAug and Cityscapes
+    assert (headline_summary(tmp_path / "empty").iloc[:, 0] == "not yet run").all()
+
+
+def test_verdict_is_generated_from_the_stored_runs(tmp_path):
+    from mkdlib.report.paper import headline_summary, verdict
+
+    root = tmp_path / "store"
+    for cfg, miou in zip(_headline("mkd"), (0.30, 0.31, 0.32)):
+        _store(root, cfg, miou)
+    for cfg, miou in zip(_headline("cps_cutmix"), (0.20, 0.21, 0.22)):
+        _store(root, cfg, miou)
+    text = verdict(root)
+    assert "**MKD** scores highest: 31.0 ± 1.0 mIoU (3 seeds)" in text
+    assert "+10.0 points, more than 2 sd of the seed noise (±1.6)" in text  # 2 * 1.0 * sqrt(2/3)
+    assert text.endswith("here that gain reproduces in direction.")
+    assert len([s for s in text.split(". ") if s]) >= 3
+    summary = headline_summary(root)
+    assert summary.loc["MKD", ("ours (built-in)", "mIoU ± sd")] == "31.0 ± 1.0"
+    assert summary.loc["CPS + CutMix", ("paper, R50", "VOCAug")] == "71.98"
+    assert summary.loc["supervised only, all labels", ("ours (built-in)", "seeds")] == 0
+
+
+def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
+    from mkdlib.report.paper import FAIR_REFERENCE, OURS, PAPER, paper_table, table_methods
+
+    root = tmp_path / "store"
+    _store(root, _headline("mkd")[0], 0.40)
+    _store(root, _headline("cps")[0], 0.50)
+    _store(root, _headline("cps_cutmix")[0], 0.35)
+    t = table_methods(root)
+    voc = paper_table("table2_vocaug")
+    assert t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"] == pytest.approx(5.0)
+    assert t.loc["MKD", f"{PAPER} gain vs {FAIR_REFERENCE}"] == pytest.approx(
+        voc.loc["MKD", "R50 1/16 (662)"] - voc.loc["CPS-with-CutMix", "R50 1/16 (662)"])
+    assert t.loc["CPS (co-training)", f"{OURS} mIoU"] == pytest.approx(50.0)  # plain CPS stays its own row
+
+
+def test_paper_mkd_gains_cover_cityscapes_against_both_references():
+    from mkdlib.report.paper import paper_mkd_gains, paper_table
+
+    g = paper_mkd_gains()
+    city = paper_table("table2_cityscapes")
+    assert len(g) == 16
+    row = g.loc[("Cityscapes", "R101", "1/16 (186)")]
+    assert row["MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(city.loc["MKD", "R101 1/16 (186)"]
+                                                                   - city.loc["CPS-with-CutMix", "R101 1/16 (186)"])
+    assert row["MKD gain vs CPS (no CutMix)"] == pytest.approx(77.19 - 70.50)
+    assert g.loc[("VOCAug", "R50", "1/16 (662)"), "MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(2.04)
+
+
+def test_table_1_keeps_plain_cps_only(tmp_path):
+    from mkdlib.report.paper import OURS, table_label_fractions
+
+    root = tmp_path / "store"
+    _store(root, _headline("cps")[0], 0.30)
+    _store(root, _headline("cps_cutmix")[0], 0.10)
+    assert table_label_fractions(root).loc[f"{OURS}: CPS", "1/16"] == pytest.approx(30.0)
+
+
+def test_notices_are_written_from_the_numbers(tmp_path):
+    from mkdlib.experiments import grid
+    from mkdlib.report import paper
+
+    empty = tmp_path / "empty"
+    for text in (paper.notice_label_fractions(paper.table_label_fractions(empty)),
+                 paper.notice_methods(paper.table_methods(empty), empty),
+                 paper.notice_gains_vs_reference(paper.table_sweep("beta", empty), "beta=0", empty),
+                 paper.notice_effects(paper.effect_directions(empty)),
+                 paper.notice_diagnosis(paper.table_diagnosis(empty))):
+        assert text.startswith("**What to notice.**") and "No stored runs yet" in text
+    root = tmp_path / "store"
+    for cfg, miou in zip(_headline("mkd"), (0.20, 0.22, 0.24)):
+        _store(root, cfg, miou)
+    beta = grid("beta")
+    _store(root, beta[0], 0.20)
+    _store(root, beta[1], 0.30)  # beta = 0.5: +10 over beta = 0, the paper's direction (+0.28)
+    text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)
+    # beta = 1 is the headline MKD (22 +- 2 over 3 seeds): +2, within 2 sd of the seed noise
+    assert "1 in the paper's direction, 1 within the seed noise" in text
+    assert "beta = 0.5 (+10.0 over beta = 0)" in text
+
+
+# --------------------------------------------------------------------------- figures
+def test_figure_1_is_an_svg_whose_text_is_at_least_9_px():
+    from mkdlib.report import figure1
+    from mkdlib.report.viz import COLUMN_PX
+
+    svg = figure1.svg_text()
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg") and len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 50
+    fig = figure1.draw()
+    scale = min(1.0, COLUMN_PX / (figure1.WIDTH_IN * 72))  # SVG user units: 72 per inch
+    assert figure1.min_font_size(fig) * scale >= 9
+    from matplotlib.text import Text
+
+    texts = " ".join(t.get_text() for t in fig.findobj(Text))
+    for part in ("student 1", "student 2", "teacher 1", "teacher 2", "weak aug", "CutMix", "feature aug",
+                 "L}_{st}", "L}_{ss}", "L}_{sup}", "EMA"):
+        assert part in texts, f"Figure 1 lacks {part!r}"
+
+
+def test_book_figures_have_text_of_at_least_9_px_in_the_column():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mkdlib.report import paper, viz
+
+    rng = np.random.default_rng(0)
+    names = ("background", "a", "b", "c", "d")
+    imgs = [rng.integers(0, 255, (16, 16, 3), dtype=np.uint8) for _ in range(12)]
+    masks = [rng.integers(0, 5, (16, 16)).astype(np.uint8) for _ in range(12)]
+    curves = [{"iter": i, "loss": 1 / i, "sup": 0.5 / i} for i in range(1, 50)] + [{"iter": 25, "miou": 0.3}]
+    figs = [viz.sample_gallery(imgs, masks, names, titles=[f"id_{i}" for i in range(6)], ncols=6),
+            viz.qualitative_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names),
+            viz.plot_curves({"a": curves, "b": curves}), viz.plot_miou_curves({"a long run label": curves}),
+            viz.plot_per_class_iou({"x": [0.1] * 5, "y": [0.2] * 5, "z": [0.3] * 5}, names),
+            viz.plot_label_fractions(paper.label_fraction_runs(), paper.paper_table("table1_voc_classic")),
+            viz.plot_sweep(paper.grid_runs("gamma"), paper.table_sweep("gamma"), "gamma"),
+            viz.plot_effect_directions(paper.effect_directions())]
+    for fig in figs:
+        assert viz.rendered_text_px(fig) >= 9, fig.axes[0].get_title()
+    big = matplotlib.pyplot.figure(figsize=(14, 3))
+    big.gca().set_title("tiny", fontsize=6)
+    assert viz.rendered_text_px(viz.readable(big)) >= 9  # readable() raises what is too small
+
+
+def test_cost_chart_legend_matches_its_bars():
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sys.path.insert(0, str(REPO))
+    from bench.plots import plot_cost_breakdown
+
+    try:
+        fig = plot_cost_breakdown()
+    except FileNotFoundError:
+        pytest.skip("no bench record in bench/results")
+    ax = fig.axes[0]
+    legend = {tuple(np.round(h.get_facecolor(), 3)): t.get_text()
+              for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())}
+    assert len(legend) == len(ax.get_legend().get_texts()), "two legend entries share a colour"
+    for bar in ax.patches:
+        assert tuple(np.round(bar.get_facecolor(), 3)) in legend, "a bar whose colour the legend does not explain"
+
+
+# --------------------------------------------------------------------------- explorer
+def test_explorer_figures_have_a_view_per_dropdown_entry(tmp_path):
+    from mkdlib.experiments import grid
+    from mkdlib.report import explorer
+
+    root = tmp_path / "store"
+    gamma = grid("gamma")
+    _store(root, gamma[1], 0.25, curves=[{"iter": 2, "miou": 0.2}, {"iter": 4, "miou": 0.25}])
+    fig = explorer.final_miou_figure(root)
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == list(explorer.VIEWS)
+    for b in buttons:
+        assert len(b.args[0]["visible"]) == len(fig.data)
+    gamma_bars = [t for t, on in zip(fig.data, buttons[2].args[0]["visible"]) if on and t.type == "bar"]
+    assert list(gamma_bars[0].x) == [f"{c.gamma:g}" for c in gamma]
+    assert gamma_bars[0].y[1] == pytest.approx(25.0) and math.isnan(gamma_bars[0].y[0])
+    curves = explorer.curves_figure(root)
+    assert [list(t.y) for t in curves.data] == [[20.0, 25.0]]
+    assert "No stored runs yet" in explorer.notice(tmp_path / "empty")
+    empty = explorer.final_miou_figure(tmp_path / "empty")
+    assert any("no stored runs yet" in a.text for a in empty.layout.annotations)
+
+
+def test_plotly_output_embeds_plotly_js_once(monkeypatch):
+    from mkdlib.report import explorer
+
+    monkeypatch.setattr(explorer, "_PLOTLYJS_SENT", False)
+    import plotly.graph_objects as go
+
+    first = explorer.plotly_output(go.Figure(go.Bar(y=[1])))._repr_mimebundle_()
+    second = explorer.plotly_output(go.Figure(go.Bar(y=[2])))._repr_mimebundle_()
+    assert len(first["text/html"]) > 1_000_000 > len(second["text/html"])  # the library, then only the figure
+    assert "cdn" not in first["text/html"][:2000].lower()
+    assert second["application/vnd.plotly.v1+json"]["data"][0]["y"] == [2]
+
+
+# --------------------------------------------------------------------------- experiment index
+def test_grid_commands_reproduce_each_config_key():
+    import argparse
+    import shlex
+
+    from mkdlib.cli import _add_config_flags, _config_from
+    from mkdlib.config import resolve
+    from mkdlib.experiments import GRIDS, grid
+    from mkdlib.report.experiment_index import grid_command
+
+    for name in GRIDS:
+        for cfg in grid(name):
+            argv = shlex.split(grid_command(cfg))
+            assert argv[:4] == ["python", "-m", "mkdlib", "train"]
+            p = argparse.ArgumentParser()
+            _add_config_flags(p)
+            assert resolve(_config_from(p.parse_args(argv[4:]))).key() == cfg.key(), grid_command(cfg)
+
+
+def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
+    from mkdlib.config import base_config, make_config, resolve
+    from mkdlib.report import experiment_index as ei
+
+    monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e9)  # 1 GFLOP per image at the probe crop
+    sup, cps, mkd = (resolve(base_config(method=m)) for m in ("supervised", "cps", "mkd"))
+    b, u = sup.batch_size, sup.unlabeled_batch_size
+    assert ei.step_flops(sup) == pytest.approx(3e9 * b * (sup.crop_size / ei.PROBE_CROP) ** 2)
+    scale = (mkd.crop_size / ei.PROBE_CROP) ** 2
+    assert ei.step_flops(cps) == pytest.approx(2 * 3e9 * (b + u) * scale)
+    assert ei.step_flops(mkd) == pytest.approx(2 * 3e9 * (b + u) * scale + 2 * 1e9 * u * scale)
+    big = dataclasses.replace(mkd, crop_size=2 * mkd.crop_size)
+    assert ei.step_flops(big) == pytest.approx(4 * ei.step_flops(mkd))
+    paper = resolve(make_config(REPO / "configs" / "paper" / "t3_row7_mkd.yaml"))
+    hours = ei.gpu_hours(paper, 4)
+    assert hours == pytest.approx(ei.step_flops(paper) * paper.iters * 4
+                                  / (ei.GPU["peak_tflops"] * 1e12 * ei.GPU["utilisation"]) / 3600)
+
+
+def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
+    from mkdlib.config import make_config, resolve
+    from mkdlib.io import atomic_write_json
+    from mkdlib.report import experiment_index as ei
+
+    monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
+    cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
+    atomic_write_json(tmp_path / cfg.key() / "result.json", {
+        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": 0.7}, "best_miou": 0.7,
+        "wall_time_s": 7200.0, "env": {"device": "cuda:0", "world_size": 4}})
+    idx = ei.paper_index(tmp_path)
+    assert len(idx) == len(list((REPO / "configs" / "paper").glob("*.yaml")))
+    row = idx[idx["config"] == "configs/paper/t4_gamma0.4_r50.yaml"].iloc[0]
+    assert (row["table"], row["row"], row["column"]) == ("Table 4", "gamma = 0.4", "ResNet-50")
+    assert row["measured"] and row["GPU-hours"] == pytest.approx(8.0)
+    assert row["command"] == "torchrun --nproc_per_node 4 -m mkdlib train --config configs/paper/t4_gamma0.4_r50.yaml"
+    # Table 3's row 6 and Table 5's beta = 1.0 R50 entry are the same run (same key, as the paper
+    # notes): measured too, and the index says which config runs it first
+    assert set(idx[idx["measured"]]["config"]) == {row["config"], "configs/paper/t5_beta1.0_r50.yaml",
+                                                   "configs/paper/t3_row6_cotraining_mutualmt_sda.yaml"}
+    assert row["same run as"] == "t3_row6_cotraining_mutualmt_sda"
+    assert idx[idx["config"] == "configs/paper/t3_row7_mkd.yaml"].iloc[0]["same run as"] == "t2_vocaug_cps_r50_1-16_mkd"
+    t = ei.totals(idx)
+    assert t.loc["all", "configs"] == len(idx) and t.loc["all", "runs"] == idx["key"].nunique()
+    html = ei.html_table(idx.head(3), {"row": "{row}", "command": "command", "GPU time": "duration"})
+    assert html.count("<tr>") == 4 and "(est.)" in html
+
+
+def test_forward_flops_are_counted_on_the_real_model():
+    from mkdlib.report.experiment_index import forward_flops
+
+    small = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=32)
+    large = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=64)
+    assert small > 1e6 and large == pytest.approx(4 * small, rel=0.1)  # FLOPs scale with pixels
+
+
+# --------------------------------------------------------------------------- publishing
+def _git(*args, cwd=None):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def test_publish_pushes_every_page_to_gh_pages_of_a_bare_repository(tmp_path, monkeypatch):
+    from mkdlib.report import publish
+    from mkdlib.report.book import NOTEBOOKS
+
+    for k, v in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+                 "GIT_COMMITTER_EMAIL": "t@example.org"}.items():
+        monkeypatch.setenv(k, v)
+    remote, work, html = tmp_path / "remote.git", tmp_path / "work", tmp_path / "html"
+    _git("init", "-q", "--bare", str(remote))
+    _git("init", "-q", str(work))
+    _git("commit", "-q", "--allow-empty", "-m", "init", cwd=work)
+    _git("remote", "add", "origin", str(remote), cwd=work)
+    pages = ["index.html", *(f"chapters/{n}.html" for n in NOTEBOOKS), "reproduce-on-gpus.html",
+             "paper-vs-code.html", "status.html", "_static/mkd.css"]
+    for page in pages:
+        (html / page).parent.mkdir(parents=True, exist_ok=True)
+        (html / page).write_text(f"<html>{page}</html>")
+    assert publish.main(["--html", str(html), "--repo", str(work)]) == 0
+    tree = set(_git("ls-tree", "-r", "--name-only", "gh-pages", cwd=remote).split())
+    assert set(pages) | {".nojekyll"} == tree
+    assert _git("show", "gh-pages:chapters/intro.html", cwd=remote) == "<html>chapters/intro.html</html>"
+    (html / "chapters" / "intro.html").write_text("<html>v2</html>")  # publishing again adds a commit
+    assert publish.main(["--html", str(html), "--repo", str(work)]) == 0
+    assert len(_git("log", "--oneline", "gh-pages", cwd=remote).split("\n")) == 3  # 2 commits + final newline
+    assert _git("show", "gh-pages:chapters/intro.html", cwd=remote) == "<html>v2</html>"
+
+
+def test_publish_refuses_a_book_that_is_not_built(tmp_path, capsys):
+    from mkdlib.report import publish
+
+    assert publish.main(["--html", str(tmp_path / "nothing"), "--repo", str(REPO), "--no-push"]) == 1
+    assert "build the book first" in capsys.readouterr().err
+
+
+def test_make_publish_and_the_workflow_run_the_publish_and_build_steps():
+    makefile = (REPO / "Makefile").read_text()
+    assert "publish:" in makefile and "-m mkdlib.report.publish" in makefile
+    workflow = (REPO / ".github" / "workflows" / "book.yml").read_text()
+    assert "branches: [main]" in workflow and "make book" in workflow and "deploy-pages" in workflow
+    assert "ghp-import" in (REPO / "pyproject.toml").read_text() and "plotly" in (REPO / "pyproject.toml").read_text()
+
+
+# --------------------------------------------------------------------------- book build details
+def test_strip_widgets_removes_widget_outputs_and_state(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from mkdlib.report.book import WIDGET_VIEW, strip_widgets
+
+    nb = new_notebook(cells=[new_code_cell("w", outputs=[
+        new_output("display_data", data={WIDGET_VIEW: {"model_id": "x"}, "text/plain": "VBox()"}),
+        new_output("stream", name="stdout", text="kept\n")])])
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert strip_widgets(path) == 1
+    again = nbformat.read(str(path), as_version=4)
+    assert "widgets" not in again.metadata and [o["text"] for o in again.cells[0].outputs] == ["kept\n"]
+
+
+def test_injected_parameters_are_hidden_from_the_book(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mkdlib.report.book import hide_injected_parameters
+
+    cell = new_code_cell('data_root = "/some/machine/path"')
+    cell.metadata["tags"] = ["injected-parameters"]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1"), cell]), str(path))
+    assert hide_injected_parameters(path)
+    cells = nbformat.read(str(path), as_version=4).cells
+    assert cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"] and "tags" not in cells[0].metadata
+
+
+def test_sphinx_extension_keeps_each_script_once_in_place():
+    from sphinx.builders.html._assets import _JavaScript
+
+    from mkdlib.report.sphinx_ext import _page_context
+
+    scripts = [_JavaScript(None, body="const A = 1"), _JavaScript("x.js"), _JavaScript("", body="const A = 1")]
+    ctx = {"script_files": scripts}
+    _page_context(None, "p", "page.html", ctx, None)
+    assert ctx["script_files"] is scripts and len(scripts) == 2  # later handlers (MathJax) add to this list
+    assert ctx["default_mode"] == "light"
+
+
+def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
+    from mkdlib.report.viz import display_path
+
+    assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
+    monkeypatch.setenv("MKD_DATA_DIR", str(tmp_path))
+    assert display_path(tmp_path / "synthetic") == "$MKD_DATA_DIR/synthetic"
+    monkeypatch.delenv("MKD_DATA_DIR")
+    assert str(tmp_path) not in display_path(tmp_path / "x")
