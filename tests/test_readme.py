@@ -4,7 +4,8 @@ from __future__ import annotations
 from mkdlib import experiments
 
 
-def test_readme_results_block_matches_the_results_store():
+def test_readme_results_block_matches_the_results_store(monkeypatch):
+    monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's own store, not the test's empty one
     assert experiments.readme_block("calibration") == experiments.summary_markdown("calibration"), (
         "README.md's results block is stale: run python -m mkdlib.experiments calibration --update-readme")
 

@@ -161,6 +161,9 @@ def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: di
     return out
 
 
+#: iterations of 03_train's run when the default one is not stored (a few CPU minutes, not 45)
+DEMO_ITERS = 300
+
 #: the GPU check's index of records (``python -m bench.gpu_check --reindex``), shown by the GPU page
 GPU_RECORDS_INDEX = REPO / "bench" / "results" / "gpu_checks.md"
 NO_GPU_RECORD = ("**No GPU check record exists yet** (`bench/results/gpu_checks.md` is missing): "
@@ -201,6 +204,14 @@ def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: 
     parameters = {k: dict(v) for k, v in (parameters or {}).items()}
     if recompute:
         parameters.setdefault("04_tables", {})["run_missing"] = True
+    if "03_train" not in parameters and not recompute:
+        from ..results import is_done
+
+        if not is_done(train_config().key()):  # the headline MKD run is not stored: a short one instead
+            print(f"[book] the default MKD run ({train_config().iters} iterations) is not in the results store: "
+                  f"03_train trains a {DEMO_ITERS}-iteration demonstration (make book RECOMPUTE=1 trains it)",
+                  flush=True)
+            parameters["03_train"] = {"iters": DEMO_ITERS}
     execute_all(Path(book_dir) / "chapters", parameters, common, only)
     out = build_html(book_dir) if html else Path(book_dir) / "chapters"
     print(f"[book] total {time.perf_counter() - t0:.0f} s", flush=True)
