@@ -9,7 +9,7 @@ The notebooks in ``notebooks/`` are the sources (committed without outputs); the
 copies go to ``book/chapters/`` (not committed) and jupyter-book renders those without executing
 again. Tables and figures read the results store (:mod:`mkdlib.results`), so a build with the
 committed results retrains nothing; ``--recompute`` sets ``run_missing=True`` in the tables
-notebook, which trains each missing grid config through ``03_train`` (papermill).
+notebook, which trains each missing grid config through the one grid runner (mkdlib.experiments).
 """
 from __future__ import annotations
 
@@ -124,23 +124,16 @@ def train_parameters(cfg) -> dict:
             "iters": cfg.iters, "config_overrides": fields}
 
 
-def run_missing(grids: list[str] | None = None, output_dir: str | Path | None = None,
-                threads: int = 1, progress: bool = True) -> list[str]:
-    """Train every config of ``grids`` not yet in the results store by executing ``03_train``;
-    returns the keys trained. Executed copies land in ``output_dir`` (default ``runs/notebooks``)."""
-    from ..experiments import GRIDS, pending
+def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool = True) -> list[str]:
+    """Train every config of ``grids`` (default: all) not yet in the results store, through the one
+    grid runner (:func:`mkdlib.experiments.run_grids`); returns the keys now stored."""
+    from ..experiments import GRIDS, grid_configs, run_grids
+    from ..results import is_done
 
-    output_dir = Path(output_dir or REPO / "runs" / "notebooks")
-    trained: list[str] = []
-    todo = []
-    for g in grids or GRIDS:
-        todo += [c for c in pending(g) if c.key() not in {t.key() for t in todo}]
-    for i, cfg in enumerate(todo, 1):
-        print(f"[run_missing {i}/{len(todo)}] {cfg.key()}", flush=True)
-        execute_notebook("03_train", output_dir / f"{cfg.key()}.ipynb",
-                         {**train_parameters(cfg), "threads": threads}, progress=progress)
-        trained.append(cfg.key())
-    return trained
+    names = list(grids or GRIDS)
+    before = {c.key() for c in grid_configs(names) if is_done(c.key())}
+    run_grids(names, threads, progress=progress, say=lambda m: print(f"[run_missing] {m}", flush=True))
+    return [c.key() for c in grid_configs(names) if is_done(c.key()) and c.key() not in before]
 
 
 def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: dict[str, dict] | None = None,
