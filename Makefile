@@ -36,6 +36,7 @@ browser-check: setup
 # lint (ruff, configured in pyproject.toml), then the tests
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider

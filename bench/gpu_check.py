@@ -30,6 +30,7 @@ note. The JSON record is rewritten after every part, so an interrupted check sti
 Exit status: 0 every part ran and passed; 1 a check failed; 2 bad usage or the environment cannot
 run it (missing package, no CUDA); 3 nothing failed but a part was skipped or ran over its limit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,10 +61,21 @@ RESERVE_S = 10.0  # of the total budget, kept for writing the record at the end
 BASE_CONFIG = REPO / "configs" / "synthetic" / "mkd.yaml"
 
 #: what a run imports, by import name -> distribution (torch with CUDA comes with the GPU machine)
-REQUIRED = {"torch": "torch", "torchvision": "torchvision", "segmentation_models_pytorch": "segmentation-models-pytorch",
-            "timm": "timm", "albumentations": "albumentations", "cv2": "opencv-python-headless", "PIL": "pillow",
-            "skimage": "scikit-image", "scipy": "scipy", "yaml": "pyyaml", "filelock": "filelock", "tqdm": "tqdm",
-            "numpy": "numpy"}
+REQUIRED = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "segmentation_models_pytorch": "segmentation-models-pytorch",
+    "timm": "timm",
+    "albumentations": "albumentations",
+    "cv2": "opencv-python-headless",
+    "PIL": "pillow",
+    "skimage": "scikit-image",
+    "scipy": "scipy",
+    "yaml": "pyyaml",
+    "filelock": "filelock",
+    "tqdm": "tqdm",
+    "numpy": "numpy",
+}
 
 #: why a CUDA resume is not expected to be bitwise equal to the uninterrupted run
 CUDA_NOT_BITWISE = (
@@ -72,7 +84,8 @@ CUDA_NOT_BITWISE = (
     "with atomic adds whose order varies from run to run, and torch.use_deterministic_algorithms(True) "
     "refuses that op. So the check compares the resumed run with the reference against the drift of two "
     "uninterrupted runs: before the kill both runs are uninterrupted, and the loss difference there is "
-    "the non-determinism alone; a correct resume shows a difference of the same size just after it.")
+    "the non-determinism alone; a correct resume shows a difference of the same size just after it."
+)
 
 
 class CheckError(RuntimeError):
@@ -108,34 +121,107 @@ class Plan:
 
 def gpu_plan(iters: int = 300, budget: float = 480.0) -> Plan:
     cores = os.cpu_count() or 2
-    train = dict(method="mkd", split="1/4", encoder="resnet50", encoder_weights=None, crop_size=512,
-                 decoder_channels=256, atrous_rates=(12, 24, 36), output_stride=16, batch_size=8,
-                 unlabeled_batch_size=8, amp="bf16", channels_last=True, device="cuda", iters=iters,
-                 eval_interval=iters, checkpoint_interval=50, log_interval=10, warmup_iters=20,
-                 num_workers=max(1, min(6, cores // 2 - 2)), threads=max(1, min(4, cores // 4)),
-                 validate_samples=32, progress=False)
-    return Plan("gpu", "cuda", dict(num_train=128, num_val=32, size=512), max(1, min(cores, 16)), train,
-                step_cost=["--preset", "cuda-r50", "--compile", "off", "--steps", "10", "--warmup", "3",
-                           "--eval-images", "16"],
-                step_cost_compile=["--preset", "cuda-r50", "--compile", "on", "--steps", "10", "--warmup", "2",
-                                   "--no-parts", "--no-eval"],
-                limits=dict(environment=30, data=45, training=240, step_cost=75, step_cost_compile=150),
-                minimum=dict(environment=0, data=10, training=90, step_cost=30, step_cost_compile=60),
-                budget=budget)
+    train = dict(
+        method="mkd",
+        split="1/4",
+        encoder="resnet50",
+        encoder_weights=None,
+        crop_size=512,
+        decoder_channels=256,
+        atrous_rates=(12, 24, 36),
+        output_stride=16,
+        batch_size=8,
+        unlabeled_batch_size=8,
+        amp="bf16",
+        channels_last=True,
+        device="cuda",
+        iters=iters,
+        eval_interval=iters,
+        checkpoint_interval=50,
+        log_interval=10,
+        warmup_iters=20,
+        num_workers=max(1, min(6, cores // 2 - 2)),
+        threads=max(1, min(4, cores // 4)),
+        validate_samples=32,
+        progress=False,
+    )
+    return Plan(
+        "gpu",
+        "cuda",
+        dict(num_train=128, num_val=32, size=512),
+        max(1, min(cores, 16)),
+        train,
+        step_cost=["--preset", "cuda-r50", "--compile", "off", "--steps", "10", "--warmup", "3", "--eval-images", "16"],
+        step_cost_compile=[
+            "--preset",
+            "cuda-r50",
+            "--compile",
+            "on",
+            "--steps",
+            "10",
+            "--warmup",
+            "2",
+            "--no-parts",
+            "--no-eval",
+        ],
+        limits=dict(environment=30, data=45, training=240, step_cost=75, step_cost_compile=150),
+        minimum=dict(environment=0, data=10, training=90, step_cost=30, step_cost_compile=60),
+        budget=budget,
+    )
 
 
 def dry_plan(budget: float = 300.0) -> Plan:
-    train = dict(method="mkd", split="1/4", encoder="tu-regnetx_002", encoder_weights=None, crop_size=32,
-                 decoder_channels=32, batch_size=2, unlabeled_batch_size=2, device="cpu", iters=8,
-                 eval_interval=8, checkpoint_interval=2, log_interval=1, warmup_iters=1, threads=1,
-                 num_workers=0, validate_samples=8, progress=False)
-    return Plan("dry-run", "cpu", dict(num_train=48, num_val=16, size=32), 1, train,
-                step_cost=["--preset", "cuda-r50", "--device", "cpu", "--tiny", "--threads", "1", "--compile", "off",
-                           "--set", "encoder=tu-regnetx_002", "--set", "decoder_channels=32",
-                           "--set", "atrous_rates=2,4,6", "--no-parts", "--no-eval"],
-                step_cost_compile=None,
-                limits=dict(environment=30, data=60, training=180, step_cost=120, step_cost_compile=0),
-                minimum={}, budget=budget, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    train = dict(
+        method="mkd",
+        split="1/4",
+        encoder="tu-regnetx_002",
+        encoder_weights=None,
+        crop_size=32,
+        decoder_channels=32,
+        batch_size=2,
+        unlabeled_batch_size=2,
+        device="cpu",
+        iters=8,
+        eval_interval=8,
+        checkpoint_interval=2,
+        log_interval=1,
+        warmup_iters=1,
+        threads=1,
+        num_workers=0,
+        validate_samples=8,
+        progress=False,
+    )
+    return Plan(
+        "dry-run",
+        "cpu",
+        dict(num_train=48, num_val=16, size=32),
+        1,
+        train,
+        step_cost=[
+            "--preset",
+            "cuda-r50",
+            "--device",
+            "cpu",
+            "--tiny",
+            "--threads",
+            "1",
+            "--compile",
+            "off",
+            "--set",
+            "encoder=tu-regnetx_002",
+            "--set",
+            "decoder_channels=32",
+            "--set",
+            "atrous_rates=2,4,6",
+            "--no-parts",
+            "--no-eval",
+        ],
+        step_cost_compile=None,
+        limits=dict(environment=30, data=60, training=180, step_cost=120, step_cost_compile=0),
+        minimum={},
+        budget=budget,
+        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    )
 
 
 # --------------------------------------------------------------------------- processes
@@ -172,8 +258,9 @@ class Proc:
     def __init__(self, name: str, cmd: list[str], env: dict, log: Path):
         self.name, self.cmd, self.log = name, cmd, log
         self._f = open(log, "wb")
-        self.popen = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._f, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=self._f, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.t0, self.wall_s, self.killed = time.monotonic(), None, None
         self.killed_pids: list[int] = []
         self.survivors: list[int] = []
@@ -218,9 +305,14 @@ class Proc:
 def _child_env(plan: Plan, work: Path, **extra: str) -> dict[str, str]:
     drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "MKD_FORCE_DDP")
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env.update(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", MKD_RESULTS_DIR=str(work / "results"),
-               MKD_RUNS_DIR=str(work / "runs"), MKD_DATA_DIR=str(work / "data"),
-               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env.update(
+        HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+        MKD_RESULTS_DIR=str(work / "results"),
+        MKD_RUNS_DIR=str(work / "runs"),
+        MKD_DATA_DIR=str(work / "data"),
+        PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     env.update(plan.env)
     env.update(extra)
     return env
@@ -232,17 +324,31 @@ def part_environment(plan: Plan, work: Path, limit: float, peak_override: float 
 
     from bench.step_cost import bf16_peak_tflops
 
-    rec: dict = {"python": platform.python_version(), "platform": platform.platform(), "hostname": platform.node(),
-                 "cpu_count": os.cpu_count(), "torch": torch.__version__, "cuda_runtime": torch.version.cuda,
-                 "git_commit": _git_commit()}
+    rec: dict = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda_runtime": torch.version.cuda,
+        "git_commit": _git_commit(),
+    }
     if plan.device == "cuda":
         if not torch.cuda.is_available():
-            raise CheckError(f"torch {torch.__version__} sees no CUDA device (CUDA runtime "
-                             f"{torch.version.cuda}); on a machine without a GPU run --dry-run")
+            raise CheckError(
+                f"torch {torch.__version__} sees no CUDA device (CUDA runtime "
+                f"{torch.version.cuda}); on a machine without a GPU run --dry-run"
+            )
         p = torch.cuda.get_device_properties(0)
-        rec.update(device="cuda:0", device_name=torch.cuda.get_device_name(0), capability=f"{p.major}.{p.minor}",
-                   sm_count=p.multi_processor_count, memory_gib=round(p.total_memory / 2 ** 30, 1),
-                   cudnn=torch.backends.cudnn.version(), device_count=torch.cuda.device_count())
+        rec.update(
+            device="cuda:0",
+            device_name=torch.cuda.get_device_name(0),
+            capability=f"{p.major}.{p.minor}",
+            sm_count=p.multi_processor_count,
+            memory_gib=round(p.total_memory / 2**30, 1),
+            cudnn=torch.backends.cudnn.version(),
+            device_count=torch.cuda.device_count(),
+        )
         try:
             rec["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
         except Exception as e:  # noqa: BLE001
@@ -254,8 +360,15 @@ def part_environment(plan: Plan, work: Path, limit: float, peak_override: float 
             rec["cuda_driver_api"] = None
         rec["matmul_bf16_tflops"] = _matmul_tflops(torch)
     else:
-        rec.update(device="cpu", device_name=_cpu_name(), driver=None, cudnn=None, nccl=None,
-                   matmul_bf16_tflops=None, note="dry run: CPU only, no driver or CUDA libraries involved")
+        rec.update(
+            device="cpu",
+            device_name=_cpu_name(),
+            driver=None,
+            cudnn=None,
+            nccl=None,
+            matmul_bf16_tflops=None,
+            note="dry run: CPU only, no driver or CUDA libraries involved",
+        )
     peak, source = bf16_peak_tflops(rec["device_name"] if plan.device == "cuda" else "cpu", peak_override)
     rec.update(bf16_peak_tflops=peak, bf16_peak_source=source)
     return "ok", rec
@@ -263,8 +376,12 @@ def part_environment(plan: Plan, work: Path, limit: float, peak_override: float 
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except Exception:  # noqa: BLE001 - no git on the machine, or not a checkout
         return None
 
@@ -278,8 +395,12 @@ def _cpu_name() -> str:
 
 def _nvidia_smi(field_name: str) -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", f"--query-gpu={field_name}", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={field_name}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -300,7 +421,7 @@ def _matmul_tflops(torch, n: int = 8192, reps: int = 10) -> float:
     seconds = start.elapsed_time(end) / 1e3
     del a, b
     torch.cuda.empty_cache()
-    return 2 * n ** 3 * reps / seconds / 1e12
+    return 2 * n**3 * reps / seconds / 1e12
 
 
 def part_data(plan: Plan, work: Path, limit: float) -> tuple[str, dict]:
@@ -311,11 +432,21 @@ def part_data(plan: Plan, work: Path, limit: float) -> tuple[str, dict]:
     generate(root, spec, progress=False, workers=plan.data_workers)
     # the split and class caches too, once, before two runs start at the same time
     bundle = prepare_synthetic(root, plan.train["split"], 0, progress=False)
-    return "ok", {"root": str(root), "spec": plan.data, "name": spec.name, "labeled": len(bundle.split.labeled),
-                  "unlabeled": len(bundle.split.unlabeled), "val": len(bundle.val_ids), "workers": plan.data_workers,
-                  "note": (f"the built-in generator's images rendered at {spec.size} px (not upscaled): "
-                           "a realistic input size; the mIoU on them means nothing" if plan.mode == "gpu"
-                           else f"tiny {spec.size} px built-in images for the dry run")}
+    return "ok", {
+        "root": str(root),
+        "spec": plan.data,
+        "name": spec.name,
+        "labeled": len(bundle.split.labeled),
+        "unlabeled": len(bundle.split.unlabeled),
+        "val": len(bundle.val_ids),
+        "workers": plan.data_workers,
+        "note": (
+            f"the built-in generator's images rendered at {spec.size} px (not upscaled): "
+            "a realistic input size; the mIoU on them means nothing"
+            if plan.mode == "gpu"
+            else f"tiny {spec.size} px built-in images for the dry run"
+        ),
+    }
 
 
 def logged_iteration(run_dir: Path) -> int:
@@ -326,8 +457,21 @@ def logged_iteration(run_dir: Path) -> int:
 
 
 def _torchrun(config: Path, run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-            "-m", "mkdlib", "train", "--config", str(config), "--run-dir", str(run_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "mkdlib",
+        "train",
+        "--config",
+        str(config),
+        "--run-dir",
+        str(run_dir),
+    ]
 
 
 def part_training(plan: Plan, work: Path, limit: float, data: dict | None, say: Callable) -> tuple[str, dict]:
@@ -344,11 +488,17 @@ def part_training(plan: Plan, work: Path, limit: float, data: dict | None, say: 
     kill_after = plan.kill_after
     if kill_after >= cfg.iters:
         raise CheckError(f"iters {cfg.iters} is too few to kill a run after {kill_after} logged iterations")
-    rec: dict = {"config": {k: v for k, v in cfg.to_dict().items() if k not in ("data_root", "run_dir")},
-                 "key": cfg.key(), "launch": "torchrun --standalone --nproc_per_node 1 (MKD_FORCE_DDP=1)",
-                 "backend": "nccl" if plan.device == "cuda" else "gloo",
-                 "sync_batchnorm": "converted; computes plain BatchNorm with one process" if plan.device == "cuda"
-                 else "off (CPU)", "kill_after_logged_iteration": kill_after, "concurrent_runs_on_device": 2}
+    rec: dict = {
+        "config": {k: v for k, v in cfg.to_dict().items() if k not in ("data_root", "run_dir")},
+        "key": cfg.key(),
+        "launch": "torchrun --standalone --nproc_per_node 1 (MKD_FORCE_DDP=1)",
+        "backend": "nccl" if plan.device == "cuda" else "gloo",
+        "sync_batchnorm": "converted; computes plain BatchNorm with one process"
+        if plan.device == "cuda"
+        else "off (CPU)",
+        "kill_after_logged_iteration": kill_after,
+        "concurrent_runs_on_device": 2,
+    }
     say(f"training: reference and to-be-killed run at once ({cfg.iters} iterations each, kill after {kill_after})")
     ref = Proc("reference", _torchrun(config_path, ref_dir), env, work / "reference.log")
     victim = Proc("killed", _torchrun(config_path, res_dir), env, work / "killed.log")
@@ -357,8 +507,12 @@ def part_training(plan: Plan, work: Path, limit: float, data: dict | None, say: 
         if ref.poll() not in (None, 0):  # the reference failed: no point in waiting for the other
             victim.kill("the reference run failed")
             break
-        if victim.poll() is None and victim.killed is None and logged_iteration(res_dir) >= kill_after \
-                and (res_dir / "last.pt").exists():
+        if (
+            victim.poll() is None
+            and victim.killed is None
+            and logged_iteration(res_dir) >= kill_after
+            and (res_dir / "last.pt").exists()
+        ):
             at = logged_iteration(res_dir)
             victim.kill(f"SIGKILL after {at} logged iterations")
             rec["killed_at_logged_iteration"] = at
@@ -374,15 +528,23 @@ def part_training(plan: Plan, work: Path, limit: float, data: dict | None, say: 
         for p in (ref, victim):
             p.kill("over the part's time limit")
         rec["reference"] = _run_summary(ref, ref_dir)
-        rec["note"] = (f"over the {limit:.0f} s limit: the reference reached {logged_iteration(ref_dir)} of "
-                       f"{cfg.iters} iterations")
+        rec["note"] = (
+            f"over the {limit:.0f} s limit: the reference reached {logged_iteration(ref_dir)} of {cfg.iters} iterations"
+        )
         return "over_budget", rec
     if victim.killed is None:
         rec["killed"] = _run_summary(victim, res_dir)
-        raise CheckError(f"the second run ended (exit {victim.popen.returncode}) before it logged {kill_after} "
-                         f"iterations, so it was never killed; log: {victim.tail(15)}")
-    rec["killed"] = {"log_tail": victim.tail(8), "wall_s": victim.wall_s, "signal": "SIGKILL",
-                     "processes_killed": len(victim.killed_pids), "survivors": victim.survivors}
+        raise CheckError(
+            f"the second run ended (exit {victim.popen.returncode}) before it logged {kill_after} "
+            f"iterations, so it was never killed; log: {victim.tail(15)}"
+        )
+    rec["killed"] = {
+        "log_tail": victim.tail(8),
+        "wall_s": victim.wall_s,
+        "signal": "SIGKILL",
+        "processes_killed": len(victim.killed_pids),
+        "survivors": victim.survivors,
+    }
     if victim.survivors:
         raise CheckError(f"processes {victim.survivors} of the killed run survived SIGKILL")
 
@@ -409,14 +571,23 @@ def part_training(plan: Plan, work: Path, limit: float, data: dict | None, say: 
 
 
 def _run_summary(proc: Proc, run_dir: Path) -> dict:
-    out = {"exit": proc.popen.returncode, "wall_s": proc.wall_s, "killed": proc.killed,
-           "logged_iterations": logged_iteration(run_dir)}
+    out = {
+        "exit": proc.popen.returncode,
+        "wall_s": proc.wall_s,
+        "killed": proc.killed,
+        "logged_iterations": logged_iteration(run_dir),
+    }
     result = run_dir / "result.json"
     if result.exists():
         r = json.loads(result.read_text())
-        out.update(final_miou=r["final"]["miou"], best_miou=r["best_miou"], wall_time_s=r["wall_time_s"],
-                   sec_per_iter=r["sec_per_iter"], nonfinite_skipped=r["nonfinite_skipped"],
-                   env={k: r["env"].get(k) for k in ("device", "device_name", "world_size", "ddp", "amp", "torch")})
+        out.update(
+            final_miou=r["final"]["miou"],
+            best_miou=r["best_miou"],
+            wall_time_s=r["wall_time_s"],
+            sec_per_iter=r["sec_per_iter"],
+            nonfinite_skipped=r["nonfinite_skipped"],
+            env={k: r["env"].get(k) for k in ("device", "device_name", "world_size", "ddp", "amp", "torch")},
+        )
     if proc.popen.returncode not in (0, None) or proc.killed:
         out["log_tail"] = proc.tail()
     return out
@@ -425,8 +596,11 @@ def _run_summary(proc: Proc, run_dir: Path) -> dict:
 def _loss_lines(run_dir: Path) -> dict[int, dict]:
     from mkdlib.io import read_jsonl
 
-    return {m["iter"]: {k: v for k, v in m.items() if k != "wall_s"}
-            for m in read_jsonl(run_dir / "metrics.jsonl") if "loss" in m}
+    return {
+        m["iter"]: {k: v for k, v in m.items() if k != "wall_s"}
+        for m in read_jsonl(run_dir / "metrics.jsonl")
+        if "loss" in m
+    }
 
 
 def finite_check(*run_dirs: Path) -> dict:
@@ -446,8 +620,12 @@ def finite_check(*run_dirs: Path) -> dict:
         skipped += result["nonfinite_skipped"]
         if not math.isfinite(result["final"]["miou"]):
             bad.append(f"{d.name}: final mIoU {result['final']['miou']}")
-    return {"ok": not bad and skipped == 0 and lines > 0, "loss_lines_checked": lines,
-            "nonfinite": bad[:10], "skipped_steps": skipped}
+    return {
+        "ok": not bad and skipped == 0 and lines > 0,
+        "loss_lines_checked": lines,
+        "nonfinite": bad[:10],
+        "skipped_steps": skipped,
+    }
 
 
 def resume_check(ref_dir: Path, res_dir: Path, resumed_from: int, device: str, window: int = 5) -> dict:
@@ -483,32 +661,54 @@ def resume_check(ref_dir: Path, res_dir: Path, resumed_from: int, device: str, w
     bitwise = equal == len(a) and curves_equal and ra == rb
     scale = sum(abs(la[i]["loss"]) for i in common) / max(len(common), 1)
     tolerance = 3 * pre + 1e-3 * scale
-    out = {"bitwise_equal": bitwise, "tensors": len(a), "tensors_equal": equal,
-           "weights_max_abs_diff": max_abs, "weights_max_rel_diff": max_rel, "worst_tensor": worst,
-           "curves_equal": curves_equal, "logged_iterations_compared": len(common),
-           "loss_max_abs_diff_before_kill": max((diff[i] for i in before), default=0.0),
-           "loss_max_abs_diff_after_resume": max((diff[i] for i in after), default=0.0),
-           "loss_diff_last_logs_before_kill": pre, "loss_diff_first_logs_after_resume": post,
-           "final_miou_reference": ra, "final_miou_resumed": rb, "final_miou_abs_diff": abs(ra - rb)}
+    out = {
+        "bitwise_equal": bitwise,
+        "tensors": len(a),
+        "tensors_equal": equal,
+        "weights_max_abs_diff": max_abs,
+        "weights_max_rel_diff": max_rel,
+        "worst_tensor": worst,
+        "curves_equal": curves_equal,
+        "logged_iterations_compared": len(common),
+        "loss_max_abs_diff_before_kill": max((diff[i] for i in before), default=0.0),
+        "loss_max_abs_diff_after_resume": max((diff[i] for i in after), default=0.0),
+        "loss_diff_last_logs_before_kill": pre,
+        "loss_diff_first_logs_after_resume": post,
+        "final_miou_reference": ra,
+        "final_miou_resumed": rb,
+        "final_miou_abs_diff": abs(ra - rb),
+    }
     if bitwise:
         out.update(verdict="bitwise", ok=True)
     elif device == "cuda" and resumed_from > 0 and after:
         within = post <= tolerance
-        out.update(verdict="within_nondeterminism" if within else "differs", ok=within,
-                   criterion=(f"largest loss difference in the first {window} logs after the resume "
-                              f"({post:.3g}) <= 3 x that in the last {window} logs before the kill ({pre:.3g}) "
-                              f"+ 1e-3 x mean loss = {tolerance:.3g}"),
-                   why_not_bitwise=CUDA_NOT_BITWISE)
+        out.update(
+            verdict="within_nondeterminism" if within else "differs",
+            ok=within,
+            criterion=(
+                f"largest loss difference in the first {window} logs after the resume "
+                f"({post:.3g}) <= 3 x that in the last {window} logs before the kill ({pre:.3g}) "
+                f"+ 1e-3 x mean loss = {tolerance:.3g}"
+            ),
+            why_not_bitwise=CUDA_NOT_BITWISE,
+        )
     else:
-        out.update(verdict="differs", ok=False,
-                   why=("on CPU the resumed run must be bitwise equal to the uninterrupted one (the "
-                        "trainer restores every RNG stream and the data position)" if device == "cpu"
-                        else "nothing was compared after the resume"))
+        out.update(
+            verdict="differs",
+            ok=False,
+            why=(
+                "on CPU the resumed run must be bitwise equal to the uninterrupted one (the "
+                "trainer restores every RNG stream and the data position)"
+                if device == "cpu"
+                else "nothing was compared after the resume"
+            ),
+        )
     return out
 
 
-def part_step_cost(plan: Plan, work: Path, limit: float, flags: list[str], name: str,
-                   peak: float | None) -> tuple[str, dict]:
+def part_step_cost(
+    plan: Plan, work: Path, limit: float, flags: list[str], name: str, peak: float | None
+) -> tuple[str, dict]:
     out = work / f"{name}.json"
     cmd = [sys.executable, "-m", "bench.step_cost", *flags, "--out", str(out), "--quiet"]
     if peak is not None:
@@ -518,8 +718,11 @@ def part_step_cost(plan: Plan, work: Path, limit: float, flags: list[str], name:
     while proc.poll() is None:
         if time.monotonic() > deadline:
             proc.kill("over the part's time limit")
-            return "over_budget", {"command": _shown(cmd), "note": f"stopped at the {limit:.0f} s limit",
-                                   "log_tail": proc.tail()}
+            return "over_budget", {
+                "command": _shown(cmd),
+                "note": f"stopped at the {limit:.0f} s limit",
+                "log_tail": proc.tail(),
+            }
         time.sleep(0.1)
     if proc.popen.returncode != 0 or not out.exists():
         return "failed", {"command": _shown(cmd), "exit": proc.popen.returncode, "log_tail": proc.tail()}
@@ -535,18 +738,32 @@ def summarize_step_cost(rec: dict) -> dict:
     """Per method: step ms, images/s, TFLOP/s, fraction of the bf16 peak, peak memory; MKD/CPS."""
     methods = {}
     for k, m in rec["methods"].items():
-        methods[k] = {"step_ms": m["median_s"] * 1e3, "images_per_s": m["images_per_s"],
-                      "flops_per_step": m.get("flops_per_step"), "achieved_tflops": m.get("achieved_tflops"),
-                      "fraction_of_bf16_peak": m.get("fraction_of_bf16_peak"),
-                      "peak_memory_gib": (m["peak_memory_bytes"] / 2 ** 30 if m.get("peak_memory_bytes") else None),
-                      "memory_kind": m.get("memory_kind")}
+        methods[k] = {
+            "step_ms": m["median_s"] * 1e3,
+            "images_per_s": m["images_per_s"],
+            "flops_per_step": m.get("flops_per_step"),
+            "achieved_tflops": m.get("achieved_tflops"),
+            "fraction_of_bf16_peak": m.get("fraction_of_bf16_peak"),
+            "peak_memory_gib": (m["peak_memory_bytes"] / 2**30 if m.get("peak_memory_bytes") else None),
+            "memory_kind": m.get("memory_kind"),
+        }
     r = rec.get("ratios", {})
     mkd_cps = r.get("compiled_mkd_over_cps") if "mkd" not in methods else r.get("mkd_over_cps")
-    return {"methods": methods, "mkd_over_cps": mkd_cps, "device": rec["machine"]["device"],
-            "device_name": rec["machine"]["device_name"], "bf16_peak_tflops": rec["machine"].get("bf16_peak_tflops"),
-            "config": {**{k: rec["config"].get(k) for k in ("encoder", "crop_size", "batch_size", "unlabeled_batch_size",
-                                                             "output_stride")},
-                       "amp": rec["machine"].get("amp"), "channels_last": rec["settings"].get("channels_last")}}
+    return {
+        "methods": methods,
+        "mkd_over_cps": mkd_cps,
+        "device": rec["machine"]["device"],
+        "device_name": rec["machine"]["device_name"],
+        "bf16_peak_tflops": rec["machine"].get("bf16_peak_tflops"),
+        "config": {
+            **{
+                k: rec["config"].get(k)
+                for k in ("encoder", "crop_size", "batch_size", "unlabeled_batch_size", "output_stride")
+            },
+            "amp": rec["machine"].get("amp"),
+            "channels_last": rec["settings"].get("channels_last"),
+        },
+    }
 
 
 # --------------------------------------------------------------------------- the record
@@ -564,44 +781,59 @@ def format_summary(rec: dict) -> str:
     """The short text summary written next to the JSON record."""
     env = rec.get("environment", {})
     fmt = lambda v, f="{:.3g}": "-" if v is None else f.format(v)  # noqa: E731
-    lines = [f"GPU check ({rec['mode']}), {rec['created']}, commit {env.get('git_commit')}",
-             f"device: {env.get('device_name')} ({env.get('device')}), driver {env.get('driver')}, "
-             f"torch {env.get('torch')}, CUDA {env.get('cuda_runtime')}, cuDNN {env.get('cudnn')}, NCCL {env.get('nccl')}",
-             f"bf16 peak {fmt(env.get('bf16_peak_tflops'), '{:.0f}')} TFLOP/s ({env.get('bf16_peak_source')}); "
-             f"measured bf16 matmul {fmt(env.get('matmul_bf16_tflops'), '{:.0f}')} TFLOP/s",
-             f"total {rec.get('wall_s', 0):.0f} s of a {rec['budget_s']:.0f} s budget; parts:"]
+    lines = [
+        f"GPU check ({rec['mode']}), {rec['created']}, commit {env.get('git_commit')}",
+        f"device: {env.get('device_name')} ({env.get('device')}), driver {env.get('driver')}, "
+        f"torch {env.get('torch')}, CUDA {env.get('cuda_runtime')}, cuDNN {env.get('cudnn')}, NCCL {env.get('nccl')}",
+        f"bf16 peak {fmt(env.get('bf16_peak_tflops'), '{:.0f}')} TFLOP/s ({env.get('bf16_peak_source')}); "
+        f"measured bf16 matmul {fmt(env.get('matmul_bf16_tflops'), '{:.0f}')} TFLOP/s",
+        f"total {rec.get('wall_s', 0):.0f} s of a {rec['budget_s']:.0f} s budget; parts:",
+    ]
     for name, p in rec["parts"].items():
-        lines.append(f"  {name:18s} {p['status']:12s} {fmt(p.get('wall_s'), '{:.0f}')} s"
-                     + (f"  ({p['note']})" if p.get("note") else "") + (f"  ERROR {p['error']}" if p.get("error") else ""))
+        lines.append(
+            f"  {name:18s} {p['status']:12s} {fmt(p.get('wall_s'), '{:.0f}')} s"
+            + (f"  ({p['note']})" if p.get("note") else "")
+            + (f"  ERROR {p['error']}" if p.get("error") else "")
+        )
     t = rec.get("training")
     if t and "reference" in t:
         ref = t["reference"]
-        lines.append(f"training: {t['config']['encoder']} @ {t['config']['crop_size']} px, "
-                     f"{t['config']['batch_size']}+{t['config']['unlabeled_batch_size']}, {t['backend']}, "
-                     f"{fmt(1 / ref['sec_per_iter'] if ref.get('sec_per_iter') else None)} it/s with 2 runs sharing "
-                     f"the device; reference: {ref.get('logged_iterations')} iterations, mIoU {fmt(ref.get('final_miou'))}")
+        lines.append(
+            f"training: {t['config']['encoder']} @ {t['config']['crop_size']} px, "
+            f"{t['config']['batch_size']}+{t['config']['unlabeled_batch_size']}, {t['backend']}, "
+            f"{fmt(1 / ref['sec_per_iter'] if ref.get('sec_per_iter') else None)} it/s with 2 runs sharing "
+            f"the device; reference: {ref.get('logged_iterations')} iterations, mIoU {fmt(ref.get('final_miou'))}"
+        )
         if "finite" in t:
-            lines.append(f"  finite losses: {t['finite']['ok']} ({t['finite']['loss_lines_checked']} logged lines, "
-                         f"{t['finite']['skipped_steps']} skipped steps)")
+            lines.append(
+                f"  finite losses: {t['finite']['ok']} ({t['finite']['loss_lines_checked']} logged lines, "
+                f"{t['finite']['skipped_steps']} skipped steps)"
+            )
         if "resume_check" in t:
             c = t["resume_check"]
-            lines.append(f"  resume from iteration {t.get('resumed_from_iteration')}: {c['verdict']} "
-                         f"(weights max abs diff {fmt(c.get('weights_max_abs_diff'))}, {c.get('tensors_equal')}/"
-                         f"{c.get('tensors')} tensors equal; loss diff before kill "
-                         f"{fmt(c.get('loss_max_abs_diff_before_kill'))}, after resume "
-                         f"{fmt(c.get('loss_max_abs_diff_after_resume'))}; mIoU {fmt(c.get('final_miou_reference'))} "
-                         f"vs {fmt(c.get('final_miou_resumed'))})")
+            lines.append(
+                f"  resume from iteration {t.get('resumed_from_iteration')}: {c['verdict']} "
+                f"(weights max abs diff {fmt(c.get('weights_max_abs_diff'))}, {c.get('tensors_equal')}/"
+                f"{c.get('tensors')} tensors equal; loss diff before kill "
+                f"{fmt(c.get('loss_max_abs_diff_before_kill'))}, after resume "
+                f"{fmt(c.get('loss_max_abs_diff_after_resume'))}; mIoU {fmt(c.get('final_miou_reference'))} "
+                f"vs {fmt(c.get('final_miou_resumed'))})"
+            )
     for part in ("step_cost", "step_cost_compile"):
         s = (rec.get(part) or {}).get("summary")
         if not s:
             continue
-        lines.append(f"{part}: {s['config']['encoder']} @ {s['config']['crop_size']} px, "
-                     f"{s['config']['batch_size']}+{s['config']['unlabeled_batch_size']}, amp {s['config']['amp']}; "
-                     f"MKD/CPS {fmt(s['mkd_over_cps'])}")
+        lines.append(
+            f"{part}: {s['config']['encoder']} @ {s['config']['crop_size']} px, "
+            f"{s['config']['batch_size']}+{s['config']['unlabeled_batch_size']}, amp {s['config']['amp']}; "
+            f"MKD/CPS {fmt(s['mkd_over_cps'])}"
+        )
         for k, m in s["methods"].items():
-            lines.append(f"  {k:22s} {m['step_ms']:9.1f} ms  {m['images_per_s']:8.1f} img/s  "
-                         f"{fmt(m['achieved_tflops'], '{:.1f}')} TFLOP/s ({fmt(m['fraction_of_bf16_peak'], '{:.1%}')} "
-                         f"of peak)  peak mem {fmt(m['peak_memory_gib'], '{:.2f}')} GiB")
+            lines.append(
+                f"  {k:22s} {m['step_ms']:9.1f} ms  {m['images_per_s']:8.1f} img/s  "
+                f"{fmt(m['achieved_tflops'], '{:.1f}')} TFLOP/s ({fmt(m['fraction_of_bf16_peak'], '{:.1%}')} "
+                f"of peak)  peak mem {fmt(m['peak_memory_gib'], '{:.2f}')} GiB"
+            )
     for n in rec.get("notes", []):
         lines.append(f"note: {n}")
     lines.append(f"result: {'PASS' if rec.get('ok') else 'FAIL' if rec.get('failed') else 'INCOMPLETE'}")
@@ -631,15 +863,20 @@ def index_markdown(folder: Path) -> str:
             f"({fmt(eager.get('fraction_of_bf16_peak'), '{:.0%}')}) | "
             f"{fmt((rec.get('step_cost') or {}).get('summary', {}).get('mkd_over_cps'), '{:.2f}')} | "
             f"{fmt(eager.get('peak_memory_gib'), '{:.1f}')} | {'PASS' if rec.get('ok') else 'not passed'} | "
-            f"`{path.name}` |")
+            f"`{path.name}` |"
+        )
     if not rows:
-        return ("**No GPU check record exists yet**: no GPU has been lent to this project so far, so NCCL, "
-                "SyncBatchNorm, bf16 autocast, channels_last and torch.compile have never run. "
-                "`bash bench/gpu_check.sh` on one GPU (<= 8 minutes) writes the first record to "
-                "`bench/results/`.\n")
-    head = ("| date | device | torch / CUDA | mode | finite losses | resume | MKD step ms, eager / compiled | "
-            "MKD TFLOP/s (of bf16 peak) | MKD/CPS | MKD peak GiB | result | record |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        return (
+            "**No GPU check record exists yet**: no GPU has been lent to this project so far, so NCCL, "
+            "SyncBatchNorm, bf16 autocast, channels_last and torch.compile have never run. "
+            "`bash bench/gpu_check.sh` on one GPU (<= 8 minutes) writes the first record to "
+            "`bench/results/`.\n"
+        )
+    head = (
+        "| date | device | torch / CUDA | mode | finite losses | resume | MKD step ms, eager / compiled | "
+        "MKD TFLOP/s (of bf16 peak) | MKD/CPS | MKD peak GiB | result | record |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     return head + "\n".join(rows) + "\n"
 
 
@@ -647,8 +884,9 @@ def write_index(folder: Path) -> Path:
     from mkdlib.io import atomic_write_text
 
     path = folder / INDEX_NAME
-    atomic_write_text(path, "<!-- written by `python -m bench.gpu_check` (--reindex); do not edit -->\n"
-                      + index_markdown(folder))
+    atomic_write_text(
+        path, "<!-- written by `python -m bench.gpu_check` (--reindex); do not edit -->\n" + index_markdown(folder)
+    )
     return path
 
 
@@ -666,19 +904,40 @@ def preflight() -> list[str]:
     return missing
 
 
-def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, skip: tuple[str, ...] = (),
-              say: Callable = print, argv: list[str] | None = None) -> dict:
+def run_check(
+    plan: Plan,
+    out_dir: Path,
+    work: Path,
+    peak: float | None = None,
+    skip: tuple[str, ...] = (),
+    say: Callable = print,
+    argv: list[str] | None = None,
+) -> dict:
     """Run the parts of ``plan`` within its budget; the record is (re)written to ``out_dir`` after each."""
     from mkdlib.io import atomic_write_json, atomic_write_text
 
     t0 = time.monotonic()
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    rec: dict = {"schema": SCHEMA_VERSION, "benchmark": "gpu_check", "mode": plan.mode, "created": created,
-                 "command": "python -m bench.gpu_check " + " ".join(argv or []), "budget_s": plan.budget,
-                 "plan": {"device": plan.device, "data": plan.data, "limits_s": plan.limits,
-                          "kill_after": plan.kill_after, "step_cost": plan.step_cost,
-                          "step_cost_compile": plan.step_cost_compile},
-                 "parts": {}, "notes": [], "ok": False, "failed": False}
+    rec: dict = {
+        "schema": SCHEMA_VERSION,
+        "benchmark": "gpu_check",
+        "mode": plan.mode,
+        "created": created,
+        "command": "python -m bench.gpu_check " + " ".join(argv or []),
+        "budget_s": plan.budget,
+        "plan": {
+            "device": plan.device,
+            "data": plan.data,
+            "limits_s": plan.limits,
+            "kill_after": plan.kill_after,
+            "step_cost": plan.step_cost,
+            "step_cost_compile": plan.step_cost_compile,
+        },
+        "parts": {},
+        "notes": [],
+        "ok": False,
+        "failed": False,
+    }
     paths: dict[str, Path] = {}
 
     def save() -> None:
@@ -696,8 +955,10 @@ def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, 
             save()
             return None
         if left < plan.minimum.get(name, 0) or left <= 0:
-            rec["parts"][name] = {"status": "skipped", "note": f"budget: {max(left, 0):.0f} s left, needs "
-                                                                f"{plan.minimum.get(name, 0):.0f} s"}
+            rec["parts"][name] = {
+                "status": "skipped",
+                "note": f"budget: {max(left, 0):.0f} s left, needs {plan.minimum.get(name, 0):.0f} s",
+            }
             rec["notes"].append(f"{name} skipped: over the total budget of {plan.budget:.0f} s")
             save()
             return None
@@ -707,8 +968,10 @@ def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, 
         try:
             status, data = fn(limit)
         except Exception as e:  # noqa: BLE001 - one part's failure is recorded; the others still run
-            status, data = "failed", {"error": f"{type(e).__name__}: {e}",
-                                      "traceback": traceback.format_exc().splitlines()[-12:]}
+            status, data = (
+                "failed",
+                {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc().splitlines()[-12:]},
+            )
         entry = {"status": status, "wall_s": time.monotonic() - start, "limit_s": limit}
         for k in ("note", "error"):
             if data.get(k):
@@ -728,12 +991,16 @@ def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, 
     part("training", lambda limit: part_training(plan, work, limit, data, say))
     part("step_cost", lambda limit: part_step_cost(plan, work, limit, plan.step_cost, "step_cost", peak))
     if plan.step_cost_compile is None:
-        rec["parts"]["step_cost_compile"] = {"status": "skipped", "note": "dry run: torch.compile skipped "
-                                             "(inductor's C++ build of every network takes minutes on a CPU)"}
+        rec["parts"]["step_cost_compile"] = {
+            "status": "skipped",
+            "note": "dry run: torch.compile skipped (inductor's C++ build of every network takes minutes on a CPU)",
+        }
         rec["notes"].append("torch.compile not run (dry run)")
     else:
-        part("step_cost_compile", lambda limit: part_step_cost(plan, work, limit, plan.step_cost_compile,
-                                                               "step_cost_compile", peak))
+        part(
+            "step_cost_compile",
+            lambda limit: part_step_cost(plan, work, limit, plan.step_cost_compile, "step_cost_compile", peak),
+        )
     eager = (rec.get("step_cost") or {}).get("summary", {}).get("methods", {})
     comp = (rec.get("step_cost_compile") or {}).get("summary", {}).get("methods", {})
     speedup = {k: eager[k]["step_ms"] / comp[f"{k}+compile"]["step_ms"] for k in eager if f"{k}+compile" in comp}
@@ -744,8 +1011,10 @@ def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, 
     rec["failed"] = "failed" in statuses.values()
     rec["ok"] = all(s == "ok" for s in statuses.values())
     save()
-    logs = [f"===== {log.name} (last 80 lines) =====\n" + "\n".join(Proc.tail_of(log, 80))
-            for log in sorted(work.glob("*.log"))]
+    logs = [
+        f"===== {log.name} (last 80 lines) =====\n" + "\n".join(Proc.tail_of(log, 80))
+        for log in sorted(work.glob("*.log"))
+    ]
     if logs:
         atomic_write_text(paths["json"].with_name(paths["json"].stem + "-logs.txt"), "\n\n".join(logs) + "\n")
     write_index(out_dir)
@@ -754,8 +1023,9 @@ def run_check(plan: Plan, out_dir: Path, work: Path, peak: float | None = None, 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.gpu_check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--dry-run", action="store_true", help="CPU, gloo, tiny sizes, no compile: checks the check")
     p.add_argument("--out", help="folder for the record (default: bench/results/; a dry run: a new temporary folder)")
     p.add_argument("--budget", type=float, help="total seconds (default 480 on a GPU, 300 for a dry run)")
@@ -777,15 +1047,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     missing = preflight()
     if missing:
-        print("error: these packages cannot be imported, and the check installs nothing:\n  " + "\n  ".join(missing)
-              + "\nInstall the project (pip install -e .), or on a machine without a registry carry wheels: see "
-              "docs/performance.md, 'The GPU check'.", file=sys.stderr)
+        print(
+            "error: these packages cannot be imported, and the check installs nothing:\n  "
+            + "\n  ".join(missing)
+            + "\nInstall the project (pip install -e .), or on a machine without a registry carry wheels: see "
+            "docs/performance.md, 'The GPU check'.",
+            file=sys.stderr,
+        )
         return 2
     skip = tuple(s for s in args.skip.split(",") if s)
     unknown = set(skip) - {"training", "step_cost", "step_cost_compile"}
     if unknown:
-        print(f"error: --skip: unknown part(s) {sorted(unknown)}; parts: training, step_cost, step_cost_compile",
-              file=sys.stderr)
+        print(
+            f"error: --skip: unknown part(s) {sorted(unknown)}; parts: training, step_cost, step_cost_compile",
+            file=sys.stderr,
+        )
         return 2
     if args.dry_run:
         plan = dry_plan(args.budget or 300.0)
@@ -797,8 +1073,11 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         if not torch.cuda.is_available():
-            print(f"error: torch {torch.__version__} sees no CUDA device; on a machine without a GPU run "
-                  "`python -m bench.gpu_check --dry-run`", file=sys.stderr)
+            print(
+                f"error: torch {torch.__version__} sees no CUDA device; on a machine without a GPU run "
+                "`python -m bench.gpu_check --dry-run`",
+                file=sys.stderr,
+            )
             return 2
         plan = gpu_plan(args.iters, args.budget or 480.0)
         out = Path(args.out) if args.out else RESULTS_DIR

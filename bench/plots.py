@@ -1,4 +1,5 @@
 """The cost-breakdown figure, drawn from a ``bench.step_cost`` JSON record (for the book)."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ def load_record(record: dict | str | Path | None = None) -> dict:
     return rec
 
 
-def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "cpu", ax=None,
-                        target: float = 1.25):
+def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "cpu", ax=None, target: float = 1.25):
     """Step time per method (bars) with MKD's bar split into its parts; a line at ``target`` x CPS.
 
     ``record``: a record, its path, or None for the newest in bench/results.
@@ -83,8 +83,13 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
             rest = ms[m] - bottom
             ax.bar(i, max(rest, 0.0), bottom=bottom, color="0.85", hatch="//", label="other (losses, glue)", width=0.6)
         else:
-            ax.bar(i, ms[m], color=WHOLE_STEP, width=0.6,
-                   label=None if whole_labelled else "whole step (not split into parts)")
+            ax.bar(
+                i,
+                ms[m],
+                color=WHOLE_STEP,
+                width=0.6,
+                label=None if whole_labelled else "whole step (not split into parts)",
+            )
             whole_labelled = True
         ax.text(i, ms[m], f"{ms[m]:.0f} ms", ha="center", va="bottom", fontsize=9)
     if "cps" in ms:
@@ -94,8 +99,11 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
     ax.set_ylabel(f"one training step, {'CPU' if clock == 'cpu' else 'wall'} ms (median)")
     mach = rec["machine"]
     cfg = rec["config"]
-    ax.set_title(f"{cfg['encoder']} @ {cfg['crop_size']} px, batch {cfg['batch_size']}+{cfg['unlabeled_batch_size']}; "
-                 f"{mach['device_name']}, {mach['torch_threads']} thread(s)", fontsize=9)
+    ax.set_title(
+        f"{cfg['encoder']} @ {cfg['crop_size']} px, batch {cfg['batch_size']}+{cfg['unlabeled_batch_size']}; "
+        f"{mach['device_name']}, {mach['torch_threads']} thread(s)",
+        fontsize=9,
+    )
     ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     ax.set_ylim(0, max([*ms.values(), target * ms.get("cps", 0.0)]) * 1.12)
     fig.tight_layout()

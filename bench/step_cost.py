@@ -22,6 +22,7 @@ multiplications, forward and backward), giving achieved TFLOP/s and, on a GPU wh
 ``BF16_PEAK_TFLOPS``, the fraction of its dense bf16 peak.
 The JSON record (``bench/results/``) holds all of it; ``bench.plots`` draws it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,20 +61,41 @@ assert set(METHODS) <= set(METHOD_INFO)
 
 #: named setups; ``--set`` overrides apply on top
 PRESETS: dict[str, dict] = {
-    "cpu-default": dict(config="configs/synthetic/mkd.yaml", overrides={}, random_batches=False,
-                        compile=("off",)),
-    "cuda-r50": dict(config="configs/synthetic/mkd.yaml", random_batches=True, num_classes=21,
-                     compile=("off", "on"),
-                     overrides=dict(encoder="resnet50", crop_size=512, decoder_channels=256,
-                                    atrous_rates=(12, 24, 36), batch_size=8, unlabeled_batch_size=8,
-                                    amp="bf16", channels_last=True, device="cuda")),
+    "cpu-default": dict(config="configs/synthetic/mkd.yaml", overrides={}, random_batches=False, compile=("off",)),
+    "cuda-r50": dict(
+        config="configs/synthetic/mkd.yaml",
+        random_batches=True,
+        num_classes=21,
+        compile=("off", "on"),
+        overrides=dict(
+            encoder="resnet50",
+            crop_size=512,
+            decoder_channels=256,
+            atrous_rates=(12, 24, 36),
+            batch_size=8,
+            unlabeled_batch_size=8,
+            amp="bf16",
+            channels_last=True,
+            device="cuda",
+        ),
+    ),
 }
 #: dense (no sparsity) bf16 tensor-core peak in TFLOP/s by device name, from the vendors' datasheets;
 #: the first entry whose text is in the device's name wins, so more specific names come first
 BF16_PEAK_TFLOPS: tuple[tuple[str, float], ...] = (
-    ("H200 NVL", 835.0), ("H200", 989.0), ("H100 NVL", 835.0), ("H100 PCIe", 756.0), ("H100", 989.0),
-    ("B200", 2250.0), ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0), ("A10", 125.0),
-    ("RTX 4090", 165.0), ("A6000", 155.0))
+    ("H200 NVL", 835.0),
+    ("H200", 989.0),
+    ("H100 NVL", 835.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L4", 121.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+    ("A6000", 155.0),
+)
 
 
 def bf16_peak_tflops(device_name: str, override: float | None = None) -> tuple[float | None, str]:
@@ -84,13 +106,20 @@ def bf16_peak_tflops(device_name: str, override: float | None = None) -> tuple[f
     for name, peak in BF16_PEAK_TFLOPS:
         if name.lower() in device_name.lower():
             return peak, f"datasheet, dense bf16 ({name})"
-    return None, (f"no bf16 peak known for {device_name!r}: add it to bench.step_cost.BF16_PEAK_TFLOPS "
-                  "or pass --peak-tflops")
+    return None, (
+        f"no bf16 peak known for {device_name!r}: add it to bench.step_cost.BF16_PEAK_TFLOPS or pass --peak-tflops"
+    )
 
 
 #: --tiny: a couple of steps at 32 px, for tests of the record's format (timings meaningless)
-TINY = dict(steps=2, warmup=1, part_reps=2, data_batches=2, eval_images=4,
-            overrides=dict(crop_size=32, batch_size=2, unlabeled_batch_size=2))
+TINY = dict(
+    steps=2,
+    warmup=1,
+    part_reps=2,
+    data_batches=2,
+    eval_images=4,
+    overrides=dict(crop_size=32, batch_size=2, unlabeled_batch_size=2),
+)
 
 
 class BenchError(RuntimeError):
@@ -104,9 +133,13 @@ class Timing:
     cpu_s: list[float]
 
     def summary(self) -> dict:
-        return {"median_s": statistics.median(self.wall_s), "cpu_median_s": statistics.median(self.cpu_s),
-                "min_s": min(self.wall_s), "times_s": [round(t, 6) for t in self.wall_s],
-                "cpu_times_s": [round(t, 6) for t in self.cpu_s]}
+        return {
+            "median_s": statistics.median(self.wall_s),
+            "cpu_median_s": statistics.median(self.cpu_s),
+            "min_s": min(self.wall_s),
+            "times_s": [round(t, 6) for t in self.wall_s],
+            "cpu_times_s": [round(t, 6) for t in self.cpu_s],
+        }
 
 
 class Clock:
@@ -188,9 +221,15 @@ def random_batches(cfg: Config, num_classes: int, count: int, seed: int = 0) -> 
         mask[:, : s // 16] = 255  # a padded strip, as random crops have
         ignore = torch.zeros(bu, s, s, dtype=torch.bool)
         ignore[:, : s // 16] = True
-        out.append({"image": torch.randn(bl, 3, s, s, generator=g), "mask": mask,
-                    "image_weak": torch.randn(bu, 3, s, s, generator=g),
-                    "image_strong": torch.randn(bu, 3, s, s, generator=g), "ignore": ignore})
+        out.append(
+            {
+                "image": torch.randn(bl, 3, s, s, generator=g),
+                "mask": mask,
+                "image_weak": torch.randn(bu, 3, s, s, generator=g),
+                "image_strong": torch.randn(bu, 3, s, s, generator=g),
+                "ignore": ignore,
+            }
+        )
     return out
 
 
@@ -220,8 +259,7 @@ class MethodStep:
         self.method = method.train()
         self.optimizer = build_optimizer(cfg, method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
-        self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None
-                         else nullcontext())
+        self.autocast = torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext()
 
     def step(self, batch: dict, it: int, progress: float = 0.5) -> None:
         """The trainer's step (progress 0.5: feature augmentation's lambda is on)."""
@@ -244,13 +282,12 @@ def step_flops(step: MethodStep, batch: dict) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        step.step(batch, 10 ** 6 + 1)
+        step.step(batch, 10**6 + 1)
     return int(counter.get_total_flops())
 
 
 # --------------------------------------------------------------------------- the measurements
-def time_interleaved(jobs: dict[str, Callable[[int], object]], clock: Clock, warmup: int,
-                     reps: int) -> dict[str, dict]:
+def time_interleaved(jobs: dict[str, Callable[[int], object]], clock: Clock, warmup: int, reps: int) -> dict[str, dict]:
     """Round-robin timing: round r runs every job once. Medians over the rounds after ``warmup``."""
     times = {k: Timing([], []) for k in jobs}
     for r in range(warmup + reps):
@@ -286,13 +323,17 @@ def memory_of_steps(steps: dict[str, MethodStep], batch: dict, device: torch.dev
     out = {}
     for name, step in steps.items():
         with PeakMemory(device) as pm:
-            step.step(batch, 10 ** 6)
-        rec = {"peak_memory_bytes": pm.peak, "step_memory_bytes": pm.delta,
-               "memory_kind": "cuda_max_memory_allocated" if device.type == "cuda" else "process_rss"}
+            step.step(batch, 10**6)
+        rec = {
+            "peak_memory_bytes": pm.peak,
+            "step_memory_bytes": pm.delta,
+            "memory_kind": "cuda_max_memory_allocated" if device.type == "cuda" else "process_rss",
+        }
         with step.autocast:
             outs = {}
             rec["autograd_saved_bytes"] = autograd_saved_bytes(
-                lambda: outs.update(step.method(batch, 0.5, torch.Generator().manual_seed(0))))
+                lambda: outs.update(step.method(batch, 0.5, torch.Generator().manual_seed(0)))
+            )
         step.optimizer.zero_grad(set_to_none=True)
         outs.clear()  # free the step's outputs before the next method
         out[name] = rec
@@ -310,8 +351,9 @@ def mkd_parts(step: MethodStep, batch: dict, augment: Callable[[], object] | Non
     with step.autocast:
         t_logits = [t.clone() for t in m.teacher_logits(views)]
     own = m.own_labels(outs, views)
-    fresh_stats = torch.nn.ModuleList(type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device)
-                                      for s in m.feature_stats)
+    fresh_stats = torch.nn.ModuleList(
+        type(s)(s.mean.shape[0], s.mean.shape[1], s.covariance).to(s.mean.device) for s in m.feature_stats
+    )
 
     def teachers():
         with step.autocast:
@@ -352,9 +394,16 @@ def mkd_parts(step: MethodStep, batch: dict, augment: Callable[[], object] | Non
         step.scaler.step(step.optimizer)
         step.scaler.update()
 
-    parts = {"teacher_forward": teachers, "student_forward_backward": students, "ema_update": ema,
-             "feature_statistics": statistics_update, "feature_augmentation": augment_features,
-             "pseudo_labels": pseudo_labels, "cutmix": cutmix, "optimizer_step": optimizer_step}
+    parts = {
+        "teacher_forward": teachers,
+        "student_forward_backward": students,
+        "ema_update": ema,
+        "feature_statistics": statistics_update,
+        "feature_augmentation": augment_features,
+        "pseudo_labels": pseudo_labels,
+        "cutmix": cutmix,
+        "optimizer_step": optimizer_step,
+    }
     if augment is not None:
         parts["data_augmentation"] = augment
     return parts
@@ -368,13 +417,14 @@ def augmentation_job(cfg: Config, data) -> Callable[[], object]:
 
     lab = LabeledDataset(data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range)
     unl = UnlabeledDataset(data.folder, list(data.split.unlabeled), cfg.crop_size, cfg.scale_range)
-    counter = iter(range(10 ** 9))
+    counter = iter(range(10**9))
 
     def job():
         k = next(counter)
         default_collate([lab[((k * cfg.batch_size + i) % len(lab), k * 97 + i)] for i in range(cfg.batch_size)])
-        default_collate([unl[((k * cfg.unlabeled_batch_size + i) % len(unl), k * 89 + i)]
-                         for i in range(cfg.unlabeled_batch_size)])
+        default_collate(
+            [unl[((k * cfg.unlabeled_batch_size + i) % len(unl), k * 89 + i)] for i in range(cfg.unlabeled_batch_size)]
+        )
 
     return job
 
@@ -401,8 +451,9 @@ def data_pipeline(cfg: Config, data, rt, workers: list[int], batches: int) -> li
     return out
 
 
-def eval_throughput(model: torch.nn.Module, images: list[dict], num_classes: int, rt, window: int,
-                    batch_size: int) -> list[dict]:
+def eval_throughput(
+    model: torch.nn.Module, images: list[dict], num_classes: int, rt, window: int, batch_size: int
+) -> list[dict]:
     """Images/s of mkdlib.evaluate.evaluate in whole-image and sliding-window mode."""
     from torch.utils.data import DataLoader
 
@@ -412,12 +463,27 @@ def eval_throughput(model: torch.nn.Module, images: list[dict], num_classes: int
     out = []
     clock = Clock(rt.device)
     for mode, crop in (("whole", None), ("sliding", window)):
-        evaluate(model, DataLoader(images[:batch_size], batch_size=batch_size), num_classes, rt.device,
-                 mode, crop, rt.amp_dtype)  # warm-up
+        evaluate(
+            model,
+            DataLoader(images[:batch_size], batch_size=batch_size),
+            num_classes,
+            rt.device,
+            mode,
+            crop,
+            rt.amp_dtype,
+        )  # warm-up
         wall, cpu = clock(lambda: evaluate(model, loader, num_classes, rt.device, mode, crop, rt.amp_dtype))
-        out.append({"mode": mode, "window": crop, "images": len(images), "seconds": wall,
-                    "images_per_s": len(images) / wall, "cpu_seconds": cpu,
-                    "cpu_images_per_s": len(images) / cpu if cpu > 0 else None})
+        out.append(
+            {
+                "mode": mode,
+                "window": crop,
+                "images": len(images),
+                "seconds": wall,
+                "images_per_s": len(images) / wall,
+                "cpu_seconds": cpu,
+                "cpu_images_per_s": len(images) / cpu if cpu > 0 else None,
+            }
+        )
     return out
 
 
@@ -429,16 +495,28 @@ def machine_record(rt) -> dict:
     except (OSError, StopIteration):
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         commit = None
-    rec = {"hostname": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
-           "cpu": cpu, "cpu_count": os.cpu_count(),
-           "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-           "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": str(rt.device),
-           "device_name": torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else cpu,
-           "amp": str(rt.amp_dtype).replace("torch.", "") if rt.amp_dtype else "off", "git_commit": commit}
+    rec = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(rt.device),
+        "device_name": torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else cpu,
+        "amp": str(rt.amp_dtype).replace("torch.", "") if rt.amp_dtype else "off",
+        "git_commit": commit,
+    }
     if hasattr(os, "getloadavg"):
         rec["load_average_start"] = list(os.getloadavg())
     return rec
@@ -487,20 +565,33 @@ def run(args: argparse.Namespace) -> dict:
         batches = loader_batches(cfg_mkd, data, rt, 2)
     channels_last = rt.device.type == "cuda" and cfg_mkd.channels_last
     batches = [batch_to_device(b, rt.device, channels_last) for b in batches]
-    record: dict = {"schema": SCHEMA_VERSION, "benchmark": "step_cost",
-                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "command": "python -m bench.step_cost " + " ".join(args.argv), "preset": args.preset,
-                    "tiny": bool(args.tiny), "machine": machine_record(rt),
-                    "config": {k: v for k, v in cfg_mkd.to_dict().items() if k not in Config.RUNTIME_ONLY},
-                    "settings": {"steps": steps, "warmup": warmup, "part_reps": part_reps,
-                                 "random_batches": rand, "compile": list(compile_modes),
-                                 "channels_last": channels_last, "interleaved": True,
-                                 "images_per_step": cfg_mkd.batch_size + cfg_mkd.unlabeled_batch_size}}
+    record: dict = {
+        "schema": SCHEMA_VERSION,
+        "benchmark": "step_cost",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m bench.step_cost " + " ".join(args.argv),
+        "preset": args.preset,
+        "tiny": bool(args.tiny),
+        "machine": machine_record(rt),
+        "config": {k: v for k, v in cfg_mkd.to_dict().items() if k not in Config.RUNTIME_ONLY},
+        "settings": {
+            "steps": steps,
+            "warmup": warmup,
+            "part_reps": part_reps,
+            "random_batches": rand,
+            "compile": list(compile_modes),
+            "channels_last": channels_last,
+            "interleaved": True,
+            "images_per_step": cfg_mkd.batch_size + cfg_mkd.unlabeled_batch_size,
+        },
+    }
     clock = Clock(rt.device)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    say(f"device {rt.device} ({record['machine']['device_name']}), threads {torch.get_num_threads()}, "
+    say(
+        f"device {rt.device} ({record['machine']['device_name']}), threads {torch.get_num_threads()}, "
         f"amp {record['machine']['amp']}, {cfg_mkd.encoder} @ {cfg_mkd.crop_size}px, "
-        f"batch {cfg_mkd.batch_size}+{cfg_mkd.unlabeled_batch_size}")
+        f"batch {cfg_mkd.batch_size}+{cfg_mkd.unlabeled_batch_size}"
+    )
 
     # ---- 1. whole steps, interleaved
     steps_by_name: dict[str, MethodStep] = {}
@@ -513,8 +604,9 @@ def run(args: argparse.Namespace) -> dict:
     results = time_interleaved(jobs, clock, warmup, steps)
     memory = memory_of_steps(steps_by_name, batches[0], rt.device)
     # FLOPs per step, counted on an eager step (a compiled step does the same maths)
-    peak, peak_source = bf16_peak_tflops(record["machine"]["device_name"] if rt.device.type == "cuda" else "cpu",
-                                         args.peak_tflops)
+    peak, peak_source = bf16_peak_tflops(
+        record["machine"]["device_name"] if rt.device.type == "cuda" else "cpu", args.peak_tflops
+    )
     record["machine"].update(bf16_peak_tflops=peak, bf16_peak_source=peak_source)
     flops: dict[str, int] = {}
     for name in methods:
@@ -532,11 +624,14 @@ def run(args: argparse.Namespace) -> dict:
     def ratio(a, b, field="median_s"):
         return _ratio(results.get(a, {}).get(field), results.get(b, {}).get(field))
 
-    record["ratios"] = {"mkd_over_cps": ratio("mkd", "cps"), "mkd_over_supervised": ratio("mkd", "supervised"),
-                        "cps_over_supervised": ratio("cps", "supervised"),
-                        "mean_teacher_over_supervised": ratio("mean_teacher", "supervised"),
-                        "cpu_mkd_over_cps": ratio("mkd", "cps", "cpu_median_s"),
-                        "cpu_mkd_over_supervised": ratio("mkd", "supervised", "cpu_median_s")}
+    record["ratios"] = {
+        "mkd_over_cps": ratio("mkd", "cps"),
+        "mkd_over_supervised": ratio("mkd", "supervised"),
+        "cps_over_supervised": ratio("cps", "supervised"),
+        "mean_teacher_over_supervised": ratio("mean_teacher", "supervised"),
+        "cpu_mkd_over_cps": ratio("mkd", "cps", "cpu_median_s"),
+        "cpu_mkd_over_supervised": ratio("mkd", "supervised", "cpu_median_s"),
+    }
     if "mkd+compile" in results:
         record["ratios"]["compiled_mkd_over_cps"] = ratio("mkd+compile", "cps+compile")
 
@@ -545,27 +640,37 @@ def run(args: argparse.Namespace) -> dict:
         augment = augmentation_job(cfg_mkd, data) if data is not None else None
         parts = mkd_parts(steps_by_name["mkd"], batches[0], augment)
         say(f"timing MKD's parts: {', '.join(parts)} ...")
-        part_times = time_interleaved({k: (lambda r, f=f: f()) for k, f in parts.items()}, clock, warmup,
-                                      part_reps)
+        part_times = time_interleaved({k: (lambda r, f=f: f()) for k, f in parts.items()}, clock, warmup, part_reps)
         in_step = [k for k in part_times if k != "data_augmentation"]
         total = sum(part_times[k]["median_s"] for k in in_step)
         mkd_t = results["mkd"]["median_s"]
         record["parts"] = part_times
         record["parts_summary"] = {
-            "sum_of_parts_in_step_s": total, "mkd_step_s": mkd_t, "unaccounted_s": mkd_t - total,
+            "sum_of_parts_in_step_s": total,
+            "mkd_step_s": mkd_t,
+            "unaccounted_s": mkd_t - total,
             "cps_step_s": results.get("cps", {}).get("median_s"),
             # what the arithmetic says MKD should cost: CPS plus the two teachers' forwards
-            "arithmetic_mkd_over_cps": _ratio((results["cps"]["median_s"] + part_times["teacher_forward"]["median_s"]),
-                                              results["cps"]["median_s"]) if "cps" in results else None,
+            "arithmetic_mkd_over_cps": _ratio(
+                (results["cps"]["median_s"] + part_times["teacher_forward"]["median_s"]), results["cps"]["median_s"]
+            )
+            if "cps" in results
+            else None,
             "cpu_sum_of_parts_in_step_s": sum(part_times[k]["cpu_median_s"] for k in in_step),
             "cpu_mkd_step_s": results["mkd"]["cpu_median_s"],
             "cpu_arithmetic_mkd_over_cps": _ratio(
                 results["cps"]["cpu_median_s"] + part_times["teacher_forward"]["cpu_median_s"],
-                results["cps"]["cpu_median_s"]) if "cps" in results else None}
+                results["cps"]["cpu_median_s"],
+            )
+            if "cps" in results
+            else None,
+        }
         teacher_out = parts["teacher_forward"]()
-        record["teachers"] = {"outputs_require_grad": any(t.requires_grad for t in teacher_out),
-                              "outputs_are_inference_tensors": all(t.is_inference() for t in teacher_out),
-                              "autograd_saved_bytes": autograd_saved_bytes(parts["teacher_forward"])}
+        record["teachers"] = {
+            "outputs_require_grad": any(t.requires_grad for t in teacher_out),
+            "outputs_are_inference_tensors": all(t.is_inference() for t in teacher_out),
+            "autograd_saved_bytes": autograd_saved_bytes(parts["teacher_forward"]),
+        }
 
     # ---- 3. data pipeline against what the MKD step consumes
     if data is not None and not args.no_data:
@@ -575,13 +680,17 @@ def run(args: argparse.Namespace) -> dict:
         pipe = data_pipeline(cfg_mkd, data, rt, workers, n)
         consumed = record["settings"]["images_per_step"] / results["mkd"]["median_s"] if "mkd" in results else None
         default = next(p for p in pipe if p["num_workers"] == cfg_mkd.num_workers)
-        cpu_consumed = (record["settings"]["images_per_step"] / results["mkd"]["cpu_median_s"]
-                        if "mkd" in results else None)
-        record["data"] = {"loaders": pipe, "default_num_workers": cfg_mkd.num_workers,
-                          "mkd_step_consumes_images_per_s": consumed,
-                          "loader_over_consumption": _ratio(default["images_per_s"], consumed),
-                          # the same on CPU time (steady on a shared machine; in-process loading only)
-                          "cpu_loader_over_consumption": _ratio(default.get("cpu_images_per_s"), cpu_consumed)}
+        cpu_consumed = (
+            record["settings"]["images_per_step"] / results["mkd"]["cpu_median_s"] if "mkd" in results else None
+        )
+        record["data"] = {
+            "loaders": pipe,
+            "default_num_workers": cfg_mkd.num_workers,
+            "mkd_step_consumes_images_per_s": consumed,
+            "loader_over_consumption": _ratio(default["images_per_s"], consumed),
+            # the same on CPU time (steady on a shared machine; in-process loading only)
+            "cpu_loader_over_consumption": _ratio(default.get("cpu_images_per_s"), cpu_consumed),
+        }
 
     # ---- 4. evaluation throughput
     if not args.no_eval:
@@ -596,8 +705,13 @@ def run(args: argparse.Namespace) -> dict:
         else:  # whole images 1.5x the crop, as VOC images are to 512 crops
             side = (cfg_mkd.crop_size * 3 // 2) // 32 * 32
             g = torch.Generator().manual_seed(1)
-            images = [{"image": torch.randn(3, side, side, generator=g),
-                       "mask": torch.randint(0, num_classes, (side, side), generator=g)} for _ in range(n_eval)]
+            images = [
+                {
+                    "image": torch.randn(3, side, side, generator=g),
+                    "mask": torch.randint(0, num_classes, (side, side), generator=g),
+                }
+                for _ in range(n_eval)
+            ]
             bs = 1
         side = images[0]["image"].shape[-1]
         window = cfg_mkd.eval_crop or max(32, (side // 2) // 32 * 32)
@@ -610,43 +724,59 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def format_report(rec: dict) -> str:
-    lines = [f"machine: {rec['machine']['device_name']} ({rec['machine']['device']}, "
-             f"{rec['machine']['torch_threads']} threads, torch {rec['machine']['torch']}); "
-             f"load avg {rec['machine'].get('load_average_start')}"]
-    lines.append(f"{'method':22s} {'wall ms':>9s} {'cpu ms':>9s} {'img/s':>8s} {'TFLOP/s':>8s} {'peak MiB':>9s} "
-                 f"{'saved MiB':>9s}")
+    lines = [
+        f"machine: {rec['machine']['device_name']} ({rec['machine']['device']}, "
+        f"{rec['machine']['torch_threads']} threads, torch {rec['machine']['torch']}); "
+        f"load avg {rec['machine'].get('load_average_start')}"
+    ]
+    lines.append(
+        f"{'method':22s} {'wall ms':>9s} {'cpu ms':>9s} {'img/s':>8s} {'TFLOP/s':>8s} {'peak MiB':>9s} "
+        f"{'saved MiB':>9s}"
+    )
     for k, m in rec["methods"].items():
-        mib = lambda b: f"{b / 2 ** 20:9.1f}" if b is not None else f"{'-':>9s}"  # noqa: E731
+        mib = lambda b: f"{b / 2**20:9.1f}" if b is not None else f"{'-':>9s}"  # noqa: E731
         tflops = f"{m['achieved_tflops']:8.2f}" if m.get("achieved_tflops") is not None else f"{'-':>8s}"
-        lines.append(f"{k:22s} {m['median_s'] * 1e3:9.1f} {m['cpu_median_s'] * 1e3:9.1f} {m['images_per_s']:8.1f} "
-                     f"{tflops} {mib(m.get('peak_memory_bytes'))} {mib(m.get('autograd_saved_bytes'))}")
+        lines.append(
+            f"{k:22s} {m['median_s'] * 1e3:9.1f} {m['cpu_median_s'] * 1e3:9.1f} {m['images_per_s']:8.1f} "
+            f"{tflops} {mib(m.get('peak_memory_bytes'))} {mib(m.get('autograd_saved_bytes'))}"
+        )
     lines.append("(peak: CUDA max_memory_allocated, or process RSS on CPU; saved: tensors autograd keeps for backward)")
     peak = rec["machine"].get("bf16_peak_tflops")
-    lines.append(f"TFLOP/s: FlopCounterMode FLOPs per step / median wall time; bf16 peak "
-                 f"{f'{peak:.0f} TFLOP/s' if peak else '-'} ({rec['machine'].get('bf16_peak_source', '-')})")
+    lines.append(
+        f"TFLOP/s: FlopCounterMode FLOPs per step / median wall time; bf16 peak "
+        f"{f'{peak:.0f} TFLOP/s' if peak else '-'} ({rec['machine'].get('bf16_peak_source', '-')})"
+    )
     r = rec["ratios"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    lines.append(f"MKD/CPS {fmt(r['mkd_over_cps'])} (cpu {fmt(r['cpu_mkd_over_cps'])}),  "
-                 f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})"
-                 + (f",  compiled MKD/CPS {fmt(r['compiled_mkd_over_cps'])}" if "compiled_mkd_over_cps" in r else ""))
+    lines.append(
+        f"MKD/CPS {fmt(r['mkd_over_cps'])} (cpu {fmt(r['cpu_mkd_over_cps'])}),  "
+        f"MKD/supervised {fmt(r['mkd_over_supervised'])} (cpu {fmt(r['cpu_mkd_over_supervised'])})"
+        + (f",  compiled MKD/CPS {fmt(r['compiled_mkd_over_cps'])}" if "compiled_mkd_over_cps" in r else "")
+    )
     if "parts" in rec:
         lines.append("MKD parts (median ms, wall / cpu):")
         for k, p in rec["parts"].items():
             lines.append(f"  {k:26s} {p['median_s'] * 1e3:9.2f} {p['cpu_median_s'] * 1e3:9.2f}")
         s = rec["parts_summary"]
-        lines.append(f"  sum in step {s['sum_of_parts_in_step_s'] * 1e3:.1f} ms of MKD step {s['mkd_step_s'] * 1e3:.1f} "
-                     f"ms; arithmetic MKD/CPS (CPS + teacher forwards) {fmt(s['arithmetic_mkd_over_cps'])} "
-                     f"(cpu {fmt(s.get('cpu_arithmetic_mkd_over_cps'))})")
+        lines.append(
+            f"  sum in step {s['sum_of_parts_in_step_s'] * 1e3:.1f} ms of MKD step {s['mkd_step_s'] * 1e3:.1f} "
+            f"ms; arithmetic MKD/CPS (CPS + teacher forwards) {fmt(s['arithmetic_mkd_over_cps'])} "
+            f"(cpu {fmt(s.get('cpu_arithmetic_mkd_over_cps'))})"
+        )
     if "data" in rec:
         d = rec["data"]
         for p in d["loaders"]:
             lines.append(f"data: num_workers={p['num_workers']}: {p['images_per_s']:.0f} images/s")
-        lines.append(f"data: MKD step consumes {fmt(d['mkd_step_consumes_images_per_s'])} images/s; "
-                     f"loader/consumption {fmt(d['loader_over_consumption'])} (default workers; "
-                     f"on CPU time {fmt(d.get('cpu_loader_over_consumption'))})")
+        lines.append(
+            f"data: MKD step consumes {fmt(d['mkd_step_consumes_images_per_s'])} images/s; "
+            f"loader/consumption {fmt(d['loader_over_consumption'])} (default workers; "
+            f"on CPU time {fmt(d.get('cpu_loader_over_consumption'))})"
+        )
     for e in rec.get("eval", []):
-        lines.append(f"eval {e['mode']:8s}: {e['images_per_s']:.1f} images/s (CPU time: "
-                     f"{fmt(e.get('cpu_images_per_s'))} images/s)")
+        lines.append(
+            f"eval {e['mode']:8s}: {e['images_per_s']:.1f} images/s (CPU time: "
+            f"{fmt(e.get('cpu_images_per_s'))} images/s)"
+        )
     return "\n".join(lines)
 
 
@@ -665,12 +795,18 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.step_cost", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.step_cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu-default")
     p.add_argument("--config", help="YAML config (default: the preset's)")
-    p.add_argument("--set", type=_key_value, action="append", metavar="FIELD=VALUE",
-                   help="override a Config field (repeatable), e.g. --set crop_size=96")
+    p.add_argument(
+        "--set",
+        type=_key_value,
+        action="append",
+        metavar="FIELD=VALUE",
+        help="override a Config field (repeatable), e.g. --set crop_size=96",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the config's, else 1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--methods", help=f"comma list of {', '.join(METHODS)} (default: all)")

@@ -8,6 +8,7 @@ another package name (``mkdlib_before``) so both versions live side by side; bot
 config fields, seeds and batches, and their steps are timed interleaved (wall and CPU medians), so
 machine load hits both alike. Only the methods' code differs between the two columns.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ def import_revision(rev: str, into: Path, name: str = "mkdlib_before"):
     try:
         tar = subprocess.run(["git", "archive", rev, "mkdlib"], cwd=REPO, capture_output=True, check=True).stdout
     except subprocess.CalledProcessError as e:
-        raise BenchError(f"git archive {rev!r} failed: {e.stderr.decode().strip()}; give a commit of this repo") from None
+        raise BenchError(
+            f"git archive {rev!r} failed: {e.stderr.decode().strip()}; give a commit of this repo"
+        ) from None
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
         try:
             t.extractall(into, filter="data")
@@ -72,12 +75,13 @@ class _OldStep(MethodStep):
 
         self.optimizer = build_optimizer(cfg, self.method.students)
         self.scaler = torch.amp.GradScaler("cuda", enabled=False)
-        self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext())
+        self.autocast = torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext()
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.versus", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.versus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("rev", help="git revision to compare against (e.g. a commit hash)")
     p.add_argument("--config", default=str(REPO / "configs" / "synthetic" / "mkd.yaml"))
     p.add_argument("--threads", type=int, default=1)
@@ -111,15 +115,27 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rec = {"benchmark": "versus", "schema": 1, "rev": args.rev, "machine": machine_record(rt),
-           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "command": "python -m bench.versus " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "settings": {"steps": args.steps, "warmup": args.warmup, "threads": torch.get_num_threads()},
-           "methods": res}
+    rec = {
+        "benchmark": "versus",
+        "schema": 1,
+        "rev": args.rev,
+        "machine": machine_record(rt),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m bench.versus " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "settings": {"steps": args.steps, "warmup": args.warmup, "threads": torch.get_num_threads()},
+        "methods": res,
+    }
     if "mkd@this" in res and "cps@this" in res:
-        rec["ratios"] = {f"{field}:{tag}": _ratio(res[f"mkd@{tag}"][field], res[f"cps@{tag}"][field])
-                         for tag in ("this", args.rev) for field in ("median_s", "cpu_median_s")}
-    out = Path(args.out) if args.out else RESULTS_DIR / "versus" / f"versus-{args.rev.replace('/', '_')}-{rec['created'][:10]}.json"
+        rec["ratios"] = {
+            f"{field}:{tag}": _ratio(res[f"mkd@{tag}"][field], res[f"cps@{tag}"][field])
+            for tag in ("this", args.rev)
+            for field in ("median_s", "cpu_median_s")
+        }
+    out = (
+        Path(args.out)
+        if args.out
+        else RESULTS_DIR / "versus" / f"versus-{args.rev.replace('/', '_')}-{rec['created'][:10]}.json"
+    )
     atomic_write_json(out, rec)
     for k, v in res.items():
         print(f"{k:28s} wall {v['median_s'] * 1e3:8.1f} ms   cpu {v['cpu_median_s'] * 1e3:8.1f} ms")

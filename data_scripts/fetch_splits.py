@@ -9,6 +9,7 @@ Lists land in ``<dest>/<family>/<pascal|cityscapes>/<file in the family's own na
 ``MKD_SPLITS_DIR`` points mkdlib at another folder). Offline, the script prints every URL and the
 path to put it at, and exits 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,23 +22,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: (repository raw root, {(benchmark, local name): path in the repository})
 SOURCES: dict[str, tuple[str, dict[tuple[str, str], str]]] = {
-    "cps": ("https://raw.githubusercontent.com/charlesCXK/TorchSemiSeg/HEAD/DATA/", {
-        **{("pascal", f"{kind}_labeled_1-{d}.txt"): f"pascal_voc/subset_train_aug/{kind}_labeled_1-{d}.txt"
-           for kind in ("pseudoseg", "train_aug") for d in (2, 4, 8, 16)},
-        **{("cityscapes", f"train_aug_labeled_1-{d}.txt"): f"city/config_new/subset_train/train_aug_labeled_1-{d}.txt"
-           for d in (2, 4, 8, 16)},
-    }),
-    "u2pl": ("https://raw.githubusercontent.com/Haochen-Wang409/U2PL/HEAD/data/splits/", {
-        **{("pascal", f"{n}/labeled.txt"): f"pascal/{n}/labeled.txt"
-           for n in (92, 183, 366, 732, 1464, 662, 1323, 2646, 5291)},
-        **{("cityscapes", f"{n}/labeled.txt"): f"cityscapes/{n}/labeled.txt" for n in (186, 372, 744, 1488)},
-    }),
-    "unimatch": ("https://raw.githubusercontent.com/LiheYoung/UniMatch/HEAD/splits/", {
-        **{("pascal", f"{n}/labeled.txt"): f"pascal/{n}/labeled.txt" for n in (92, 183, 366, 732, 1464)},
-        **{("pascal", f"{p}1_{d}/labeled.txt"): f"pascal/{p}1_{d}/labeled.txt"
-           for p in ("", "u2pl_") for d in (2, 4, 8, 16)},
-        **{("cityscapes", f"1_{d}/labeled.txt"): f"cityscapes/1_{d}/labeled.txt" for d in (2, 4, 8, 16, 30)},
-    }),
+    "cps": (
+        "https://raw.githubusercontent.com/charlesCXK/TorchSemiSeg/HEAD/DATA/",
+        {
+            **{
+                ("pascal", f"{kind}_labeled_1-{d}.txt"): f"pascal_voc/subset_train_aug/{kind}_labeled_1-{d}.txt"
+                for kind in ("pseudoseg", "train_aug")
+                for d in (2, 4, 8, 16)
+            },
+            **{
+                (
+                    "cityscapes",
+                    f"train_aug_labeled_1-{d}.txt",
+                ): f"city/config_new/subset_train/train_aug_labeled_1-{d}.txt"
+                for d in (2, 4, 8, 16)
+            },
+        },
+    ),
+    "u2pl": (
+        "https://raw.githubusercontent.com/Haochen-Wang409/U2PL/HEAD/data/splits/",
+        {
+            **{
+                ("pascal", f"{n}/labeled.txt"): f"pascal/{n}/labeled.txt"
+                for n in (92, 183, 366, 732, 1464, 662, 1323, 2646, 5291)
+            },
+            **{("cityscapes", f"{n}/labeled.txt"): f"cityscapes/{n}/labeled.txt" for n in (186, 372, 744, 1488)},
+        },
+    ),
+    "unimatch": (
+        "https://raw.githubusercontent.com/LiheYoung/UniMatch/HEAD/splits/",
+        {
+            **{("pascal", f"{n}/labeled.txt"): f"pascal/{n}/labeled.txt" for n in (92, 183, 366, 732, 1464)},
+            **{
+                ("pascal", f"{p}1_{d}/labeled.txt"): f"pascal/{p}1_{d}/labeled.txt"
+                for p in ("", "u2pl_")
+                for d in (2, 4, 8, 16)
+            },
+            **{("cityscapes", f"1_{d}/labeled.txt"): f"cityscapes/1_{d}/labeled.txt" for d in (2, 4, 8, 16, 30)},
+        },
+    ),
 }
 
 
@@ -86,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             done += 1
     print(f"{done} lists in place")
     if failed:
-        print(f"{len(failed)} lists could not be downloaded ({failed[0][2]}). On a connected machine, fetch each "
-              "URL and save it at the path shown (or copy a checkout of the three repositories' split folders):",
-              file=sys.stderr)
+        print(
+            f"{len(failed)} lists could not be downloaded ({failed[0][2]}). On a connected machine, fetch each "
+            "URL and save it at the path shown (or copy a checkout of the three repositories' split folders):",
+            file=sys.stderr,
+        )
         for url, target, _ in failed:
             print(f"  {url}\n    -> {target}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ Input: leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from https://www
 gtFine/{train,val}/<city>/*_gtFine_labelIds.png. The mapping is cityscapesscripts' official label
 table (``labels.py``: id -> trainId; trainId 255 or -1 -> 255). Re-running skips finished files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def convert(src: Path, lut: np.ndarray) -> np.ndarray:
             raise InputError(f"{src} has mode {im.mode}; expected a single-channel *_labelIds.png")
         ids = np.asarray(im)
     if ids.max() > 255:
-        raise InputError(f"{src} holds label ids up to {ids.max()}; expected *_labelIds.png (ids 0-33), "
-                         "not *_instanceIds.png")
+        raise InputError(
+            f"{src} holds label ids up to {ids.max()}; expected *_labelIds.png (ids 0-33), not *_instanceIds.png"
+        )
     return lut[ids.astype(np.uint8)]
 
 
@@ -54,8 +56,12 @@ def build(root: Path, splits=("train", "val"), workers: int = 4, progress: bool 
 
     from mkdlib.io import _atomic
 
-    problems = [f"{root / top / s} is missing" for top in ("leftImg8bit", "gtFine") for s in splits
-                if not (root / top / s).is_dir()]
+    problems = [
+        f"{root / top / s} is missing"
+        for top in ("leftImg8bit", "gtFine")
+        for s in splits
+        if not (root / top / s).is_dir()
+    ]
     if problems:
         raise InputError("cannot prepare Cityscapes:\n  " + "\n  ".join(problems) + f"\n  Get them from {URL}")
     lut = train_id_table()

@@ -13,6 +13,7 @@ Output (in the VOC folder)
 train_aug = (VOC train | SBD train | SBD val) - VOC val. A VOC fine mask wins over SBD's where
 both exist (it marks object boundaries 255, SBD does not). Re-running skips finished masks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,13 +46,22 @@ def sbd_dataset_dir(sbd: Path) -> Path:
 
 def check_inputs(voc: Path, sbd: Path) -> None:
     problems = []
-    for rel in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation/train.txt", "ImageSets/Segmentation/val.txt"):
+    for rel in (
+        "JPEGImages",
+        "SegmentationClass",
+        "ImageSets/Segmentation/train.txt",
+        "ImageSets/Segmentation/val.txt",
+    ):
         if not (voc / rel).exists():
-            problems.append(f"VOC: {voc / rel} is missing (download and extract {VOC_URL}; --voc is .../VOCdevkit/VOC2012)")
+            problems.append(
+                f"VOC: {voc / rel} is missing (download and extract {VOC_URL}; --voc is .../VOCdevkit/VOC2012)"
+            )
     ds = sbd_dataset_dir(sbd)
     for rel in ("cls", "train.txt", "val.txt"):
         if not (ds / rel).exists():
-            problems.append(f"SBD: {ds / rel} is missing (download and extract {SBD_URL}; --sbd is .../benchmark_RELEASE)")
+            problems.append(
+                f"SBD: {ds / rel} is missing (download and extract {SBD_URL}; --sbd is .../benchmark_RELEASE)"
+            )
     if problems:
         raise InputError("cannot build VOCAug:\n  " + "\n  ".join(problems))
 
@@ -64,8 +74,9 @@ def read_sbd_mask(path: Path) -> np.ndarray:
         gt = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)["GTcls"]
         return np.asarray(gt.Segmentation, dtype=np.uint8)
     except (KeyError, AttributeError, ValueError, OSError) as e:
-        raise InputError(f"SBD mask {path} is not an SBD class file (expected a struct GTcls with a "
-                         f"Segmentation field): {e}") from None
+        raise InputError(
+            f"SBD mask {path} is not an SBD class file (expected a struct GTcls with a Segmentation field): {e}"
+        ) from None
 
 
 def read_voc_mask(path: Path) -> np.ndarray:
@@ -128,11 +139,18 @@ def build(voc: Path, sbd: Path, workers: int = 4, progress: bool = True) -> dict
 
     jobs = [(i, False) for i in train_aug] + [(i, True) for i in voc_val]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        sources = list(tqdm(pool.map(lambda j: one(*j), jobs), total=len(jobs), desc="VOCAug masks",
-                            disable=not progress))
+        sources = list(
+            tqdm(pool.map(lambda j: one(*j), jobs), total=len(jobs), desc="VOCAug masks", disable=not progress)
+        )
     atomic_write_text(out / "ImageSets" / "Segmentation" / "train_aug.txt", "\n".join(train_aug) + "\n")
-    return {"train_aug": len(train_aug), "val": len(voc_val), "from_voc": sources.count("voc"),
-            "from_sbd": sources.count("sbd"), "kept": sources.count("kept"), "images_copied": len(copied_images)}
+    return {
+        "train_aug": len(train_aug),
+        "val": len(voc_val),
+        "from_voc": sources.count("voc"),
+        "from_sbd": sources.count("sbd"),
+        "kept": sources.count("kept"),
+        "images_copied": len(copied_images),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     counts = build(args.voc, args.sbd, args.workers)
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
     if (counts["train_aug"], counts["val"]) != (10582, 1449):
-        print(f"note: the full VOCAug has 10582 train_aug and 1449 val ids; these inputs gave "
-              f"{counts['train_aug']} and {counts['val']} (fine for a subset, wrong for the paper's runs)")
+        print(
+            f"note: the full VOCAug has 10582 train_aug and 1449 val ids; these inputs gave "
+            f"{counts['train_aug']} and {counts['val']} (fine for a subset, wrong for the paper's runs)"
+        )
     return 0
 
 

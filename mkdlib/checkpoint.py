@@ -1,5 +1,6 @@
 """A run's training state on disk: atomic checkpoints (models, teachers, optimiser, schedule, every
 rank's RNG streams, iteration), the lock that keeps one process per run folder, and resuming."""
+
 from __future__ import annotations
 
 import random
@@ -52,18 +53,40 @@ def rank_rng(saved: dict | list[dict], rt: Runtime) -> dict:
     return saved
 
 
-def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, iteration: int, cfg,
-                    best_miou: float, skipped: int, rng: dict | list[dict] | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    iteration: int,
+    cfg,
+    best_miou: float,
+    skipped: int,
+    rng: dict | list[dict] | None = None,
+) -> None:
     try:
-        atomic_torch_save({"method": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                           "iteration": iteration, "config": cfg.to_dict(), "best_miou": best_miou,
-                           "nonfinite_skipped": skipped, "rng": capture_rng() if rng is None else rng,
-                           "class_names": unwrap(model).class_names}, path)
+        atomic_torch_save(
+            {
+                "method": unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "iteration": iteration,
+                "config": cfg.to_dict(),
+                "best_miou": best_miou,
+                "nonfinite_skipped": skipped,
+                "rng": capture_rng() if rng is None else rng,
+                "class_names": unwrap(model).class_names,
+            },
+            path,
+        )
     except OSError as e:
-        raise TrainingError(f"could not write checkpoint {path} at iteration {iteration}: {e}. "
-                            "The previous checkpoint in that folder is intact; free disk space or "
-                            "choose another run_dir and resume.") from None
+        raise TrainingError(
+            f"could not write checkpoint {path} at iteration {iteration}: {e}. "
+            "The previous checkpoint in that folder is intact; free disk space or "
+            "choose another run_dir and resume."
+        ) from None
 
 
 def load_checkpoint(path: str | Path, hint: str = "delete it to start over") -> dict:
@@ -100,13 +123,18 @@ class RunLock:
             try:
                 self.lock.acquire(timeout=0)
             except Timeout:
-                raise TrainingError(f"run folder {self.run_dir} is in use by another training process; wait "
-                                    "for it, or pass another run_dir") from None
+                raise TrainingError(
+                    f"run folder {self.run_dir} is in use by another training process; wait "
+                    "for it, or pass another run_dir"
+                ) from None
             except (NotImplementedError, OSError) as e:  # e.g. a network filesystem without flock
                 import warnings
 
-                warnings.warn(f"run folder {self.run_dir} cannot be locked ({e}); make sure no other process "
-                              "trains into it", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"run folder {self.run_dir} cannot be locked ({e}); make sure no other process trains into it",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 self.lock = None
                 return self
             for stale in self.run_dir.glob(".*.tmp"):  # half-written files of a killed process
@@ -125,14 +153,20 @@ def resume(last: Path, cfg, method, optimizer, scheduler, scaler, rt: Runtime) -
     ckpt = load_checkpoint(last)
     saved_key = config_key(ckpt["config"])
     if saved_key != cfg.key():
-        raise TrainingError(f"{last} belongs to a different config (key {saved_key}, this run {cfg.key()}); "
-                            "use another run_dir or force=True")
+        raise TrainingError(
+            f"{last} belongs to a different config (key {saved_key}, this run {cfg.key()}); "
+            "use another run_dir or force=True"
+        )
     method.load_state_dict(ckpt["method"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     scaler.load_state_dict(ckpt["scaler"])
-    return {"start": ckpt["iteration"], "best_miou": ckpt["best_miou"], "skipped": ckpt["nonfinite_skipped"],
-            "rng": rank_rng(ckpt["rng"], rt)}
+    return {
+        "start": ckpt["iteration"],
+        "best_miou": ckpt["best_miou"],
+        "skipped": ckpt["nonfinite_skipped"],
+        "rng": rank_rng(ckpt["rng"], rt),
+    }
 
 
 def config_key(d: dict) -> str:

@@ -10,6 +10,7 @@
 
 Every Config field is a flag (``--feature-aug false``, ``--gamma 0.6``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,7 @@ from .config import Config, ConfigError, make_config
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file of Config fields; flags override it")
     for f in fields(Config):
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
-                       help=f"(default: {f.default!r})")
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"(default: {f.default!r})")
 
 
 def _config_from(args) -> Config:
@@ -33,8 +33,9 @@ def _config_from(args) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mkdlib", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mkdlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train (resumes an interrupted run in the same run_dir)")
     _add_config_flags(p_train)
@@ -44,23 +45,35 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--which", default="best", choices=("best", "last"))
     p_val = sub.add_parser("validate", help="check a dataset + split, reporting every problem")
     _add_config_flags(p_val)
-    p_pre = sub.add_parser("pretrain", help="pretrain an encoder on the built-in source task (the stand-in "
-                                            "for ImageNet weights; resumable)")
+    p_pre = sub.add_parser(
+        "pretrain",
+        help="pretrain an encoder on the built-in source task (the stand-in for ImageNet weights; resumable)",
+    )
     p_pre.add_argument("--encoder", default="tu-regnetx_002")
     p_pre.add_argument("--iters", type=int, default=None, help="default: mkdlib.pretrain.PRETRAIN['iters']")
     p_pre.add_argument("--threads", type=int, default=None)
-    p_pre.add_argument("--out", default=None, help="default: the committed file mkdlib/weights/synthetic-source-<encoder>.pt")
+    p_pre.add_argument(
+        "--out", default=None, help="default: the committed file mkdlib/weights/synthetic-source-<encoder>.pt"
+    )
     p_pred = sub.add_parser("predict", help="masks, overlays and an index.html for new images")
     p_pred.add_argument("checkpoint", help="a run folder (its best.pt, else last.pt) or a .pt file")
     p_pred.add_argument("images", nargs="+", help="a folder of images, image files, or a glob ('photos/*.jpg')")
     p_pred.add_argument("--out", required=True, help="folder for <stem>_mask.png, <stem>_overlay.png, index.html")
-    p_pred.add_argument("--model", default=None, help="student1 | student2 | teacher1 | teacher2 "
-                                                       "(default: the network the run evaluated)")
+    p_pred.add_argument(
+        "--model",
+        default=None,
+        help="student1 | student2 | teacher1 | teacher2 (default: the network the run evaluated)",
+    )
     p_pred.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of a run folder")
-    p_pred.add_argument("--mode", default="auto", choices=("auto", "whole", "sliding"),
-                        help="auto: sliding window for images longer than --max-whole-side")
-    p_pred.add_argument("--window", type=int, default=None, help="sliding window side (default: eval_crop, "
-                                                                 "else max(crop_size, 512))")
+    p_pred.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "whole", "sliding"),
+        help="auto: sliding window for images longer than --max-whole-side",
+    )
+    p_pred.add_argument(
+        "--window", type=int, default=None, help="sliding window side (default: eval_crop, else max(crop_size, 512))"
+    )
     p_pred.add_argument("--max-whole-side", type=int, default=1024)
     p_pred.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p_pred.add_argument("--no-progress", action="store_true")
@@ -70,8 +83,16 @@ def main(argv: list[str] | None = None) -> int:
             from .trainer import train
 
             res = train(_config_from(args), force=args.force)
-            print(json.dumps({"run_dir": str(res.run_dir), "miou": res.miou, "best_miou": res.best_miou,
-                              "wall_time_s": round(res.wall_time_s, 1)}))
+            print(
+                json.dumps(
+                    {
+                        "run_dir": str(res.run_dir),
+                        "miou": res.miou,
+                        "best_miou": res.best_miou,
+                        "wall_time_s": round(res.wall_time_s, 1),
+                    }
+                )
+            )
         elif args.command == "eval":
             from .runs import evaluate_run
 
@@ -90,13 +111,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "predict":
             from .predict import predict_folder
 
-            res = predict_folder(args.checkpoint, args.images, args.out, model=args.model, which=args.which,
-                                 mode=args.mode, window=args.window, max_whole_side=args.max_whole_side,
-                                 device=args.device, progress=not args.no_progress)
+            res = predict_folder(
+                args.checkpoint,
+                args.images,
+                args.out,
+                model=args.model,
+                which=args.which,
+                mode=args.mode,
+                window=args.window,
+                max_whole_side=args.max_whole_side,
+                device=args.device,
+                progress=not args.no_progress,
+            )
             for path, reason in res.failures:
                 print(f"skipped {path}: {reason}", file=sys.stderr)
-            print(f"{len(res.predictions)} image(s) predicted by {res.model}: masks and overlays in {res.out_dir}, "
-                  f"contact sheet {res.index}" + (f"; {len(res.failures)} skipped" if res.failures else ""))
+            print(
+                f"{len(res.predictions)} image(s) predicted by {res.model}: masks and overlays in {res.out_dir}, "
+                f"contact sheet {res.index}" + (f"; {len(res.failures)} skipped" if res.failures else "")
+            )
             return 0 if res.ok else 1
     except (ConfigError, ValueError, RuntimeError) as e:
         # bad input: one clear line, no traceback from deep inside torch

@@ -4,6 +4,7 @@ Configs are YAML files of these fields (``configs/``), overridable from the comm
 notebook parameters. A method name is a preset of the Table 3 switches; a switch given explicitly
 wins over the preset. :func:`resolve` fills presets and checks the combination before any work.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,9 +41,11 @@ def resolve_encoder_weights(cfg: Config) -> str | None:
         return cfg.encoder_weights
     path = committed_weights(cfg.encoder)
     if not path.is_file():
-        raise ConfigError(f"encoder_weights {SOURCE_WEIGHTS!r}: no weights for encoder {cfg.encoder!r} at {path}; "
-                          f"make them once with `python -m mkdlib pretrain --encoder {cfg.encoder}` (CPU: about "
-                          "an hour), or use encoder_weights=none / imagenet / a file")
+        raise ConfigError(
+            f"encoder_weights {SOURCE_WEIGHTS!r}: no weights for encoder {cfg.encoder!r} at {path}; "
+            f"make them once with `python -m mkdlib pretrain --encoder {cfg.encoder}` (CPU: about "
+            "an hour), or use encoder_weights=none / imagenet / a file"
+        )
     return str(path)
 
 
@@ -50,6 +53,7 @@ def source_weights_sha256(encoder: str) -> str | None:
     """SHA-256 recorded for the committed weights of ``encoder`` (None: none committed)."""
     prov = provenance_path(committed_weights(encoder))
     return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
+
 
 #: ``folder``: your own images/ + masks/ + classes.txt under data_root (mkdlib.data.folder)
 DATASETS = ("synthetic", "voc", "vocaug", "cityscapes", "folder")
@@ -129,8 +133,18 @@ class Config:
 
     # fields that do not change what is trained (left out of the run key)
     RUNTIME_ONLY: typing.ClassVar[tuple[str, ...]] = (
-        "data_root", "device", "threads", "num_workers", "eval_interval", "checkpoint_interval",
-        "log_interval", "run_dir", "progress", "max_nonfinite", "validate_samples")
+        "data_root",
+        "device",
+        "threads",
+        "num_workers",
+        "eval_interval",
+        "checkpoint_interval",
+        "log_interval",
+        "run_dir",
+        "progress",
+        "max_nonfinite",
+        "validate_samples",
+    )
 
     # fields added after results were stored: left out of the key at these values, so every
     # earlier key (and the results store under it) stays valid
@@ -139,8 +153,11 @@ class Config:
     def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
         """The network this config trains; ``encoder_weights`` is the resolved file (see
         :func:`resolve_encoder_weights`), None for a random initialisation."""
-        return ModelSpec(num_classes=num_classes, encoder_weights=encoder_weights,
-                         **{f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS})
+        return ModelSpec(
+            num_classes=num_classes,
+            encoder_weights=encoder_weights,
+            **{f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS},
+        )
 
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}
@@ -150,8 +167,11 @@ class Config:
 
     def key(self) -> str:
         """Short hash of everything that affects the result: the results store's key."""
-        d = {k: v for k, v in self.to_dict().items()
-             if k not in self.RUNTIME_ONLY and not (k in self.KEY_NEUTRAL and v == self.KEY_NEUTRAL[k])}
+        d = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in self.RUNTIME_ONLY and not (k in self.KEY_NEUTRAL and v == self.KEY_NEUTRAL[k])
+        }
         if self.dataset == "synthetic":  # a new generator version is a new dataset
             from .data.synthetic import GENERATOR_VERSION
 
@@ -167,8 +187,15 @@ class Config:
 
     def run_name(self) -> str:
         """What ran (mkdlib.registry.run_name): ``cps`` only for CPS's own switches."""
-        return run_name(self.method, {k: bool(getattr(self, k)) if getattr(self, k) is not None
-                                      else METHOD_PRESETS.get(self.method, {}).get(k, False) for k in SWITCHES})
+        return run_name(
+            self.method,
+            {
+                k: bool(getattr(self, k))
+                if getattr(self, k) is not None
+                else METHOD_PRESETS.get(self.method, {}).get(k, False)
+                for k in SWITCHES
+            },
+        )
 
 
 def _field_types() -> dict[str, typing.Any]:
@@ -189,7 +216,11 @@ def _coerce(name: str, value, hint):
         return _coerce(name, value, inner[0])
     if origin is tuple:
         if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",") if v.strip()]
+            value = [
+                v
+                for v in value.replace("(", "").replace(")", "").replace("[", "").replace("]", "").split(",")
+                if v.strip()
+            ]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name}: expected a list like {args}, got {value!r}")
         elem = args[0]
@@ -272,14 +303,15 @@ def resolve(cfg: Config) -> Config:
     if cfg.method not in METHODS:
         raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHODS)}")
     preset = METHOD_PRESETS[cfg.method]
-    cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k)
-                                      for k in SWITCHES})
+    cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in SWITCHES})
     if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training
         cfg = dataclasses.replace(cfg, cutmix=True)
     s = cfg.switches()
     if s["own_teacher"] and s["mutual_mean_teacher"]:
-        raise ConfigError("own_teacher and mutual_mean_teacher are both on: a student is supervised either "
-                          "by its own teacher (own_teacher) or by the other branch's (mutual_mean_teacher)")
+        raise ConfigError(
+            "own_teacher and mutual_mean_teacher are both on: a student is supervised either "
+            "by its own teacher (own_teacher) or by the other branch's (mutual_mean_teacher)"
+        )
     two_students = METHOD_INFO[cfg.method].students == 2
     if s["mutual_mean_teacher"] and not two_students:
         raise ConfigError(f"mutual_mean_teacher needs two branches: use method 'mkd' (got {cfg.method!r})")
@@ -287,14 +319,18 @@ def resolve(cfg: Config) -> Config:
         on = [k for k, v in s.items() if v]
         raise ConfigError(f"method 'supervised' uses no unlabeled data; switches {on} need method 'mkd'")
     if cfg.method == "mean_teacher" and (s["co_training"] or not s["own_teacher"]):
-        raise ConfigError("method 'mean_teacher' is one student with its own teacher; for co-training "
-                          "with teachers use method 'mkd' with the switches")
+        raise ConfigError(
+            "method 'mean_teacher' is one student with its own teacher; for co-training "
+            "with teachers use method 'mkd' with the switches"
+        )
     has_teacher = s["own_teacher"] or s["mutual_mean_teacher"]
     if two_students and not has_teacher and not s["co_training"]:
         raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
     if not has_teacher and cfg.alpha > 0 and cfg.alpha != ALPHA_DEFAULT:  # cps/supervised configs carry the default
-        raise ConfigError(f"alpha={cfg.alpha} weights the teacher loss L_st, but no teacher is on; turn on "
-                          "mean_teacher or mutual_mean_teacher, or leave alpha at its default")
+        raise ConfigError(
+            f"alpha={cfg.alpha} weights the teacher loss L_st, but no teacher is on; turn on "
+            "mean_teacher or mutual_mean_teacher, or leave alpha at its default"
+        )
     if cfg.alpha < 0 or cfg.beta < 0:
         raise ConfigError("alpha and beta are loss weights and must be >= 0")
     if not 0.0 <= cfg.gamma < 1.0:
@@ -309,11 +345,16 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"encoder_lr_scale must be > 0, got {cfg.encoder_lr_scale}")
     if cfg.fa_covariance not in ("diagonal", "full"):
         raise ConfigError(f"fa_covariance must be 'diagonal' or 'full', got {cfg.fa_covariance!r}")
-    choices = {"optimizer": ("adamw", "sgd"), "schedule": ("cosine", "poly"),
-               "eval_mode": ("whole", "center_crop", "sliding"), "amp": ("auto", "off", "bf16", "fp16"),
-               "device": ("auto", "cpu", "cuda"), "eval_model": ("student1", "teacher1"),
-               "split_source": ("generated", "cps", "u2pl", "unimatch"),
-               "dataset": DATASETS}
+    choices = {
+        "optimizer": ("adamw", "sgd"),
+        "schedule": ("cosine", "poly"),
+        "eval_mode": ("whole", "center_crop", "sliding"),
+        "amp": ("auto", "off", "bf16", "fp16"),
+        "device": ("auto", "cpu", "cuda"),
+        "eval_model": ("student1", "teacher1"),
+        "split_source": ("generated", "cps", "u2pl", "unimatch"),
+        "dataset": DATASETS,
+    }
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} {getattr(cfg, name)!r} is not one of {', '.join(allowed)}")

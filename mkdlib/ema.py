@@ -6,6 +6,7 @@ The paper writes Eq. 1 this way and reports gamma = 0.4 as best (Table 4); the r
 ``warmup=True`` the effective gamma at update t is min(1 - 1/t, gamma) as in that code, so early
 teachers follow their fast-changing students. The first update copies the student.
 """
+
 from __future__ import annotations
 
 import torch
@@ -60,8 +61,10 @@ def ema_update(teacher: AveragedModel, student: nn.Module) -> None:
     mine = [*teacher.module.parameters(), *teacher.module.buffers()]
     theirs = [*student.parameters(), *student.buffers()]
     if len(mine) != len(theirs):
-        raise ValueError(f"ema_update: the teacher has {len(mine)} parameters and buffers, the student "
-                         f"{len(theirs)}; a teacher must be made from its own student by make_teacher")
+        raise ValueError(
+            f"ema_update: the teacher has {len(mine)} parameters and buffers, the student "
+            f"{len(theirs)}; a teacher must be made from its own student by make_teacher"
+        )
     if any(t.device != s.device for t, s in zip(mine, theirs)):
         teacher.update_parameters(student)  # teacher kept on another device: torch's generic path
         return

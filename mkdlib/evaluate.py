@@ -1,4 +1,5 @@
 """mIoU from a confusion matrix; whole-image, center-crop and sliding-window evaluation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,9 +45,13 @@ def object_scores(conf, background: int = 0) -> dict[str, float]:
     def ratio(a: float, b: float) -> float:
         return float(a / b) if b > 0 else float("nan")
 
-    return {"object_iou": ratio(tp, tp + fp + fn), "object_precision": ratio(tp, tp + fp),
-            "object_recall": ratio(tp, tp + fn), "class_accuracy": ratio(np.trace(found), tp),
-            "dominant_class_share": ratio(found.sum(0).max(), tp)}
+    return {
+        "object_iou": ratio(tp, tp + fp + fn),
+        "object_precision": ratio(tp, tp + fp),
+        "object_recall": ratio(tp, tp + fn),
+        "class_accuracy": ratio(np.trace(found), tp),
+        "dominant_class_share": ratio(found.sum(0).max(), tp),
+    }
 
 
 def _sliding_logits(model: nn.Module, image: torch.Tensor, num_classes: int, window: int) -> torch.Tensor:
@@ -66,8 +71,10 @@ def _sliding_logits(model: nn.Module, image: torch.Tensor, num_classes: int, win
         xs.append(W - window)
     for y in ys:
         for x0 in xs:
-            logits[..., y:y + window, x0:x0 + window] += model(x[..., y:y + window, x0:x0 + window]).logits.float()
-            count[..., y:y + window, x0:x0 + window] += 1
+            logits[..., y : y + window, x0 : x0 + window] += model(
+                x[..., y : y + window, x0 : x0 + window]
+            ).logits.float()
+            count[..., y : y + window, x0 : x0 + window] += 1
     return (logits / count)[..., :h, :w]
 
 
@@ -78,8 +85,14 @@ def _pad_to_multiple(image: torch.Tensor, multiple: int) -> tuple[torch.Tensor, 
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, image: torch.Tensor, num_classes: int, mode: str = "whole",
-                   crop: int | None = None, multiple: int = 32) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module,
+    image: torch.Tensor,
+    num_classes: int,
+    mode: str = "whole",
+    crop: int | None = None,
+    multiple: int = 32,
+) -> torch.Tensor:
     """Logits for a batch of whole images: whole (padded to a multiple of the stride) or sliding."""
     if mode == "sliding":
         return _sliding_logits(model, image, num_classes, crop or image.shape[-1])
@@ -88,9 +101,16 @@ def predict_logits(model: nn.Module, image: torch.Tensor, num_classes: int, mode
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, num_classes: int, device: torch.device | str = "cpu",
-             mode: str = "whole", crop: int | None = None, amp_dtype: torch.dtype | None = None,
-             progress: bool = False) -> dict:
+def evaluate(
+    model: nn.Module,
+    loader,
+    num_classes: int,
+    device: torch.device | str = "cpu",
+    mode: str = "whole",
+    crop: int | None = None,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> dict:
     """Confusion matrix, mIoU and per-class IoU of ``model`` over ``loader`` (all ranks summed)."""
     from tqdm.auto import tqdm
 
@@ -102,14 +122,18 @@ def evaluate(model: nn.Module, loader, num_classes: int, device: torch.device | 
         if mode == "center_crop" and crop:
             h, w = image.shape[-2:]
             y0, x0 = max((h - crop) // 2, 0), max((w - crop) // 2, 0)
-            image, mask = image[..., y0:y0 + crop, x0:x0 + crop], mask[..., y0:y0 + crop, x0:x0 + crop]
-        with torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype or torch.float32,
-                            enabled=amp_dtype is not None):
+            image, mask = image[..., y0 : y0 + crop, x0 : x0 + crop], mask[..., y0 : y0 + crop, x0 : x0 + crop]
+        with torch.autocast(
+            device_type=torch.device(device).type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+        ):
             logits = predict_logits(model, image, num_classes, mode, crop)
         conf += confusion_matrix(logits.argmax(1), mask, num_classes)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(conf)
     model.train(was_training)
     iou = iou_from_confusion(conf.cpu().numpy())
-    return {"miou": float(np.nanmean(iou)), "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
-            "confusion": conf.cpu().numpy().tolist()}
+    return {
+        "miou": float(np.nanmean(iou)),
+        "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
+        "confusion": conf.cpu().numpy().tolist(),
+    }

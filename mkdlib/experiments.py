@@ -12,6 +12,7 @@ a 2-core CPU: the headline comparison has three seeds, the sweeps one (stated in
 With --parallel, --set, --only or --device, each run is its own process (mkdlib.parallel) and the
 command ends with a summary of finished and failed runs (exit status 1 if any failed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,19 +36,27 @@ def grid(name: str) -> list[Config]:
         first = [b(method=m, split=sp, seed=SWEEP_SEED) for m, sp in CALIBRATION_RUNS]
         g1 = [b(method="supervised", split=sp, seed=s) for s in HEADLINE_SEEDS[1:] for sp in ("full", "1/16")]
         switches = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED, **v) for v in CALIBRATION_SWITCHES]
-        g2 = [b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS[1:] for m, sp in CALIBRATION_RUNS
-              if m != "supervised"]
+        g2 = [
+            b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS[1:] for m, sp in CALIBRATION_RUNS if m != "supervised"
+        ]
         cfgs = first + g1 + switches + g2
     elif name == "headline":  # Table 1/2 analogue at 1/16: every method, and the headroom to all labels
-        cfgs = [b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS
-                for m, sp in CALIBRATION_RUNS + (("mkd", "1/16"),)]
+        cfgs = [
+            b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS for m, sp in CALIBRATION_RUNS + (("mkd", "1/16"),)
+        ]
     elif name == "fractions":  # Table 1 analogue: label fractions
         cfgs = [b(method=m, split=f, seed=SWEEP_SEED) for f in ("1/8", "1/4", "1/2") for m in ("supervised", "mkd")]
     elif name == "methods":  # the baselines the paper compares against, at 1/16
         cfgs = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED)]
     elif name == "ablation":  # Table 3: co-training plus one or more switches
-        rows = [dict(), dict(own_teacher=True), dict(mutual_mean_teacher=True), dict(strong_aug=True),
-                dict(feature_aug=True), dict(mutual_mean_teacher=True, strong_aug=True)]
+        rows = [
+            dict(),
+            dict(own_teacher=True),
+            dict(mutual_mean_teacher=True),
+            dict(strong_aug=True),
+            dict(feature_aug=True),
+            dict(mutual_mean_teacher=True, strong_aug=True),
+        ]
         cfgs = [b(method="cps", split="1/16", seed=SWEEP_SEED, **r) for r in rows]
         cfgs.append(b(method="mkd", split="1/16", seed=SWEEP_SEED))
     elif name == "gamma":  # Table 4
@@ -63,8 +72,13 @@ def grid(name: str) -> list[Config]:
 
 GRIDS = ("calibration", "headline", "fractions", "methods", "ablation", "gamma", "beta", "diagnosis")
 #: G1 (all labels vs 1/16: the headroom) and G2 (does semi-supervision pay at 1/16), 3 seeds each
-CALIBRATION_RUNS = (("supervised", "full"), ("supervised", "1/16"), ("cps", "1/16"), ("mean_teacher", "1/16"),
-                    ("cps_cutmix", "1/16"))
+CALIBRATION_RUNS = (
+    ("supervised", "full"),
+    ("supervised", "1/16"),
+    ("cps", "1/16"),
+    ("mean_teacher", "1/16"),
+    ("cps_cutmix", "1/16"),
+)
 #: settings the sources disagree on, measured on the mean teacher (one seed) to pick the defaults:
 #: the teacher's BatchNorm in train mode (the released code) and the pseudo-label loss averaged over
 #: the pixels that carry a pseudo label (FixMatch / UniMatch) instead of over all pixels
@@ -72,8 +86,13 @@ CALIBRATION_SWITCHES = (dict(teacher_bn_train=True), dict(pseudo_loss_norm="labe
 #: The diagnosis grid's changes to MKD: strong augmentation without CutMix, a weaker teacher term,
 #: confident teacher pseudo labels only (the paper's Table 1 * variant), a milder feature
 #: augmentation, and the last three together.
-DIAGNOSIS = (dict(cutmix=False), dict(alpha=0.5), dict(threshold=0.95), dict(fa_lambda=0.5),
-             dict(alpha=0.5, threshold=0.95, fa_lambda=0.5))
+DIAGNOSIS = (
+    dict(cutmix=False),
+    dict(alpha=0.5),
+    dict(threshold=0.95),
+    dict(fa_lambda=0.5),
+    dict(alpha=0.5, threshold=0.95, fa_lambda=0.5),
+)
 
 
 def grid_configs(names: list[str], overrides: dict | None = None, only: str | None = None) -> list[Config]:
@@ -116,9 +135,17 @@ def _parse_shard(shard_spec: str) -> tuple[int, int]:
     return index, count
 
 
-def run_grids(names: list[str], threads: int | None = None, parallel: int | None = None, device: str | None = None,
-              overrides: dict | None = None, only: str | None = None, shard_spec: str = "0/1", progress: bool = True,
-              say: Callable[[str], None] = print) -> int:
+def run_grids(
+    names: list[str],
+    threads: int | None = None,
+    parallel: int | None = None,
+    device: str | None = None,
+    overrides: dict | None = None,
+    only: str | None = None,
+    shard_spec: str = "0/1",
+    progress: bool = True,
+    say: Callable[[str], None] = print,
+) -> int:
     """The one grid runner: train every config of the named grids not yet in the results store
     (resumable). In this process one after the other, or with ``parallel`` (or ``device``) N at a
     time, each in its own process (mkdlib.parallel). Returns the exit status (1: a run failed)."""
@@ -132,8 +159,10 @@ def run_grids(names: list[str], threads: int | None = None, parallel: int | None
     missing = [c for c in configs if not is_done(c.key())]
     todo, skipped = shard(missing, index, count), len(configs) - len(missing)
     if not todo:
-        say(f"nothing to run: {len(configs)} config(s) selected, {skipped} already in the results store"
-            + (f" (shard {shard_spec} holds none of the other {len(missing)})" if missing else ""))
+        say(
+            f"nothing to run: {len(configs)} config(s) selected, {skipped} already in the results store"
+            + (f" (shard {shard_spec} holds none of the other {len(missing)})" if missing else "")
+        )
         return 0
     if parallel is None and device is None:
         from .trainer import train
@@ -173,10 +202,13 @@ def summary_rows(name: str) -> list[dict]:
     for cfg in grid_configs([name]):
         seedless = resolve(make_config(cfg, seed=0)).key()
         base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
-        setting = ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()
-                            if k not in Config.RUNTIME_ONLY and v != base[k])
-        g = groups.setdefault(seedless, {"run": cfg.run_name(), "labels": cfg.split, "setting": setting,
-                                         "planned": 0, "miou": [], "minutes": []})
+        setting = ", ".join(
+            f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != base[k]
+        )
+        g = groups.setdefault(
+            seedless,
+            {"run": cfg.run_name(), "labels": cfg.split, "setting": setting, "planned": 0, "miou": [], "minutes": []},
+        )
         g["planned"] += 1
         if is_done(cfg.key()):
             r = load_result(cfg.key())
@@ -185,9 +217,15 @@ def summary_rows(name: str) -> list[dict]:
     rows = []
     for g in groups.values():
         m = g.pop("miou")
-        rows.append({**g, "seeds": len(m), "miou_mean": statistics.fmean(m) if m else None,
-                     "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
-                     "minutes": statistics.fmean(g.pop("minutes")) if m else None})
+        rows.append(
+            {
+                **g,
+                "seeds": len(m),
+                "miou_mean": statistics.fmean(m) if m else None,
+                "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
+                "minutes": statistics.fmean(g.pop("minutes")) if m else None,
+            }
+        )
     return rows
 
 
@@ -195,8 +233,11 @@ def summary_markdown(name: str) -> str:
     """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
     for r in summary_rows(name):
-        miou = "not run yet" if r["miou_mean"] is None else (
-            f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
+        miou = (
+            "not run yet"
+            if r["miou_mean"] is None
+            else (f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
+        )
         minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
         setting = f"`{r['setting']}`" if r["setting"] else "default"
         lines.append(f"| {r['run']} | {r['labels']} | {setting} | {miou} | {r['seeds']}/{r['planned']} | {minutes} |")
@@ -232,14 +273,24 @@ def short_run(iters: int = 60, data_root: str | None = None, base: dict | None =
     Returns the trainer's result (published to the results store like any run)."""
     from .trainer import train
 
-    cfg = base_config(**{**(base or {}), **selection, "iters": iters, "eval_interval": max(1, iters // 4),
-                         "threads": 1, "progress": False, **({"data_root": data_root} if data_root else {})})
+    cfg = base_config(
+        **{
+            **(base or {}),
+            **selection,
+            "iters": iters,
+            "eval_interval": max(1, iters // 4),
+            "threads": 1,
+            "progress": False,
+            **({"data_root": data_root} if data_root else {}),
+        }
+    )
     return train(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.experiments", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m mkdlib.experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("grids", nargs="*", default=[])
     p.add_argument("--list", action="store_true")
     p.add_argument("--summary", action="store_true", help="the grids' results as a markdown table (mean ± sd)")
@@ -248,8 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
     p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="device of every run")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a field in every config (repeatable; key fields give other run keys)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a field in every config (repeatable; key fields give other run keys)",
+    )
     p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
     if args.update_readme:

@@ -2,6 +2,7 @@
 the decoder feature. Cross entropy of the augmented logits bounds the expected CE under Gaussian
 feature perturbations with each class's covariance, without sampling any perturbation.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def _check_class_ids(y: torch.Tensor, num_classes: int) -> None:
     valid = y != IGNORE_INDEX
     kept = y.masked_fill(~valid, 0)
     if y.numel() and (int(kept.min()) < 0 or int(kept.max()) >= num_classes):
-        raise ValueError(f"ClassFeatureStats.update: labels must be class ids in [0, {num_classes}) or "
-                         f"{IGNORE_INDEX} (ignore), got values {sorted(set(y[valid].tolist()))[:10]}")
+        raise ValueError(
+            f"ClassFeatureStats.update: labels must be class ids in [0, {num_classes}) or "
+            f"{IGNORE_INDEX} (ignore), got values {sorted(set(y[valid].tolist()))[:10]}"
+        )
 
 
 class ClassFeatureStats(nn.Module):
@@ -90,7 +93,7 @@ class ClassFeatureStats(nn.Module):
         delta = mean_b - self.mean
         w = (n_b / total.clamp(min=1))[:, None]
         self.mean += delta * w
-        cross = (n_a * n_b / total.clamp(min=1))
+        cross = n_a * n_b / total.clamp(min=1)
         if self.covariance == "diagonal":
             self.m2 += m2_b + delta * delta * cross[:, None]
         else:
@@ -117,8 +120,7 @@ def isda_offsets(weight: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.einsum("yjd,yde,yje->yj", v, variance.double(), v)
 
 
-def feature_augment(logits: torch.Tensor, labels: torch.Tensor, offsets: torch.Tensor,
-                    strength: float) -> torch.Tensor:
+def feature_augment(logits: torch.Tensor, labels: torch.Tensor, offsets: torch.Tensor, strength: float) -> torch.Tensor:
     """Eq. 3 as augmented logits: p_j + lambda * Q[y, j] for each pixel of class y (255: unchanged).
 
     Cross entropy of these logits is the ISDA upper bound of the expected CE under Gaussian

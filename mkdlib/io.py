@@ -1,4 +1,5 @@
 """Atomic file writes: a crash mid-write leaves the previous file intact, never a torn one."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The decoder feature (input of the final 1x1 classifier) is what feature augmentation (Eq. 3)
 perturbs and what its per-class statistics describe; exposing it avoids a hook.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,7 @@ def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
             state = state[key]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"encoder_weights {path}: expected a state dict of tensors (torchvision/timm ResNet)")
-    state = {k.removeprefix("module.").removeprefix("encoder.").removeprefix("model."): v
-             for k, v in state.items()}
+    state = {k.removeprefix("module.").removeprefix("encoder.").removeprefix("model."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier.", "head."))}
     target = encoder.model if hasattr(encoder, "model") and isinstance(encoder.model, nn.Module) else encoder
     own = target.state_dict()
@@ -84,10 +84,15 @@ def _load_local_encoder_weights(encoder: nn.Module, path: Path) -> None:
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
-        detail = "; ".join(f"{what}: {len(keys)} (e.g. {keys[:2]})" for what, keys in
-                           (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
-        raise ModelError(f"encoder_weights {path} do not fit this encoder ({detail}); expected a torchvision or "
-                         "timm state dict of the same backbone (e.g. resnet50 weights for encoder resnet50)")
+        detail = "; ".join(
+            f"{what}: {len(keys)} (e.g. {keys[:2]})"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise ModelError(
+            f"encoder_weights {path} do not fit this encoder ({detail}); expected a torchvision or "
+            "timm state dict of the same backbone (e.g. resnet50 weights for encoder resnet50)"
+        )
     target.load_state_dict(state, strict=True)
 
 
@@ -120,21 +125,28 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> SegmentationNet:
     weights = spec.encoder_weights
     local = None
     if weights == "synthetic-source":  # a name, not a file: entry points resolve it (no training in here)
-        raise ModelError("encoder_weights 'synthetic-source' names the built-in pretrained encoder; resolve it "
-                         "to its file first with mkdlib.config.resolve_encoder_weights(cfg)")
+        raise ModelError(
+            "encoder_weights 'synthetic-source' names the built-in pretrained encoder; resolve it "
+            "to its file first with mkdlib.config.resolve_encoder_weights(cfg)"
+        )
     if weights not in (None, "", "none", "imagenet"):
         local = Path(weights)
         if not local.is_file():
-            raise ModelError(f"encoder_weights {weights!r}: no such file; give 'imagenet', a local "
-                             "state-dict path, or none")
+            raise ModelError(
+                f"encoder_weights {weights!r}: no such file; give 'imagenet', a local state-dict path, or none"
+            )
         weights = None
-    if weights == "imagenet" and not _imagenet_cached(spec.encoder) and (
-            os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable()):
+    if (
+        weights == "imagenet"
+        and not _imagenet_cached(spec.encoder)
+        and (os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable())
+    ):
         raise ModelError(
             f"encoder_weights='imagenet' for {spec.encoder} needs a download from the Hugging Face hub, which is "
             "offline here (and nothing is cached). Fix: on a connected machine save torchvision's weights, "
             f"e.g. torch.save(torchvision.models.{spec.encoder.removeprefix('tu-')}(weights='IMAGENET1K_V1')"
-            ".state_dict(), 'r.pth'), and pass encoder_weights=<path to r.pth>; or encoder_weights=none.")
+            ".state_dict(), 'r.pth'), and pass encoder_weights=<path to r.pth>; or encoder_weights=none."
+        )
     if weights == "imagenet" and spec.encoder.startswith("tu-"):
         weights = True  # smp's switch for timm's own pretrained weights
     if weights in ("none", ""):
@@ -143,13 +155,20 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> SegmentationNet:
         torch.manual_seed(seed)
     try:
         net = smp.DeepLabV3Plus(
-            encoder_name=spec.encoder, encoder_weights=weights, encoder_output_stride=spec.output_stride,
-            decoder_channels=spec.decoder_channels, decoder_atrous_rates=tuple(spec.atrous_rates),
-            decoder_aspp_dropout=spec.aspp_dropout, classes=spec.num_classes)
+            encoder_name=spec.encoder,
+            encoder_weights=weights,
+            encoder_output_stride=spec.output_stride,
+            decoder_channels=spec.decoder_channels,
+            decoder_atrous_rates=tuple(spec.atrous_rates),
+            decoder_aspp_dropout=spec.aspp_dropout,
+            classes=spec.num_classes,
+        )
     except KeyError:
-        raise ModelError(f"unknown encoder {spec.encoder!r}; see "
-                         "segmentation_models_pytorch.encoders.get_encoder_names(), or a timm "
-                         "name prefixed with 'tu-'") from None
+        raise ModelError(
+            f"unknown encoder {spec.encoder!r}; see "
+            "segmentation_models_pytorch.encoders.get_encoder_names(), or a timm "
+            "name prefixed with 'tu-'"
+        ) from None
     except (ValueError, RuntimeError) as e:
         if "not found" in str(e).lower() or "unknown" in str(e).lower():
             raise ModelError(f"unknown encoder {spec.encoder!r}: {e}") from None

@@ -24,6 +24,7 @@ Threads: each child gets ``--threads`` if given, else ``max(1, usable cores // p
 threads (and as many OpenMP threads), so N runs do not oversubscribe the CPU; on CUDA the same
 default applies to the CPU work (data loading, the host side).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,17 @@ REPO = Path(__file__).resolve().parents[1]
 #: lines of a failed run's log shown in the summary
 ERROR_TAIL_LINES = 12
 #: environment variables of a torchrun launch that must not leak into the children
-_LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
-                  "MASTER_PORT", "TORCHELASTIC_RUN_ID", "MKD_FORCE_DDP")
+_LAUNCHER_VARS = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "MKD_FORCE_DDP",
+)
 
 
 @dataclass
@@ -103,8 +113,12 @@ def prepare_shared(configs: list[Config], threads: int | None = None, say: Calla
 
 def _child_env(threads: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS}
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
-               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])]))
+    env.update(
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        HF_HUB_OFFLINE=env.get("HF_HUB_OFFLINE", "1"),
+        PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])]),
+    )
     return env
 
 
@@ -120,8 +134,14 @@ def _tail(path: Path, start: int, lines: int = ERROR_TAIL_LINES) -> list[str]:
     return rows[-lines:]
 
 
-def run_parallel(configs: list[Config], parallel: int, threads: int | None = None, device: str | None = None,
-                 say: Callable[[str], None] = print, poll_s: float = 0.2) -> list[Outcome]:
+def run_parallel(
+    configs: list[Config],
+    parallel: int,
+    threads: int | None = None,
+    device: str | None = None,
+    say: Callable[[str], None] = print,
+    poll_s: float = 0.2,
+) -> list[Outcome]:
     """Train ``configs`` in child processes, ``parallel`` at a time; one Outcome per run started.
 
     On SIGINT / SIGTERM no more runs start and the running ones get SIGTERM (each saves a
@@ -146,8 +166,10 @@ def run_parallel(configs: list[Config], parallel: int, threads: int | None = Non
         with tempfile.TemporaryDirectory(prefix="mkd-grid-") as tmp:
             while queue or running:
                 if stop["signal"] is not None and not stop["sent"]:
-                    say(f"signal {stop['signal']}: no new runs; stopping {len(running)} running run(s), "
-                        "each saves a checkpoint ...")
+                    say(
+                        f"signal {stop['signal']}: no new runs; stopping {len(running)} running run(s), "
+                        "each saves a checkpoint ..."
+                    )
                     for proc in running:
                         if proc.poll() is None:
                             os.killpg(proc.pid, signal.SIGTERM)
@@ -161,16 +183,26 @@ def run_parallel(configs: list[Config], parallel: int, threads: int | None = Non
                     save_config(cfg, config_path)
                     logf = open(log, "ab")
                     cmd = [sys.executable, "-m", "mkdlib", "train", "--config", str(config_path)]
-                    proc = subprocess.Popen(cmd, cwd=REPO, env=_child_env(per_run), stdout=logf,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                    proc = subprocess.Popen(
+                        cmd,
+                        cwd=REPO,
+                        env=_child_env(per_run),
+                        stdout=logf,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
                     running[proc] = (cfg, run_dir, log, logf.tell(), time.time(), logf)
-                    say(f"[{len(outcomes) + len(running)}/{total}] started {cfg.key()} (pid {proc.pid}, "
-                        f"{per_run} thread{'s' if per_run > 1 else ''}, log {log})")
+                    say(
+                        f"[{len(outcomes) + len(running)}/{total}] started {cfg.key()} (pid {proc.pid}, "
+                        f"{per_run} thread{'s' if per_run > 1 else ''}, log {log})"
+                    )
                 for proc in [p for p in running if p.poll() is not None]:
                     o = _finish(proc, *running.pop(proc))
                     outcomes.append(o)
-                    say(f"[{len(outcomes)}/{total}] {o.status} {o.key} in {o.wall_s:.0f} s"
-                        + ("" if o.status == "finished" else f" (exit {o.returncode}; log {o.log})"))
+                    say(
+                        f"[{len(outcomes)}/{total}] {o.status} {o.key} in {o.wall_s:.0f} s"
+                        + ("" if o.status == "finished" else f" (exit {o.returncode}; log {o.log})")
+                    )
                 time.sleep(poll_s)
     finally:
         for s, h in old.items():
@@ -178,8 +210,7 @@ def run_parallel(configs: list[Config], parallel: int, threads: int | None = Non
     return outcomes
 
 
-def _finish(proc: subprocess.Popen, cfg: Config, run_dir: Path, log: Path, start: int, t0: float,
-            logf) -> Outcome:
+def _finish(proc: subprocess.Popen, cfg: Config, run_dir: Path, log: Path, start: int, t0: float, logf) -> Outcome:
     logf.close()
     rc = proc.returncode
     status, tail = ("finished", []) if rc == 0 else ("failed", _tail(log, start))
@@ -197,15 +228,18 @@ def format_summary(outcomes: list[Outcome], skipped: int = 0, not_started: int =
     """Which runs finished and which failed (with their last log lines)."""
     done = [o for o in outcomes if o.status == "finished"]
     failed = [o for o in outcomes if o.status != "finished"]
-    lines = [f"grid summary: {len(done)} finished, {len(failed)} failed"
-             + (f", {not_started} not started (stopped)" if not_started else "")
-             + (f", {skipped} already in the results store (not run)" if skipped else "")]
+    lines = [
+        f"grid summary: {len(done)} finished, {len(failed)} failed"
+        + (f", {not_started} not started (stopped)" if not_started else "")
+        + (f", {skipped} already in the results store (not run)" if skipped else "")
+    ]
     for o in done:
         lines.append(f"  finished  {o.key}  ({o.wall_s:.0f} s)")
     for o in failed:
         lines.append(f"  FAILED    {o.key}  (exit {o.returncode}, {o.wall_s:.0f} s; full log: {o.log})")
         lines += [f"      | {row}" for row in o.error_tail]
     if failed:
-        lines.append("Run the same command again to retry the failed runs (interrupted ones resume from their "
-                     "last checkpoint).")
+        lines.append(
+            "Run the same command again to retry the failed runs (interrupted ones resume from their last checkpoint)."
+        )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ when the run was evaluated with ``eval_mode: sliding``) go through the sliding w
 :mod:`mkdlib.evaluate`; the others are predicted whole. An image that cannot be read is reported
 by name and skipped; the result (and the command's exit status) says some failed.
 """
+
 from __future__ import annotations
 
 import glob
@@ -89,11 +90,15 @@ def find_images(images: str | Path | Sequence[str | Path]) -> list[Path]:
         text = os.path.expanduser(str(item))
         path = Path(text)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not p.name.startswith("."))
+            files = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
             if not files:
-                raise PredictError(f"folder {path} holds no images; expected files ending in "
-                                   f"{', '.join(IMAGE_SUFFIXES)}")
+                raise PredictError(
+                    f"folder {path} holds no images; expected files ending in {', '.join(IMAGE_SUFFIXES)}"
+                )
         elif path.is_file():
             files = [path]
         elif any(c in text for c in "*?["):
@@ -144,8 +149,9 @@ def class_names_for(cfg: Config, num_classes: int, stored: Sequence[str] | None 
     return tuple(names)
 
 
-def load_predictor(checkpoint: str | Path, model: str | None = None,
-                   which: str = "best") -> tuple[nn.Module, Config, tuple[str, ...], str, Path]:
+def load_predictor(
+    checkpoint: str | Path, model: str | None = None, which: str = "best"
+) -> tuple[nn.Module, Config, tuple[str, ...], str, Path]:
     """``(network, config, class names, model name, checkpoint file)`` of a trained run.
 
     ``model``: student1 / student2 / teacher1 / teacher2 (None: the network the run evaluated,
@@ -155,16 +161,14 @@ def load_predictor(checkpoint: str | Path, model: str | None = None,
         raise PredictError(f"model {model!r} is not one of {', '.join(MODELS)}")
     path = checkpoint_path(checkpoint, which)
     try:
-        method, cfg = method_from_checkpoint(
-            load_checkpoint(path, hint=CHECKPOINT_HELP), path)
+        method, cfg = method_from_checkpoint(load_checkpoint(path, hint=CHECKPOINT_HELP), path)
     except TrainingError as e:
         raise PredictError(str(e)) from None
     model = model or cfg.eval_model
     nets = {f"student{i + 1}": s for i, s in enumerate(method.students)}
     nets.update({f"teacher{i + 1}": t.module for i, t in enumerate(method.teachers)})
     if model not in nets:
-        raise PredictError(f"checkpoint {path} (method {cfg.method}) has no {model}; it has "
-                           f"{', '.join(nets)}")
+        raise PredictError(f"checkpoint {path} (method {cfg.method}) has no {model}; it has {', '.join(nets)}")
     names = class_names_for(cfg, method.num_classes, method.class_names)
     return nets[model].eval(), cfg, names, model, path
 
@@ -176,8 +180,14 @@ def _window(cfg: Config, window: int | None) -> int:
 
 
 @torch.no_grad()
-def predict_mask(net: nn.Module, image: np.ndarray, num_classes: int, sliding: bool = False,
-                 window: int = 512, device: torch.device | str = "cpu") -> np.ndarray:
+def predict_mask(
+    net: nn.Module,
+    image: np.ndarray,
+    num_classes: int,
+    sliding: bool = False,
+    window: int = 512,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """(H, W) uint8 class ids for an (H, W, 3) uint8 RGB image, at the image's own size."""
     x = to_tensor()(image=image)["image"][None].to(device)
     logits = predict_logits(net, x, num_classes, "sliding" if sliding else "whole", window)
@@ -201,10 +211,18 @@ def _unique_names(paths: list[Path]) -> list[str]:
     return out
 
 
-def predict_folder(checkpoint: str | Path, images: str | Path | Sequence[str | Path], out_dir: str | Path,
-                   model: str | None = None, which: str = "best", mode: str = "auto",
-                   window: int | None = None, max_whole_side: int = 1024, device: str = "auto",
-                   progress: bool = True) -> PredictResult:
+def predict_folder(
+    checkpoint: str | Path,
+    images: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    model: str | None = None,
+    which: str = "best",
+    mode: str = "auto",
+    window: int | None = None,
+    max_whole_side: int = 1024,
+    device: str = "auto",
+    progress: bool = True,
+) -> PredictResult:
     """Predict every image of ``images`` with a trained checkpoint; write masks, overlays and ``index.html``.
 
     ``checkpoint``: a run folder (its ``best.pt``, else ``last.pt``; ``which`` picks) or a ``.pt`` file.
@@ -231,7 +249,9 @@ def predict_folder(checkpoint: str | Path, images: str | Path | Sequence[str | P
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise PredictError(f"output folder {out} cannot be written ({e.strerror or e}); pass --out <a writable folder>") from None
+        raise PredictError(
+            f"output folder {out} cannot be written ({e.strerror or e}); pass --out <a writable folder>"
+        ) from None
     side = _window(cfg, window)
     result = PredictResult(out, out / "index.html", model, names)
     for path, name in tqdm(list(zip(files, _unique_names(files))), desc="predict", disable=not progress):
@@ -246,15 +266,24 @@ def predict_folder(checkpoint: str | Path, images: str | Path | Sequence[str | P
         try:
             mask = predict_mask(net, image, len(names), sliding, side, device)
         except RuntimeError as e:  # e.g. out of memory on one huge image: say so, go on with the rest
-            result.failures.append((path, f"image {path.name} ({w}x{h}) could not be predicted: "
-                                          f"{str(e).splitlines()[0]}"))
+            result.failures.append(
+                (path, f"image {path.name} ({w}x{h}) could not be predicted: {str(e).splitlines()[0]}")
+            )
             continue
         mask_path, overlay_path = out / f"{name}_mask.png", out / f"{name}_overlay.png"
         save_mask(mask, mask_path)
         Image.fromarray(overlay(image, mask)).save(overlay_path)
         ids, counts = np.unique(mask, return_counts=True)
-        result.predictions.append(Prediction(path, mask_path, overlay_path, (w, h), sliding,
-                                             {int(i): float(c) / mask.size for i, c in zip(ids, counts)}))
+        result.predictions.append(
+            Prediction(
+                path,
+                mask_path,
+                overlay_path,
+                (w, h),
+                sliding,
+                {int(i): float(c) / mask.size for i, c in zip(ids, counts)},
+            )
+        )
     write_index(result, f"{ckpt.parent.name}/{ckpt.name}", cfg)
     return result
 
@@ -275,17 +304,25 @@ def _hex(rgb) -> str:
 def write_index(result: PredictResult, checkpoint_name: str, cfg: Config) -> Path:
     """``index.html`` in ``result.out_dir``: legend, then image | overlay | mask per image, then failures."""
     pal, base, e = voc_palette(), result.out_dir, html.escape
-    legend = "".join(f'<li><span class="sw" style="background:{_hex(pal[i])}"></span>{i}: {e(n)}</li>'
-                     for i, n in enumerate(result.class_names))
+    legend = "".join(
+        f'<li><span class="sw" style="background:{_hex(pal[i])}"></span>{i}: {e(n)}</li>'
+        for i, n in enumerate(result.class_names)
+    )
     rows = []
     for p in result.predictions:
-        shares = ", ".join(f"{e(result.class_names[c]) if c < len(result.class_names) else c} "
-                           f"{100 * s:.0f}%" for c, s in sorted(p.class_shares.items(), key=lambda t: -t[1])
-                           if c != IGNORE_INDEX)
-        cells = [(_link(p.image, base), e(p.image.name)), (_link(p.overlay, base), e(p.overlay.name)),
-                 (_link(p.mask, base), e(p.mask.name))]
-        tds = "".join(f'<td><a href="{href}"><img src="{href}" alt="{label}"></a><br>{label}</td>'
-                      for href, label in cells)
+        shares = ", ".join(
+            f"{e(result.class_names[c]) if c < len(result.class_names) else c} {100 * s:.0f}%"
+            for c, s in sorted(p.class_shares.items(), key=lambda t: -t[1])
+            if c != IGNORE_INDEX
+        )
+        cells = [
+            (_link(p.image, base), e(p.image.name)),
+            (_link(p.overlay, base), e(p.overlay.name)),
+            (_link(p.mask, base), e(p.mask.name)),
+        ]
+        tds = "".join(
+            f'<td><a href="{href}"><img src="{href}" alt="{label}"></a><br>{label}</td>' for href, label in cells
+        )
         how = "sliding window" if p.sliding else "whole image"
         rows.append(f"<tr>{tds}<td>{p.size[0]}&times;{p.size[1]}, {how}<br>{shares}</td></tr>")
     failed = "".join(f"<li>{e(path.name)}: {e(reason)}</li>" for path, reason in result.failures)

@@ -13,6 +13,7 @@ committed weights (then ``python -m mkdlib pretrain --encoder NAME`` makes them 
 The trainer turns the name into the file (:func:`mkdlib.config.resolve_encoder_weights`) before any
 model is built; nothing below this module ever trains an encoder.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,11 +31,29 @@ from .io import atomic_torch_save, atomic_write_json
 from .runtime import git_commit
 
 SOURCE_NAME = SOURCE_WEIGHTS
-SOURCE_SPEC = SyntheticSpec(num_train=4096, num_val=256, seed=1000, family="source", min_objects=1,
-                            max_objects=3, min_radius=0.16, max_radius=0.34)
+SOURCE_SPEC = SyntheticSpec(
+    num_train=4096,
+    num_val=256,
+    seed=1000,
+    family="source",
+    min_objects=1,
+    max_objects=3,
+    min_radius=0.16,
+    max_radius=0.34,
+)
 #: The pretraining recipe (everything else is the built-in default config).
-PRETRAIN = dict(method="supervised", split="full", iters=8000, batch_size=16, lr=3e-3, warmup_iters=200,
-                eval_interval=1000, checkpoint_interval=500, crop_size=64, encoder_weights="none")
+PRETRAIN = dict(
+    method="supervised",
+    split="full",
+    iters=8000,
+    batch_size=16,
+    lr=3e-3,
+    warmup_iters=200,
+    eval_interval=1000,
+    checkpoint_interval=500,
+    crop_size=64,
+    encoder_weights="none",
+)
 
 
 def sha256(path: str | Path) -> str:
@@ -45,16 +64,28 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def pretrain_config(encoder: str, iters: int | None = None, threads: int | None = None,
-                    progress: bool = True, root: Path | None = None) -> Config:
+def pretrain_config(
+    encoder: str, iters: int | None = None, threads: int | None = None, progress: bool = True, root: Path | None = None
+) -> Config:
     """The Config that pretrains ``encoder`` on the source set (generated under ``root``)."""
     root = root or data_dir() / SOURCE_SPEC.name
-    return base_config(**{**PRETRAIN, "iters": iters or PRETRAIN["iters"]}, encoder=encoder,
-                       data_root=str(root), threads=threads, progress=progress)
+    return base_config(
+        **{**PRETRAIN, "iters": iters or PRETRAIN["iters"]},
+        encoder=encoder,
+        data_root=str(root),
+        threads=threads,
+        progress=progress,
+    )
 
 
-def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, iters: int | None = None,
-             threads: int | None = None, progress: bool = True, run_dir: str | Path | None = None) -> Path:
+def pretrain(
+    encoder: str = "tu-regnetx_002",
+    out: str | Path | None = None,
+    iters: int | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    run_dir: str | Path | None = None,
+) -> Path:
     """Pretrain ``encoder`` on the source task; write its weights (fp16) and provenance. Resumable."""
     from .trainer import train  # above this module in the layers: imported where it is used
 
@@ -66,21 +97,34 @@ def pretrain(encoder: str = "tu-regnetx_002", out: str | Path | None = None, ite
     result = train(cfg, run_dir=run_dir, publish_result=False)
     state = torch.load(result.run_dir / "last.pt", map_location="cpu", weights_only=False)["method"]
     prefix = "students.0.encoder."
-    encoder_state = {k[len(prefix):]: (v.half() if v.is_floating_point() else v)
-                     for k, v in state.items() if k.startswith(prefix)}
+    encoder_state = {
+        k[len(prefix) :]: (v.half() if v.is_floating_point() else v) for k, v in state.items() if k.startswith(prefix)
+    }
     atomic_torch_save(encoder_state, out)
     commit = git_commit()
-    atomic_write_json(provenance_path(out), {
-        "what": "encoder of a DeepLabV3+ trained supervised on the built-in source task (classes disjoint "
-                "from the target task): this project's stand-in for ImageNet weights",
-        "command": f"python -m mkdlib pretrain --encoder {encoder}" + (f" --iters {iters}" if iters else ""),
-        "encoder": encoder, "source_dataset": SOURCE_SPEC.name, "source_spec": dataclasses.asdict(SOURCE_SPEC),
-        "source_classes": list(SOURCE_SPEC.classes), "generator_version": GENERATOR_VERSION,
-        "config": {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY},
-        "source_val_miou": result.miou, "source_val_per_class_iou": result.final.get("per_class_iou"),
-        "train_wall_time_s": result.wall_time_s, "call_wall_time_s": time.time() - t0,
-        "torch_threads": torch.get_num_threads(), "commit": commit, "dtype": "float16",
-        "sha256": sha256(out), "bytes": out.stat().st_size})
+    atomic_write_json(
+        provenance_path(out),
+        {
+            "what": "encoder of a DeepLabV3+ trained supervised on the built-in source task (classes disjoint "
+            "from the target task): this project's stand-in for ImageNet weights",
+            "command": f"python -m mkdlib pretrain --encoder {encoder}" + (f" --iters {iters}" if iters else ""),
+            "encoder": encoder,
+            "source_dataset": SOURCE_SPEC.name,
+            "source_spec": dataclasses.asdict(SOURCE_SPEC),
+            "source_classes": list(SOURCE_SPEC.classes),
+            "generator_version": GENERATOR_VERSION,
+            "config": {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY},
+            "source_val_miou": result.miou,
+            "source_val_per_class_iou": result.final.get("per_class_iou"),
+            "train_wall_time_s": result.wall_time_s,
+            "call_wall_time_s": time.time() - t0,
+            "torch_threads": torch.get_num_threads(),
+            "commit": commit,
+            "dtype": "float16",
+            "sha256": sha256(out),
+            "bytes": out.stat().st_size,
+        },
+    )
     return out
 
 
@@ -89,10 +133,14 @@ def check_committed(encoder: str = "tu-regnetx_002") -> dict:
     path = committed_weights(encoder)
     prov = provenance_path(path)
     if not path.is_file() or not prov.is_file():
-        raise ConfigError(f"no committed {SOURCE_NAME} weights for {encoder!r} at {path}; run "
-                          f"`python -m mkdlib pretrain --encoder {encoder}`")
+        raise ConfigError(
+            f"no committed {SOURCE_NAME} weights for {encoder!r} at {path}; run "
+            f"`python -m mkdlib pretrain --encoder {encoder}`"
+        )
     record = json.loads(prov.read_text())
     if sha256(path) != record["sha256"]:
-        raise ConfigError(f"{path} does not match the SHA-256 in {prov}: the file is damaged or was replaced; "
-                          "restore it with git or run `make pretrain`")
+        raise ConfigError(
+            f"{path} does not match the SHA-256 in {prov}: the file is damaged or was replaced; "
+            "restore it with git or run `make pretrain`"
+        )
     return record

@@ -4,6 +4,7 @@ reporting) reads its names, presets and labels from here.
 A method name is a preset of the paper's Table 3 switches; a run whose switches match no preset is
 named by the switches it has on (``co+mt``), so a run with teachers is never called ``cps``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ environment), ``metrics.jsonl`` (loss and mIoU curves), ``config.yaml`` and ``pr
 atomically, one folder per run: two runs writing at once never touch the same file, so no lock
 is needed. Tables and figures read the store and never retrain.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ def results_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
 
 
-def publish(run_dir: str | Path, predictions: dict[str, np.ndarray] | None = None,
-            root: str | Path | None = None) -> Path:
+def publish(
+    run_dir: str | Path, predictions: dict[str, np.ndarray] | None = None, root: str | Path | None = None
+) -> Path:
     """Copy a finished run's small files (no checkpoints) into the store; returns its folder."""
     run_dir = Path(run_dir)
     result = json.loads((run_dir / "result.json").read_text())
@@ -66,9 +68,17 @@ def load_results(root: str | Path | None = None):
     rows = []
     for path in sorted(Path(root or results_dir()).glob("*/result.json")):
         r = json.loads(path.read_text())
-        rows.append({**r["config"], "key": r["key"], "miou": r["final"]["miou"], "best_miou": r["best_miou"],
-                     "wall_time_s": r["wall_time_s"], "sec_per_iter": r.get("sec_per_iter"),
-                     "per_class_iou": r["final"].get("per_class_iou")})
+        rows.append(
+            {
+                **r["config"],
+                "key": r["key"],
+                "miou": r["final"]["miou"],
+                "best_miou": r["best_miou"],
+                "wall_time_s": r["wall_time_s"],
+                "sec_per_iter": r.get("sec_per_iter"),
+                "per_class_iou": r["final"].get("per_class_iou"),
+            }
+        )
     return pd.DataFrame(rows)
 
 

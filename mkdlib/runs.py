@@ -1,5 +1,6 @@
 """Finished runs, after training: rebuild a trained method from its folder, evaluate it again,
 sample its predictions, and publish it to the results store (mkdlib.results) again."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,10 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
     neither a download nor the original weights file is needed.
     """
     if not (isinstance(ckpt, dict) and isinstance(ckpt.get("method"), dict) and isinstance(ckpt.get("config"), dict)):
-        raise TrainingError(f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
-                            "that training writes to best.pt / last.pt")
+        raise TrainingError(
+            f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
+            "that training writes to best.pt / last.pt"
+        )
     cfg = resolve(make_config(ckpt["config"]))
     heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
     if not heads:
@@ -34,8 +37,10 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
     try:
         method.load_state_dict(ckpt["method"])
     except RuntimeError as e:
-        raise TrainingError(f"{source} does not fit the model its config describes "
-                            f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?") from None
+        raise TrainingError(
+            f"{source} does not fit the model its config describes "
+            f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?"
+        ) from None
     method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
     return method.eval(), cfg
 
@@ -61,8 +66,14 @@ def sample_predictions(model, data: DataBundle, rt: Runtime, limit: int = 128) -
     model.eval()
     ids = data.val_ids[:limit]
     ds = EvalDataset(data.folder, ids)
-    preds = [predict_logits(model, ds[i]["image"][None].to(rt.device), data.num_classes)[0].argmax(0)
-             .to(torch.uint8).cpu().numpy() for i in range(len(ds))]
+    preds = [
+        predict_logits(model, ds[i]["image"][None].to(rt.device), data.num_classes)[0]
+        .argmax(0)
+        .to(torch.uint8)
+        .cpu()
+        .numpy()
+        for i in range(len(ds))
+    ]
     if len({p.shape for p in preds}) == 1:
         return {"ids": np.array(ids), "pred": np.stack(preds)}
     return {"ids": np.array(ids), **{f"pred_{i}": p for i, p in zip(ids, preds)}}
@@ -78,8 +89,7 @@ def _reload(run_dir: str | Path, which: str):
 def evaluate_run(run_dir: str | Path, which: str = "best") -> dict:
     """Evaluate a run folder's checkpoint single-process (what the distributed run reported)."""
     method, cfg, rt, data = _reload(run_dir, which)
-    ev = evaluate(method.eval_model(), val_loader(cfg, data), data.num_classes, rt.device, cfg.eval_mode,
-                  cfg.eval_crop)
+    ev = evaluate(method.eval_model(), val_loader(cfg, data), data.num_classes, rt.device, cfg.eval_mode, cfg.eval_crop)
     return {"miou": ev["miou"], "per_class_iou": ev["per_class_iou"]}
 
 

@@ -1,5 +1,6 @@
 """Where a run executes: device, process group (from torchrun's environment), AMP policy, threads,
 and the record of the environment that is stored beside every run."""
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,10 @@ def setup_runtime(cfg: Config) -> Runtime:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     force_ddp = os.environ.get("MKD_FORCE_DDP", "") == "1"
     if force_ddp and "MASTER_ADDR" not in os.environ:
-        raise ConfigError("MKD_FORCE_DDP=1 needs a torchrun launch (it sets RANK, WORLD_SIZE, MASTER_ADDR): "
-                          "torchrun --standalone --nproc_per_node 1 -m mkdlib train ...; or unset MKD_FORCE_DDP")
+        raise ConfigError(
+            "MKD_FORCE_DDP=1 needs a torchrun launch (it sets RANK, WORLD_SIZE, MASTER_ADDR): "
+            "torchrun --standalone --nproc_per_node 1 -m mkdlib train ...; or unset MKD_FORCE_DDP"
+        )
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA device; use device=auto or cpu")
@@ -69,8 +72,12 @@ def setup_runtime(cfg: Config) -> Runtime:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True,
-                              text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         return None
 
@@ -79,12 +86,22 @@ def environment_record(rt: Runtime) -> dict:
     import albumentations
     import segmentation_models_pytorch as smp
 
-    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-            "segmentation_models_pytorch": smp.__version__, "albumentations": albumentations.__version__,
-            "git_commit": git_commit(), "device": str(rt.device),
-            "device_name": torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else platform.processor() or "cpu",
-            "torch_threads": torch.get_num_threads(), "world_size": rt.world_size, "ddp": rt.distributed,
-            "amp": str(rt.amp_dtype) if rt.amp_dtype else "off"}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+        "albumentations": albumentations.__version__,
+        "git_commit": git_commit(),
+        "device": str(rt.device),
+        "device_name": torch.cuda.get_device_name(rt.device)
+        if rt.device.type == "cuda"
+        else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "world_size": rt.world_size,
+        "ddp": rt.distributed,
+        "amp": str(rt.amp_dtype) if rt.amp_dtype else "off",
+    }
 
 
 def batch_to_device(batch: dict, device: torch.device, channels_last: bool = False) -> dict:

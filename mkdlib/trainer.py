@@ -14,6 +14,7 @@ Distributed: launched by ``torchrun``, each process trains on its shard of both 
 (SyncBatchNorm on CUDA), evaluation confusion matrices are all-reduced, rank 0 logs and saves.
 AMP (bf16 / fp16) and channels_last apply on CUDA only; on CPU, autocast is 10-20x slower.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,9 +50,23 @@ from .runs import evaluate_run, load_method, method_from_checkpoint, republish, 
 from .runtime import Runtime, StopRequest, batch_to_device, environment_record, repo_root, setup_runtime
 
 # re-exported: the public names and the ones tests and bench use
-__all__ = ["RunResult", "TrainingError", "train", "load_method", "evaluate_run", "republish", "build_loaders",
-           "build_optimizer", "build_scheduler", "setup_runtime", "batch_to_device", "Runtime", "load_checkpoint",
-           "RunLock", "method_from_checkpoint"]
+__all__ = [
+    "RunResult",
+    "TrainingError",
+    "train",
+    "load_method",
+    "evaluate_run",
+    "republish",
+    "build_loaders",
+    "build_optimizer",
+    "build_scheduler",
+    "setup_runtime",
+    "batch_to_device",
+    "Runtime",
+    "load_checkpoint",
+    "RunLock",
+    "method_from_checkpoint",
+]
 _RunLock = RunLock
 
 
@@ -96,29 +111,50 @@ def build_scheduler(cfg: Config, optimizer) -> torch.optim.lr_scheduler.LRSchedu
     cosine = S.CosineAnnealingLR(optimizer, T_max=max(cfg.iters - warm, 1), eta_min=cfg.lr * 1e-3)
     if warm <= 0:
         return cosine
-    return S.SequentialLR(optimizer, [S.LinearLR(optimizer, start_factor=0.01, total_iters=warm), cosine],
-                          milestones=[warm])
+    return S.SequentialLR(
+        optimizer, [S.LinearLR(optimizer, start_factor=0.01, total_iters=warm), cosine], milestones=[warm]
+    )
 
 
 def _loader(ds, batch_size: int, sampler, cfg: Config, rt: Runtime) -> DataLoader:
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=cfg.num_workers,
-                      drop_last=True, pin_memory=rt.device.type == "cuda",
-                      persistent_workers=cfg.num_workers > 0)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=cfg.num_workers,
+        drop_last=True,
+        pin_memory=rt.device.type == "cuda",
+        persistent_workers=cfg.num_workers > 0,
+    )
 
 
 def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
     """Endless labeled (and unlabeled) loaders positioned at ``start_iter``, plus the val loader."""
     lab = LabeledDataset(data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range)
-    lab_loader = _loader(lab, cfg.batch_size, SeededInfiniteSampler(
-        len(lab), cfg.seed * 2, start_iter * cfg.batch_size, rt.rank, rt.world_size), cfg, rt)
+    lab_loader = _loader(
+        lab,
+        cfg.batch_size,
+        SeededInfiniteSampler(len(lab), cfg.seed * 2, start_iter * cfg.batch_size, rt.rank, rt.world_size),
+        cfg,
+        rt,
+    )
     unl_loader = None
     if METHOD_INFO[cfg.method].uses_unlabeled:
         if not data.split.unlabeled:
-            raise ConfigError(f"split {cfg.split!r} leaves no unlabeled images; semi-supervised method "
-                              f"{cfg.method!r} needs some (use method=supervised for 'full')")
+            raise ConfigError(
+                f"split {cfg.split!r} leaves no unlabeled images; semi-supervised method "
+                f"{cfg.method!r} needs some (use method=supervised for 'full')"
+            )
         unl = UnlabeledDataset(data.folder, list(data.split.unlabeled), cfg.crop_size, cfg.scale_range)
-        unl_loader = _loader(unl, cfg.unlabeled_batch_size, SeededInfiniteSampler(
-            len(unl), cfg.seed * 2 + 1, start_iter * cfg.unlabeled_batch_size, rt.rank, rt.world_size), cfg, rt)
+        unl_loader = _loader(
+            unl,
+            cfg.unlabeled_batch_size,
+            SeededInfiniteSampler(
+                len(unl), cfg.seed * 2 + 1, start_iter * cfg.unlabeled_batch_size, rt.rank, rt.world_size
+            ),
+            cfg,
+            rt,
+        )
     return lab_loader, unl_loader, val_loader(cfg, data, rt)
 
 
@@ -147,8 +183,13 @@ def _sync_buffers(model, rt: Runtime) -> None:
 
 
 # --------------------------------------------------------------------------- train
-def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
-          stop_after: int | None = None, publish_result: bool = True) -> RunResult:
+def train(
+    cfg: Config,
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    stop_after: int | None = None,
+    publish_result: bool = True,
+) -> RunResult:
     """Train (or resume, or return the finished) run of ``cfg``.
 
     ``publish_result``: copy the finished run into the results store (mkdlib.results).
@@ -164,9 +205,11 @@ def train(cfg: Config, run_dir: str | Path | None = None, force: bool = False,
         try:
             return _train(cfg, run_dir, force, stop_after, publish_result)
         except OSError as e:  # e.g. the disk filled up while logging: say what survived
-            raise TrainingError(f"I/O error while training in {run_dir}: {e}. Checkpoints are written atomically, "
-                                f"so {run_dir / 'last.pt'} (if present) is intact; fix the cause and run again to "
-                                "resume.") from e
+            raise TrainingError(
+                f"I/O error while training in {run_dir}: {e}. Checkpoints are written atomically, "
+                f"so {run_dir / 'last.pt'} (if present) is intact; fix the cause and run again to "
+                "resume."
+            ) from e
 
 
 def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None, publish_result: bool) -> RunResult:
@@ -196,8 +239,14 @@ def _finished(cfg: Config, run_dir: Path, force: bool, rt: Runtime) -> RunResult
     if result_path.exists() and not force:
         saved = json.loads(result_path.read_text())
         if saved.get("key") == cfg.key():
-            return RunResult(run_dir, cfg, saved["final"], saved["best_miou"], saved["wall_time_s"],
-                             read_jsonl(run_dir / "metrics.jsonl"))
+            return RunResult(
+                run_dir,
+                cfg,
+                saved["final"],
+                saved["best_miou"],
+                saved["wall_time_s"],
+                read_jsonl(run_dir / "metrics.jsonl"),
+            )
     if force and rt.is_main:
         for name in ("result.json", "last.pt", "best.pt", "metrics.jsonl"):
             (run_dir / name).unlink(missing_ok=True)
@@ -217,8 +266,9 @@ class _Run:
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
         state = resume(self.last, cfg, method, self.optimizer, self.scheduler, self.scaler, rt)
-        self.start, self.best_miou, self.skipped = (state["start"], state["best_miou"], state["skipped"]) if state \
-            else (0, -1.0, 0)
+        self.start, self.best_miou, self.skipped = (
+            (state["start"], state["best_miou"], state["skipped"]) if state else (0, -1.0, 0)
+        )
         if state and rt.is_main:
             print(f"resuming {run_dir} from {self.last.name} at iteration {self.start}/{cfg.iters}", file=sys.stderr)
         wall_before = self._trim_metrics() if rt.is_main else 0.0
@@ -233,9 +283,14 @@ class _Run:
             restore_rng(state["rng"])
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=cfg.iters, initial=self.start, desc=f"{cfg.run_name()} {cfg.split}",
-                        dynamic_ncols=True, disable=not (cfg.progress and rt.is_main))
-        self.autocast = (torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext())
+        self.bar = tqdm(
+            total=cfg.iters,
+            initial=self.start,
+            desc=f"{cfg.run_name()} {cfg.split}",
+            dynamic_ncols=True,
+            disable=not (cfg.progress and rt.is_main),
+        )
+        self.autocast = torch.autocast("cuda", dtype=rt.amp_dtype) if rt.amp_dtype is not None else nullcontext()
         self.t0, self.last_eval, self.consecutive = time.perf_counter() - wall_before, None, 0
         self.buffers = _student_buffers(method)
         self.model.train()
@@ -276,7 +331,8 @@ class _Run:
             method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
         if rt.distributed:
             return torch.nn.parallel.DistributedDataParallel(
-                method, device_ids=[rt.local_rank] if rt.device.type == "cuda" else None)
+                method, device_ids=[rt.local_rank] if rt.device.type == "cuda" else None
+            )
         return method
 
     # ---- the loop's pieces
@@ -293,8 +349,9 @@ class _Run:
             out = self.model(batch, it / cfg.iters, rng)
         loss = out["loss"]
         # one collective decision per step: any rank's loss not finite, any rank asked to stop
-        flags = torch.stack([(~torch.isfinite(loss.detach())).float(),
-                             torch.tensor(1.0 if stop.signal else 0.0, device=loss.device)])
+        flags = torch.stack(
+            [(~torch.isfinite(loss.detach())).float(), torch.tensor(1.0 if stop.signal else 0.0, device=loss.device)]
+        )
         if rt.distributed:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         nonfinite, stop_now = (bool(f) for f in flags.tolist())
@@ -325,47 +382,88 @@ class _Run:
                 f"loss or gradients were not finite at {self.consecutive} consecutive steps (last at iteration "
                 f"{it + 1}); training stopped. Last good checkpoint: "
                 f"{self.last if self.last.exists() else 'none yet'} (skipped steps never change the weights). "
-                "Lower lr, or check the data for corrupt masks.")
+                "Lower lr, or check the data for corrupt masks."
+            )
 
     def log(self, done: int, end: int, out: dict) -> None:
         if self.rt.is_main and (done % self.cfg.log_interval == 0 or done == end):
-            rec = {"iter": done, "lr": self.optimizer.param_groups[0]["lr"], "wall_s": time.perf_counter() - self.t0,
-                   **{k: float(v.detach()) for k, v in out.items()}}
+            rec = {
+                "iter": done,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "wall_s": time.perf_counter() - self.t0,
+                **{k: float(v.detach()) for k, v in out.items()},
+            }
             append_jsonl(self.metrics_path, rec)
-            self.bar.set_postfix(loss=f"{rec['loss']:.3f}",
-                                 miou="-" if self.last_eval is None else f"{self.last_eval:.3f}")
+            self.bar.set_postfix(
+                loss=f"{rec['loss']:.3f}", miou="-" if self.last_eval is None else f"{self.last_eval:.3f}"
+            )
         self.bar.update(1)
 
     def _evaluate(self) -> dict:
         _sync_buffers(self.model, self.rt)
-        return evaluate(unwrap(self.model).eval_model(), self.val_loader, self.data.num_classes, self.rt.device,
-                        self.cfg.eval_mode, self.cfg.eval_crop, self.rt.amp_dtype)
+        return evaluate(
+            unwrap(self.model).eval_model(),
+            self.val_loader,
+            self.data.num_classes,
+            self.rt.device,
+            self.cfg.eval_mode,
+            self.cfg.eval_crop,
+            self.rt.amp_dtype,
+        )
 
     def evaluate(self, done: int) -> None:
         """Validation mIoU now; ``best.pt`` when it is the best so far."""
         ev = self._evaluate()
         self.last_eval = ev["miou"]
         if self.rt.is_main:
-            append_jsonl(self.metrics_path, {"iter": done, "wall_s": time.perf_counter() - self.t0,
-                                             "miou": ev["miou"], "per_class_iou": ev["per_class_iou"]})
+            append_jsonl(
+                self.metrics_path,
+                {
+                    "iter": done,
+                    "wall_s": time.perf_counter() - self.t0,
+                    "miou": ev["miou"],
+                    "per_class_iou": ev["per_class_iou"],
+                },
+            )
             self.bar.set_postfix(miou=f"{ev['miou']:.3f}")
             if ev["miou"] > self.best_miou:
                 self.best_miou = ev["miou"]
-                save_checkpoint(self.run_dir / "best.pt", self.model, self.optimizer, self.scheduler, self.scaler,
-                                done, self.cfg, self.best_miou, self.skipped)
+                save_checkpoint(
+                    self.run_dir / "best.pt",
+                    self.model,
+                    self.optimizer,
+                    self.scheduler,
+                    self.scaler,
+                    done,
+                    self.cfg,
+                    self.best_miou,
+                    self.skipped,
+                )
 
     def checkpoint(self, done: int) -> None:
         rng_states = gather_rng(self.rt)  # collective: every rank's stream
         if self.rt.is_main:
-            save_checkpoint(self.last, self.model, self.optimizer, self.scheduler, self.scaler, done, self.cfg,
-                            self.best_miou, self.skipped, rng_states)
+            save_checkpoint(
+                self.last,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                self.scaler,
+                done,
+                self.cfg,
+                self.best_miou,
+                self.skipped,
+                rng_states,
+            )
 
     def stop(self, done: int, signum) -> None:
         self.bar.close()
         if self.rt.distributed:
             dist.barrier()
-        raise SystemExit(f"stopped by signal {signum or 'on another rank'} after iteration {done}; "
-                         f"checkpoint saved to {self.last}. Run the same command again to resume.")
+        raise SystemExit(
+            f"stopped by signal {signum or 'on another rank'} after iteration {done}; "
+            f"checkpoint saved to {self.last}. Run the same command again to resume."
+        )
 
     def finish(self, end: int, publish_result: bool) -> RunResult:
         """Final evaluation, ``result.json`` and publication; a paused run (end < iters) just returns."""
@@ -379,10 +477,20 @@ class _Run:
         final = self._evaluate()
         metrics = read_jsonl(self.metrics_path) if rt.is_main else []
         if rt.is_main:
-            atomic_write_json(self.run_dir / "result.json", {
-                "key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": self.best_miou,
-                "wall_time_s": wall, "sec_per_iter": wall / cfg.iters, "nonfinite_skipped": self.skipped,
-                "class_names": list(self.data.class_names), "env": environment_record(rt)})
+            atomic_write_json(
+                self.run_dir / "result.json",
+                {
+                    "key": cfg.key(),
+                    "config": cfg.to_dict(),
+                    "final": final,
+                    "best_miou": self.best_miou,
+                    "wall_time_s": wall,
+                    "sec_per_iter": wall / cfg.iters,
+                    "nonfinite_skipped": self.skipped,
+                    "class_names": list(self.data.class_names),
+                    "env": environment_record(rt),
+                },
+            )
             if publish_result:
                 from .results import publish
 

@@ -6,6 +6,7 @@ class ids or 255, image and mask sizes match. :func:`check_data` is the cheap pa
 :func:`mkdlib.trainer.train` runs on the prepared data: every file exists, and at most
 ``cfg.validate_samples`` samples are decoded. Both collect problems instead of stopping at the first.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,10 @@ class Report:
     def raise_for_problems(self) -> None:
         """A DatasetError listing every problem (the trainer's pre-flight stop)."""
         if not self.ok:
-            raise DatasetError("the data check found problems; fix them (or see "
-                               "`python -m mkdlib validate` with the same arguments):\n" + self.render())
+            raise DatasetError(
+                "the data check found problems; fix them (or see "
+                "`python -m mkdlib validate` with the same arguments):\n" + self.render()
+            )
 
 
 # --------------------------------------------------------------------------- config
@@ -78,11 +81,17 @@ def check_encoder(name: str, report: Report) -> None:
         import timm
 
         if not timm.is_model(name[3:]):
-            report.add("encoder", f"{name!r}: timm has no model {name[3:]!r}; expected 'tu-' + a name from "
-                                  "timm.list_models(), e.g. 'tu-regnetx_002' or 'tu-resnet50'")
+            report.add(
+                "encoder",
+                f"{name!r}: timm has no model {name[3:]!r}; expected 'tu-' + a name from "
+                "timm.list_models(), e.g. 'tu-regnetx_002' or 'tu-resnet50'",
+            )
     elif name not in smp.encoders.get_encoder_names():
-        report.add("encoder", f"{name!r} is not a segmentation_models_pytorch encoder; expected one of "
-                              "smp.encoders.get_encoder_names() (e.g. 'resnet50') or 'tu-<timm name>'")
+        report.add(
+            "encoder",
+            f"{name!r} is not a segmentation_models_pytorch encoder; expected one of "
+            "smp.encoders.get_encoder_names() (e.g. 'resnet50') or 'tu-<timm name>'",
+        )
 
 
 # --------------------------------------------------------------------------- split lists
@@ -123,8 +132,11 @@ def check_split_lists(cfg: Config, report: Report) -> None:
         unlabeled = check_split_list(sibling, report)
         both = sorted(set(labeled) & set(unlabeled))
         if both:
-            report.add(sibling, f"{len(both)} labeled id(s) of {path.name} also listed as unlabeled, "
-                                f"e.g. {both[:5]}; expected disjoint lists")
+            report.add(
+                sibling,
+                f"{len(both)} labeled id(s) of {path.name} also listed as unlabeled, "
+                f"e.g. {both[:5]}; expected disjoint lists",
+            )
 
 
 # --------------------------------------------------------------------------- files
@@ -159,33 +171,43 @@ def _check_sample(data: DataBundle, sid: str, group: str, with_mask: bool, repor
     values = np.unique(mask)
     bad = [int(v) for v in values if v >= data.num_classes and v != IGNORE_INDEX]
     if bad:
-        report.add(_path(folder, "mask", sid),
-                   f"values {bad[:8]} are not class ids; expected 0..{data.num_classes - 1} or "
-                   f"{IGNORE_INDEX} (ignore) (id {sid!r}, {group})")
+        report.add(
+            _path(folder, "mask", sid),
+            f"values {bad[:8]} are not class ids; expected 0..{data.num_classes - 1} or "
+            f"{IGNORE_INDEX} (ignore) (id {sid!r}, {group})",
+        )
     if image is not None and image.shape[:2] != mask.shape[:2]:
-        report.add(_path(folder, "mask", sid),
-                   f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}; "
-                   f"expected the same size (id {sid!r}, {group})")
+        report.add(
+            _path(folder, "mask", sid),
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}; "
+            f"expected the same size (id {sid!r}, {group})",
+        )
 
 
 def _duplicates(ids) -> list[str]:
     return sorted(i for i, n in Counter(ids).items() if n > 1)
 
 
-def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
-               report: Report | None = None, check_split: bool = True) -> Report:
+def check_data(
+    cfg: Config, data: DataBundle, max_open: int | None = None, report: Report | None = None, check_split: bool = True
+) -> Report:
     """Split sanity, every id's files exist, and up to ``max_open`` samples decode (None: all)."""
     report = report if report is not None else Report()
     lab, unl, val = list(data.split.labeled), list(data.split.unlabeled), list(data.val_ids)
-    report.summary = report.summary or (f"dataset {cfg.dataset} at {data.folder.root}, split {cfg.split!r}: "
-                                        f"{len(lab)} labeled, {len(unl)} unlabeled, {len(val)} validation ids")
+    report.summary = report.summary or (
+        f"dataset {cfg.dataset} at {data.folder.root}, split {cfg.split!r}: "
+        f"{len(lab)} labeled, {len(unl)} unlabeled, {len(val)} validation ids"
+    )
     if not lab:
         report.add("split", f"{cfg.split!r} labels no image; expected at least one labeled id")
     if not val:
         report.add("validation list", "is empty; expected at least one validation id")
     if check_split and METHOD_INFO[cfg.method].uses_unlabeled and not unl:
-        report.add("split", f"{cfg.split!r} leaves no unlabeled images, but method {cfg.method!r} needs some "
-                            "(use method=supervised for 'full')")
+        report.add(
+            "split",
+            f"{cfg.split!r} leaves no unlabeled images, but method {cfg.method!r} needs some "
+            "(use method=supervised for 'full')",
+        )
     for name, ids in (("labeled", lab), ("unlabeled", unl), ("validation", val)):
         dup = _duplicates(ids)
         if dup:
@@ -198,8 +220,9 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
     for group, ids, with_mask in (("labeled", lab, True), ("validation", val, True), ("unlabeled", unl, False)):
         ok = []
         for sid in dict.fromkeys(ids):
-            missing = [k for k in (("image", "mask") if with_mask else ("image",))
-                       if not _path(data.folder, k, sid).is_file()]
+            missing = [
+                k for k in (("image", "mask") if with_mask else ("image",)) if not _path(data.folder, k, sid).is_file()
+            ]
             for kind in missing:
                 report.add(_path(data.folder, kind, sid), f"{kind} does not exist (id {sid!r}, {group})")
             if not missing:
@@ -214,8 +237,9 @@ def check_data(cfg: Config, data: DataBundle, max_open: int | None = None,
         ids = present[group]
         take = ids if budget is None else _spread(ids, budget // (3 - i))
         for sid in take:
-            _check_sample(data, sid, group, with_mask or (unlabeled_masks and _path(data.folder, "mask", sid).is_file()),
-                          report)
+            _check_sample(
+                data, sid, group, with_mask or (unlabeled_masks and _path(data.folder, "mask", sid).is_file()), report
+            )
         if budget is not None:
             budget -= len(take)
     return report
@@ -268,9 +292,14 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
             except (DatasetError, SplitError, ConfigError, OSError):
                 data = None
     if data is not None:
-        what = (f"{len(data.split.labeled)} labeled, {len(data.split.unlabeled)} unlabeled" if split_usable
-                else f"unusable, so the whole pool of {len(data.split.labeled)} training ids was checked")
-        report.summary = (f"dataset {cfg.dataset} at {data.folder.root}, split {cfg.split!r}: {what}, "
-                          f"{len(data.val_ids)} validation ids")
+        what = (
+            f"{len(data.split.labeled)} labeled, {len(data.split.unlabeled)} unlabeled"
+            if split_usable
+            else f"unusable, so the whole pool of {len(data.split.labeled)} training ids was checked"
+        )
+        report.summary = (
+            f"dataset {cfg.dataset} at {data.folder.root}, split {cfg.split!r}: {what}, "
+            f"{len(data.val_ids)} validation ids"
+        )
         check_data(resolved, data, max_open, report, check_split=split_usable)
     return report

@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run offline (HF_HUB_OFFLINE=1) on a tiny built-in dataset."""
+
 from __future__ import annotations
 
 import os
@@ -34,9 +35,20 @@ def tiny_config(tiny_data_root, tmp_path):
     from mkdlib import make_config
 
     def make(**overrides):
-        base = dict(data_root=str(tiny_data_root), crop_size=32, batch_size=4, unlabeled_batch_size=4,
-                    iters=4, eval_interval=2, checkpoint_interval=2, log_interval=1, progress=False,
-                    threads=1, run_dir=str(tmp_path / "run"), warmup_iters=1)
+        base = dict(
+            data_root=str(tiny_data_root),
+            crop_size=32,
+            batch_size=4,
+            unlabeled_batch_size=4,
+            iters=4,
+            eval_interval=2,
+            checkpoint_interval=2,
+            log_interval=1,
+            progress=False,
+            threads=1,
+            run_dir=str(tmp_path / "run"),
+            warmup_iters=1,
+        )
         base.update(overrides)
         return make_config(**base)
 
@@ -56,8 +68,15 @@ def _isolated_results(tmp_path, monkeypatch):
 
 
 #: Config fields of the book's tiny runs (the built_book fixture, the explorer test)
-TINY_OVERRIDES = dict(crop_size=32, batch_size=4, unlabeled_batch_size=4, eval_interval=2, checkpoint_interval=2,
-                      log_interval=1, warmup_iters=1)
+TINY_OVERRIDES = dict(
+    crop_size=32,
+    batch_size=4,
+    unlabeled_batch_size=4,
+    eval_interval=2,
+    checkpoint_interval=2,
+    log_interval=1,
+    warmup_iters=1,
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -65,8 +84,19 @@ def _tiny_cfg(data_root, **kw):
     from mkdlib import make_config, resolve
     from mkdlib.config import DEFAULT_CONFIG
 
-    return resolve(make_config(DEFAULT_CONFIG, data_root=str(data_root), split="1/16", seed=0, iters=4,
-                               threads=1, progress=False, **TINY_OVERRIDES, **kw))
+    return resolve(
+        make_config(
+            DEFAULT_CONFIG,
+            data_root=str(data_root),
+            split="1/16",
+            seed=0,
+            iters=4,
+            threads=1,
+            progress=False,
+            **TINY_OVERRIDES,
+            **kw,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -86,9 +116,17 @@ def built_book(tiny_data_root, tmp_path_factory):
         mkd = _tiny_cfg(tiny_data_root, method="mkd")
         book_dir = tmp / "book"
         shutil.copytree(REPO / "book", book_dir, ignore=shutil.ignore_patterns("_build", "chapters"))
-        params = {"01_components": {"crop_size": 32},
-                  "03_train": {"method": "mkd", "iters": 4, "config_overrides": TINY_OVERRIDES},
-                  "05_qualitative": {"baseline_key": baseline.key(), "mkd_key": mkd.key(), "n_improved": 2}}
+        params = {
+            "01_components": {"crop_size": 32},
+            "03_train": {"method": "mkd", "iters": 4, "config_overrides": TINY_OVERRIDES},
+            "05_qualitative": {"baseline_key": baseline.key(), "mkd_key": mkd.key(), "n_improved": 2},
+        }
         html = book.build(book_dir, parameters=params, common={"data_root": str(tiny_data_root), "threads": 1})
-        yield {"html": html, "chapters": book_dir / "chapters", "mkd_key": mkd.key(), "tmp": tmp,
-               "params": params, "data_root": str(tiny_data_root)}
+        yield {
+            "html": html,
+            "chapters": book_dir / "chapters",
+            "mkd_key": mkd.key(),
+            "tmp": tmp,
+            "params": params,
+            "data_root": str(tiny_data_root),
+        }

@@ -1,5 +1,6 @@
 """The layers of mkdlib (docs/architecture.md): imports run one way, including the imports inside
 functions, so building a network can never start a training run."""
+
 from __future__ import annotations
 
 import ast
@@ -51,7 +52,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for m in sorted(graph[n]):
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state and (c := visit(m)):
                 return c
         stack.pop()
@@ -81,9 +82,11 @@ def test_the_model_layer_is_a_leaf():
 def test_layers_point_down():
     """Data and models at the bottom, methods above, the trainer above them, reporting on top."""
     graph = import_graph()
-    below = {"mkdlib.data": ("mkdlib.methods", "mkdlib.trainer", "mkdlib.report", "mkdlib.experiments"),
-             "mkdlib.methods": ("mkdlib.trainer", "mkdlib.report", "mkdlib.experiments", "mkdlib.pretrain"),
-             "mkdlib.trainer": ("mkdlib.report", "mkdlib.experiments")}
+    below = {
+        "mkdlib.data": ("mkdlib.methods", "mkdlib.trainer", "mkdlib.report", "mkdlib.experiments"),
+        "mkdlib.methods": ("mkdlib.trainer", "mkdlib.report", "mkdlib.experiments", "mkdlib.pretrain"),
+        "mkdlib.trainer": ("mkdlib.report", "mkdlib.experiments"),
+    }
     for low, highs in below.items():
         for mod, deps in graph.items():
             if mod == low or mod.startswith(low + "."):

@@ -3,6 +3,7 @@
 No timing is asserted (speed targets belong to bench/ and docs/performance.md); the checks are
 that every measurement the issue asks for is present and consistent.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,15 +19,25 @@ if str(REPO) not in sys.path:  # bench/ is a top-level package next to mkdlib/, 
 from bench import step_cost  # noqa: E402
 from bench.plots import METHOD_LABELS, load_record, plot_cost_breakdown  # noqa: E402
 
-PARTS = ("teacher_forward", "student_forward_backward", "ema_update", "feature_statistics",
-         "feature_augmentation", "pseudo_labels", "cutmix", "optimizer_step", "data_augmentation")
+PARTS = (
+    "teacher_forward",
+    "student_forward_backward",
+    "ema_update",
+    "feature_statistics",
+    "feature_augmentation",
+    "pseudo_labels",
+    "cutmix",
+    "optimizer_step",
+    "data_augmentation",
+)
 
 
 @pytest.fixture(scope="module")
 def record(tiny_data_root, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "rec.json"
-    rc = step_cost.main(["--tiny", "--threads", "1", "--quiet", "--set", f"data_root={tiny_data_root}",
-                         "--out", str(out)])
+    rc = step_cost.main(
+        ["--tiny", "--threads", "1", "--quiet", "--set", f"data_root={tiny_data_root}", "--out", str(out)]
+    )
     assert rc == 0
     return json.loads(out.read_text())
 
@@ -76,8 +87,11 @@ def test_record_has_mkd_parts_and_teachers_keep_no_graph(record):
     assert s["sum_of_parts_in_step_s"] == pytest.approx(in_step)
     assert s["unaccounted_s"] == pytest.approx(s["mkd_step_s"] - in_step)
     assert s["arithmetic_mkd_over_cps"] > 1
-    assert record["teachers"] == {"outputs_require_grad": False, "outputs_are_inference_tensors": True,
-                                  "autograd_saved_bytes": 0}
+    assert record["teachers"] == {
+        "outputs_require_grad": False,
+        "outputs_are_inference_tensors": True,
+        "autograd_saved_bytes": 0,
+    }
 
 
 def test_record_has_data_pipeline_and_eval_throughput(record):
@@ -85,7 +99,8 @@ def test_record_has_data_pipeline_and_eval_throughput(record):
     assert [p["num_workers"] for p in d["loaders"]] == [0]  # the config's default
     assert d["loaders"][0]["images_per_s"] > 0
     assert d["loader_over_consumption"] == pytest.approx(
-        d["loaders"][0]["images_per_s"] / d["mkd_step_consumes_images_per_s"])
+        d["loaders"][0]["images_per_s"] / d["mkd_step_consumes_images_per_s"]
+    )
     assert [e["mode"] for e in record["eval"]] == ["whole", "sliding"]
     assert all(e["images_per_s"] > 0 and e["images"] == 4 for e in record["eval"])
 
@@ -98,9 +113,14 @@ def test_cost_breakdown_figure_splits_the_mkd_bar_into_parts(record, tmp_path):
     n_parts = len(PARTS) - 1  # data augmentation is outside the step
     plain = [m for m in METHOD_LABELS if m in record["methods"] and m != "mkd"]
     assert len(ax.patches) == len(plain) + n_parts + 1  # one bar per other method, MKD's parts, "other"
-    mkd_heights = sum(p.get_height() for p in ax.patches[len(plain):])
-    expected = max(record["methods"]["mkd"]["cpu_median_s"],
-                   sum(record["parts"][k]["cpu_median_s"] for k in PARTS if k != "data_augmentation")) * 1e3
+    mkd_heights = sum(p.get_height() for p in ax.patches[len(plain) :])
+    expected = (
+        max(
+            record["methods"]["mkd"]["cpu_median_s"],
+            sum(record["parts"][k]["cpu_median_s"] for k in PARTS if k != "data_augmentation"),
+        )
+        * 1e3
+    )
     assert mkd_heights == pytest.approx(expected)
     assert [t.get_text() for t in ax.get_xticklabels()] == [METHOD_LABELS[m] for m in plain] + ["MKD"]
 

@@ -2,6 +2,7 @@
 on what a reader would meet (mkdlib.report.browser_check). The book checked is the one the
 notebook tests build (the built_book fixture: every notebook executed on the tiny dataset); the
 full book in book/_build/html is checked too when it has been built (make book)."""
+
 from __future__ import annotations
 
 import time
@@ -37,10 +38,14 @@ def test_the_check_sees_what_a_reader_would_see(tmp_path):
     _need_browser()
     (tmp_path / "bad.html").write_text(PAGE.format(style="", table=WIDE, path=bc.REPO))
     problems = [p.what for p in bc.check(tmp_path, forbidden=[str(bc.REPO)])]
-    expected = {"wide table": "is 1200 px wide in a 600 px column: no scroll container",
-                "broken image": "image does not load: missing.png", "maths": "maths elements not rendered",
-                "path": f"machine path in the page: {bc.REPO}", "script error": "this_function_does_not_exist",
-                "CDN": "cdn.example.org/lib.js - Failed to load resource"}
+    expected = {
+        "wide table": "is 1200 px wide in a 600 px column: no scroll container",
+        "broken image": "image does not load: missing.png",
+        "maths": "maths elements not rendered",
+        "path": f"machine path in the page: {bc.REPO}",
+        "script error": "this_function_does_not_exist",
+        "CDN": "cdn.example.org/lib.js - Failed to load resource",
+    }
     for what, text in expected.items():
         assert any(text in p for p in problems), f"the check missed the {what}: {problems}"
     # inside a scroll container with a visible scrollbar and the book's stylesheet, a wide table is fine

@@ -1,4 +1,5 @@
 """Each method part pinned down on hand-checkable cases."""
+
 from __future__ import annotations
 
 import math
@@ -176,7 +177,7 @@ def test_feature_augment_matches_direct_eq3(covariance):
     logits = torch.einsum("cd,bdhw->bchw", W, f) + b[None, :, None, None]
     lam = 0.7
     aug = feature_augment(logits, labels, isda_offsets(W, var), lam)
-    for (i, j) in [(0, 0), (0, 1), (1, 0)]:
+    for i, j in [(0, 0), (0, 1), (1, 0)]:
         y = int(labels[0, i, j])
         assert torch.allclose(aug[0, :, i, j], _eq3_direct(f[0, :, i, j], y, W, b, sigma, lam))
     assert torch.equal(aug[0, :, 1, 1], logits[0, :, 1, 1])  # ignored pixel untouched
@@ -207,9 +208,13 @@ def test_object_scores_split_finding_from_naming():
     from mkdlib.evaluate import object_scores
 
     # rows = truth (background, a, b), columns = prediction
-    conf = np.array([[50, 4, 6],    # background: 10 pixels called objects (false positives)
-                     [5, 20, 10],   # a: 5 missed, 30 found (20 named right)
-                     [15, 0, 10]])  # b: 15 missed, 10 found (all right)
+    conf = np.array(
+        [
+            [50, 4, 6],  # background: 10 pixels called objects (false positives)
+            [5, 20, 10],  # a: 5 missed, 30 found (20 named right)
+            [15, 0, 10],
+        ]
+    )  # b: 15 missed, 10 found (all right)
     s = object_scores(conf)
     assert s["object_precision"] == pytest.approx(40 / 50)
     assert s["object_recall"] == pytest.approx(40 / 60)

@@ -1,4 +1,5 @@
 """The built-in dataset, the split protocols and the augmentation pipelines."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def test_generation_is_deterministic_and_voc_formatted(tmp_path):
     b = generate(tmp_path / "b", spec, progress=False, workers=2)  # rendered in 2 spawned processes
     assert _digest(a) == _digest(b)
     assert (a / "dataset.json").read_text() == (b / "dataset.json").read_text()
-    assert _digest(a) != _digest(generate(tmp_path / "c", SyntheticSpec(num_train=6, num_val=2, size=32, seed=4),
-                                          progress=False))
+    assert _digest(a) != _digest(
+        generate(tmp_path / "c", SyntheticSpec(num_train=6, num_val=2, size=32, seed=4), progress=False)
+    )
     mask = Image.open(a / "SegmentationClass" / "syn_000000.png")
     assert mask.mode == "P" and mask.size == (32, 32)
     assert set(np.unique(np.asarray(mask))) <= set(range(len(CLASSES))) | {255}
@@ -122,6 +124,9 @@ def test_sampler_is_resumable_and_sharded():
     resumed = iter(SeededInfiniteSampler(10, seed=1, start=13))
     assert [next(resumed) for _ in range(12)] == stream[13:]
     assert sorted(i for i, _ in stream[:10]) == list(range(10))  # each epoch a permutation
-    r0, r1 = iter(SeededInfiniteSampler(10, 1, rank=0, world_size=2)), iter(SeededInfiniteSampler(10, 1, rank=1, world_size=2))
+    r0, r1 = (
+        iter(SeededInfiniteSampler(10, 1, rank=0, world_size=2)),
+        iter(SeededInfiniteSampler(10, 1, rank=1, world_size=2)),
+    )
     shards = [next(r0) for _ in range(5)] + [next(r1) for _ in range(5)]
     assert sorted(i for i, _ in shards) == list(range(10))  # the two ranks split an epoch

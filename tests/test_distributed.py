@@ -4,6 +4,7 @@ Checks what DDP promises and the trainer adds: both ranks end with identical stu
 BatchNorm statistics), and the mIoU the run reports (validation sharded over the ranks, confusion
 matrices all-reduced) equals a single-process evaluation of the saved checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 #: runs the CLI exactly as ``torchrun -m mkdlib train`` does, and keeps each rank's students
-LAUNCHER = '''
+LAUNCHER = """
 import os, sys, torch
 import mkdlib.trainer as trainer
 from mkdlib import cli
@@ -34,7 +35,7 @@ trainer.build_method = keep
 code = cli.main(["train", "--config", sys.argv[1]])
 torch.save(held["method"].students.state_dict(), os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.pt"))
 sys.exit(code)
-'''
+"""
 
 
 @pytest.mark.slow  # two fresh interpreters importing torch: 30-60 s on 2 busy cores
@@ -47,17 +48,50 @@ def test_two_process_gloo_run_matches_single_process_evaluation(tiny_data_root, 
 
     run_dir, out = tmp_path / "run", tmp_path / "ranks"
     out.mkdir()
-    cfg = dict(dataset="synthetic", data_root=str(tiny_data_root), split="1/4", method="mkd", crop_size=32,
-               batch_size=2, unlabeled_batch_size=2, iters=4, eval_interval=2, checkpoint_interval=2,
-               log_interval=1, warmup_iters=1, decoder_channels=32, threads=1, progress=False,
-               run_dir=str(run_dir), device="cpu")
+    cfg = dict(
+        dataset="synthetic",
+        data_root=str(tiny_data_root),
+        split="1/4",
+        method="mkd",
+        crop_size=32,
+        batch_size=2,
+        unlabeled_batch_size=2,
+        iters=4,
+        eval_interval=2,
+        checkpoint_interval=2,
+        log_interval=1,
+        warmup_iters=1,
+        decoder_channels=32,
+        threads=1,
+        progress=False,
+        run_dir=str(run_dir),
+        device="cpu",
+    )
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     (tmp_path / "launch.py").write_text(LAUNCHER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "MKD_RUNS_DIR": str(tmp_path / "runs"),
-           "MKD_RESULTS_DIR": str(tmp_path / "results")}
-    proc = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(tmp_path / "launch.py"),
-                           str(tmp_path / "cfg.yaml"), str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "MKD_RUNS_DIR": str(tmp_path / "runs"),
+        "MKD_RESULTS_DIR": str(tmp_path / "results"),
+    }
+    proc = subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(tmp_path / "launch.py"),
+            str(tmp_path / "cfg.yaml"),
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     # both ranks print the CLI's result line; both report the all-reduced evaluation

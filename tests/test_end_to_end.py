@@ -1,4 +1,5 @@
 """Each method trains a few iterations on the tiny built-in dataset: finite losses, loadable checkpoints."""
+
 from __future__ import annotations
 
 import json
@@ -115,7 +116,7 @@ def test_cutmix_off_leaves_the_strong_view_unmixed(tiny_config, method):
 
         m.students[0].register_forward_pre_hook(record)
         m(batch, 0.5, torch.Generator().manual_seed(0))
-        unlabeled = seen[cutmix][len(batch["image"]):]
+        unlabeled = seen[cutmix][len(batch["image"]) :]
         assert torch.equal(unlabeled, batch["image_strong"]) is (not cutmix)
 
 

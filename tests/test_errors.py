@@ -4,6 +4,7 @@ Each test breaks one thing in a private copy of the tiny built-in dataset (or th
 (1) ``validate`` reports it, every instance, naming the file, and (2) ``train`` refuses to start:
 it raises before a single checkpoint or metrics line is written.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -143,8 +144,7 @@ def write_list(path: Path, lines: list[str]) -> Path:
 
 def test_split_list_problems_all_reported(data_copy, tiny_config, tmp_path):
     pool = ids(data_copy, "train")
-    lst = write_list(tmp_path / "lists" / "labeled.txt",
-                     [pool[0], pool[1], pool[0], pool[2], pool[1], "no_such_id"])
+    lst = write_list(tmp_path / "lists" / "labeled.txt", [pool[0], pool[1], pool[0], pool[2], pool[1], "no_such_id"])
     write_list(tmp_path / "lists" / "unlabeled.txt", [pool[2], pool[3]])
     report = validate(tiny_config(data_root=str(data_copy), split=str(lst)))
     text = report.render()
@@ -175,10 +175,17 @@ def test_labeled_and_unlabeled_overlap_is_refused():
         Split(("a", "b"), ("b", "c"), "custom")
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("1/0", "fraction must be in"), ("3/2", "fraction must be in"), ("abc", "not understood"),
-    ("0", "between 1 and the pool size 48"), ("49", "between 1 and the pool size 48"),
-    ("missing.txt", "does not exist")])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("1/0", "fraction must be in"),
+        ("3/2", "fraction must be in"),
+        ("abc", "not understood"),
+        ("0", "between 1 and the pool size 48"),
+        ("49", "between 1 and the pool size 48"),
+        ("missing.txt", "does not exist"),
+    ],
+)
 def test_invalid_split_spec(spec, expected, data_copy, tiny_config):
     pool = ids(data_copy, "train")
     with pytest.raises(SplitError, match=expected) as info:
@@ -207,15 +214,18 @@ def test_unknown_method_and_encoder(tiny_config):
         train(cfg)
 
 
-@pytest.mark.parametrize("overrides, names", [
-    (dict(method="mkd", mean_teacher=True, mutual_mean_teacher=True), ["mean_teacher", "mutual_mean_teacher"]),
-    (dict(method="cps", alpha=2.0), ["alpha", "no teacher"]),
-    (dict(method="mkd", mean_teacher=False, mutual_mean_teacher=False, alpha=0.5), ["alpha"]),
-    (dict(method="supervised", strong_aug=True), ["strong_aug"]),
-    (dict(method="cps", eval_model="teacher1"), ["teacher1"]),
-    (dict(gamma=1.0), ["gamma"]),
-    (dict(crop_size=40), ["crop_size", "output_stride"]),
-])
+@pytest.mark.parametrize(
+    "overrides, names",
+    [
+        (dict(method="mkd", mean_teacher=True, mutual_mean_teacher=True), ["mean_teacher", "mutual_mean_teacher"]),
+        (dict(method="cps", alpha=2.0), ["alpha", "no teacher"]),
+        (dict(method="mkd", mean_teacher=False, mutual_mean_teacher=False, alpha=0.5), ["alpha"]),
+        (dict(method="supervised", strong_aug=True), ["strong_aug"]),
+        (dict(method="cps", eval_model="teacher1"), ["teacher1"]),
+        (dict(gamma=1.0), ["gamma"]),
+        (dict(crop_size=40), ["crop_size", "output_stride"]),
+    ],
+)
 def test_contradictory_switches(overrides, names, tiny_config):
     cfg = tiny_config(**overrides)
     with pytest.raises(ConfigError) as info:
@@ -230,13 +240,21 @@ def test_consistent_switches_pass(tiny_config):
     resolve(tiny_config(method="mkd", mean_teacher=True, mutual_mean_teacher=False))
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("iters", "abc", "iters: expected an integer"), ("iters", 2.5, "iters: expected an integer"),
-    ("iters", True, "iters: expected an integer"), ("lr", "fast", "lr: expected a number"),
-    ("strong_aug", "maybe", "strong_aug: expected true/false"), ("method", ["mkd"], "method: expected text"),
-    ("seed", None, "seed: may not be empty"), ("scale_range", 3, "scale_range: expected a list"),
-    ("no_such_field", 1, "unknown config field"), ("iter", 10, "did you mean 'iters'"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("iters", "abc", "iters: expected an integer"),
+        ("iters", 2.5, "iters: expected an integer"),
+        ("iters", True, "iters: expected an integer"),
+        ("lr", "fast", "lr: expected a number"),
+        ("strong_aug", "maybe", "strong_aug: expected true/false"),
+        ("method", ["mkd"], "method: expected text"),
+        ("seed", None, "seed: may not be empty"),
+        ("scale_range", 3, "scale_range: expected a list"),
+        ("no_such_field", 1, "unknown config field"),
+        ("iter", 10, "did you mean 'iters'"),
+    ],
+)
 def test_notebook_parameter_of_wrong_type(field, value, expected):
     """papermill injects notebook parameters as Python literals; make_config checks each one."""
     with pytest.raises(ConfigError, match=expected):
@@ -244,10 +262,24 @@ def test_notebook_parameter_of_wrong_type(field, value, expected):
 
 
 def test_notebook_parameters_are_coerced():
-    cfg = make_config(iters="100", lr="1e-3", strong_aug="false", scale_range="[0.5, 1.5]",
-                      data_root="None", threads=2.0, run_dir=Path("/tmp/x"))
-    assert (cfg.iters, cfg.lr, cfg.strong_aug, cfg.scale_range, cfg.data_root, cfg.threads, cfg.run_dir) == \
-        (100, 0.001, False, (0.5, 1.5), None, 2, "/tmp/x")
+    cfg = make_config(
+        iters="100",
+        lr="1e-3",
+        strong_aug="false",
+        scale_range="[0.5, 1.5]",
+        data_root="None",
+        threads=2.0,
+        run_dir=Path("/tmp/x"),
+    )
+    assert (cfg.iters, cfg.lr, cfg.strong_aug, cfg.scale_range, cfg.data_root, cfg.threads, cfg.run_dir) == (
+        100,
+        0.001,
+        False,
+        (0.5, 1.5),
+        None,
+        2,
+        "/tmp/x",
+    )
 
 
 def test_cli_validate_exit_codes(data_copy, capsys):

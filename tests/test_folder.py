@@ -1,6 +1,7 @@
 """Your own data (``dataset: folder``) and ``predict``: a small folder dataset in a temporary directory
 (3 classes, odd image sizes, JPEG and PNG, a few images without masks) is split, validated, trained on
 with CPS for a few iterations, and predicted on; every bad input gets one line naming its file."""
+
 from __future__ import annotations
 
 import shutil
@@ -29,7 +30,7 @@ def render(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros((h, w), np.uint8)
     s = max(6, min(h, w) // 3)
     y, x = rng.integers(0, h - s), rng.integers(0, w // 2 - s // 2 + 1)
-    image[y:y + s, x:x + s], mask[y:y + s, x:x + s] = 240, 1
+    image[y : y + s, x : x + s], mask[y : y + s, x : x + s] = 240, 1
     yy, xx = np.mgrid[0:h, 0:w]
     cy, cx, r = rng.integers(s, h - s // 2), rng.integers(w // 2, w - s // 2), s // 2
     disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
@@ -57,9 +58,24 @@ def make_folder(root: Path) -> Path:
 
 
 def folder_config(root: Path, tmp_path: Path, **kw):
-    base = dict(dataset="folder", data_root=str(root), method="cps", split="1/2", crop_size=32, batch_size=2,
-                unlabeled_batch_size=2, iters=3, eval_interval=3, checkpoint_interval=3, log_interval=1,
-                warmup_iters=1, decoder_channels=16, progress=False, threads=1, run_dir=str(tmp_path / "run"))
+    base = dict(
+        dataset="folder",
+        data_root=str(root),
+        method="cps",
+        split="1/2",
+        crop_size=32,
+        batch_size=2,
+        unlabeled_batch_size=2,
+        iters=3,
+        eval_interval=3,
+        checkpoint_interval=3,
+        log_interval=1,
+        warmup_iters=1,
+        decoder_channels=16,
+        progress=False,
+        threads=1,
+        run_dir=str(tmp_path / "run"),
+    )
     base.update(kw)
     return make_config(**base)
 
@@ -225,12 +241,14 @@ def _stem_twice_as_files(root: Path) -> Path:
     return path
 
 
-BREAKERS = {"mask size": (_resize_mask, ["20x20", "50x41", "same size"]),
-            "class id": (_foreign_class, ["[3]", "0..2 or 255"]),
-            "unreadable image": (_garbage_image, ["cannot be read"]),
-            "unreadable mask": (_garbage_mask, ["cannot be read"]),
-            "stem twice in a list": (_stem_twice_in_list, ["listed twice", "line 1"]),
-            "stem twice as files": (_stem_twice_as_files, ["two images", "img_01.jpg"])}
+BREAKERS = {
+    "mask size": (_resize_mask, ["20x20", "50x41", "same size"]),
+    "class id": (_foreign_class, ["[3]", "0..2 or 255"]),
+    "unreadable image": (_garbage_image, ["cannot be read"]),
+    "unreadable mask": (_garbage_mask, ["cannot be read"]),
+    "stem twice in a list": (_stem_twice_in_list, ["listed twice", "line 1"]),
+    "stem twice as files": (_stem_twice_as_files, ["two images", "img_01.jpg"]),
+}
 
 
 @pytest.mark.parametrize("case", list(BREAKERS))
@@ -305,16 +323,41 @@ def test_predict_cli_models_glob_and_unreadable_images(trained, tmp_path, capsys
     shutil.copytree(trained["new"], images)
     (images / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     ckpt = str(Path(trained["run_dir"]) / "last.pt")
-    rc = main(["predict", ckpt, str(images / "*"), "--out", str(tmp_path / "o"), "--model", "student2",
-               "--no-progress", "--window", "64"])
+    rc = main(
+        [
+            "predict",
+            ckpt,
+            str(images / "*"),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            "student2",
+            "--no-progress",
+            "--window",
+            "64",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1  # some failed
     assert "broken.jpg" in captured.err and "skipped" in captured.err and "Traceback" not in captured.err
-    assert sorted(p.name for p in (tmp_path / "o").glob("*_mask.png")) == ["large_mask.png", "odd_mask.png",
-                                                                          "wide_mask.png"]
+    assert sorted(p.name for p in (tmp_path / "o").glob("*_mask.png")) == [
+        "large_mask.png",
+        "odd_mask.png",
+        "wide_mask.png",
+    ]
     assert "broken.jpg" in (tmp_path / "o" / "index.html").read_text()
-    rc = main(["predict", str(trained["run_dir"]), str(images / "odd.png"), "--out", str(tmp_path / "t"),
-               "--model", "teacher1", "--no-progress"])
+    rc = main(
+        [
+            "predict",
+            str(trained["run_dir"]),
+            str(images / "odd.png"),
+            "--out",
+            str(tmp_path / "t"),
+            "--model",
+            "teacher1",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "has no teacher1" in err and "student1, student2" in err
 
@@ -330,12 +373,15 @@ def test_predict_without_stored_class_names_uses_classes_txt(trained, tmp_path):
     assert res.class_names == tuple(CLASSES)
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda d: d / "nope", "does not exist"),
-    (lambda d: d, "holds no best.pt or last.pt"),
-    (lambda d: (d / "x.pt").write_bytes(b"garbage") and d / "x.pt", "cannot be loaded"),
-    (lambda d: torch.save({"weights": torch.zeros(2)}, d / "y.pt") or d / "y.pt", "not an mkdlib checkpoint"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda d: d / "nope", "does not exist"),
+        (lambda d: d, "holds no best.pt or last.pt"),
+        (lambda d: (d / "x.pt").write_bytes(b"garbage") and d / "x.pt", "cannot be loaded"),
+        (lambda d: torch.save({"weights": torch.zeros(2)}, d / "y.pt") or d / "y.pt", "not an mkdlib checkpoint"),
+    ],
+)
 def test_not_a_checkpoint_is_one_clear_line(make, expected, trained, tmp_path, capsys):
     from mkdlib.cli import main
     from mkdlib.predict import PredictError, predict_folder

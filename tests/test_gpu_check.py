@@ -4,6 +4,7 @@ SIGKILLed and resumed, the finite-loss and resume checks, bench.step_cost, the r
 No timing is asserted. The comparison logic is also checked on made-up runs, so that a resume that
 went wrong, a NaN loss or a CUDA-sized drift is judged as it should be.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,12 @@ def test_dry_run_record_has_every_part_and_passes(dry):
     assert rec["schema"] == gpu_check.SCHEMA_VERSION and rec["benchmark"] == "gpu_check" and rec["mode"] == "dry-run"
     assert rec["ok"] is True and rec["failed"] is False
     assert {n: p["status"] for n, p in rec["parts"].items()} == {
-        "environment": "ok", "data": "ok", "training": "ok", "step_cost": "ok", "step_cost_compile": "skipped"}
+        "environment": "ok",
+        "data": "ok",
+        "training": "ok",
+        "step_cost": "ok",
+        "step_cost_compile": "skipped",
+    }
     assert "dry run" in rec["parts"]["step_cost_compile"]["note"]
     env = rec["environment"]
     assert env["device"] == "cpu" and env["torch"] == torch.__version__ and env["bf16_peak_tflops"] is None
@@ -86,15 +92,18 @@ def test_dry_run_step_cost_summary(dry):
 def fake_run(folder: Path, losses: dict[int, float], state: dict, miou: float = 0.5, skipped: int = 0) -> Path:
     folder.mkdir(parents=True)
     torch.save({"method": state}, folder / "last.pt")
-    (folder / "metrics.jsonl").write_text("".join(json.dumps({"iter": i, "loss": v, "wall_s": 0.1 * i}) + "\n"
-                                                  for i, v in sorted(losses.items())))
+    (folder / "metrics.jsonl").write_text(
+        "".join(json.dumps({"iter": i, "loss": v, "wall_s": 0.1 * i}) + "\n" for i, v in sorted(losses.items()))
+    )
     (folder / "result.json").write_text(json.dumps({"final": {"miou": miou}, "nonfinite_skipped": skipped}))
     return folder
 
 
 def curve(drift: float = 0.0, jump_after: int | None = None, jump: float = 0.0) -> dict[int, float]:
-    return {i: 2.0 - 0.01 * i + drift * i + (jump if jump_after is not None and i > jump_after else 0.0)
-            for i in range(10, 210, 10)}
+    return {
+        i: 2.0 - 0.01 * i + drift * i + (jump if jump_after is not None and i > jump_after else 0.0)
+        for i in range(10, 210, 10)
+    }
 
 
 def test_resume_check_on_cuda_accepts_drift_and_flags_a_jump(tmp_path):
@@ -122,8 +131,12 @@ def test_finite_check_catches_nan_losses_and_skipped_steps(tmp_path):
     result = gpu_check.finite_check(good, nan)
     assert not result["ok"] and result["nonfinite"] == ["nan: loss = nan at iteration 50"]
     skipped = fake_run(tmp_path / "skipped", curve(), w, skipped=2)
-    assert gpu_check.finite_check(skipped) == {"ok": False, "loss_lines_checked": 20, "nonfinite": [],
-                                               "skipped_steps": 2}
+    assert gpu_check.finite_check(skipped) == {
+        "ok": False,
+        "loss_lines_checked": 20,
+        "nonfinite": [],
+        "skipped_steps": 2,
+    }
 
 
 def test_kill_point_is_past_a_checkpoint_with_work_left():
@@ -163,8 +176,14 @@ def test_the_gpu_plan_is_valid_before_a_gpu_is_lent():
 
     plan = gpu_check.gpu_plan()
     cfg = resolve(make_config(gpu_check.BASE_CONFIG, **plan.train, data_root="/nonexistent"))
-    assert (cfg.encoder, cfg.crop_size, cfg.batch_size, cfg.unlabeled_batch_size, cfg.amp, cfg.channels_last) == \
-        ("resnet50", 512, 8, 8, "bf16", True)
+    assert (cfg.encoder, cfg.crop_size, cfg.batch_size, cfg.unlabeled_batch_size, cfg.amp, cfg.channels_last) == (
+        "resnet50",
+        512,
+        8,
+        8,
+        "bf16",
+        True,
+    )
     assert cfg.encoder_weights is None and cfg.method == "mkd" and cfg.feature_aug and cfg.strong_aug
     method = build_method(cfg, 5)
     assert sum(p.numel() for p in method.students[0].parameters()) > 20e6  # a ResNet-50 DeepLabV3+

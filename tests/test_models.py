@@ -1,4 +1,5 @@
 """encoder_weights: local torchvision / timm ResNet state dicts load; 'imagenet' offline fails fast."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _random_state(module: torch.nn.Module, seed: int) -> dict:
     """The module's state dict with every float tensor redrawn, so a load is visible."""
     g = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-            for k, v in module.state_dict().items()}
+    return {
+        k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v for k, v in module.state_dict().items()
+    }
 
 
 def _spec(encoder: str, weights) -> ModelSpec:
@@ -107,12 +109,44 @@ def test_imagenet_offline_fails_fast_with_the_fix(monkeypatch):
 @pytest.mark.slow  # a fresh interpreter importing torch: 10-30 s on 2 busy cores
 def test_imagenet_offline_from_the_cli_is_one_line(tmp_path, tiny_data_root):
     """The user's view: one 'error:' line on stderr, exit code 2, no traceback."""
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "OMP_NUM_THREADS": "1",
-           "MKD_RUNS_DIR": str(tmp_path / "runs"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "mkdlib", "train", "--dataset", "synthetic", "--encoder", "resnet50",
-                           "--encoder-weights", "imagenet", "--iters", "1", "--run-dir", str(tmp_path / "run"),
-                           "--data-root", str(tiny_data_root), "--crop-size", "32", "--progress", "false", "--threads", "1"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "OMP_NUM_THREADS": "1",
+        "MKD_RUNS_DIR": str(tmp_path / "runs"),
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdlib",
+            "train",
+            "--dataset",
+            "synthetic",
+            "--encoder",
+            "resnet50",
+            "--encoder-weights",
+            "imagenet",
+            "--iters",
+            "1",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--data-root",
+            str(tiny_data_root),
+            "--crop-size",
+            "32",
+            "--progress",
+            "false",
+            "--threads",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [l for l in proc.stderr.splitlines() if l.strip()]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "encoder_weights" in lines[0], proc.stderr

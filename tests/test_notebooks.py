@@ -1,5 +1,6 @@
 """The book: every notebook executes (papermill, tiny parameters), the HTML has every chapter and
 table, and its figures are real images. Plus the helpers the notebooks call (mkdlib.paper, viz)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -51,10 +52,12 @@ def test_each_table_is_rendered_with_paper_numbers(built_book):
     body = re.search(r'<article class="bd-article".*</article>', text, re.S)
     text = body.group(0) if body else text  # the page body, without its side table of contents
     positions = [m.start() if (m := re.search(rf"<h2[^>]*>{h}", text)) else -1 for h in TABLE_HEADINGS]
-    assert all(p >= 0 for p in positions), f"missing table headings: {[h for h, p in zip(TABLE_HEADINGS, positions) if p < 0]}"
+    assert all(p >= 0 for p in positions), (
+        f"missing table headings: {[h for h, p in zip(TABLE_HEADINGS, positions) if p < 0]}"
+    )
     assert positions == sorted(positions)
     for start, end in zip(positions, positions[1:] + [len(text)]):
-        assert "<table" in text[start:end], f"no HTML table after {text[start:start + 30]!r}"
+        assert "<table" in text[start:end], f"no HTML table after {text[start : start + 30]!r}"
     # the paper's figures appear beside ours; our grid configs are not in this private store
     ablation = paper.paper_table("table3_ablation")
     assert f"{ablation['miou'].iloc[-1]:.2f}" in text
@@ -102,9 +105,12 @@ def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MKD_RESULTS_DIR", str(tmp / "results"))
         mp.setenv("MKD_RUNS_DIR", str(tmp / "runs-second"))  # no checkpoint to fall back on
-        again = execute_notebook("03_train", tmp / "again.ipynb",
-                                 {**built_book["params"]["03_train"], "data_root": built_book["data_root"]},
-                                 progress=False)
+        again = execute_notebook(
+            "03_train",
+            tmp / "again.ipynb",
+            {**built_book["params"]["03_train"], "data_root": built_book["data_root"]},
+            progress=False,
+        )
     assert f"stored result found for {key}" in printed(again)
     assert f"No checkpoint of {key}" in printed(again)  # the store keeps no weights: said, not failed
     assert not (tmp / "runs-second").exists()
@@ -143,9 +149,16 @@ def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     target = grid("gamma")[2]
     for seed, miou in ((0, 0.5), (7, 0.6)):
         cfg = dataclasses.replace(target, seed=seed)
-        atomic_write_json(root / cfg.key() / "result.json", {
-            "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
-            "best_miou": miou, "wall_time_s": 1.0})
+        atomic_write_json(
+            root / cfg.key() / "result.json",
+            {
+                "key": cfg.key(),
+                "config": cfg.to_dict(),
+                "final": {"miou": miou, "per_class_iou": []},
+                "best_miou": miou,
+                "wall_time_s": 1.0,
+            },
+        )
     runs = grid_runs("gamma", root)
     mine = runs[runs["gamma"] == target.gamma]
     assert sorted(mine["seed"]) == [0, 7]
@@ -162,8 +175,10 @@ def _store(root, cfg, miou, confusion=None):
     from mkdlib.io import atomic_write_json
 
     final = {"miou": miou, "per_class_iou": [], **({"confusion": confusion} if confusion else {})}
-    atomic_write_json(root / cfg.key() / "result.json", {
-        "key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": miou, "wall_time_s": 1.0})
+    atomic_write_json(
+        root / cfg.key() / "result.json",
+        {"key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": miou, "wall_time_s": 1.0},
+    )
 
 
 def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
@@ -178,10 +193,11 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
         _store(root, cfg, miou)
 
     def row(switch):  # the ablation row "co-training + <switch>"
-        return next(c for c in grid("ablation") if c.co_training and getattr(c, switch)
-                    and sum(c.switches().values()) == 2)
+        return next(
+            c for c in grid("ablation") if c.co_training and getattr(c, switch) and sum(c.switches().values()) == 2
+        )
 
-    _store(root, row("strong_aug"), 0.60)   # +10: beyond the noise, same sign as the paper's +3.70
+    _store(root, row("strong_aug"), 0.60)  # +10: beyond the noise, same sign as the paper's +3.70
     _store(root, row("feature_aug"), 0.49)  # -1: within the noise
     _store(root, row("mutual_mean_teacher"), 0.30)  # -20: beyond the noise, against the paper's +1.37
     assert seed_noise_sd(root) == pytest.approx(2.0)
@@ -248,8 +264,15 @@ def test_for_display_labels_missing_ours_and_missing_paper_differently():
 
     from mkdlib.report.paper import OURS, for_display
 
-    df = pd.DataFrame({f"{OURS} mIoU": [np.nan, 61.234], f"{OURS} sd": [np.nan, np.nan],
-                       "paper R50": [70.0, np.nan], "paper gain vs x": [1.5, -0.25]}, index=["a", "b"])
+    df = pd.DataFrame(
+        {
+            f"{OURS} mIoU": [np.nan, 61.234],
+            f"{OURS} sd": [np.nan, np.nan],
+            "paper R50": [70.0, np.nan],
+            "paper gain vs x": [1.5, -0.25],
+        },
+        index=["a", "b"],
+    )
     out = for_display(df)
     assert out.loc["a", f"{OURS} mIoU"] == "not yet run"
     assert out.loc["b", f"{OURS} mIoU"] == "61.23"
@@ -369,9 +392,14 @@ def test_intro_leads_with_the_verdict_then_figure_1(built_book):
 @pytest.mark.slow
 def test_equations_are_rendered_maths_next_to_the_functions_that_compute_them(built_book):
     page = _article(built_book["html"] / "chapters" / "01_components.html")
-    for label, function in (("eq-cutmix", "def mix("), ("eq-ema", "def ema_update("), ("eq-isda", "def isda_offsets("),
-                            ("eq-lst", "def teacher_loss_from_log_probs("), ("eq-lsup", "def loss_terms("),
-                            ("eq-loss", "def total_loss(")):
+    for label, function in (
+        ("eq-cutmix", "def mix("),
+        ("eq-ema", "def ema_update("),
+        ("eq-isda", "def isda_offsets("),
+        ("eq-lst", "def teacher_loss_from_log_probs("),
+        ("eq-lsup", "def loss_terms("),
+        ("eq-loss", "def total_loss("),
+    ):
         at = page.find(f'id="equation-{label}"')
         assert at >= 0, f"equation {label} is not rendered maths with a label"
         src = re.sub(r"<[^>]+>", "", page[at:])  # the highlighted source, as text

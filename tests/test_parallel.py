@@ -3,6 +3,7 @@
 Real child processes (``python -m mkdlib train``) on the tiny built-in dataset, with ``--set``
 overrides that make every config of the grid tiny (and give it its own run key).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,19 @@ from mkdlib.results import is_done
 
 #: every config of a grid made tiny; split=full makes the fractions grid two runs: supervised
 #: (trains) and MKD (fails at start: nothing is left unlabeled)
-TINY_SET = dict(iters=3, crop_size=32, batch_size=2, unlabeled_batch_size=2, encoder_weights="none",
-                decoder_channels=32, eval_interval=3, checkpoint_interval=1, log_interval=1, warmup_iters=1,
-                validate_samples=8)
+TINY_SET = dict(
+    iters=3,
+    crop_size=32,
+    batch_size=2,
+    unlabeled_batch_size=2,
+    encoder_weights="none",
+    decoder_channels=32,
+    eval_interval=3,
+    checkpoint_interval=1,
+    log_interval=1,
+    warmup_iters=1,
+    validate_samples=8,
+)
 
 
 def set_flags(values: dict) -> list[str]:
@@ -47,7 +58,7 @@ def test_parallel_grid_runs_two_at_once_resumes_reports_failures_and_skips_store
     assert "at iteration 1/3" in (run_dir / "grid.log").read_text()  # resumed, not restarted
     env = json.loads((run_dir / "env.json").read_text())
     assert env["torch_threads"] == max(1, parallel.usable_cores() // 2)
-    summary = out[out.index("grid summary"):]
+    summary = out[out.index("grid summary") :]
     assert "1 finished, 1 failed" in summary and f"finished  {sup.key()}" in summary
     assert f"FAILED    {mkd.key()}  (exit 2" in summary
     assert "leaves no unlabeled images" in summary  # the failed run's last log lines
@@ -60,8 +71,9 @@ def test_parallel_grid_runs_two_at_once_resumes_reports_failures_and_skips_store
 def test_shards_of_a_grid_split_its_runs(tmp_path):
     overrides = parallel.parse_overrides(["iters=4", "crop_size=32"])
     every = {c.key() for c in experiments.grid_configs(["headline"], overrides)}
-    parts = [{c.key() for c in experiments.shard(experiments.grid_configs(["headline"], overrides), i, 3)}
-             for i in range(3)]
+    parts = [
+        {c.key() for c in experiments.shard(experiments.grid_configs(["headline"], overrides), i, 3)} for i in range(3)
+    ]
     assert set().union(*parts) == every and sum(map(len, parts)) == len(every) == len(experiments.grid("headline"))
     assert all(parts)
 

@@ -1,6 +1,7 @@
 """The committed stand-in for ImageNet weights (mkdlib/weights/): it loads, matches its recorded
 SHA-256, says how it was made with a command that exists, and its source task is disjoint from
 the target task and deterministic."""
+
 from __future__ import annotations
 
 import json

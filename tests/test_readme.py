@@ -1,4 +1,5 @@
 """The README's results are the store's: its generated block equals the summary of results/."""
+
 from __future__ import annotations
 
 from mkdlib import experiments
@@ -7,7 +8,8 @@ from mkdlib import experiments
 def test_readme_results_block_matches_the_results_store(monkeypatch):
     monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's own store, not the test's empty one
     assert experiments.readme_block("calibration") == experiments.summary_markdown("calibration"), (
-        "README.md's results block is stale: run python -m mkdlib.experiments calibration --update-readme")
+        "README.md's results block is stale: run python -m mkdlib.experiments calibration --update-readme"
+    )
 
 
 def test_summary_pools_seeds_and_says_what_is_missing(tmp_path, monkeypatch):
@@ -25,11 +27,19 @@ def test_summary_means_and_sds_are_over_the_stored_seeds(tmp_path, monkeypatch):
     full = [c for c in experiments.grid("calibration") if c.method == "supervised" and c.split == "full"]
     for cfg, miou in zip(full[:2], (0.70, 0.74)):  # two of three seeds stored
         (tmp_path / cfg.key()).mkdir()
-        (tmp_path / cfg.key() / "result.json").write_text(json.dumps(
-            {"key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou}, "best_miou": miou,
-             "wall_time_s": 600.0}))
+        (tmp_path / cfg.key() / "result.json").write_text(
+            json.dumps(
+                {
+                    "key": cfg.key(),
+                    "config": cfg.to_dict(),
+                    "final": {"miou": miou},
+                    "best_miou": miou,
+                    "wall_time_s": 600.0,
+                }
+            )
+        )
     row = next(r for r in experiments.summary_rows("calibration") if r["run"] == "supervised" and r["labels"] == "full")
     assert row["seeds"] == 2 and row["planned"] == 3
-    assert abs(row["miou_mean"] - 72.0) < 1e-9 and abs(row["miou_sd"] - 2 * 2 ** 0.5) < 1e-9
+    assert abs(row["miou_mean"] - 72.0) < 1e-9 and abs(row["miou_sd"] - 2 * 2**0.5) < 1e-9
     assert row["minutes"] == 10.0
     assert "| supervised | full | default | 72.0 ± 2.8 | 2/3 | 10.0 |" in experiments.summary_markdown("calibration")

@@ -1,5 +1,6 @@
 """Real-dataset paths on tiny fixtures in the true on-disk formats (VOC, SBD .mat, Cityscapes),
 the three public split-list formats, evaluation modes, and the paper configs."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -48,8 +49,8 @@ def _palette_png(path: Path, mask: np.ndarray) -> None:
 def _voc_mask(h: int, w: int, cls: int) -> np.ndarray:
     """Background with one object of ``cls`` and a 255 boundary ring, as VOC's fine masks have."""
     m = np.zeros((h, w), np.uint8)
-    m[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
-    m[h // 4 + 1: 3 * h // 4 - 1, w // 4 + 1: 3 * w // 4 - 1] = cls
+    m[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 255
+    m[h // 4 + 1 : 3 * h // 4 - 1, w // 4 + 1 : 3 * w // 4 - 1] = cls
     return m
 
 
@@ -72,8 +73,12 @@ def voc_sbd(tmp_path_factory) -> tuple[Path, Path]:
     for k, sid in enumerate(VOC_TRAIN + VOC_VAL + SBD_ONLY):
         h, w = _size(k)
         in_voc_jpegs = sid not in SBD_ONLY[3:]  # one SBD image missing from VOC's JPEGImages
-        _jpeg((voc if in_voc_jpegs else sbd / "dataset") / ("JPEGImages" if in_voc_jpegs else "img") / f"{sid}.jpg",
-              h, w, k)
+        _jpeg(
+            (voc if in_voc_jpegs else sbd / "dataset") / ("JPEGImages" if in_voc_jpegs else "img") / f"{sid}.jpg",
+            h,
+            w,
+            k,
+        )
         if sid in SBD_ONLY:
             _jpeg(sbd / "dataset" / "img" / f"{sid}.jpg", h, w, k)
         if sid not in SBD_ONLY:
@@ -84,9 +89,16 @@ def voc_sbd(tmp_path_factory) -> tuple[Path, Path]:
             seg = np.full((h, w), 0, np.uint8)
             seg[: h // 2] = 1 + (k + 5) % 20  # differs from the VOC mask of the overlapping ids
             (sbd / "dataset" / "cls").mkdir(parents=True, exist_ok=True)
-            scipy.io.savemat(sbd / "dataset" / "cls" / f"{sid}.mat", {"GTcls": {
-                "Segmentation": seg, "Boundaries": np.zeros((1, 1), object),
-                "CategoriesPresent": np.unique(seg[seg > 0]).astype(np.uint8)}})
+            scipy.io.savemat(
+                sbd / "dataset" / "cls" / f"{sid}.mat",
+                {
+                    "GTcls": {
+                        "Segmentation": seg,
+                        "Boundaries": np.zeros((1, 1), object),
+                        "CategoriesPresent": np.unique(seg[seg > 0]).astype(np.uint8),
+                    }
+                },
+            )
     sets = voc / "ImageSets" / "Segmentation"
     sets.mkdir(parents=True)
     (sets / "train.txt").write_text("\n".join(VOC_TRAIN) + "\n")
@@ -130,8 +142,15 @@ def cityscapes(tmp_path_factory) -> Path:
 
 
 def _cfg(dataset: str, root: Path, **kw):
-    base = dict(dataset=dataset, data_root=str(root), crop_size=32, batch_size=2, unlabeled_batch_size=2,
-                progress=False, threads=1)
+    base = dict(
+        dataset=dataset,
+        data_root=str(root),
+        crop_size=32,
+        batch_size=2,
+        unlabeled_batch_size=2,
+        progress=False,
+        threads=1,
+    )
     base.update(kw)
     return resolve(make_config(**base))
 
@@ -207,8 +226,11 @@ def test_cityscapes_ids_and_masks(cityscapes):
     data = prepare_data(_cfg("cityscapes", cityscapes, split="1/4"))
     assert data.num_classes == 19 and data.class_names[0] == "road" and data.class_names[18] == "bicycle"
     assert len(data.split.labeled) == 2 and len(data.split.labeled + data.split.unlabeled) == 8
-    assert data.val_ids == ["val/frankfurt/frankfurt_000000_000019", "val/frankfurt/frankfurt_000001_000019",
-                            "val/lindau/lindau_000000_000019"]
+    assert data.val_ids == [
+        "val/frankfurt/frankfurt_000000_000019",
+        "val/frankfurt/frankfurt_000001_000019",
+        "val/lindau/lindau_000000_000019",
+    ]
     assert data.folder.image(data.val_ids[0]).shape == (40, 80, 3)
     assert set(np.unique(data.folder.mask(data.val_ids[0]))) == {0, 13, 18, 255}
 
@@ -252,30 +274,37 @@ def _write_lists(root: Path) -> None:
     (pas / "u2pl" / "pascal" / "662" / "labeled.txt").write_text(f"{SBD_ONLY[1]}\n")
     (pas / "unimatch" / "pascal" / "92").mkdir(parents=True)
     (pas / "unimatch" / "pascal" / "92" / "labeled.txt").write_text(
-        f"JPEGImages/{VOC_TRAIN[4]}.jpg SegmentationClass/{VOC_TRAIN[4]}.png\n")
+        f"JPEGImages/{VOC_TRAIN[4]}.jpg SegmentationClass/{VOC_TRAIN[4]}.png\n"
+    )
     (city / "cps" / "cityscapes").mkdir(parents=True)
     (city / "cps" / "cityscapes" / "train_aug_labeled_1-8.txt").write_text(
-        "/images/train/bad_honnef_000001_000019.png\t/segmentation/train/bad_honnef_000001_000019_gtFine.png\n")
+        "/images/train/bad_honnef_000001_000019.png\t/segmentation/train/bad_honnef_000001_000019_gtFine.png\n"
+    )
     (city / "u2pl" / "cityscapes" / "186").mkdir(parents=True)
     (city / "u2pl" / "cityscapes" / "186" / "labeled.txt").write_text(
-        "leftImg8bit/train/jena/jena_000002_000019_leftImg8bit.png\n")
+        "leftImg8bit/train/jena/jena_000002_000019_leftImg8bit.png\n"
+    )
     (city / "unimatch" / "cityscapes" / "1_4").mkdir(parents=True)
     (city / "unimatch" / "cityscapes" / "1_4" / "labeled.txt").write_text(
         "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png "
-        "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png\n")
+        "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png\n"
+    )
 
 
-@pytest.mark.parametrize("dataset,source,split,labeled", [
-    ("vocaug", "cps", "1/16", [SBD_ONLY[0], VOC_TRAIN[1]]),
-    ("vocaug", "cps", "92", [VOC_TRAIN[2]]),  # Table 1's extra-unlabeled rows: classic labels, VOCAug pool
-    ("voc", "cps", "1/16", [VOC_TRAIN[2]]),
-    ("vocaug", "u2pl", "662", [SBD_ONLY[1]]),
-    ("vocaug", "u2pl", "1/16", [SBD_ONLY[1]]),
-    ("voc", "unimatch", "1/16", [VOC_TRAIN[4]]),
-    ("cityscapes", "cps", "1/8", ["train/bad_honnef/bad_honnef_000001_000019"]),
-    ("cityscapes", "u2pl", "186", ["train/jena/jena_000002_000019"]),
-    ("cityscapes", "unimatch", "1/4", ["train/aachen/aachen_000000_000019"]),
-])
+@pytest.mark.parametrize(
+    "dataset,source,split,labeled",
+    [
+        ("vocaug", "cps", "1/16", [SBD_ONLY[0], VOC_TRAIN[1]]),
+        ("vocaug", "cps", "92", [VOC_TRAIN[2]]),  # Table 1's extra-unlabeled rows: classic labels, VOCAug pool
+        ("voc", "cps", "1/16", [VOC_TRAIN[2]]),
+        ("vocaug", "u2pl", "662", [SBD_ONLY[1]]),
+        ("vocaug", "u2pl", "1/16", [SBD_ONLY[1]]),
+        ("voc", "unimatch", "1/16", [VOC_TRAIN[4]]),
+        ("cityscapes", "cps", "1/8", ["train/bad_honnef/bad_honnef_000001_000019"]),
+        ("cityscapes", "u2pl", "186", ["train/jena/jena_000002_000019"]),
+        ("cityscapes", "unimatch", "1/4", ["train/aachen/aachen_000000_000019"]),
+    ],
+)
 def test_public_split_families(dataset, source, split, labeled, vocaug, cityscapes, tmp_path, monkeypatch):
     _write_lists(tmp_path / "lists")
     monkeypatch.setenv("MKD_SPLITS_DIR", str(tmp_path / "lists"))
@@ -318,14 +347,27 @@ def test_split_lines_of_the_three_formats_agree():
     cps = "/images/train/jena_000078_000019.png\t/segmentation/train/jena_000078_000019_gtFine.png"
     u2pl = "leftImg8bit/train/jena/jena_000078_000019_leftImg8bit.png"
     unimatch = u2pl + " gtFine/train/jena/jena_000078_000019_gtFine_labelTrainIds.png"
-    assert parse_split_line(cps) == parse_split_line(u2pl) == parse_split_line(unimatch) == "train/jena/jena_000078_000019"
+    assert (
+        parse_split_line(cps) == parse_split_line(u2pl) == parse_split_line(unimatch) == "train/jena/jena_000078_000019"
+    )
     assert parse_split_line("JPEGImages/2007_000032.jpg SegmentationClass/2007_000032.png") == "2007_000032"
     assert parse_split_line("2007_000032") == "2007_000032"
 
 
-@pytest.mark.parametrize("fraction,pool,count", [("1/16", 1464, 92), ("1/8", 1464, 183), ("1/2", 1464, 732),
-                                                  ("1/16", 10582, 662), ("1/8", 10582, 1323), ("1/4", 10582, 2646),
-                                                  ("1/16", 2975, 186), ("1/4", 2975, 744), ("1/2", 2975, 1488)])
+@pytest.mark.parametrize(
+    "fraction,pool,count",
+    [
+        ("1/16", 1464, 92),
+        ("1/8", 1464, 183),
+        ("1/2", 1464, 732),
+        ("1/16", 10582, 662),
+        ("1/8", 10582, 1323),
+        ("1/4", 10582, 2646),
+        ("1/16", 2975, 186),
+        ("1/4", 2975, 744),
+        ("1/2", 2975, 1488),
+    ],
+)
 def test_fractions_round_up_like_the_public_protocols(fraction, pool, count):
     assert parse_split_spec(fraction, pool) == count
 
@@ -336,14 +378,23 @@ CITY_ID = re.compile(r"^train/[a-z_]+/[a-z_]+_\d{6}_\d{6}$")
 
 
 @needs_shared
-@pytest.mark.parametrize("path,count", [
-    ("cps/pascal/pseudoseg_labeled_1-16.txt", 92), ("cps/pascal/train_aug_labeled_1-8.txt", 1323),
-    ("cps/cityscapes/train_aug_labeled_1-16.txt", 186), ("cps/cityscapes/train_aug_labeled_1-2.txt", 1488),
-    ("u2pl/pascal/92/labeled.txt", 92), ("u2pl/pascal/5291/labeled.txt", 5291),
-    ("u2pl/cityscapes/744/labeled.txt", 744), ("unimatch/pascal/1_16/labeled.txt", 662),
-    ("unimatch/pascal/train_aug.txt", 10582), ("unimatch/pascal/val.txt", 1449),
-    ("unimatch/cityscapes/1_8/labeled.txt", 372), ("u2pl/cityscapes/val.txt", 500),
-])
+@pytest.mark.parametrize(
+    "path,count",
+    [
+        ("cps/pascal/pseudoseg_labeled_1-16.txt", 92),
+        ("cps/pascal/train_aug_labeled_1-8.txt", 1323),
+        ("cps/cityscapes/train_aug_labeled_1-16.txt", 186),
+        ("cps/cityscapes/train_aug_labeled_1-2.txt", 1488),
+        ("u2pl/pascal/92/labeled.txt", 92),
+        ("u2pl/pascal/5291/labeled.txt", 5291),
+        ("u2pl/cityscapes/744/labeled.txt", 744),
+        ("unimatch/pascal/1_16/labeled.txt", 662),
+        ("unimatch/pascal/train_aug.txt", 10582),
+        ("unimatch/pascal/val.txt", 1449),
+        ("unimatch/cityscapes/1_8/labeled.txt", 372),
+        ("u2pl/cityscapes/val.txt", 500),
+    ],
+)
 def test_reference_lists_parse(path, count):
     ids = read_split_list(REFERENCE_SPLITS / path)
     assert len(ids) == count
@@ -382,8 +433,11 @@ def test_fetch_splits_covers_every_resolvable_list():
     fetch = _script("fetch_splits")
     for family, (_, files) in fetch.SOURCES.items():
         local = {f"{family}/{bench}/{name}" for bench, name in files}
-        for dataset, counts in (("voc", [92, 183, 366, 732]), ("vocaug", [662, 1323, 2646, 5291]),
-                                ("cityscapes", [186, 372, 744, 1488])):
+        for dataset, counts in (
+            ("voc", [92, 183, 366, 732]),
+            ("vocaug", [662, 1323, 2646, 5291]),
+            ("cityscapes", [186, 372, 744, 1488]),
+        ):
             for n in counts:
                 try:
                     public_list_path(family, dataset, str(n), 10**5, Path("/nonexistent"))
@@ -440,10 +494,25 @@ def test_eval_modes_on_cityscapes_format(cityscapes):
 def test_train_on_voc_format_with_sliding_eval(voc_sbd, tmp_path):
     from mkdlib.trainer import evaluate_run, train
 
-    cfg = make_config(dataset="voc", data_root=str(voc_sbd[0]), split="1/4", crop_size=32, batch_size=2,
-                      unlabeled_batch_size=2, iters=2, eval_interval=2, checkpoint_interval=2, log_interval=1,
-                      progress=False, threads=1, warmup_iters=1, eval_mode="sliding", eval_crop=32,
-                      decoder_channels=16, run_dir=str(tmp_path / "run"))
+    cfg = make_config(
+        dataset="voc",
+        data_root=str(voc_sbd[0]),
+        split="1/4",
+        crop_size=32,
+        batch_size=2,
+        unlabeled_batch_size=2,
+        iters=2,
+        eval_interval=2,
+        checkpoint_interval=2,
+        log_interval=1,
+        progress=False,
+        threads=1,
+        warmup_iters=1,
+        eval_mode="sliding",
+        eval_crop=32,
+        decoder_channels=16,
+        run_dir=str(tmp_path / "run"),
+    )
     res = train(cfg)
     assert 0.0 <= res.miou <= 1.0
     assert evaluate_run(res.run_dir, "last")["miou"] == pytest.approx(res.miou, abs=1e-12)

@@ -8,6 +8,7 @@
 - an unwritable output folder and a full disk;
 - a DDP worker SIGKILLed under ``torchrun --max-restarts``: the group restarts and resumes.
 """
+
 from __future__ import annotations
 
 import errno
@@ -30,13 +31,29 @@ from mkdlib.trainer import TrainingError, _RunLock, load_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 #: one config for the kill/resume tests; checkpoint_interval is runtime-only, so all share one key
-RESUME = dict(crop_size=32, batch_size=2, unlabeled_batch_size=2, iters=6, eval_interval=3,
-              checkpoint_interval=2, log_interval=1, progress=False, threads=1, warmup_iters=1)
+RESUME = dict(
+    crop_size=32,
+    batch_size=2,
+    unlabeled_batch_size=2,
+    iters=6,
+    eval_interval=3,
+    checkpoint_interval=2,
+    log_interval=1,
+    progress=False,
+    threads=1,
+    warmup_iters=1,
+)
 
 
 def child_env(tmp: Path) -> dict:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKD_RESULTS_DIR": str(tmp / "results"),
-            "MKD_RUNS_DIR": str(tmp / "runs"), "PYTHONPATH": str(REPO)}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKD_RESULTS_DIR": str(tmp / "results"),
+        "MKD_RUNS_DIR": str(tmp / "runs"),
+        "PYTHONPATH": str(REPO),
+    }
 
 
 def cli_flags(values: dict) -> list[str]:
@@ -66,8 +83,10 @@ def method_state(run_dir: Path) -> dict:
 
 def curves(run_dir: Path) -> list[tuple]:
     """Every logged loss and mIoU, without the wall-clock times."""
-    return [tuple(sorted((k, v) for k, v in m.items() if k not in ("wall_s",)))
-            for m in read_jsonl(run_dir / "metrics.jsonl")]
+    return [
+        tuple(sorted((k, v) for k, v in m.items() if k not in ("wall_s",)))
+        for m in read_jsonl(run_dir / "metrics.jsonl")
+    ]
 
 
 def assert_same_state(a: dict, b: dict) -> None:
@@ -134,13 +153,19 @@ def test_sigkill_during_writes_keeps_a_loadable_checkpoint(tmp_path):
 # --------------------------------------------------------------------------- kill and resume
 @pytest.mark.slow
 @pytest.mark.parametrize("fixed_kill_at", [None, 1])  # None: random; 1: before the first checkpoint
-def test_sigkill_at_random_iteration_then_resume_equals_uninterrupted(reference, tiny_data_root, tmp_path,
-                                                                       fixed_kill_at):
+def test_sigkill_at_random_iteration_then_resume_equals_uninterrupted(
+    reference, tiny_data_root, tmp_path, fixed_kill_at
+):
     seed = int.from_bytes(os.urandom(4), "little")
     kill_at = fixed_kill_at or random.Random(seed).randint(1, RESUME["iters"] - 1)
     cfg = make_config(**RESUME, data_root=str(tiny_data_root), run_dir=str(tmp_path / "run"))
-    cmd = [sys.executable, "-m", "mkdlib", "train", *cli_flags({**RESUME, "data_root": tiny_data_root,
-                                                                 "run_dir": tmp_path / "run"})]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mkdlib",
+        "train",
+        *cli_flags({**RESUME, "data_root": tiny_data_root, "run_dir": tmp_path / "run"}),
+    ]
     rc, err = signal_at(cmd, tmp_path / "run", kill_at, signal.SIGKILL, child_env(tmp_path))
     assert rc == -signal.SIGKILL, f"(seed {seed}, kill at {kill_at}) the run was not killed: {err[-2000:]}"
     saved = load_checkpoint(tmp_path / "run" / "last.pt")["iteration"] if (tmp_path / "run" / "last.pt").exists() else 0
@@ -256,8 +281,13 @@ def test_two_writers_and_a_reader_share_one_results_store(tmp_path):
     procs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        procs.append(subprocess.Popen([sys.executable, "-c", PUBLISHER, str(tmp_path / name), str(store), name],
-                                      cwd=REPO, env=child_env(tmp_path)))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", PUBLISHER, str(tmp_path / name), str(store), name],
+                cwd=REPO,
+                env=child_env(tmp_path),
+            )
+        )
     reads = 0
     while any(p.poll() is None for p in procs):  # a reader (the book) never sees a torn entry
         for path in store.glob("*/result.json"):
@@ -352,8 +382,11 @@ def test_really_full_disk(tiny_config, tmp_path):
     """A 1 MB tmpfs: the run starts (small files fit), the first checkpoint does not."""
     mnt = tmp_path / "small-disk"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("needs permission to mount a tmpfs")
     try:
         with pytest.raises(TrainingError, match="could not write checkpoint .*No space left on device"):
@@ -369,14 +402,25 @@ def test_torchrun_restarts_group_after_a_worker_is_killed(tiny_data_root, tmp_pa
     psutil = pytest.importorskip("psutil")
     torchrun = Path(sys.executable).with_name("torchrun")
     values = {**RESUME, "eval_interval": 6, "data_root": tiny_data_root, "run_dir": tmp_path / "run"}
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "--max-restarts", "1",
-           "-m", "mkdlib", "train", *cli_flags(values)]
+    cmd = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--max-restarts",
+        "1",
+        "-m",
+        "mkdlib",
+        "train",
+        *cli_flags(values),
+    ]
     # PYTHONFAULTHANDLER: a hung worker dumps its stack on SIGABRT. TORCH_DISABLE_SHARE_RDZV_TCP_STORE: with the
     # agent's store shared (torch's default), a restarted rank may read the dead group's gloo addresses and fail
     # with "connection refused" (pytorch/pytorch#135712); docs/reliability.md recommends the same setting.
     env = {**child_env(tmp_path), "PYTHONFAULTHANDLER": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline, killed = time.monotonic() + 420, None  # ~70 s on an idle 2-core machine; the rest is for contention
     try:
         while proc.poll() is None and killed is None and time.monotonic() < deadline:

@@ -1,5 +1,6 @@
 """The book's reporting helpers that the pages rely on: the verdict and fair references, Figure 1,
 readable figures, the experiment index, the explorer figures, publishing, the Sphinx fixes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 def _store(root, cfg, miou, curves=None):
     from mkdlib.io import atomic_write_json
 
-    atomic_write_json(root / cfg.key() / "result.json", {
-        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou, "per_class_iou": []},
-        "best_miou": miou, "wall_time_s": 60.0})
+    atomic_write_json(
+        root / cfg.key() / "result.json",
+        {
+            "key": cfg.key(),
+            "config": cfg.to_dict(),
+            "final": {"miou": miou, "per_class_iou": []},
+            "best_miou": miou,
+            "wall_time_s": 60.0,
+        },
+    )
     if curves:
         (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
 
@@ -72,7 +80,8 @@ def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
     voc = paper_table("table2_vocaug")
     assert t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"] == pytest.approx(5.0)
     assert t.loc["MKD", f"{PAPER} gain vs {FAIR_REFERENCE}"] == pytest.approx(
-        voc.loc["MKD", "R50 1/16 (662)"] - voc.loc["CPS-with-CutMix", "R50 1/16 (662)"])
+        voc.loc["MKD", "R50 1/16 (662)"] - voc.loc["CPS-with-CutMix", "R50 1/16 (662)"]
+    )
     assert t.loc["CPS (co-training)", f"{OURS} mIoU"] == pytest.approx(50.0)  # plain CPS stays its own row
 
 
@@ -83,8 +92,9 @@ def test_paper_mkd_gains_cover_cityscapes_against_both_references():
     city = paper_table("table2_cityscapes")
     assert len(g) == 16
     row = g.loc[("Cityscapes", "R101", "1/16 (186)")]
-    assert row["MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(city.loc["MKD", "R101 1/16 (186)"]
-                                                                   - city.loc["CPS-with-CutMix", "R101 1/16 (186)"])
+    assert row["MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(
+        city.loc["MKD", "R101 1/16 (186)"] - city.loc["CPS-with-CutMix", "R101 1/16 (186)"]
+    )
     assert row["MKD gain vs CPS (no CutMix)"] == pytest.approx(77.19 - 70.50)
     assert g.loc[("VOCAug", "R50", "1/16 (662)"), "MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(2.04)
 
@@ -103,11 +113,13 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     from mkdlib.report import paper
 
     empty = tmp_path / "empty"
-    for text in (paper.notice_label_fractions(paper.table_label_fractions(empty)),
-                 paper.notice_methods(paper.table_methods(empty), empty),
-                 paper.notice_gains_vs_reference(paper.table_sweep("beta", empty), "beta=0", empty),
-                 paper.notice_effects(paper.effect_directions(empty)),
-                 paper.notice_diagnosis(paper.table_diagnosis(empty))):
+    for text in (
+        paper.notice_label_fractions(paper.table_label_fractions(empty)),
+        paper.notice_methods(paper.table_methods(empty), empty),
+        paper.notice_gains_vs_reference(paper.table_sweep("beta", empty), "beta=0", empty),
+        paper.notice_effects(paper.effect_directions(empty)),
+        paper.notice_diagnosis(paper.table_diagnosis(empty)),
+    ):
         assert text.startswith("**What to notice.**") and "No stored runs yet" in text
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.20, 0.22, 0.24)):
@@ -135,8 +147,19 @@ def test_figure_1_is_an_svg_whose_text_is_at_least_9_px():
     from matplotlib.text import Text
 
     texts = " ".join(t.get_text() for t in fig.findobj(Text))
-    for part in ("student 1", "student 2", "teacher 1", "teacher 2", "weak aug", "CutMix", "feature aug",
-                 "L}_{st}", "L}_{ss}", "L}_{sup}", "EMA"):
+    for part in (
+        "student 1",
+        "student 2",
+        "teacher 1",
+        "teacher 2",
+        "weak aug",
+        "CutMix",
+        "feature aug",
+        "L}_{st}",
+        "L}_{ss}",
+        "L}_{sup}",
+        "EMA",
+    ):
         assert part in texts, f"Figure 1 lacks {part!r}"
 
 
@@ -151,13 +174,16 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     imgs = [rng.integers(0, 255, (16, 16, 3), dtype=np.uint8) for _ in range(12)]
     masks = [rng.integers(0, 5, (16, 16)).astype(np.uint8) for _ in range(12)]
     curves = [{"iter": i, "loss": 1 / i, "sup": 0.5 / i} for i in range(1, 50)] + [{"iter": 25, "miou": 0.3}]
-    figs = [viz.sample_gallery(imgs, masks, names, titles=[f"id_{i}" for i in range(6)], ncols=6),
-            viz.qualitative_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names),
-            viz.plot_curves({"a": curves, "b": curves}), viz.plot_miou_curves({"a long run label": curves}),
-            viz.plot_per_class_iou({"x": [0.1] * 5, "y": [0.2] * 5, "z": [0.3] * 5}, names),
-            viz.plot_label_fractions(paper.label_fraction_runs(), paper.paper_table("table1_voc_classic")),
-            viz.plot_sweep(paper.grid_runs("gamma"), paper.table_sweep("gamma"), "gamma"),
-            viz.plot_effect_directions(paper.effect_directions())]
+    figs = [
+        viz.sample_gallery(imgs, masks, names, titles=[f"id_{i}" for i in range(6)], ncols=6),
+        viz.qualitative_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names),
+        viz.plot_curves({"a": curves, "b": curves}),
+        viz.plot_miou_curves({"a long run label": curves}),
+        viz.plot_per_class_iou({"x": [0.1] * 5, "y": [0.2] * 5, "z": [0.3] * 5}, names),
+        viz.plot_label_fractions(paper.label_fraction_runs(), paper.paper_table("table1_voc_classic")),
+        viz.plot_sweep(paper.grid_runs("gamma"), paper.table_sweep("gamma"), "gamma"),
+        viz.plot_effect_directions(paper.effect_directions()),
+    ]
     for fig in figs:
         assert viz.rendered_text_px(fig) >= 9, fig.axes[0].get_title()
     big = matplotlib.pyplot.figure(figsize=(14, 3))
@@ -179,8 +205,10 @@ def test_cost_chart_legend_matches_its_bars():
     except FileNotFoundError:
         pytest.skip("no bench record in bench/results")
     ax = fig.axes[0]
-    legend = {tuple(np.round(h.get_facecolor(), 3)): t.get_text()
-              for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())}
+    legend = {
+        tuple(np.round(h.get_facecolor(), 3)): t.get_text()
+        for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())
+    }
     assert len(legend) == len(ax.get_legend().get_texts()), "two legend entries share a colour"
     for bar in ax.patches:
         assert tuple(np.round(bar.get_facecolor(), 3)) in legend, "a bar whose colour the legend does not explain"
@@ -256,8 +284,9 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
     assert ei.step_flops(big) == pytest.approx(4 * ei.step_flops(mkd))
     paper = resolve(make_config(REPO / "configs" / "paper" / "t3_row7_mkd.yaml"))
     hours = ei.gpu_hours(paper, 4)
-    assert hours == pytest.approx(ei.step_flops(paper) * paper.iters * 4
-                                  / (ei.GPU["peak_tflops"] * 1e12 * ei.GPU["utilisation"]) / 3600)
+    assert hours == pytest.approx(
+        ei.step_flops(paper) * paper.iters * 4 / (ei.GPU["peak_tflops"] * 1e12 * ei.GPU["utilisation"]) / 3600
+    )
 
 
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
@@ -267,9 +296,17 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
     cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
-    atomic_write_json(tmp_path / cfg.key() / "result.json", {
-        "key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": 0.7}, "best_miou": 0.7,
-        "wall_time_s": 7200.0, "env": {"device": "cuda:0", "world_size": 4}})
+    atomic_write_json(
+        tmp_path / cfg.key() / "result.json",
+        {
+            "key": cfg.key(),
+            "config": cfg.to_dict(),
+            "final": {"miou": 0.7},
+            "best_miou": 0.7,
+            "wall_time_s": 7200.0,
+            "env": {"device": "cuda:0", "world_size": 4},
+        },
+    )
     idx = ei.paper_index(tmp_path)
     assert len(idx) == len(list((REPO / "configs" / "paper").glob("*.yaml")))
     row = idx[idx["config"] == "configs/paper/t4_gamma0.4_r50.yaml"].iloc[0]
@@ -278,8 +315,11 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
     assert row["command"] == "torchrun --nproc_per_node 4 -m mkdlib train --config configs/paper/t4_gamma0.4_r50.yaml"
     # Table 3's row 6 and Table 5's beta = 1.0 R50 entry are the same run (same key, as the paper
     # notes): measured too, and the index says which config runs it first
-    assert set(idx[idx["measured"]]["config"]) == {row["config"], "configs/paper/t5_beta1.0_r50.yaml",
-                                                   "configs/paper/t3_row6_cotraining_mutualmt_sda.yaml"}
+    assert set(idx[idx["measured"]]["config"]) == {
+        row["config"],
+        "configs/paper/t5_beta1.0_r50.yaml",
+        "configs/paper/t3_row6_cotraining_mutualmt_sda.yaml",
+    }
     assert row["same run as"] == "t3_row6_cotraining_mutualmt_sda"
     assert idx[idx["config"] == "configs/paper/t3_row7_mkd.yaml"].iloc[0]["same run as"] == "t2_vocaug_cps_r50_1-16_mkd"
     t = ei.totals(idx)
@@ -298,8 +338,13 @@ def test_forward_flops_are_counted_on_the_real_model():
 
 # --------------------------------------------------------------------------- publishing
 def _git(*args, cwd=None):
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
 
 
@@ -307,16 +352,26 @@ def test_publish_pushes_every_page_to_gh_pages_of_a_bare_repository(tmp_path, mo
     from mkdlib.report import publish
     from mkdlib.report.book import NOTEBOOKS
 
-    for k, v in {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-                 "GIT_COMMITTER_EMAIL": "t@example.org"}.items():
+    for k, v in {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }.items():
         monkeypatch.setenv(k, v)
     remote, work, html = tmp_path / "remote.git", tmp_path / "work", tmp_path / "html"
     _git("init", "-q", "--bare", str(remote))
     _git("init", "-q", str(work))
     _git("commit", "-q", "--allow-empty", "-m", "init", cwd=work)
     _git("remote", "add", "origin", str(remote), cwd=work)
-    pages = ["index.html", *(f"chapters/{n}.html" for n in NOTEBOOKS), "reproduce-on-gpus.html",
-             "paper-vs-code.html", "status.html", "_static/mkd.css"]
+    pages = [
+        "index.html",
+        *(f"chapters/{n}.html" for n in NOTEBOOKS),
+        "reproduce-on-gpus.html",
+        "paper-vs-code.html",
+        "status.html",
+        "_static/mkd.css",
+    ]
     for page in pages:
         (html / page).parent.mkdir(parents=True, exist_ok=True)
         (html / page).write_text(f"<html>{page}</html>")
@@ -352,9 +407,17 @@ def test_strip_widgets_removes_widget_outputs_and_state(tmp_path):
 
     from mkdlib.report.book import WIDGET_VIEW, strip_widgets
 
-    nb = new_notebook(cells=[new_code_cell("w", outputs=[
-        new_output("display_data", data={WIDGET_VIEW: {"model_id": "x"}, "text/plain": "VBox()"}),
-        new_output("stream", name="stdout", text="kept\n")])])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "w",
+                outputs=[
+                    new_output("display_data", data={WIDGET_VIEW: {"model_id": "x"}, "text/plain": "VBox()"}),
+                    new_output("stream", name="stdout", text="kept\n"),
+                ],
+            )
+        ]
+    )
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(path))

@@ -5,6 +5,7 @@ labeled/unlabeled split and the validation ids. The built-in ``synthetic`` datas
 on first use (seconds) under the data directory; ``folder`` is your own images and masks
 (:mod:`mkdlib.data.folder`).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def _read_ids(path: Path, what: str) -> list[str]:
     return read_split_list(path)
 
 
-def prepare_synthetic(root: str | Path | None, split: str, split_seed: int = 0,
-                      spec: SyntheticSpec | None = None, progress: bool = True) -> DataBundle:
+def prepare_synthetic(
+    root: str | Path | None, split: str, split_seed: int = 0, spec: SyntheticSpec | None = None, progress: bool = True
+) -> DataBundle:
     spec = spec or SyntheticSpec()
     root = Path(root) if root else data_dir() / spec.name
     meta = root / "dataset.json"
@@ -74,7 +76,26 @@ def prepare_data(cfg) -> DataBundle:
     return real.prepare_real(cfg)
 
 
-__all__ = ["DataBundle", "DatasetError", "EvalDataset", "FolderLayout", "LabeledDataset",
-           "SeededInfiniteSampler", "SegmentationFolder", "Split", "SplitError", "SyntheticSpec",
-           "UnlabeledDataset", "VOC_LAYOUT", "IGNORE_INDEX", "colorize", "voc_palette", "data_dir",
-           "generate", "make_split", "prepare_data", "prepare_synthetic", "classes_present"]
+__all__ = [
+    "DataBundle",
+    "DatasetError",
+    "EvalDataset",
+    "FolderLayout",
+    "LabeledDataset",
+    "SeededInfiniteSampler",
+    "SegmentationFolder",
+    "Split",
+    "SplitError",
+    "SyntheticSpec",
+    "UnlabeledDataset",
+    "VOC_LAYOUT",
+    "IGNORE_INDEX",
+    "colorize",
+    "voc_palette",
+    "data_dir",
+    "generate",
+    "make_split",
+    "prepare_data",
+    "prepare_synthetic",
+    "classes_present",
+]

@@ -1,4 +1,5 @@
 """What every dataset reader returns (:class:`DataBundle`), and where datasets live."""
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ class DataBundle:
         return len(self.class_names)
 
 
-def classes_present(folder: SegmentationFolder, ids: list[str],
-                    skip_unreadable: bool = False) -> dict[str, set[int]]:
+def classes_present(folder: SegmentationFolder, ids: list[str], skip_unreadable: bool = False) -> dict[str, set[int]]:
     """Which classes each id's mask contains (for class-balanced splits).
 
     ``skip_unreadable``: leave out masks that cannot be read (the data check reports them).

@@ -3,6 +3,7 @@
 Samples are addressed by ``(index, seed)`` pairs from :class:`SeededInfiniteSampler`: the seed fixes
 the sample's augmentation, so a resumed run sees exactly the batches an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -53,8 +54,10 @@ def read_mask(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             if im.mode not in ("P", "L", "I", "I;16"):
-                raise DatasetError(f"mask {path} has mode {im.mode}; expected a palette (P) or "
-                                   "grayscale (L) PNG of class ids, 255 = ignore")
+                raise DatasetError(
+                    f"mask {path} has mode {im.mode}; expected a palette (P) or "
+                    "grayscale (L) PNG of class ids, 255 = ignore"
+                )
             return np.asarray(im).astype(np.uint8)
     except FileNotFoundError:
         raise DatasetError(f"mask {path} does not exist") from None
@@ -99,8 +102,9 @@ class _FolderIds(Dataset):
 class LabeledDataset(_FolderIds):
     """Weakly augmented labeled crops: ``{"image", "mask"}``."""
 
-    def __init__(self, folder: SegmentationFolder, ids: list[str], crop_size: int,
-                 scale_range: tuple[float, float] = (0.5, 2.0)):
+    def __init__(
+        self, folder: SegmentationFolder, ids: list[str], crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)
+    ):
         super().__init__(folder, ids)
         self.weak = weak_augmentation(crop_size, scale_range)
 
@@ -120,8 +124,9 @@ class UnlabeledDataset(_FolderIds):
     ``ignore`` is True where the crop is padding: no loss is computed there.
     """
 
-    def __init__(self, folder: SegmentationFolder, ids: list[str], crop_size: int,
-                 scale_range: tuple[float, float] = (0.5, 2.0)):
+    def __init__(
+        self, folder: SegmentationFolder, ids: list[str], crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)
+    ):
         super().__init__(folder, ids)
         self.weak, self.strong = weak_augmentation(crop_size, scale_range), strong_photometric(crop_size)
 
@@ -133,9 +138,11 @@ class UnlabeledDataset(_FolderIds):
         image = self.folder.image(self.ids[index])
         out = self.weak(image=image, mask=np.zeros(image.shape[:2], np.uint8))
         strong = self.strong(image=out["image"])["image"]
-        return {"image_weak": self.finish(image=out["image"])["image"],
-                "image_strong": self.finish(image=strong)["image"],
-                "ignore": torch.from_numpy(out["mask"] == IGNORE_INDEX)}
+        return {
+            "image_weak": self.finish(image=out["image"])["image"],
+            "image_strong": self.finish(image=strong)["image"],
+            "ignore": torch.from_numpy(out["mask"] == IGNORE_INDEX),
+        }
 
 
 class EvalDataset(_FolderIds):
@@ -143,8 +150,11 @@ class EvalDataset(_FolderIds):
 
     def __getitem__(self, index: int) -> dict:
         sid = self.ids[index]
-        return {"image": self.finish(image=self.folder.image(sid))["image"],
-                "mask": torch.from_numpy(self.folder.mask(sid).astype(np.int64)), "id": sid}
+        return {
+            "image": self.finish(image=self.folder.image(sid))["image"],
+            "mask": torch.from_numpy(self.folder.mask(sid).astype(np.int64)),
+            "id": sid,
+        }
 
 
 class SeededInfiniteSampler(Sampler):
@@ -167,8 +177,8 @@ class SeededInfiniteSampler(Sampler):
             if e != epoch:
                 g = torch.Generator().manual_seed(self.seed * 100_003 + e)
                 perm, epoch = torch.randperm(self.n, generator=g).tolist(), e
-            yield perm[k], (self.seed * 1_000_003 + pos) % (2 ** 31)
+            yield perm[k], (self.seed * 1_000_003 + pos) % (2**31)
             q += 1
 
     def __len__(self) -> int:  # endless; len() only for tools that ask
-        return 2 ** 62
+        return 2**62

@@ -1,4 +1,5 @@
 """The PASCAL VOC colour palette and palette-PNG mask I/O (255 = ignore)."""
+
 from __future__ import annotations
 
 from pathlib import Path

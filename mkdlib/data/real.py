@@ -14,6 +14,7 @@ Split lists: ``split_source`` = ``generated`` (seeded, class-balanced, written u
 ``$MKD_SPLITS_DIR`` or ``<data_root>/splits``, laid out as ``<family>/<pascal|cityscapes>/<file>`` in
 each family's own file naming (see :func:`public_list_path`). Unlabeled = pool minus labeled.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,29 @@ from .bundle import DataBundle, classes_present, data_dir
 from .datasets import DatasetError, FolderLayout, SegmentationFolder
 from .splits import Split, SplitError, make_split, parse_split_spec, read_split_list, split_dirname, write_split
 
-VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-               "train", "tvmonitor")
+VOC_CLASSES = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 
 VOC_LAYOUT = FolderLayout("JPEGImages/{id}.jpg", "SegmentationClass/{id}.png")
 VOCAUG_LAYOUT = FolderLayout("JPEGImages/{id}.jpg", "SegmentationClassAug/{id}.png")
@@ -42,11 +63,11 @@ CITYSCAPES_COUNTS = {16: 186, 8: 372, 4: 744, 2: 1488}
 FAMILIES = ("cps", "u2pl", "unimatch")
 DATASET_HELP = {
     "voc": "VOC2012 from http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar "
-           "(extract; data_root = .../VOCdevkit/VOC2012)",
+    "(extract; data_root = .../VOCdevkit/VOC2012)",
     "vocaug": "VOC2012 plus SBD: run `python data_scripts/prepare_vocaug.py --voc <VOC2012> --sbd "
-              "<benchmark_RELEASE>` (docs/real-data.md)",
+    "<benchmark_RELEASE>` (docs/real-data.md)",
     "cityscapes": "leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from https://www.cityscapes-dataset.com, "
-                  "then `python data_scripts/prepare_cityscapes.py --root <cityscapes>`",
+    "then `python data_scripts/prepare_cityscapes.py --root <cityscapes>`",
 }
 
 
@@ -81,8 +102,11 @@ def _protocol(dataset: str, spec: str, pool_size: int) -> tuple[int, int, bool]:
     (Table 1's extra-unlabeled rows): their lists are named by the classic counts.
     """
     text = spec.strip().replace(" ", "")
-    tables = {"voc": [(CLASSIC_COUNTS, True)], "vocaug": [(BLENDED_COUNTS, False), (CLASSIC_COUNTS, True)],
-              "cityscapes": [(CITYSCAPES_COUNTS, False)]}[dataset]
+    tables = {
+        "voc": [(CLASSIC_COUNTS, True)],
+        "vocaug": [(BLENDED_COUNTS, False), (CLASSIC_COUNTS, True)],
+        "cityscapes": [(CITYSCAPES_COUNTS, False)],
+    }[dataset]
     if re.fullmatch(r"\d+/\d+", text):
         num, den = (int(t) for t in text.split("/"))
         frac = Fraction(num, den)
@@ -97,8 +121,10 @@ def _protocol(dataset: str, spec: str, pool_size: int) -> tuple[int, int, bool]:
                 if count == n:
                     return den, n, classic
         known = sorted({c for counts, _ in tables for c in counts.values()})
-        raise SplitError(f"split {spec!r}: no public {dataset} list has {n} labeled images; the public "
-                         f"counts are {known} (or give a fraction like '1/16', or a list path)")
+        raise SplitError(
+            f"split {spec!r}: no public {dataset} list has {n} labeled images; the public "
+            f"counts are {known} (or give a fraction like '1/16', or a list path)"
+        )
     raise SplitError(f"split {spec!r} is not a fraction or a count")
 
 
@@ -129,7 +155,8 @@ def public_list_path(family: str, dataset: str, spec: str, pool_size: int, root:
             f"split_source {family!r}, split {spec!r}: the public list {path} is missing. Online: "
             f"`python data_scripts/fetch_splits.py --family {family} --dest {root}`; offline: copy "
             f"{family}'s {bench} list to that path (docs/real-data.md), or set MKD_SPLITS_DIR to a folder "
-            f"laid out as <family>/{bench}/...")
+            f"laid out as <family>/{bench}/..."
+        )
     return path
 
 
@@ -144,19 +171,27 @@ def _check_root(root: Path, dataset: str, required: list[str]) -> None:
 
 def _check_files(folder: SegmentationFolder, ids: list[str], what: str, dataset: str) -> None:
     """Every id has its image and mask: one message with the count and examples, not a crash mid-run."""
-    bad = [(i, p) for i in ids for p in (folder.layout.image_path(folder.root, i), folder.layout.mask_path(folder.root, i))
-           if not p.is_file()]
+    bad = [
+        (i, p)
+        for i in ids
+        for p in (folder.layout.image_path(folder.root, i), folder.layout.mask_path(folder.root, i))
+        if not p.is_file()
+    ]
     if bad:
         examples = ", ".join(str(p) for _, p in bad[:3])
-        raise DatasetError(f"dataset {dataset!r}: {len(bad)} files of the {what} ids are missing, e.g. {examples}. "
-                           f"{DATASET_HELP[dataset]}")
+        raise DatasetError(
+            f"dataset {dataset!r}: {len(bad)} files of the {what} ids are missing, e.g. {examples}. "
+            f"{DATASET_HELP[dataset]}"
+        )
 
 
 def cityscapes_ids(root: Path, split: str) -> list[str]:
     """Ids ``<split>/<city>/<name>`` of every image under ``leftImg8bit/<split>``, sorted."""
     suffix = "_leftImg8bit.png"
-    return sorted(str(p.relative_to(root / "leftImg8bit"))[:-len(suffix)]
-                  for p in (root / "leftImg8bit" / split).glob(f"*/*{suffix}"))
+    return sorted(
+        str(p.relative_to(root / "leftImg8bit"))[: -len(suffix)]
+        for p in (root / "leftImg8bit" / split).glob(f"*/*{suffix}")
+    )
 
 
 def pools(dataset: str, root: Path) -> tuple[SegmentationFolder, list[str], list[str], tuple[str, ...]]:
@@ -168,8 +203,9 @@ def pools(dataset: str, root: Path) -> tuple[SegmentationFolder, list[str], list
         pool, val = read_split_list(root / sets / "train.txt"), read_split_list(root / sets / "val.txt")
         names = VOC_CLASSES
     elif dataset == "vocaug":
-        _check_root(root, dataset, ["JPEGImages", "SegmentationClassAug", str(sets / "train_aug.txt"),
-                                    str(sets / "val.txt")])
+        _check_root(
+            root, dataset, ["JPEGImages", "SegmentationClassAug", str(sets / "train_aug.txt"), str(sets / "val.txt")]
+        )
         folder = SegmentationFolder(root, VOCAUG_LAYOUT)
         pool, val = read_split_list(root / sets / "train_aug.txt"), read_split_list(root / sets / "val.txt")
         names = VOC_CLASSES
@@ -178,19 +214,25 @@ def pools(dataset: str, root: Path) -> tuple[SegmentationFolder, list[str], list
         folder = SegmentationFolder(root, CITYSCAPES_LAYOUT)
         pool, val = cityscapes_ids(root, "train"), cityscapes_ids(root, "val")
         if not pool or not val:
-            raise DatasetError(f"dataset 'cityscapes': no *_leftImg8bit.png under {root}/leftImg8bit/"
-                               f"{'train' if not pool else 'val'}/<city>/. {DATASET_HELP[dataset]}")
+            raise DatasetError(
+                f"dataset 'cityscapes': no *_leftImg8bit.png under {root}/leftImg8bit/"
+                f"{'train' if not pool else 'val'}/<city>/. {DATASET_HELP[dataset]}"
+            )
         if not (root / CITYSCAPES_LAYOUT.mask.format(id=pool[0])).is_file():
-            raise DatasetError(f"dataset 'cityscapes': {root / CITYSCAPES_LAYOUT.mask.format(id=pool[0])} is missing: "
-                               f"the *_labelTrainIds.png masks are made by `python data_scripts/prepare_cityscapes.py "
-                               f"--root {root}`")
+            raise DatasetError(
+                f"dataset 'cityscapes': {root / CITYSCAPES_LAYOUT.mask.format(id=pool[0])} is missing: "
+                f"the *_labelTrainIds.png masks are made by `python data_scripts/prepare_cityscapes.py "
+                f"--root {root}`"
+            )
         names = cityscapes_classes()
     else:
         raise DatasetError(f"dataset {dataset!r} is not a real dataset (voc, vocaug, cityscapes)")
     overlap = set(pool) & set(val)
     if overlap:
-        raise DatasetError(f"dataset {dataset!r} under {root}: {len(overlap)} ids are in both the training pool "
-                           f"and val, e.g. {sorted(overlap)[:3]}")
+        raise DatasetError(
+            f"dataset {dataset!r} under {root}: {len(overlap)} ids are in both the training pool "
+            f"and val, e.g. {sorted(overlap)[:3]}"
+        )
     _check_files(folder, pool, "training", dataset)
     _check_files(folder, val, "validation", dataset)
     return folder, pool, val, names
@@ -236,8 +278,10 @@ def resolve_split(cfg, folder: SegmentationFolder, pool: list[str], root: Path) 
     labeled = read_split_list(path)
     missing = sorted(set(labeled) - set(pool))
     if missing:
-        raise SplitError(f"split list {path} ({cfg.split_source}): {len(missing)} ids are not in the {cfg.dataset} "
-                         f"training pool under {root}, e.g. {missing[:3]}")
+        raise SplitError(
+            f"split list {path} ({cfg.split_source}): {len(missing)} ids are not in the {cfg.dataset} "
+            f"training pool under {root}, e.g. {missing[:3]}"
+        )
     lab = set(labeled)
     return Split(tuple(labeled), tuple(i for i in pool if i not in lab), spec)
 

@@ -5,6 +5,7 @@ file. Lists are plain text, one sample per line, in any of the three public form
 (UniMatch ``JPEGImages/x.jpg SegmentationClass/x.png``, U2PL ids, CPS ids); see
 :func:`parse_split_line`. Unlabeled = pool minus labeled.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,9 @@ class Split:
     def __post_init__(self) -> None:
         overlap = set(self.labeled) & set(self.unlabeled)
         if overlap:
-            raise SplitError(f"split {self.name!r}: {len(overlap)} ids are both labeled and unlabeled, "
-                             f"e.g. {sorted(overlap)[:3]}")
+            raise SplitError(
+                f"split {self.name!r}: {len(overlap)} ids are both labeled and unlabeled, e.g. {sorted(overlap)[:3]}"
+            )
 
 
 def split_dirname(spec: str) -> str:
@@ -67,8 +69,10 @@ def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
         if not path.is_file():
             raise SplitError(f"split list {path} does not exist")
         return path
-    raise SplitError(f"split {text!r} is not understood: give a fraction ('1/16'), a count ('92'), "
-                     "'full', or the path of a split list (.txt)")
+    raise SplitError(
+        f"split {text!r} is not understood: give a fraction ('1/16'), a count ('92'), "
+        "'full', or the path of a split list (.txt)"
+    )
 
 
 #: Cityscapes file names in the public lists, reduced to the canonical id ``split/city/city_seq_frame``
@@ -114,8 +118,7 @@ def read_split_list(path: str | Path) -> list[str]:
     return ids
 
 
-def choose_labeled(pool: list[str], n: int, seed: int,
-                   classes_present: dict[str, set[int]] | None = None) -> list[str]:
+def choose_labeled(pool: list[str], n: int, seed: int, classes_present: dict[str, set[int]] | None = None) -> list[str]:
     """Pick ``n`` labeled ids, seeded; class-balanced where the per-id classes are known.
 
     Greedy: repeatedly take the next id (in a seeded order) containing the class seen least so
@@ -141,16 +144,18 @@ def choose_labeled(pool: list[str], n: int, seed: int,
     return sorted(chosen)
 
 
-def make_split(pool: list[str], spec: str | int, seed: int = 0,
-               classes_present: dict[str, set[int]] | None = None) -> Split:
+def make_split(
+    pool: list[str], spec: str | int, seed: int = 0, classes_present: dict[str, set[int]] | None = None
+) -> Split:
     """Labeled/unlabeled lists from a pool and a spec (fraction, count, 'full' or list path)."""
     target = parse_split_spec(spec, len(pool))
     if isinstance(target, Path):
         labeled = read_split_list(target)
         missing = sorted(set(labeled) - set(pool))
         if missing:
-            raise SplitError(f"split list {target}: {len(missing)} ids are not in the training pool, "
-                             f"e.g. {missing[:3]}")
+            raise SplitError(
+                f"split list {target}: {len(missing)} ids are not in the training pool, e.g. {missing[:3]}"
+            )
     else:
         labeled = choose_labeled(pool, target, seed, classes_present)
     lab = set(labeled)

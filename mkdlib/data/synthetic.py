@@ -7,6 +7,7 @@ pure function of ``(seed, index)``: regenerating gives byte-identical files.
 Classes differ by *shape and texture*, never by colour (colours are drawn at random per object),
 so a model has to learn structure, as on real data.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,7 @@ CLASSES = ("background", "ring-disc", "checker-square", "striped-triangle", "dot
 #: eight (the target's four and four others), so texture tells a class apart from most others but
 #: only shape settles it: the encoder learns texture *and* shape features without ever seeing a
 #: target class (a shape-texture pair). ImageNet -> VOC shares far more (cats, dogs, cars).
-SOURCE_CLASSES = ("background", "hexagon", "cross", "ellipse", "chevron", "crescent", "arrow", "l-shape",
-                  "half-disc")
+SOURCE_CLASSES = ("background", "hexagon", "cross", "ellipse", "chevron", "crescent", "arrow", "l-shape", "half-disc")
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,20 @@ def background_photos() -> tuple[np.ndarray, ...]:
     import skimage.data as skd
 
     photos = []
-    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry",
-                 "hubble_deep_field", "cat", "brick", "grass", "gravel", "camera", "moon"):
+    for name in (
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "rocket",
+        "immunohistochemistry",
+        "hubble_deep_field",
+        "cat",
+        "brick",
+        "grass",
+        "gravel",
+        "camera",
+        "moon",
+    ):
         try:
             img = getattr(skd, name)()
         except Exception:  # a photo this scikit-image lacks: use the others
@@ -83,8 +95,10 @@ def background_photos() -> tuple[np.ndarray, ...]:
     except Exception:
         pass
     if len(photos) < 3:
-        raise RuntimeError("scikit-image/scikit-learn ship fewer than 3 sample photos; "
-                           "reinstall them (pip install scikit-image scikit-learn)")
+        raise RuntimeError(
+            "scikit-image/scikit-learn ship fewer than 3 sample photos; "
+            "reinstall them (pip install scikit-image scikit-learn)"
+        )
     return tuple(photos)
 
 
@@ -94,7 +108,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     h, w = photo.shape[:2]
     side = int(rng.integers(min(h, w) // 6, min(h, w) // 2 + 1))
     y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = photo[y0:y0 + side, x0:x0 + side]
+    crop = photo[y0 : y0 + side, x0 : x0 + side]
     crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
@@ -128,8 +142,23 @@ def _source_shape_polygon(cls: int) -> np.ndarray:
         return np.stack([np.cos(a), np.sin(a)], 1)
     if cls == 2:  # plus-shaped cross
         w = 0.35
-        return np.array([[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1], [-w, w],
-                         [-1, w], [-1, -w], [-w, -w]], float)
+        return np.array(
+            [
+                [-w, -1],
+                [w, -1],
+                [w, -w],
+                [1, -w],
+                [1, w],
+                [w, w],
+                [w, 1],
+                [-w, 1],
+                [-w, w],
+                [-1, w],
+                [-1, -w],
+                [-w, -w],
+            ],
+            float,
+        )
     if cls == 3:  # ellipse
         return np.stack([np.cos(t), 0.55 * np.sin(t)], 1)
     if cls == 4:  # chevron
@@ -154,7 +183,7 @@ def _source_texture(tex: int, u: np.ndarray, v: np.ndarray, rng: np.random.Gener
     cls = tex - 3
     f = rng.uniform(1.2, 1.8)
     if cls == 1:  # zigzag
-        return (np.abs(((u * f + 0.5 * np.abs((v * f * 2) % 2 - 1)) % 1) - 0.5) < 0.25)
+        return np.abs(((u * f + 0.5 * np.abs((v * f * 2) % 2 - 1)) % 1) - 0.5) < 0.25
     if cls == 2:  # grid lines
         return ((u * f * 1.5) % 1 < 0.3) | ((v * f * 1.5) % 1 < 0.3)
     if cls == 3:  # diagonal waves
@@ -218,7 +247,7 @@ def render_sample(index: int, spec: SyntheticSpec) -> tuple[np.ndarray, np.ndarr
         mask[alpha[..., 0] >= 0.5] = cls
     # lighting: a linear gradient and a global gain, then sensor noise
     phi = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(phi) * (xx[::ss, ::ss] / big - 0.5) + np.sin(phi) * (yy[::ss, ::ss] / big - 0.5))
+    ramp = np.cos(phi) * (xx[::ss, ::ss] / big - 0.5) + np.sin(phi) * (yy[::ss, ::ss] / big - 0.5)
     image = image * (rng.uniform(0.7, 1.2) + rng.uniform(0.0, 0.5) * ramp)[..., None]
     image = image + rng.normal(0, spec.noise_std * rng.uniform(0.3, 1.0), size=image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
@@ -240,16 +269,20 @@ def _write_samples(root: Path, spec: SyntheticSpec, indices: list[int]) -> int:
     return len(indices)
 
 
-def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True,
-             workers: int = 1) -> Path:
+def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: bool = True, workers: int = 1) -> Path:
     """Write the dataset under ``root`` (VOC layout) unless a complete copy is already there.
 
     ``workers`` > 1 renders in that many processes (spawned: safe after CUDA or OpenMP started);
     each image depends only on (seed, index), so the files are the same either way."""
     root = Path(root)
     meta_path = root / "dataset.json"
-    meta = {"name": spec.name, "generator_version": GENERATOR_VERSION, "classes": list(spec.classes),
-            "spec": asdict(spec), "layout": "voc"}
+    meta = {
+        "name": spec.name,
+        "generator_version": GENERATOR_VERSION,
+        "classes": list(spec.classes),
+        "spec": asdict(spec),
+        "layout": "voc",
+    }
     if meta_path.exists() and json.loads(meta_path.read_text()).get("spec") == meta["spec"]:
         return root
     from tqdm.auto import tqdm
@@ -273,8 +306,8 @@ def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: 
             bar.update(1)
     bar.close()
     ids = [sample_id(i) for i in range(n)]
-    (root / "ImageSets" / "Segmentation" / "train.txt").write_text("\n".join(ids[:spec.num_train]) + "\n")
-    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("\n".join(ids[spec.num_train:]) + "\n")
+    (root / "ImageSets" / "Segmentation" / "train.txt").write_text("\n".join(ids[: spec.num_train]) + "\n")
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("\n".join(ids[spec.num_train :]) + "\n")
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(meta_path)  # written last: its presence marks a complete dataset

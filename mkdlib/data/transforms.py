@@ -7,6 +7,7 @@ CutMix (part of the paper's strong augmentation) mixes two unlabeled images in t
 lives in :func:`cutmix_boxes` / :func:`mix` because it needs the batch, and because the same
 mask must also mix the teachers' logits.
 """
+
 from __future__ import annotations
 
 import albumentations as A
@@ -24,25 +25,33 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def weak_augmentation(crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)) -> A.Compose:
     """Geometric augmentation; padding gets image 0 and mask 255 (ignored by every loss)."""
     lo, hi = scale_range
-    return A.Compose([
-        A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), p=1.0),
-        A.PadIfNeeded(crop_size, crop_size, border_mode=cv2.BORDER_CONSTANT, fill=0,
-                      fill_mask=IGNORE_INDEX),
-        A.RandomCrop(crop_size, crop_size),
-        A.HorizontalFlip(p=0.5),
-    ])
+    return A.Compose(
+        [
+            A.RandomScale(scale_limit=(lo - 1.0, hi - 1.0), p=1.0),
+            A.PadIfNeeded(crop_size, crop_size, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=IGNORE_INDEX),
+            A.RandomCrop(crop_size, crop_size),
+            A.HorizontalFlip(p=0.5),
+        ]
+    )
 
 
 def strong_photometric(crop_size: int) -> A.Compose:
     """Exactly one photometric op per image, as the released code does (blur scaled to the crop)."""
     blur_hi = 7 if crop_size >= 256 else 3
-    return A.Compose([A.OneOf([
-        A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25, p=1.0),
-        A.GaussianBlur(blur_limit=(3, blur_hi), p=1.0),
-        A.ToGray(p=1.0),
-        A.Equalize(p=1.0),
-        A.Solarize(threshold_range=(0.5, 0.5), p=1.0),
-    ], p=1.0)])
+    return A.Compose(
+        [
+            A.OneOf(
+                [
+                    A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25, p=1.0),
+                    A.GaussianBlur(blur_limit=(3, blur_hi), p=1.0),
+                    A.ToGray(p=1.0),
+                    A.Equalize(p=1.0),
+                    A.Solarize(threshold_range=(0.5, 0.5), p=1.0),
+                ],
+                p=1.0,
+            )
+        ]
+    )
 
 
 def to_tensor() -> A.Compose:
@@ -58,9 +67,15 @@ def denormalize(image: torch.Tensor) -> np.ndarray:
     return img.permute(1, 2, 0).cpu().numpy()
 
 
-def cutmix_boxes(batch: int, height: int, width: int, n_boxes: int = 3,
-                 area: tuple[float, float] = (0.25, 0.5),
-                 generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def cutmix_boxes(
+    batch: int,
+    height: int,
+    width: int,
+    n_boxes: int = 3,
+    area: tuple[float, float] = (0.25, 0.5),
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """(B, H, W) float masks, 1 inside random boxes (the released code: 3 boxes, each 25-50% of area).
 
     Where the mask is 1 the mixed image takes the *partner* image (the batch rolled by one).
@@ -74,7 +89,7 @@ def cutmix_boxes(batch: int, height: int, width: int, n_boxes: int = 3,
             w = min(width, max(1, int(round((share * height * width * ratio) ** 0.5))))
             y = int(torch.randint(0, height - h + 1, (1,), generator=generator))
             x = int(torch.randint(0, width - w + 1, (1,), generator=generator))
-            mask[b, y:y + h, x:x + w] = 1
+            mask[b, y : y + h, x : x + w] = 1
     return mask.to(device)
 
 

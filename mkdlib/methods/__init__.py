@@ -1,4 +1,5 @@
 """Methods by name. Each file holds one method's training step."""
+
 from __future__ import annotations
 
 from ..config import Config, ConfigError
@@ -9,8 +10,12 @@ from .mkd import MKD
 from .supervised import Supervised
 
 METHOD_CLASSES: dict[str, type[Method]] = {
-    "supervised": Supervised, "mean_teacher": MeanTeacher, "cps": MKD, "cps_cutmix": MKD,
-    "mkd": MKD}  # cps, cps_cutmix: presets of MKD's switches
+    "supervised": Supervised,
+    "mean_teacher": MeanTeacher,
+    "cps": MKD,
+    "cps_cutmix": MKD,
+    "mkd": MKD,
+}  # cps, cps_cutmix: presets of MKD's switches
 assert tuple(METHOD_CLASSES) == METHODS, "mkdlib.registry and METHOD_CLASSES disagree"
 
 

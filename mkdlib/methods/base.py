@@ -4,6 +4,7 @@ teachers, feature statistics) is the whole training state besides the optimiser,
 A method *is* its training step: ``forward(batch, progress, rng) -> {"loss": ..., other terms}``.
 The shared trainer (mkdlib.trainer) does everything else.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,9 @@ class Method(nn.Module):
     def build_student(self, index: int) -> SegmentationNet:
         """Students differ only by the seed of their random initialisation (pretrained encoder
         weights, when given, are shared: then only the decoders differ, as in CPS)."""
-        return build_model(self.cfg.model_spec(self.num_classes, self.encoder_weights), seed=self.cfg.seed * 1000 + index)
+        return build_model(
+            self.cfg.model_spec(self.num_classes, self.encoder_weights), seed=self.cfg.seed * 1000 + index
+        )
 
     def train(self, mode: bool = True) -> Method:
         super().train(mode)

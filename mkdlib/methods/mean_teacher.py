@@ -1,5 +1,6 @@
 """Mean teacher: one student, its own EMA teacher; the teacher's argmax on the weak view
 supervises the student's strong (CutMix) view."""
+
 from __future__ import annotations
 
 import torch
@@ -29,5 +30,9 @@ class MeanTeacher(Method):
         target = pseudo_label(t_logits, cfg.threshold, ignore)
         logits = student(torch.cat([x_l, x_s])).logits
         sup = supervised_loss(logits[: len(x_l)], y_l)
-        unsup = pseudo_label_loss(logits[len(x_l):], target, cfg.pseudo_loss_norm)
-        return {"loss": sup + sigmoid_rampup(progress, cfg.unsup_rampup) * cfg.alpha * unsup, "sup": sup.detach(), "st": unsup.detach()}
+        unsup = pseudo_label_loss(logits[len(x_l) :], target, cfg.pseudo_loss_norm)
+        return {
+            "loss": sup + sigmoid_rampup(progress, cfg.unsup_rampup) * cfg.alpha * unsup,
+            "sup": sup.detach(),
+            "st": unsup.detach(),
+        }

@@ -19,6 +19,7 @@ students' input batch is concatenated once, each student's argmax is computed on
 the feature statistics and is the partner's CPS target), and each student's unlabeled
 log-softmax is computed once for both L_ss and L_st.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -59,9 +60,13 @@ class MKD(Method):
         self.students.extend(self.build_student(i) for i in range(2))
         if cfg.own_teacher or cfg.mutual_mean_teacher:
             self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)
-        self.feature_stats = torch.nn.ModuleList(
-            ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance)
-            for _ in self.students) if cfg.feature_aug else torch.nn.ModuleList()
+        self.feature_stats = (
+            torch.nn.ModuleList(
+                ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance) for _ in self.students
+            )
+            if cfg.feature_aug
+            else torch.nn.ModuleList()
+        )
 
     def training_step(self, batch, progress, rng):
         self.update_teachers()
@@ -85,8 +90,11 @@ class MKD(Method):
         """The students' unlabeled view: strong augmentation + CutMix (strong_aug), else the weak one."""
         cfg = self.cfg
         x_u, ignore = (batch["image_strong"] if cfg.strong_aug else batch["image_weak"]), batch["ignore"]
-        cut = (cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng, device=x_u.device)
-               if cfg.strong_aug and cfg.cutmix else None)
+        cut = (
+            cutmix_boxes(len(x_u), *x_u.shape[-2:], generator=rng, device=x_u.device)
+            if cfg.strong_aug and cfg.cutmix
+            else None
+        )
         if cut is not None:
             x_u, ignore = mix(x_u, cut), mix(ignore, cut)
         return Views(batch["image"], batch["mask"], batch["image_weak"], x_u, ignore, cut)
@@ -118,8 +126,9 @@ class MKD(Method):
         for out, own_u, stats in zip(outs, own, self.feature_stats):
             stats.update(out.features, torch.cat([views.mask, own_u]))
 
-    def feature_augmented_logits(self, outs: list[SegOutput], own: list[torch.Tensor], views: Views,
-                                 progress: float) -> list[torch.Tensor]:
+    def feature_augmented_logits(
+        self, outs: list[SegOutput], own: list[torch.Tensor], views: Views, progress: float
+    ) -> list[torch.Tensor]:
         """Eq. 3 on every student's logits (feature_aug; lambda ramps up), else the plain logits."""
         if not self.cfg.feature_aug:
             return [o.logits for o in outs]
@@ -131,8 +140,9 @@ class MKD(Method):
             augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
         return augmented
 
-    def loss_terms(self, logits: list[torch.Tensor], own: list[torch.Tensor], teacher_logits: list[torch.Tensor],
-                   views: Views) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, logits: list[torch.Tensor], own: list[torch.Tensor], teacher_logits: list[torch.Tensor], views: Views
+    ) -> dict[str, torch.Tensor]:
         """L_sup on the labeled part; L_ss (co_training) and L_st (teachers) on the unlabeled part,
         sharing one log-softmax per student."""
         cfg, n_l = self.cfg, len(views.labeled)
@@ -141,13 +151,13 @@ class MKD(Method):
             return terms
         log_probs = [F.log_softmax(a[n_l:], dim=1) for a in logits]
         if cfg.co_training:
-            targets = ([pseudo_label(a[n_l:], ignore=views.ignore) for a in logits] if cfg.pseudo_from_augmented
-                       else own)
+            targets = [pseudo_label(a[n_l:], ignore=views.ignore) for a in logits] if cfg.pseudo_from_augmented else own
             terms["ss"] = cross_pseudo_loss_from_log_probs(log_probs, targets, cfg.pseudo_loss_norm)
         if self.teachers:
             teacher_labels = [pseudo_label(t, cfg.threshold, views.ignore) for t in teacher_logits]
-            terms["st"] = teacher_loss_from_log_probs(log_probs, teacher_labels, cfg.mutual_mean_teacher,
-                                                      cfg.pseudo_loss_norm)
+            terms["st"] = teacher_loss_from_log_probs(
+                log_probs, teacher_labels, cfg.mutual_mean_teacher, cfg.pseudo_loss_norm
+            )
         return terms
 
     def total_loss(self, terms: dict[str, torch.Tensor], progress: float) -> torch.Tensor:

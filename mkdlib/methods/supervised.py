@@ -1,4 +1,5 @@
 """Supervised-only baseline: one network, labeled images, cross entropy."""
+
 from __future__ import annotations
 
 from ..losses import supervised_loss

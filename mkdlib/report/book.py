@@ -11,6 +11,7 @@ again. Tables and figures read the results store (:mod:`mkdlib.results`), so a b
 committed results retrains nothing; ``--recompute`` sets ``run_missing=True`` in the tables
 notebook, which trains each missing grid config through the one grid runner (mkdlib.experiments).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,17 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO / "notebooks"
 BOOK_DIR = REPO / "book"
 #: Book order; each is one chapter (``book/_toc.yml``; ``intro`` is the book's first page).
-NOTEBOOKS = ("intro", "00_data", "01_components", "02_baselines", "03_train", "04_tables", "05_qualitative",
-             "explorer", "experiments")
+NOTEBOOKS = (
+    "intro",
+    "00_data",
+    "01_components",
+    "02_baselines",
+    "03_train",
+    "04_tables",
+    "05_qualitative",
+    "explorer",
+    "experiments",
+)
 #: Environment of the notebook kernels: no progress widgets in the output (they render blank in
 #: the HTML), no hub downloads.
 KERNEL_ENV = {"TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
@@ -35,8 +45,7 @@ class BookError(RuntimeError):
     """A notebook or the HTML build failed; the message names the notebook / log to read."""
 
 
-def execute_notebook(name: str, output: str | Path, parameters: dict | None = None,
-                     progress: bool = True) -> Path:
+def execute_notebook(name: str, output: str | Path, parameters: dict | None = None, progress: bool = True) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with papermill into ``output`` (kernel: this Python)."""
     import papermill as pm
 
@@ -48,11 +57,19 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
     for k, v in KERNEL_ENV.items():  # the kernel inherits this process's environment
         os.environ.setdefault(k, v)
     try:
-        pm.execute_notebook(str(source), str(output), parameters=parameters or {}, kernel_name="python3",
-                            progress_bar=progress, cwd=str(NOTEBOOKS_DIR))
+        pm.execute_notebook(
+            str(source),
+            str(output),
+            parameters=parameters or {},
+            kernel_name="python3",
+            progress_bar=progress,
+            cwd=str(NOTEBOOKS_DIR),
+        )
     except pm.PapermillExecutionError as e:
-        raise BookError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                        f"(executed copy with the traceback: {output})") from None
+        raise BookError(
+            f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+            f"(executed copy with the traceback: {output})"
+        ) from None
     strip_widgets(output)
     hide_injected_parameters(output)
     return output
@@ -100,8 +117,9 @@ def strip_widgets(path: str | Path) -> int:
     return removed
 
 
-def train_config(dataset: str = "synthetic", config: str | Path | None = None,
-                 config_overrides: dict | None = None, **fields):
+def train_config(
+    dataset: str = "synthetic", config: str | Path | None = None, config_overrides: dict | None = None, **fields
+):
     """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
     ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
     ``config_overrides``. A relative config path may be given from the repository root."""
@@ -110,8 +128,7 @@ def train_config(dataset: str = "synthetic", config: str | Path | None = None,
     source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
     if source is not None and not Path(source).exists() and (REPO / source).exists():
         source = REPO / source
-    values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None},
-              **dict(config_overrides or {})}
+    values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None}, **dict(config_overrides or {})}
     return resolve(make_config(source, **values))
 
 
@@ -120,8 +137,14 @@ def train_parameters(cfg) -> dict:
     from ..config import Config
 
     fields = {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY}
-    return {"dataset": cfg.dataset, "split": cfg.split, "method": cfg.method, "seed": cfg.seed,
-            "iters": cfg.iters, "config_overrides": fields}
+    return {
+        "dataset": cfg.dataset,
+        "split": cfg.split,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "iters": cfg.iters,
+        "config_overrides": fields,
+    }
 
 
 def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool = True) -> list[str]:
@@ -136,8 +159,13 @@ def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool
     return [c.key() for c in grid_configs(names) if is_done(c.key()) and c.key() not in before]
 
 
-def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: dict[str, dict] | None = None,
-                common: dict | None = None, only: list[str] | None = None, progress: bool = True) -> list[Path]:
+def execute_all(
+    chapters_dir: str | Path = BOOK_DIR / "chapters",
+    parameters: dict[str, dict] | None = None,
+    common: dict | None = None,
+    only: list[str] | None = None,
+    progress: bool = True,
+) -> list[Path]:
     """Execute the book's notebooks in order into ``chapters_dir``.
 
     ``parameters``: per-notebook papermill parameters; ``common``: given to every notebook (each
@@ -148,8 +176,14 @@ def execute_all(chapters_dir: str | Path = BOOK_DIR / "chapters", parameters: di
     for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
         print(f"[book {i}/{len(names)}] executing {name} ...", flush=True)
-        out.append(execute_notebook(name, Path(chapters_dir) / f"{name}.ipynb",
-                                    {**(common or {}), **(parameters or {}).get(name, {})}, progress=progress))
+        out.append(
+            execute_notebook(
+                name,
+                Path(chapters_dir) / f"{name}.ipynb",
+                {**(common or {}), **(parameters or {}).get(name, {})},
+                progress=progress,
+            )
+        )
         print(f"[book {i}/{len(names)}] {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     return out
 
@@ -159,8 +193,10 @@ DEMO_ITERS = 300
 
 #: the GPU check's index of records (``python -m bench.gpu_check --reindex``), shown by the GPU page
 GPU_RECORDS_INDEX = REPO / "bench" / "results" / "gpu_checks.md"
-NO_GPU_RECORD = ("**No GPU check record exists yet** (`bench/results/gpu_checks.md` is missing): "
-                 "`bash bench/gpu_check.sh` on one GPU writes the first one.\n")
+NO_GPU_RECORD = (
+    "**No GPU check record exists yet** (`bench/results/gpu_checks.md` is missing): "
+    "`bash bench/gpu_check.sh` on one GPU writes the first one.\n"
+)
 
 
 def copy_gpu_records(book_dir: str | Path = BOOK_DIR) -> Path:
@@ -190,8 +226,14 @@ def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True)
     return html
 
 
-def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: dict[str, dict] | None = None,
-          common: dict | None = None, only: list[str] | None = None, html: bool = True) -> Path:
+def build(
+    book_dir: str | Path = BOOK_DIR,
+    recompute: bool = False,
+    parameters: dict[str, dict] | None = None,
+    common: dict | None = None,
+    only: list[str] | None = None,
+    html: bool = True,
+) -> Path:
     """Execute every notebook into ``<book_dir>/chapters`` and build the HTML; returns its folder."""
     t0 = time.perf_counter()
     parameters = {k: dict(v) for k, v in (parameters or {}).items()}
@@ -201,9 +243,11 @@ def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: 
         from ..results import is_done
 
         if not is_done(train_config().key()):  # the headline MKD run is not stored: a short one instead
-            print(f"[book] the default MKD run ({train_config().iters} iterations) is not in the results store: "
-                  f"03_train trains a {DEMO_ITERS}-iteration demonstration (make book RECOMPUTE=1 trains it)",
-                  flush=True)
+            print(
+                f"[book] the default MKD run ({train_config().iters} iterations) is not in the results store: "
+                f"03_train trains a {DEMO_ITERS}-iteration demonstration (make book RECOMPUTE=1 trains it)",
+                flush=True,
+            )
             parameters["03_train"] = {"iters": DEMO_ITERS}
     execute_all(Path(book_dir) / "chapters", parameters, common, only)
     out = build_html(book_dir) if html else Path(book_dir) / "chapters"
@@ -212,10 +256,14 @@ def build(book_dir: str | Path = BOOK_DIR, recompute: bool = False, parameters: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.report.book", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recompute", action="store_true",
-                   help="train every experiment-grid config missing from the results store first (hours on CPU)")
+    p = argparse.ArgumentParser(
+        prog="python -m mkdlib.report.book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        help="train every experiment-grid config missing from the results store first (hours on CPU)",
+    )
     p.add_argument("--only", nargs="*", choices=NOTEBOOKS, help="execute only these notebooks")
     p.add_argument("--no-html", action="store_true", help="execute the notebooks, skip jupyter-book")
     p.add_argument("--html-only", action="store_true", help="skip the notebooks: jupyter-book over book/chapters")

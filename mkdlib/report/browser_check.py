@@ -19,6 +19,7 @@ A page fails on:
 
 Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-driver``) and selenium.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,16 +109,20 @@ def find_browser() -> tuple[str, str]:
     binary = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
     driver = shutil.which("chromedriver")
     if not binary or not driver:
-        raise BrowserUnavailable("headless Chromium is not installed: apt-get install chromium chromium-driver "
-                                 "(.ci/run installs it)")
+        raise BrowserUnavailable(
+            "headless Chromium is not installed: apt-get install chromium chromium-driver (.ci/run installs it)"
+        )
     return binary, driver
 
 
 def book_pages(html_dir: str | Path) -> list[Path]:
     """Every page of the book (not the search and index pages, not theme assets)."""
     html_dir = Path(html_dir)
-    return sorted(p for p in html_dir.rglob("*.html")
-                  if p.name not in SKIP_PAGES and not any(part.startswith("_") for part in p.relative_to(html_dir).parts))
+    return sorted(
+        p
+        for p in html_dir.rglob("*.html")
+        if p.name not in SKIP_PAGES and not any(part.startswith("_") for part in p.relative_to(html_dir).parts)
+    )
 
 
 def _driver(width: int, height: int):
@@ -128,9 +133,17 @@ def _driver(width: int, height: int):
     binary, driver = find_browser()
     opts = Options()
     opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-extensions",
-                f"--window-size={width},{height}", "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no CDN
-                "--allow-file-access-from-files", "--hide-crash-restore-bubble"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-extensions",
+        f"--window-size={width},{height}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no CDN
+        "--allow-file-access-from-files",
+        "--hide-crash-restore-bubble",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=opts, service=Service(driver))
@@ -150,13 +163,19 @@ def _settle(drv, timeout: float = 20.0) -> None:
     except Exception:  # MathJax never finished: the probe reports the maths as not rendered
         pass
     while time.time() < end and drv.execute_script(
-            "return [...document.querySelectorAll('.plotly-graph-div')].some(p => !p.querySelector('.main-svg'))"):
+        "return [...document.querySelectorAll('.plotly-graph-div')].some(p => !p.querySelector('.main-svg'))"
+    ):
         time.sleep(0.1)
     time.sleep(0.2)  # late layout (fonts, images)
 
 
-def check(html_dir: str | Path = DEFAULT_HTML, width: int = WIDTH, height: int = HEIGHT,
-          forbidden: list[str] | None = None, screenshots: str | Path | None = None) -> list[Problem]:
+def check(
+    html_dir: str | Path = DEFAULT_HTML,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    forbidden: list[str] | None = None,
+    screenshots: str | Path | None = None,
+) -> list[Problem]:
     """Open every page of ``html_dir``; return every problem found (empty: the book passes)."""
     html_dir = Path(html_dir).resolve()
     pages = book_pages(html_dir)
@@ -171,8 +190,11 @@ def check(html_dir: str | Path = DEFAULT_HTML, width: int = WIDTH, height: int =
             drv.get(page.as_uri())
             _settle(drv)
             problems += [Problem(name, p) for p in drv.execute_script(PROBE, forbidden)]
-            problems += [Problem(name, "console error: " + e["message"][:300])
-                         for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+            problems += [
+                Problem(name, "console error: " + e["message"][:300])
+                for e in drv.get_log("browser")
+                if e.get("level") == "SEVERE"
+            ]
             if screenshots:
                 out = Path(screenshots) / (name.replace("/", "__").removesuffix(".html") + ".png")
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +209,11 @@ def check(html_dir: str | Path = DEFAULT_HTML, width: int = WIDTH, height: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.report.browser_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m mkdlib.report.browser_check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("html", nargs="?", default=str(DEFAULT_HTML))
     p.add_argument("--width", type=int, default=WIDTH)
     p.add_argument("--screenshots", default=None, help="save a full-page screenshot of each page here")

@@ -9,6 +9,7 @@ by pixel count), times the iterations and processes, divided by a stated share
 the teachers' forwards. Not counted: evaluation, data loading, the EMA and optimiser updates. A
 stored result of the config that ran on CUDA replaces the estimate by the measured GPU-hours.
 """
+
 from __future__ import annotations
 
 import html
@@ -41,17 +42,31 @@ def _generator():
 
 
 @cache
-def forward_flops(encoder: str, output_stride: int, decoder_channels: int, atrous_rates: tuple[int, ...],
-                  num_classes: int, crop: int = PROBE_CROP) -> float:
+def forward_flops(
+    encoder: str,
+    output_stride: int,
+    decoder_channels: int,
+    atrous_rates: tuple[int, ...],
+    num_classes: int,
+    crop: int = PROBE_CROP,
+) -> float:
     """FLOPs of one DeepLabV3+ forward of one ``crop`` x ``crop`` image (cached per architecture)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from ..models import ModelSpec, build_model
 
-    model = build_model(ModelSpec(encoder=encoder, num_classes=num_classes, encoder_weights=None,
-                                  output_stride=output_stride, decoder_channels=decoder_channels,
-                                  atrous_rates=tuple(atrous_rates)), seed=0).eval()
+    model = build_model(
+        ModelSpec(
+            encoder=encoder,
+            num_classes=num_classes,
+            encoder_weights=None,
+            output_stride=output_stride,
+            decoder_channels=decoder_channels,
+            atrous_rates=tuple(atrous_rates),
+        ),
+        seed=0,
+    ).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, crop, crop))
     return float(counter.get_total_flops())
@@ -60,8 +75,16 @@ def forward_flops(encoder: str, output_stride: int, decoder_channels: int, atrou
 def step_flops(cfg: Config) -> float:
     """FLOPs of one training step of one process: students forward + backward on the labeled and
     (semi-supervised methods) unlabeled batch, teachers forward on the unlabeled batch."""
-    f = forward_flops(cfg.encoder, cfg.output_stride, cfg.decoder_channels, tuple(cfg.atrous_rates),
-                      NUM_CLASSES.get(cfg.dataset, 21)) * (cfg.crop_size / PROBE_CROP) ** 2
+    f = (
+        forward_flops(
+            cfg.encoder,
+            cfg.output_stride,
+            cfg.decoder_channels,
+            tuple(cfg.atrous_rates),
+            NUM_CLASSES.get(cfg.dataset, 21),
+        )
+        * (cfg.crop_size / PROBE_CROP) ** 2
+    )
     from ..registry import METHOD_INFO
 
     info = METHOD_INFO[cfg.method]
@@ -102,8 +125,11 @@ def grid_command(cfg: Config) -> str:
     """The exact ``python -m mkdlib train`` command that trains ``cfg`` (same results key): the CPU
     default config, the method, split and seed, then every field that differs from that."""
     ref = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
-    extra = [f"--{k.replace('_', '-')} {_flag(v)}" for k, v in cfg.to_dict().items()
-             if k not in Config.RUNTIME_ONLY and v != ref[k]]
+    extra = [
+        f"--{k.replace('_', '-')} {_flag(v)}"
+        for k, v in cfg.to_dict().items()
+        if k not in Config.RUNTIME_ONLY and v != ref[k]
+    ]
     return " ".join([BUILT_IN_COMMAND, f"--method {cfg.method}", f"--split {cfg.split}", f"--seed {cfg.seed}", *extra])
 
 
@@ -118,12 +144,21 @@ def paper_index(root: str | Path | None = None) -> pd.DataFrame:
         cfg = resolve(make_config(path))
         measured = measured_gpu_hours(cfg, root)
         twin = first.setdefault(cfg.key(), stem)
-        rows.append({"table": table, "row": row, "column": column, "config": f"configs/paper/{stem}.yaml",
-                     "key": cfg.key(), "same run as": "" if twin == stem else twin,
-                     "command": f"torchrun --nproc_per_node {PAPER_GPUS} -m mkdlib train --config configs/paper/{stem}.yaml",
-                     "iterations": cfg.iters, "TFLOP per step": PAPER_GPUS * step_flops(cfg) / 1e12,
-                     "GPU-hours": measured if measured is not None else gpu_hours(cfg, PAPER_GPUS),
-                     "measured": measured is not None})
+        rows.append(
+            {
+                "table": table,
+                "row": row,
+                "column": column,
+                "config": f"configs/paper/{stem}.yaml",
+                "key": cfg.key(),
+                "same run as": "" if twin == stem else twin,
+                "command": f"torchrun --nproc_per_node {PAPER_GPUS} -m mkdlib train --config configs/paper/{stem}.yaml",
+                "iterations": cfg.iters,
+                "TFLOP per step": PAPER_GPUS * step_flops(cfg) / 1e12,
+                "GPU-hours": measured if measured is not None else gpu_hours(cfg, PAPER_GPUS),
+                "measured": measured is not None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -149,16 +184,32 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
             measured = measured_gpu_hours(cfg, root)
             stored = wall.get((seed_free_key(cfg), cfg.seed))
             what = f"{cfg.method} at {cfg.split}, seed {cfg.seed}: {switch_label(cfg)}"
-            rows.append({"grid": name, "experiment": what, "command": grid_command(cfg), "iterations": cfg.iters,
-                         "GPU-hours": measured if measured is not None else gpu_hours(cfg, 1),
-                         "measured": measured is not None,
-                         "CPU minutes (stored run)": stored / 60 if stored is not None else math.nan})
+            rows.append(
+                {
+                    "grid": name,
+                    "experiment": what,
+                    "command": grid_command(cfg),
+                    "iterations": cfg.iters,
+                    "GPU-hours": measured if measured is not None else gpu_hours(cfg, 1),
+                    "measured": measured is not None,
+                    "CPU minutes (stored run)": stored / 60 if stored is not None else math.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _duration(hours: float, measured: bool) -> str:
-    text = (f"{hours:,.0f} h" if hours >= 10 else f"{hours:.1f} h" if hours >= 1 else
-            f"{60 * hours:.1f} min" if hours * 60 >= 1 else f"{3600 * hours:.0f} s" if hours * 3600 >= 1 else "< 1 s")
+    text = (
+        f"{hours:,.0f} h"
+        if hours >= 10
+        else f"{hours:.1f} h"
+        if hours >= 1
+        else f"{60 * hours:.1f} min"
+        if hours * 60 >= 1
+        else f"{3600 * hours:.0f} s"
+        if hours * 3600 >= 1
+        else "< 1 s"
+    )
     return text + ("" if measured else " (est.)")
 
 
@@ -180,13 +231,14 @@ def html_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
                 text = fmt.format(**r)
                 cells.append(f"<td>{html.escape('—' if text == 'nan' else text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table class="mkd-index"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+    return f'<table class="mkd-index"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
 def totals(paper: pd.DataFrame) -> pd.DataFrame:
     """GPU-hours per paper table (all its configs); "all" counts a run shared by two tables once."""
-    t = paper.groupby("table", sort=False).agg(configs=("config", "count"), runs=("key", "nunique"),
-                                               gpu_hours=("GPU-hours", "sum"))
+    t = paper.groupby("table", sort=False).agg(
+        configs=("config", "count"), runs=("key", "nunique"), gpu_hours=("GPU-hours", "sum")
+    )
     unique = paper.drop_duplicates("key")
     t.loc["all"] = [len(paper), len(unique), unique["GPU-hours"].sum()]
     t["GPU-hours (est.)"] = t.pop("gpu_hours").round(0).astype(int)
@@ -197,14 +249,16 @@ def totals(paper: pd.DataFrame) -> pd.DataFrame:
 def method_note() -> str:
     """How the GPU time is estimated, from this module's constants (for the book)."""
     g = GPU
-    return (f"GPU time is an **estimate** until a GPU run measures it: the FLOPs of one training step "
-            f"(`torch.utils.flop_counter.FlopCounterMode` on the config's DeepLabV3+ at {PROBE_CROP} x {PROBE_CROP} px, "
-            f"scaled by pixel count to the config's crop; students forward + backward = 3 forwards, teachers "
-            f"forward only; evaluation, data loading, EMA and optimiser updates not counted) x iterations x "
-            f"processes, at **{100 * g['utilisation']:.0f} % of an {g['name']}'s {g['peak_tflops']:.0f} TFLOP/s** "
-            f"({g['precision']}), an assumed utilisation. Paper configs run on {PAPER_GPUS} GPUs (4 + 4 images "
-            "per GPU); GPU-hours are summed over them. A stored run of the config that ran on CUDA replaces the "
-            "estimate by its measured GPU-hours (shown without \"est.\").")
+    return (
+        f"GPU time is an **estimate** until a GPU run measures it: the FLOPs of one training step "
+        f"(`torch.utils.flop_counter.FlopCounterMode` on the config's DeepLabV3+ at {PROBE_CROP} x {PROBE_CROP} px, "
+        f"scaled by pixel count to the config's crop; students forward + backward = 3 forwards, teachers "
+        f"forward only; evaluation, data loading, EMA and optimiser updates not counted) x iterations x "
+        f"processes, at **{100 * g['utilisation']:.0f} % of an {g['name']}'s {g['peak_tflops']:.0f} TFLOP/s** "
+        f"({g['precision']}), an assumed utilisation. Paper configs run on {PAPER_GPUS} GPUs (4 + 4 images "
+        "per GPU); GPU-hours are summed over them. A stored run of the config that ran on CUDA replaces the "
+        'estimate by its measured GPU-hours (shown without "est.").'
+    )
 
 
 def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
@@ -215,9 +269,11 @@ def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
     measured = int(paper["measured"].sum() + grids["measured"].sum())
     stored = int(grids["CPU minutes (stored run)"].notna().sum())
     cpu = grids["CPU minutes (stored run)"].sum()
-    return (f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
-            f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
-            f"{PAPER_GPUS} GPUs); {top} is the most expensive ({int(per.loc[top, 'GPU-hours (est.)']):,} GPU-hours). "
-            f"{measured} of the estimates are replaced by a GPU measurement so far. The built-in grids cost "
-            f"seconds of GPU time each but minutes of CPU time: {stored} of their {len(grids)} configs are stored, "
-            f"{cpu:.0f} CPU minutes in all.")
+    return (
+        f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
+        f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
+        f"{PAPER_GPUS} GPUs); {top} is the most expensive ({int(per.loc[top, 'GPU-hours (est.)']):,} GPU-hours). "
+        f"{measured} of the estimates are replaced by a GPU measurement so far. The built-in grids cost "
+        f"seconds of GPU time each but minutes of CPU time: {stored} of their {len(grids)} configs are stored, "
+        f"{cpu:.0f} CPU minutes in all."
+    )

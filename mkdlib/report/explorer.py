@@ -9,6 +9,7 @@ without a kernel, and the JupyterLab widget for live runs beside them.
 * :func:`ablation_explorer`: the ipywidgets explorer; its "train short run" button calls
   :func:`mkdlib.experiments.short_run`. Nothing here trains unless that button is pressed.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,17 +41,30 @@ def explorer_runs(root: str | Path | None = None) -> pd.DataFrame:
         if view == "method":
             runs = runs[runs["split"] == "1/16"]
             runs = runs.assign(row=[method_label(m) for m in runs["method"]])
-            runs = runs.assign(order=[list(METHOD_ROWS).index(r) for r in runs["row"]]).sort_values("order", kind="stable")
+            runs = runs.assign(order=[list(METHOD_ROWS).index(r) for r in runs["row"]]).sort_values(
+                "order", kind="stable"
+            )
         if view == "split":  # methods that run at every fraction; one series each
             runs = runs[runs["method"].isin(("supervised", "cps", "mkd"))]  # the methods run at every fraction
-            runs = runs.assign(series=[method_label(m) for m in runs["method"]],
-                               order=[FRACTIONS.index(s) for s in runs["split"]]).sort_values("order", kind="stable")
+            runs = runs.assign(
+                series=[method_label(m) for m in runs["method"]], order=[FRACTIONS.index(s) for s in runs["split"]]
+            ).sort_values("order", kind="stable")
         else:
             runs = runs.assign(series="built-in dataset")
         x = runs[col].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
-        frames.append(pd.DataFrame({"view": view, "x": x.values, "series": runs["series"].values,
-                                    "seed": runs["seed"].values, "miou": runs["miou"].values,
-                                    "best_miou": runs["best_miou"].values, "key": runs["key"].values}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "view": view,
+                    "x": x.values,
+                    "series": runs["series"].values,
+                    "seed": runs["seed"].values,
+                    "miou": runs["miou"].values,
+                    "best_miou": runs["best_miou"].values,
+                    "key": runs["key"].values,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -59,13 +73,24 @@ def _wrap(label: str) -> str:
 
 
 def _no_runs(fig, text: str = "no stored runs yet") -> None:
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=16, color="grey"))
+    fig.add_annotation(
+        text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=16, color="grey")
+    )
 
 
 def _menu(buttons: list[dict]) -> list[dict]:
-    return [dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.13, yanchor="bottom",
-                 showactive=True, font=FONT)]
+    return [
+        dict(
+            buttons=buttons,
+            direction="down",
+            x=0.0,
+            xanchor="left",
+            y=1.13,
+            yanchor="bottom",
+            showactive=True,
+            font=FONT,
+        )
+    ]
 
 
 def final_miou_figure(root: str | Path | None = None):
@@ -82,24 +107,52 @@ def final_miou_figure(root: str | Path | None = None):
         for series, s in v.groupby("series", sort=False):
             g = s.groupby("x", sort=False)["miou"]
             mean, sd, n = g.mean().reindex(order), g.std(ddof=1).reindex(order), g.count().reindex(order).fillna(0)
-            fig.add_bar(x=[_wrap(o) for o in order], y=mean.values, error_y=dict(array=sd.fillna(0).values),
-                        name=f"{series}: mean ± sd", opacity=0.75, visible=view == "method",
-                        customdata=[[int(k), "not yet run" if k == 0 else f"{m:.2f}"] for k, m in zip(n, mean)],
-                        hovertemplate="%{x}<br>mean %{customdata[1]} over %{customdata[0]} seed(s)<extra></extra>")
+            fig.add_bar(
+                x=[_wrap(o) for o in order],
+                y=mean.values,
+                error_y=dict(array=sd.fillna(0).values),
+                name=f"{series}: mean ± sd",
+                opacity=0.75,
+                visible=view == "method",
+                customdata=[[int(k), "not yet run" if k == 0 else f"{m:.2f}"] for k, m in zip(n, mean)],
+                hovertemplate="%{x}<br>mean %{customdata[1]} over %{customdata[0]} seed(s)<extra></extra>",
+            )
             done = s.dropna(subset=["miou"])
-            fig.add_scatter(x=[_wrap(o) for o in done["x"]], y=done["miou"], mode="markers", name=f"{series}: one seed",
-                            marker=dict(color="black", size=7), visible=view == "method",
-                            customdata=list(zip(done["key"], done["seed"].astype(int), done["best_miou"].round(2))),
-                            hovertemplate="%{customdata[0]}<br>seed %{customdata[1]}: final %{y:.2f}, "
-                                          "best %{customdata[2]}<extra></extra>")
+            fig.add_scatter(
+                x=[_wrap(o) for o in done["x"]],
+                y=done["miou"],
+                mode="markers",
+                name=f"{series}: one seed",
+                marker=dict(color="black", size=7),
+                visible=view == "method",
+                customdata=list(zip(done["key"], done["seed"].astype(int), done["best_miou"].round(2))),
+                hovertemplate="%{customdata[0]}<br>seed %{customdata[1]}: final %{y:.2f}, "
+                "best %{customdata[2]}<extra></extra>",
+            )
             owner += [view, view]
-    buttons = [dict(label=view, method="update",
-                    args=[{"visible": [o == view for o in owner]},
-                          {"title.text": VIEWS[view][3], "xaxis.title.text": VIEWS[view][2]}]) for view in VIEWS]
-    fig.update_layout(title=dict(text=VIEWS["method"][3], x=0.5, y=0.98, font=dict(size=15)), updatemenus=_menu(buttons),
-                      barmode="group", template="plotly_white", font=FONT, height=500,
-                      margin=dict(l=60, r=20, t=110, b=60), xaxis_title=VIEWS["method"][2], yaxis_title=Y_TITLE,
-                      legend=dict(orientation="h", y=-0.3, x=0))
+    buttons = [
+        dict(
+            label=view,
+            method="update",
+            args=[
+                {"visible": [o == view for o in owner]},
+                {"title.text": VIEWS[view][3], "xaxis.title.text": VIEWS[view][2]},
+            ],
+        )
+        for view in VIEWS
+    ]
+    fig.update_layout(
+        title=dict(text=VIEWS["method"][3], x=0.5, y=0.98, font=dict(size=15)),
+        updatemenus=_menu(buttons),
+        barmode="group",
+        template="plotly_white",
+        font=FONT,
+        height=500,
+        margin=dict(l=60, r=20, t=110, b=60),
+        xaxis_title=VIEWS["method"][2],
+        yaxis_title=Y_TITLE,
+        legend=dict(orientation="h", y=-0.3, x=0),
+    )
     if runs["miou"].notna().sum() == 0:
         _no_runs(fig)
     return fig
@@ -118,17 +171,34 @@ def curves_figure(root: str | Path | None = None):
         for r in runs[runs["view"] == view].itertuples():
             ev = [c for c in load_curves(r.key, root) if c.get("miou") is not None]
             name = (f"{r.series}, " if view == "split" else "") + f"{r.x} (seed {int(r.seed)})"
-            fig.add_scatter(x=[c["iter"] for c in ev], y=[100 * c["miou"] for c in ev], mode="lines+markers",
-                            name=name, visible=view == "method", hovertemplate=f"{name}<br>iteration %{{x}}: "
-                            "%{y:.2f}<extra></extra>")
+            fig.add_scatter(
+                x=[c["iter"] for c in ev],
+                y=[100 * c["miou"] for c in ev],
+                mode="lines+markers",
+                name=name,
+                visible=view == "method",
+                hovertemplate=f"{name}<br>iteration %{{x}}: %{{y:.2f}}<extra></extra>",
+            )
             owner.append(view)
-    buttons = [dict(label=view, method="update",
-                    args=[{"visible": [o == view for o in owner]}, {"title.text": VIEWS[view][3] + ": during training"}])
-               for view in VIEWS]
-    fig.update_layout(title=dict(text=VIEWS["method"][3] + ": during training", x=0.5, y=0.98, font=dict(size=15)),
-                      updatemenus=_menu(buttons), template="plotly_white", font=FONT, height=520,
-                      margin=dict(l=60, r=20, t=110, b=60), xaxis_title="iteration", yaxis_title=Y_TITLE,
-                      legend=dict(orientation="h", y=-0.2, x=0))
+    buttons = [
+        dict(
+            label=view,
+            method="update",
+            args=[{"visible": [o == view for o in owner]}, {"title.text": VIEWS[view][3] + ": during training"}],
+        )
+        for view in VIEWS
+    ]
+    fig.update_layout(
+        title=dict(text=VIEWS["method"][3] + ": during training", x=0.5, y=0.98, font=dict(size=15)),
+        updatemenus=_menu(buttons),
+        template="plotly_white",
+        font=FONT,
+        height=520,
+        margin=dict(l=60, r=20, t=110, b=60),
+        xaxis_title="iteration",
+        yaxis_title=Y_TITLE,
+        legend=dict(orientation="h", y=-0.2, x=0),
+    )
     if runs.empty:
         _no_runs(fig)
     return fig
@@ -146,10 +216,16 @@ class PlotlyOutput:
         self.fig, self.include_plotlyjs = fig, include_plotlyjs
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        html = self.fig.to_html(full_html=False, include_plotlyjs=self.include_plotlyjs,
-                                config={"responsive": True, "displayModeBar": False})
-        return {"text/html": html, "application/vnd.plotly.v1+json": json.loads(self.fig.to_json()),
-                "text/plain": f"<plotly figure: {self.fig.layout.title.text}>"}
+        html = self.fig.to_html(
+            full_html=False,
+            include_plotlyjs=self.include_plotlyjs,
+            config={"responsive": True, "displayModeBar": False},
+        )
+        return {
+            "text/html": html,
+            "application/vnd.plotly.v1+json": json.loads(self.fig.to_json()),
+            "text/plain": f"<plotly figure: {self.fig.layout.title.text}>",
+        }
 
 
 def plotly_output(fig) -> PlotlyOutput:
@@ -165,8 +241,10 @@ def notice(root: str | Path | None = None) -> str:
     runs = explorer_runs(root)
     done = runs.dropna(subset=["miou"]).drop_duplicates("key")
     if done.empty:
-        return ("**What to notice.** No stored runs yet: the figures show the grids' settings without "
-                "results; `python -m mkdlib.experiments headline` (and the other grids) fill them.")
+        return (
+            "**What to notice.** No stored runs yet: the figures show the grids' settings without "
+            "results; `python -m mkdlib.experiments headline` (and the other grids) fill them."
+        )
     spread = {}
     for view, v in runs.dropna(subset=["miou"]).groupby("view", sort=False):
         means = v.groupby(["series", "x"])["miou"].mean()
@@ -176,9 +254,11 @@ def notice(root: str | Path | None = None) -> str:
     if spread:
         view = max(spread, key=lambda k: spread[k][0])
         width, (_, hi), (_, lo) = spread[view]
-        text += (f" The widest spread of mean final mIoU is in the *{view}* view: {width:.1f} points between "
-                 f"{hi} and {lo}. Compare it with the seed spread (the dots of one setting) before reading "
-                 "anything into a difference.")
+        text += (
+            f" The widest spread of mean final mIoU is in the *{view}* view: {width:.1f} points between "
+            f"{hi} and {lo}. Compare it with the seed spread (the dots of one setting) before reading "
+            "anything into a difference."
+        )
     return text
 
 
@@ -195,15 +275,23 @@ def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataF
         r = load_result(k, root)
         c = r["config"]
         cfg = make_config(**{f: c[f] for f in ("method", *SWITCHES) if f in c})
-        rows.append({"run": f"{c['method']}, seed {c['seed']}", "split": c["split"], "switches on": short_label(switch_label(cfg)),
-                     "gamma": c["gamma"], "beta": c["beta"], "iterations": c["iters"],
-                     "mIoU (%)": round(100 * r["final"]["miou"], 2), "wall time (min)": round(r["wall_time_s"] / 60, 1)})
+        rows.append(
+            {
+                "run": f"{c['method']}, seed {c['seed']}",
+                "split": c["split"],
+                "switches on": short_label(switch_label(cfg)),
+                "gamma": c["gamma"],
+                "beta": c["beta"],
+                "iterations": c["iters"],
+                "mIoU (%)": round(100 * r["final"]["miou"], 2),
+                "wall time (min)": round(r["wall_time_s"] / 60, 1),
+            }
+        )
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
 # --------------------------------------------------------------------------- live runs (JupyterLab)
-def ablation_explorer(root: str | Path | None = None, data_root: str | None = None,
-                      base: Mapping | None = None):
+def ablation_explorer(root: str | Path | None = None, data_root: str | None = None, base: Mapping | None = None):
     """A JupyterLab widget: pick switches and split, see matching stored runs and their curves side
     by side, and launch a short run of the selection (``base``: extra Config fields for it) through
     :func:`mkdlib.experiments.short_run`."""
@@ -218,18 +306,28 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     from .viz import plot_curves
 
     method = w.Dropdown(options=METHODS, value="mkd", description="method")
-    switch = {s: w.Dropdown(options=[("preset", None), ("on", True), ("off", False)], value=None,
-                            description=s.replace("_", " ")) for s in SWITCHES}
+    switch = {
+        s: w.Dropdown(
+            options=[("preset", None), ("on", True), ("off", False)], value=None, description=s.replace("_", " ")
+        )
+        for s in SWITCHES
+    }
     split = w.Dropdown(options=FRACTIONS, value="1/16", description="split")
     iters = w.BoundedIntText(value=60, min=1, max=100000, description="iterations")
     runs = w.SelectMultiple(options=[], rows=6, description="stored", layout=w.Layout(width="70%"))
-    refresh, show, train_btn = w.Button(description="find matching"), w.Button(description="compare"), \
-        w.Button(description="train short run", button_style="warning")
+    refresh, show, train_btn = (
+        w.Button(description="find matching"),
+        w.Button(description="compare"),
+        w.Button(description="train short run", button_style="warning"),
+    )
     out = w.Output()
 
     def selection() -> dict:
-        return {"method": method.value, "split": split.value,
-                **{s: d.value for s, d in switch.items() if d.value is not None}}
+        return {
+            "method": method.value,
+            "split": split.value,
+            **{s: d.value for s, d in switch.items() if d.value is not None},
+        }
 
     def matching(_=None):
         """Stored runs whose method, split and (preset-resolved) switches equal the selection."""
@@ -245,8 +343,11 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
         for k in stored_runs(root)["key"]:
             r = load_result(k, root)
             c = r["config"]
-            if c["method"] == want.method and c["split"] == want.split and \
-                    all(c[s] == getattr(want, s) for s in SWITCHES):
+            if (
+                c["method"] == want.method
+                and c["split"] == want.split
+                and all(c[s] == getattr(want, s) for s in SWITCHES)
+            ):
                 opts.append((f"{k}  ({c['iters']} it, seed {c['seed']}, mIoU {100 * r['final']['miou']:.1f}%)", k))
         runs.options = opts
         runs.value = tuple(k for _, k in opts[:3])
@@ -278,5 +379,13 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     show.on_click(compare)
     train_btn.on_click(launch)
     matching()
-    return w.VBox([w.HBox([method, split, iters]), w.HBox(list(switch.values())[:3]),
-                   w.HBox(list(switch.values())[3:]), w.HBox([refresh, show, train_btn]), runs, out])
+    return w.VBox(
+        [
+            w.HBox([method, split, iters]),
+            w.HBox(list(switch.values())[:3]),
+            w.HBox(list(switch.values())[3:]),
+            w.HBox([refresh, show, train_btn]),
+            runs,
+            out,
+        ]
+    )

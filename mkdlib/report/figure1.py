@@ -11,6 +11,7 @@ ground truth (L_sup, Eq. 5). Every name in the figure is the function that compu
 Text is at least :data:`MIN_FONT_PT` points on a figure :data:`WIDTH_IN` inches wide, i.e. at
 least 9 px when the SVG is shown at the book's 676-px content width.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,25 +28,69 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 WIDTH_IN, HEIGHT_IN = 9.4, 6.2
 #: 9.4 in at 72 pt/in is 677 px of SVG, shown at <= 676 px: 12 pt is >= 11.9 px on the page
 MIN_FONT_PT = 12.0
-COLOURS = {"student": "#d6e6f5", "teacher": "#fbe3c8", "aug": "#e4f2dc", "data": "#eeeeee", "out": "#ffffff",
-           "sup": "#333333", "st": "#d35400", "ss": "#1f77b4", "ema": "#7f7f7f"}
+COLOURS = {
+    "student": "#d6e6f5",
+    "teacher": "#fbe3c8",
+    "aug": "#e4f2dc",
+    "data": "#eeeeee",
+    "out": "#ffffff",
+    "sup": "#333333",
+    "st": "#d35400",
+    "ss": "#1f77b4",
+    "ema": "#7f7f7f",
+}
 
 
 def _box(ax, x, y, w, h, text, face, size=MIN_FONT_PT, weight="normal", edge="#555555"):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=1.2",
-                                fc=face, ec=edge, lw=1.0))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=1.2", fc=face, ec=edge, lw=1.0
+        )
+    )
     ax.text(x, y, text, ha="center", va="center", fontsize=size, weight=weight, linespacing=1.25)
     return (x, y, w, h)
 
 
-def _arrow(ax, start, end, colour="#444444", style="-|>", lw=1.3, ls="-", rad=0.0, label=None,
-           label_at=None, label_colour=None, shrink=2):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=13, color=colour, lw=lw,
-                                 linestyle=ls, connectionstyle=f"arc3,rad={rad}", shrinkA=shrink, shrinkB=shrink))
+def _arrow(
+    ax,
+    start,
+    end,
+    colour="#444444",
+    style="-|>",
+    lw=1.3,
+    ls="-",
+    rad=0.0,
+    label=None,
+    label_at=None,
+    label_colour=None,
+    shrink=2,
+):
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle=style,
+            mutation_scale=13,
+            color=colour,
+            lw=lw,
+            linestyle=ls,
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=shrink,
+            shrinkB=shrink,
+        )
+    )
     if label:
         x, y = label_at or ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-        ax.text(x, y, label, ha="center", va="center", fontsize=MIN_FONT_PT, color=label_colour or colour,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=MIN_FONT_PT,
+            color=label_colour or colour,
+            bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"),
+        )
 
 
 def draw() -> Figure:
@@ -94,18 +139,40 @@ def draw() -> Figure:
     for a, b in ((s1, fa1), (s2, fa2), (t1, m1), (t2, m2)):
         _arrow(ax, (a[0] + a[2] / 2, a[1]), (b[0] - b[2] / 2, b[1]))
     for y in ((ys1 + yt1) / 2 + 0.2, (ys2 + yt2) / 2 - 0.2):
-        ax.text(71, y, "$\\mathcal{L}_{sup}$ vs $y^l$ (Eq. 5)", fontsize=MIN_FONT_PT, color=c["sup"],
-                ha="center", va="center")
+        ax.text(
+            71,
+            y,
+            "$\\mathcal{L}_{sup}$ vs $y^l$ (Eq. 5)",
+            fontsize=MIN_FONT_PT,
+            color=c["sup"],
+            ha="center",
+            va="center",
+        )
     # losses: L_st crosses the branches (teacher i -> student j), L_ss between the students (CPS)
     _arrow(ax, (m1[0] + 7.5, m1[1]), (fa2[0] + 7.5, fa2[1]), colour=c["st"], rad=-0.3, lw=1.8)
     _arrow(ax, (m2[0] + 7.5, m2[1]), (fa1[0] + 7.5, fa1[1]), colour=c["st"], rad=0.3, lw=1.8)
-    ax.text(87.2, 33, "$\\mathcal{L}_{st}$, Eq. 2:\n$y_{t1} \\to M_{s2}$\n$y_{t2} \\to M_{s1}$",
-            fontsize=MIN_FONT_PT, color=c["st"], ha="left", va="center", multialignment="left", linespacing=1.35)
+    ax.text(
+        87.2,
+        33,
+        "$\\mathcal{L}_{st}$, Eq. 2:\n$y_{t1} \\to M_{s2}$\n$y_{t2} \\to M_{s1}$",
+        fontsize=MIN_FONT_PT,
+        color=c["st"],
+        ha="left",
+        va="center",
+        multialignment="left",
+        linespacing=1.35,
+    )
     _arrow(ax, (66, fa1[1] - 4.2), (66, fa2[1] + 4.2), colour=c["ss"], style="<|-|>", lw=1.8)
     ax.text(67.3, 33, "$\\mathcal{L}_{ss}$ (CPS)", fontsize=MIN_FONT_PT, color=c["ss"], ha="left", va="center")
-    ax.text(50, 0.8, "$\\mathcal{L} = \\mathcal{L}_{sup} + \\alpha\\,\\mathcal{L}_{st} + \\beta\\,\\mathcal{L}_{ss}$"
-            " (Eq. 4).  Teachers: forward only, no gradient.  Dashed: EMA.",
-            ha="center", va="bottom", fontsize=MIN_FONT_PT)
+    ax.text(
+        50,
+        0.8,
+        "$\\mathcal{L} = \\mathcal{L}_{sup} + \\alpha\\,\\mathcal{L}_{st} + \\beta\\,\\mathcal{L}_{ss}$"
+        " (Eq. 4).  Teachers: forward only, no gradient.  Dashed: EMA.",
+        ha="center",
+        va="bottom",
+        fontsize=MIN_FONT_PT,
+    )
     return fig
 
 

@@ -6,6 +6,7 @@ PASCAL VOC / Cityscapes). Our numbers come from the results store (:mod:`mkdlib.
 therefore never subtracted from the paper's; each comparison table instead shows the *gain over a
 reference row* (e.g. co-training for Table 3) for both, and the difference of those gains.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,7 @@ def paper_table(name: str) -> pd.DataFrame:
     """One of the paper's tables as a DataFrame (mIoU %; NaN where the paper has no entry)."""
     tables = load_paper()
     if name not in tables:
-        raise KeyError(f"paper table {name!r} is not in {PAPER_RESULTS_PATH.name}; "
-                       f"tables: {', '.join(tables)}")
+        raise KeyError(f"paper table {name!r} is not in {PAPER_RESULTS_PATH.name}; tables: {', '.join(tables)}")
     t = tables[name]
     rows = t["rows"]
     if isinstance(rows, dict):
@@ -58,9 +58,13 @@ def split_sizes() -> pd.DataFrame:
                 out[m.group(1).lower()] = int(m.group(2))
         return out
 
-    df = pd.DataFrame({"VOC 2012 classic (1,464)": sizes("table1_voc_classic"),
-                       "VOCAug blended (10,582)": sizes("table2_vocaug", "R50 "),
-                       "Cityscapes (2,975)": sizes("table2_cityscapes", "R50 ")})
+    df = pd.DataFrame(
+        {
+            "VOC 2012 classic (1,464)": sizes("table1_voc_classic"),
+            "VOCAug blended (10,582)": sizes("table2_vocaug", "R50 "),
+            "Cityscapes (2,975)": sizes("table2_cityscapes", "R50 "),
+        }
+    )
     return df.reindex(list(FRACTIONS)).astype("Int64")
 
 
@@ -77,8 +81,13 @@ def switch_label(cfg: Config) -> str:
 
 
 #: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
-SHORT = (("co-training + ", "+ "), ("mutual mean teacher", "mutual MT"), ("mean teacher", "MT"),
-         ("strong aug", "SDA"), ("feature aug", "FDA"))
+SHORT = (
+    ("co-training + ", "+ "),
+    ("mutual mean teacher", "mutual MT"),
+    ("mean teacher", "MT"),
+    ("strong aug", "SDA"),
+    ("feature aug", "FDA"),
+)
 
 
 def short_label(label: str) -> str:
@@ -97,11 +106,15 @@ def stored_runs(root: str | Path | None = None) -> pd.DataFrame:
     df = load_results(root)
     if df.empty:
         return pd.DataFrame(columns=["key", "seed_free_key", "seed", "miou", "best_miou"])
-    out = pd.DataFrame({
-        "key": df["key"],
-        "seed_free_key": [seed_free_key(load_result(k, root)["config"]) for k in df["key"]],
-        "seed": df["seed"].astype(int), "miou": 100 * df["miou"].astype(float),
-        "best_miou": 100 * df["best_miou"].astype(float)})
+    out = pd.DataFrame(
+        {
+            "key": df["key"],
+            "seed_free_key": [seed_free_key(load_result(k, root)["config"]) for k in df["key"]],
+            "seed": df["seed"].astype(int),
+            "miou": 100 * df["miou"].astype(float),
+            "best_miou": 100 * df["best_miou"].astype(float),
+        }
+    )
     return out.reset_index(drop=True)
 
 
@@ -122,8 +135,16 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
             if sfk in seen:
                 continue
             seen.add(sfk)
-            base = {"grid": name, "method": cfg.method, "split": cfg.split, "label": switch_label(cfg),
-                    "gamma": cfg.gamma, "beta": cfg.beta, **cfg.switches(), "grid_key": cfg.key()}
+            base = {
+                "grid": name,
+                "method": cfg.method,
+                "split": cfg.split,
+                "label": switch_label(cfg),
+                "gamma": cfg.gamma,
+                "beta": cfg.beta,
+                **cfg.switches(),
+                "grid_key": cfg.key(),
+            }
             rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
@@ -215,17 +236,28 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows, index=list(FRACTIONS)).T
     df.columns.name = "label fraction"
     planned = {(c.method, c.split) for g in ("headline", "fractions") for c in grid(g)}
-    needs = {f"{OURS}: supervised": ("supervised",), f"{OURS}: CPS": ("cps",), f"{OURS}: MKD": ("mkd",),
-             f"{OURS}: MKD gain vs supervised": ("mkd", "supervised"), f"{OURS}: MKD gain vs CPS": ("mkd", "cps"),
-             "difference of MKD-vs-CPS gains (ours - paper)": ("mkd", "cps")}
-    df.attrs["not_in_grid"] = [(row, f) for row, methods in needs.items() for f in FRACTIONS
-                               if any((m, f) not in planned for m in methods)]
+    needs = {
+        f"{OURS}: supervised": ("supervised",),
+        f"{OURS}: CPS": ("cps",),
+        f"{OURS}: MKD": ("mkd",),
+        f"{OURS}: MKD gain vs supervised": ("mkd", "supervised"),
+        f"{OURS}: MKD gain vs CPS": ("mkd", "cps"),
+        "difference of MKD-vs-CPS gains (ours - paper)": ("mkd", "cps"),
+    }
+    df.attrs["not_in_grid"] = [
+        (row, f) for row, methods in needs.items() for f in FRACTIONS if any((m, f) not in planned for m in methods)
+    ]
     return df
 
 
 #: Table 2 rows: our method label -> the paper's row name (VOCAug and Cityscapes tables)
-METHOD_ROWS = {"supervised only": None, "mean teacher": "MT", "CPS (co-training)": "CPS",
-               "CPS + CutMix": "CPS-with-CutMix", "MKD": "MKD"}
+METHOD_ROWS = {
+    "supervised only": None,
+    "mean teacher": "MT",
+    "CPS (co-training)": "CPS",
+    "CPS + CutMix": "CPS-with-CutMix",
+    "MKD": "MKD",
+}
 #: MKD's matching baseline: MKD trains with CutMix, so its gain is measured against CPS trained with
 #: CutMix (the paper's Table 2 lists "CPS w/ CutMix" beside plain CPS)
 FAIR_REFERENCE = "CPS + CutMix"
@@ -234,8 +266,13 @@ FAIR_REFERENCE = "CPS + CutMix"
 def method_label(method: str) -> str:
     """The Table 2 row of a method: ``cps_cutmix`` (CPS w/ CutMix, co-training + strong aug) is
     "CPS + CutMix", MKD's matching baseline; ``cps`` is plain co-training."""
-    return {"supervised": "supervised only", "mean_teacher": "mean teacher", "cps": "CPS (co-training)",
-            "cps_cutmix": FAIR_REFERENCE, "mkd": "MKD"}.get(method, method)
+    return {
+        "supervised": "supervised only",
+        "mean_teacher": "mean teacher",
+        "cps": "CPS (co-training)",
+        "cps_cutmix": FAIR_REFERENCE,
+        "mkd": "MKD",
+    }.get(method, method)
 
 
 def table_methods(root: str | Path | None = None) -> pd.DataFrame:
@@ -254,8 +291,9 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
     df = pd.DataFrame(_ours_columns(s), index=order)
     df[f"{PAPER} VOCAug R50 1/16"] = [voc.loc[r, "R50 1/16 (662)"] if r else math.nan for r in METHOD_ROWS.values()]
-    df[f"{PAPER} Cityscapes R50 1/16"] = [city.loc[r, "R50 1/16 (186)"] if r else math.nan
-                                          for r in METHOD_ROWS.values()]
+    df[f"{PAPER} Cityscapes R50 1/16"] = [
+        city.loc[r, "R50 1/16 (186)"] if r else math.nan for r in METHOD_ROWS.values()
+    ]
     return _with_gains(df, FAIR_REFERENCE, f"{OURS} mIoU", f"{PAPER} VOCAug R50 1/16", FAIR_REFERENCE)
 
 
@@ -271,9 +309,18 @@ def paper_mkd_gains() -> pd.DataFrame:
         for col in t.columns:
             backbone, labels = re.fullmatch(r"(R\d+) (.+)", col).groups()
             mkd, cps, cut = (t.loc[r, col] for r in ("MKD", "CPS", "CPS-with-CutMix"))
-            rows.append({"dataset": dataset, "backbone": backbone, "labels": labels, "MKD": mkd, "CPS": cps,
-                         "CPS w/ CutMix": cut, "MKD gain vs CPS w/ CutMix (fair)": mkd - cut,
-                         "MKD gain vs CPS (no CutMix)": mkd - cps})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "backbone": backbone,
+                    "labels": labels,
+                    "MKD": mkd,
+                    "CPS": cps,
+                    "CPS w/ CutMix": cut,
+                    "MKD gain vs CPS w/ CutMix (fair)": mkd - cut,
+                    "MKD gain vs CPS (no CutMix)": mkd - cps,
+                }
+            )
     return pd.DataFrame(rows).set_index(["dataset", "backbone", "labels"])
 
 
@@ -284,8 +331,9 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     from ..registry import RENAMED_FIELDS
 
     paper = paper_table("table3_ablation").rename(columns=RENAMED_FIELDS)  # the transcription says mean_teacher
-    paper_label = {switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"]
-                   for _, r in paper.iterrows()}
+    paper_label = {
+        switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"] for _, r in paper.iterrows()
+    }
     labels = list(dict.fromkeys(runs["label"]))
     df = pd.DataFrame(_ours_columns(s.reindex(labels)), index=labels)
     df[f"{PAPER} mIoU (VOCAug R50)"] = [paper_label.get(l, math.nan) for l in labels]
@@ -324,12 +372,17 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
         return ("on" if v else "off") if isinstance(v, bool) else f"{v:g}"
 
     def label(cfg: Config) -> str:
-        changed = [f"{k} {value(getattr(default, k))} -> {value(getattr(cfg, k))}"
-                   for k in ("cutmix", "alpha", "threshold", "fa_lambda") if getattr(cfg, k) != getattr(default, k)]
+        changed = [
+            f"{k} {value(getattr(default, k))} -> {value(getattr(cfg, k))}"
+            for k in ("cutmix", "alpha", "threshold", "fa_lambda")
+            if getattr(cfg, k) != getattr(default, k)
+        ]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
 
-    headline = sorted((c for c in grid("headline") if c.split == "1/16" and c.seed == 0
-                       and c.method in ("mkd", "cps")), key=lambda c: c.method != "mkd")  # MKD, then CPS
+    headline = sorted(
+        (c for c in grid("headline") if c.split == "1/16" and c.seed == 0 and c.method in ("mkd", "cps")),
+        key=lambda c: c.method != "mkd",
+    )  # MKD, then CPS
     rows = []
     for cfg in headline + grid("diagnosis"):
         rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
@@ -342,8 +395,14 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     training, final = the last one."""
     runs = diagnosis_runs(root)
     g = runs.groupby("setting", sort=False)
-    df = pd.DataFrame({f"{OURS} mIoU": g["miou"].mean(), f"{OURS} sd": g["miou"].std(ddof=1),
-                       f"{OURS} seeds": g["miou"].count(), f"{OURS} best mIoU during training": g["best_miou"].mean()})
+    df = pd.DataFrame(
+        {
+            f"{OURS} mIoU": g["miou"].mean(),
+            f"{OURS} sd": g["miou"].std(ddof=1),
+            f"{OURS} seeds": g["miou"].count(),
+            f"{OURS} best mIoU during training": g["best_miou"].mean(),
+        }
+    )
     for ref, what in (("MKD (paper's settings)", "MKD"), ("CPS (paper's settings)", "CPS")):
         df[f"{OURS} gain vs {what}"] = df[f"{OURS} mIoU"] - df.loc[ref, f"{OURS} mIoU"]
     return df
@@ -365,8 +424,13 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
     from ..evaluate import object_scores
     from ..results import load_result
 
-    names = {"object_iou": "object IoU", "object_precision": "object precision", "object_recall": "object recall",
-             "class_accuracy": "class accuracy", "dominant_class_share": "top class share"}
+    names = {
+        "object_iou": "object IoU",
+        "object_precision": "object precision",
+        "object_recall": "object recall",
+        "class_accuracy": "class accuracy",
+        "dominant_class_share": "top class share",
+    }
     rows = []
     for r in runs.itertuples():
         scores = dict.fromkeys(names, math.nan)
@@ -427,10 +491,12 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     1/16 (no CPS at other fractions here, no supervised row in the paper), so it is left out.
     """
     sd = seed_noise_sd(root)
-    specs = [("Table 2", table_methods(root), FAIR_REFERENCE, FAIR_REFERENCE),
-             ("Table 3", table_ablation(root), "co-training", "co-training"),
-             ("Table 4", table_sweep("gamma", root), None, "gamma=0"),
-             ("Table 5", table_sweep("beta", root), None, "beta=0")]
+    specs = [
+        ("Table 2", table_methods(root), FAIR_REFERENCE, FAIR_REFERENCE),
+        ("Table 3", table_ablation(root), "co-training", "co-training"),
+        ("Table 4", table_sweep("gamma", root), None, "gamma=0"),
+        ("Table 5", table_sweep("beta", root), None, "beta=0"),
+    ]
     rows = []
     for name, t, ref, what in specs:
         ref = t.index[0] if ref is None else ref
@@ -450,10 +516,22 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
             elif math.isnan(noise) or abs(gain) < noise:
                 verdict = "within seed noise"
             else:
-                verdict = "same direction" if math.copysign(1, gain) == math.copysign(1, theirs[idx]) \
+                verdict = (
+                    "same direction"
+                    if math.copysign(1, gain) == math.copysign(1, theirs[idx])
                     else "opposite direction"
-            rows.append({"table": name, "effect": label(idx), "reference": label(ref), f"{OURS} gain": gain,
-                         f"{PAPER} gain": theirs[idx], "noise (±)": noise, "verdict": verdict})
+                )
+            rows.append(
+                {
+                    "table": name,
+                    "effect": label(idx),
+                    "reference": label(ref),
+                    f"{OURS} gain": gain,
+                    f"{PAPER} gain": theirs[idx],
+                    "noise (±)": noise,
+                    "verdict": verdict,
+                }
+            )
     return pd.DataFrame(rows).set_index(["table", "effect"])
 
 
@@ -469,7 +547,7 @@ def _noise(sd: float, n_a, n_b, z: float = 2.0) -> float:
 
 
 def _judge(gain: float, noise: float, paper_gain: float | None = None) -> str:
-    """"not yet run" / "within seed noise" / "same direction" / "opposite direction" (as the
+    """ "not yet run" / "within seed noise" / "same direction" / "opposite direction" (as the
     paper's gain; without one: "beyond seed noise")."""
     if gain is None or math.isnan(gain):
         return "not yet run"
@@ -494,12 +572,21 @@ def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
     t = table_methods(root)
     full = _summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
     ours, paper_voc, paper_city = (OURS, "mIoU ± sd"), (f"{PAPER}, R50", "VOCAug"), (f"{PAPER}, R50", "Cityscapes")
-    rows = {label: {ours: _mean_sd(r[f"{OURS} mIoU"], r[f"{OURS} sd"], r[f"{OURS} seeds"]),
-                    (OURS, "seeds"): int(r[f"{OURS} seeds"]),
-                    paper_voc: r[f"{PAPER} VOCAug R50 1/16"], paper_city: r[f"{PAPER} Cityscapes R50 1/16"]}
-            for label, r in t.iterrows()}
-    rows["supervised only, all labels"] = {ours: _mean_sd(full["mean"], full["sd"], full["n"]),
-                                           (OURS, "seeds"): int(full["n"]), paper_voc: math.nan, paper_city: math.nan}
+    rows = {
+        label: {
+            ours: _mean_sd(r[f"{OURS} mIoU"], r[f"{OURS} sd"], r[f"{OURS} seeds"]),
+            (OURS, "seeds"): int(r[f"{OURS} seeds"]),
+            paper_voc: r[f"{PAPER} VOCAug R50 1/16"],
+            paper_city: r[f"{PAPER} Cityscapes R50 1/16"],
+        }
+        for label, r in t.iterrows()
+    }
+    rows["supervised only, all labels"] = {
+        ours: _mean_sd(full["mean"], full["sd"], full["n"]),
+        (OURS, "seeds"): int(full["n"]),
+        paper_voc: math.nan,
+        paper_city: math.nan,
+    }
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     for col in (paper_voc, paper_city):
@@ -516,16 +603,22 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     mean, sd_, n = t[f"{OURS} mIoU"], t[f"{OURS} sd"], t[f"{OURS} seeds"]
     p_voc = t.loc["MKD", f"{PAPER} VOCAug R50 1/16"] - t.loc[FAIR_REFERENCE, f"{PAPER} VOCAug R50 1/16"]
     p_city = t.loc["MKD", f"{PAPER} Cityscapes R50 1/16"] - t.loc[FAIR_REFERENCE, f"{PAPER} Cityscapes R50 1/16"]
-    paper_sentence = (f"The paper reports MKD {p_voc:+.2f} points above CPS with CutMix on VOCAug and "
-                      f"{p_city:+.2f} on Cityscapes (ResNet-50, 1/16 of the labels)")
+    paper_sentence = (
+        f"The paper reports MKD {p_voc:+.2f} points above CPS with CutMix on VOCAug and "
+        f"{p_city:+.2f} on Cityscapes (ResNet-50, 1/16 of the labels)"
+    )
     if mean.notna().sum() == 0:
-        return (f"**{NO_RUNS.capitalize()}**: the results store holds none of the headline runs, so this "
-                "book cannot yet say which method is best on the built-in dataset "
-                "(`python -m mkdlib.experiments headline` trains them). "
-                f"{paper_sentence}; whether that gain reproduces here is open until those runs exist.")
+        return (
+            f"**{NO_RUNS.capitalize()}**: the results store holds none of the headline runs, so this "
+            "book cannot yet say which method is best on the built-in dataset "
+            "(`python -m mkdlib.experiments headline` trains them). "
+            f"{paper_sentence}; whether that gain reproduces here is open until those runs exist."
+        )
     best = mean.idxmax()
-    first = (f"On the built-in dataset with 1/16 of the labels, **{best}** scores highest: "
-             f"{_mean_sd(mean[best], sd_[best], n[best])} mIoU ({int(n[best])} seed{'s' if n[best] != 1 else ''})")
+    first = (
+        f"On the built-in dataset with 1/16 of the labels, **{best}** scores highest: "
+        f"{_mean_sd(mean[best], sd_[best], n[best])} mIoU ({int(n[best])} seed{'s' if n[best] != 1 else ''})"
+    )
     if best != "MKD":
         first += f"; MKD scores {_mean_sd(mean['MKD'], sd_['MKD'], n['MKD'])}"
     first += "."
@@ -533,19 +626,27 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     noise = _noise(seed_noise_sd(root), n["MKD"], n[FAIR_REFERENCE], z)
     judged = _judge(gain, noise, p_voc)
     if judged == "not yet run":
-        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), cannot "
-                  "be measured yet: one of the two is not yet run.")
+        second = (
+            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), cannot "
+            "be measured yet: one of the two is not yet run."
+        )
     elif math.isnan(noise):
-        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
-                  f"{gain:+.1f} points, but without repeated seeds there is no seed noise to judge it against.")
+        second = (
+            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
+            f"{gain:+.1f} points, but without repeated seeds there is no seed noise to judge it against."
+        )
     else:
-        second = (f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
-                  f"{gain:+.1f} points, {'more' if abs(gain) >= noise else 'less'} than {z:g} sd of the seed "
-                  f"noise (±{noise:.1f}): {'a real difference at this scale' if abs(gain) >= noise else 'the two cannot be told apart'}.")
-    outcome = {"same direction": "here that gain reproduces in direction",
-               "opposite direction": "here MKD falls behind instead",
-               "within seed noise": "here the difference is within the seed noise",
-               "not yet run": "here it is not yet measured"}[judged]
+        second = (
+            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
+            f"{gain:+.1f} points, {'more' if abs(gain) >= noise else 'less'} than {z:g} sd of the seed "
+            f"noise (±{noise:.1f}): {'a real difference at this scale' if abs(gain) >= noise else 'the two cannot be told apart'}."
+        )
+    outcome = {
+        "same direction": "here that gain reproduces in direction",
+        "opposite direction": "here MKD falls behind instead",
+        "within seed noise": "here the difference is within the seed noise",
+        "not yet run": "here it is not yet measured",
+    }[judged]
     return f"{first} {second} {paper_sentence}; {outcome}."
 
 
@@ -561,8 +662,10 @@ def notice_label_fractions(t1: pd.DataFrame) -> str:
     """What to notice in the Table 1 analogue, from its numbers."""
     sup, mkd = t1.loc[f"{OURS}: supervised"], t1.loc[f"{OURS}: MKD"]
     pg = t1.loc[f"{PAPER}: MKD-R101 gain vs CPS-R101"]
-    paper = (f"The paper's MKD-R101 gains over CPS-R101 from {pg['1/16']:+.2f} points at 1/16 to "
-             f"{pg['1/2']:+.2f} at 1/2: unlabeled images help most when labels are scarce.")
+    paper = (
+        f"The paper's MKD-R101 gains over CPS-R101 from {pg['1/16']:+.2f} points at 1/16 to "
+        f"{pg['1/2']:+.2f} at 1/2: unlabeled images help most when labels are scarce."
+    )
     if sup.notna().sum() == 0 and mkd.notna().sum() == 0:
         return _what(f"{NO_RUNS.capitalize()} for the label-fraction grid. {paper}")
     parts = []
@@ -574,9 +677,11 @@ def notice_label_fractions(t1: pd.DataFrame) -> str:
         above = [f for f in both if mkd[f] > sup[f]]
         gaps = {f: mkd[f] - sup[f] for f in both}
         worst = min(gaps, key=gaps.get)
-        parts.append(f"MKD is above supervised training at {len(above)} of {len(both)} fractions where both ran "
-                     f"(gap from {min(gaps.values()):+.1f} at {worst} to {max(gaps.values()):+.1f}; one seed "
-                     "except at 1/16).")
+        parts.append(
+            f"MKD is above supervised training at {len(above)} of {len(both)} fractions where both ran "
+            f"(gap from {min(gaps.values()):+.1f} at {worst} to {max(gaps.values()):+.1f}; one seed "
+            "except at 1/16)."
+        )
     return _what(" ".join(parts + [paper]))
 
 
@@ -585,9 +690,11 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     (CPS + CutMix) and the paper's fair and unfair MKD gains."""
     mean, n = t2[f"{OURS} mIoU"], t2[f"{OURS} seeds"]
     voc = t2[f"{PAPER} VOCAug R50 1/16"]
-    paper = (f"In the paper MKD leads CPS w/ CutMix by {voc['MKD'] - voc[FAIR_REFERENCE]:+.2f} points on VOCAug "
-             f"(the fair reference: both use CutMix); against CPS without CutMix the same table gives "
-             f"{voc['MKD'] - voc['CPS (co-training)']:+.2f}, a gain that is mostly CutMix's.")
+    paper = (
+        f"In the paper MKD leads CPS w/ CutMix by {voc['MKD'] - voc[FAIR_REFERENCE]:+.2f} points on VOCAug "
+        f"(the fair reference: both use CutMix); against CPS without CutMix the same table gives "
+        f"{voc['MKD'] - voc['CPS (co-training)']:+.2f}, a gain that is mostly CutMix's."
+    )
     if mean.notna().sum() == 0:
         return _what(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
     best = mean.idxmax()
@@ -595,8 +702,15 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     noise = _noise(seed_noise_sd(root), n["MKD"], n[FAIR_REFERENCE], z)
     judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
     ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {_fmt_gain(gain)} points"
-    ours += "" if judged == "not yet run" else (f" ({judged}; noise ±{noise:.1f})." if not math.isnan(noise)
-                                                else " (one seed: no seed noise to judge it by).")
+    ours += (
+        ""
+        if judged == "not yet run"
+        else (
+            f" ({judged}; noise ±{noise:.1f})."
+            if not math.isnan(noise)
+            else " (one seed: no seed noise to judge it by)."
+        )
+    )
     return _what(f"{ours} {paper}")
 
 
@@ -614,19 +728,25 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
         verdicts[idx] = _judge(ours[idx], _noise(sd, n[idx], n[ref], z), paper[idx])
     p_best = t[f"{PAPER} gain vs {what}"].idxmax()
     label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
-    paper_text = (f"The paper's best row is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
-                  f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points.")
+    paper_text = (
+        f"The paper's best row is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
+        f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points."
+    )
     done = {k: v for k, v in verdicts.items() if v != "not yet run"}
     if not done:
         return _what(f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}")
-    phrase = {"same direction": "in the paper's direction", "opposite direction": "against the paper's direction",
-              "within seed noise": "within the seed noise"}
+    phrase = {
+        "same direction": "in the paper's direction",
+        "opposite direction": "against the paper's direction",
+        "within seed noise": "within the seed noise",
+    }
     counts = pd.Series(done).value_counts()
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
     o_best = ours.drop(ref).idxmax() if ours.drop(ref).notna().any() else None
     best = "" if o_best is None else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
-    return _what(f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}."
-                 f"{best} {paper_text}")
+    return _what(
+        f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
+    )
 
 
 def notice_effects(effects: pd.DataFrame) -> str:
@@ -636,10 +756,12 @@ def notice_effects(effects: pd.DataFrame) -> str:
     if not done:
         return _what(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
     same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
-    return _what(f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
-                 f"noise, {opposite} go the opposite way, and {int(v.get('within seed noise', 0))} are within "
-                 "the noise. The absolute scale differs too much for this to say anything about VOC: it says "
-                 "whether this built-in dataset, at this budget, is a regime where MKD's parts help.")
+    return _what(
+        f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
+        f"noise, {opposite} go the opposite way, and {int(v.get('within seed noise', 0))} are within "
+        "the noise. The absolute scale differs too much for this to say anything about VOC: it says "
+        "whether this built-in dataset, at this budget, is a regime where MKD's parts help."
+    )
 
 
 def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
@@ -650,9 +772,11 @@ def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
         return _what(f"{NO_RUNS.capitalize()}: no confusion matrix to split yet.")
     lo, hi = done[rec].idxmin(), done[rec].idxmax()
     best_acc = done[acc].idxmax()
-    text = (f"*Finding*: object recall ranges from {done.loc[lo, rec]:.0f} % ({lo}) to {done.loc[hi, rec]:.0f} % "
-            f"({hi}). *Naming*: class accuracy on the objects found is highest for {best_acc} "
-            f"({done.loc[best_acc, acc]:.0f} %)")
+    text = (
+        f"*Finding*: object recall ranges from {done.loc[lo, rec]:.0f} % ({lo}) to {done.loc[hi, rec]:.0f} % "
+        f"({hi}). *Naming*: class accuracy on the objects found is highest for {best_acc} "
+        f"({done.loc[best_acc, acc]:.0f} %)"
+    )
     text += f", against {100 * chance:.0f} % by chance." if chance else "."
     return _what(text)
 
@@ -666,9 +790,11 @@ def notice_diagnosis(t: pd.DataFrame) -> str:
         return _what(f"{NO_RUNS.capitalize()} for the diagnosis grid or its CPS reference.")
     best = done.idxmax()
     beat = int((done > 0).sum())
-    return _what(f"{beat} of {len(done)} changes put MKD above CPS; the best is {best} "
-                 f"({done[best]:+.1f} against CPS, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD "
-                 "with the paper's settings; one seed each).")
+    return _what(
+        f"{beat} of {len(done)} changes put MKD above CPS; the best is {best} "
+        f"({done[best]:+.1f} against CPS, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD "
+        "with the paper's settings; one seed each)."
+    )
 
 
 def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
@@ -686,8 +812,9 @@ def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
         text += f", {done[mkd] - done[ranked[1]]:+.1f} points ahead of {ranked[1]}" if len(ranked) > 1 else ""
     missing = [k for k, v in mious.items() if k not in done]
     text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
-    return _what(text + " One seed per row: a difference smaller than the seed spread of the tables chapter "
-                        "says nothing.")
+    return _what(
+        text + " One seed per row: a difference smaller than the seed spread of the tables chapter says nothing."
+    )
 
 
 def notice_run(result: dict, curves: list[dict]) -> str:
@@ -697,8 +824,11 @@ def notice_run(result: dict, curves: list[dict]) -> str:
     at = max(ev, key=lambda c: c["miou"])["iter"] if ev else None
     text = f"The final mIoU is {final:.1f}; the best evaluation during training was {best:.1f}"
     text += f" (iteration {at})" if at is not None else ""
-    text += (": the run peaked and then lost " f"{best - final:.1f} points." if best - final >= 1.0
-             else ": the run ended near its best.")
+    text += (
+        f": the run peaked and then lost {best - final:.1f} points."
+        if best - final >= 1.0
+        else ": the run ended near its best."
+    )
     ious = result["final"].get("per_class_iou") or []
     names = result.get("class_names") or [str(i) for i in range(len(ious))]
     scored = [(n, v) for n, v in zip(names, ious) if v is not None]
@@ -714,10 +844,12 @@ def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str 
         return _what(f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored.")
     better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
     mean_gain = 100 * (scores[method] - scores[baseline]).mean()
-    return _what(f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
-                 f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
-                 "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
-                 "are the counterweight.")
+    return _what(
+        f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
+        f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
+        "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
+        "are the counterweight."
+    )
 
 
 def flat_index(df: pd.DataFrame) -> pd.DataFrame:
@@ -748,10 +880,11 @@ def table_view(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
     cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
+
     def split(col: str) -> tuple[str, str]:
         for group in (OURS, PAPER):
             if col.startswith(group + " ") or col.startswith(group + ": "):
-                return group, col[len(group):].lstrip(" :").replace(" R50 1/16", "")
+                return group, col[len(group) :].lstrip(" :").replace(" R50 1/16", "")
         return "", col
 
     out = df.copy()

@@ -10,6 +10,7 @@ The branch gets exactly the HTML tree plus ``.nojekyll`` (GitHub Pages would oth
 (``make book``); nothing is built here. ``.github/workflows/book.yml`` builds and deploys the book
 on every push to ``main`` instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,14 @@ class PublishError(RuntimeError):
     """The book cannot be published as asked; the message says what to do."""
 
 
-def publish(html_dir: str | Path = HTML_DIR, repo: str | Path = REPO, remote: str = "origin",
-            branch: str = "gh-pages", push: bool = True, message: str | None = None) -> str:
+def publish(
+    html_dir: str | Path = HTML_DIR,
+    repo: str | Path = REPO,
+    remote: str = "origin",
+    branch: str = "gh-pages",
+    push: bool = True,
+    message: str | None = None,
+) -> str:
     """Commit ``html_dir`` as the whole content of ``branch`` in the git repository ``repo`` and
     (``push``) push it to ``remote``. Returns the commit id of the published tree."""
     html_dir, repo = Path(html_dir).resolve(), Path(repo).resolve()
@@ -39,11 +46,23 @@ def publish(html_dir: str | Path = HTML_DIR, repo: str | Path = REPO, remote: st
     if push and subprocess.run([*git, "remote", "get-url", remote], capture_output=True).returncode != 0:
         raise PublishError(f"the repository has no remote {remote!r} (`git remote -v`); give --remote or --no-push")
     if push:  # start from the remote's branch, so that publishing adds a commit instead of rewriting it
-        subprocess.run([*git, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"],
-                       capture_output=True)
+        subprocess.run(
+            [*git, "fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"],
+            capture_output=True,
+        )
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cmd = [sys.executable, "-m", "ghp_import", "--no-jekyll", "--remote", remote, "--branch", branch,
-           "--message", message or f"Publish the book (built from {head or 'an uncommitted tree'})"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ghp_import",
+        "--no-jekyll",
+        "--remote",
+        remote,
+        "--branch",
+        branch,
+        "--message",
+        message or f"Publish the book (built from {head or 'an uncommitted tree'})",
+    ]
     if push:
         cmd.append("--push")
     res = subprocess.run([*cmd, str(html_dir)], cwd=repo, capture_output=True, text=True)
@@ -53,8 +72,11 @@ def publish(html_dir: str | Path = HTML_DIR, repo: str | Path = REPO, remote: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.report.publish", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m mkdlib.report.publish",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--html", default=str(HTML_DIR), help="the built book (default: book/_build/html)")
     p.add_argument("--repo", default=str(REPO), help="the git repository to publish from")
     p.add_argument("--remote", default="origin")

@@ -11,6 +11,7 @@ Sphinx 7 and sphinx-book-theme 1.x, so that the book's browser check
   variable ``default_mode`` is unset (sphinx-book-theme never sets it): it is set to ``light``
   (the figures are drawn for a white page).
 """
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ Every function returns a matplotlib Figure and reads only what it is given or th
 none of them trains. The interactive explorer (plotly figures, and the JupyterLab widget whose
 button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.report.explorer`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,9 @@ def _tight_width_in(fig: Figure) -> float:
     return fig.get_tightbbox(fig.canvas.get_renderer()).width
 
 
-def min_font_pt(width_in: float, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX,
-                min_px: float = MIN_TEXT_PX) -> float:
+def min_font_pt(
+    width_in: float, dpi: float = FIGURE_DPI, column_px: float = COLUMN_PX, min_px: float = MIN_TEXT_PX
+) -> float:
     """The smallest font size (points) that is ``min_px`` pixels on the page for a figure
     ``width_in`` inches wide, saved at ``dpi`` and scaled down to fit a ``column_px`` column."""
     scale = min(1.0, column_px / (width_in * dpi))
@@ -116,8 +118,7 @@ def add_palette_legend(fig: Figure, class_names: Sequence[str], ignore: bool = T
     """One palette legend under the whole figure."""
     handles = palette_handles(class_names, ignore)
     ncol = max(1, min(len(handles), int(fig.get_figwidth() / 1.9)))
-    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False,
-               bbox_to_anchor=(0.5, -0.02), fontsize=10)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, -0.02), fontsize=10)
 
 
 def _as_rgb(panel: np.ndarray) -> np.ndarray:
@@ -128,9 +129,14 @@ def _as_rgb(panel: np.ndarray) -> np.ndarray:
     return panel
 
 
-def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] | None = None,
-               row_titles: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
-               size: float = 1.8, suptitle: str | None = None) -> Figure:
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    col_titles: Sequence[str] | None = None,
+    row_titles: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    size: float = 1.8,
+    suptitle: str | None = None,
+) -> Figure:
     """A grid of panels: RGB images as they are, (H, W) class maps in palette colours.
 
     ``class_names`` adds the palette legend under the grid. Panels shrink so that the grid fits
@@ -166,17 +172,23 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], col_titles: Sequence[str] |
     return readable(fig)
 
 
-def sample_gallery(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], class_names: Sequence[str],
-                   titles: Sequence[str] | None = None, ncols: int = 6, size: float = 1.8) -> Figure:
+def sample_gallery(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    titles: Sequence[str] | None = None,
+    ncols: int = 6,
+    size: float = 1.8,
+) -> Figure:
     """Samples in pairs of rows: the image, then its mask overlaid on it."""
     if len(images) != len(masks):
         raise ValueError(f"sample_gallery: {len(images)} images but {len(masks)} masks")
     rows = []
     for start in range(0, len(images), ncols):
-        rows.append(list(images[start:start + ncols]))
-        rows.append([overlay(im, m) for im, m in zip(images[start:start + ncols], masks[start:start + ncols])])
+        rows.append(list(images[start : start + ncols]))
+        rows.append([overlay(im, m) for im, m in zip(images[start : start + ncols], masks[start : start + ncols])])
     fig = image_grid(rows, col_titles=titles, class_names=class_names, size=size)
-    for i, ax_row in enumerate(np.asarray(fig.axes[:len(rows) * ncols]).reshape(len(rows), ncols)):
+    for i, ax_row in enumerate(np.asarray(fig.axes[: len(rows) * ncols]).reshape(len(rows), ncols)):
         ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize=9)
     return readable(fig)
 
@@ -197,7 +209,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     """
     fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     many = isinstance(curves, Mapping)
-    for label, recs in (curves.items() if many else [(None, curves)]):
+    for label, recs in curves.items() if many else [(None, curves)]:
         train, ev = _curve_frames(recs)
         terms = ["loss"] if many else [t for t in ("loss", "sup", "st", "ss") if t in train]
         for t in terms:
@@ -236,14 +248,18 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
     return readable(fig)
 
 
-def plot_per_class_iou(per_class: Sequence[float] | Mapping[str, Sequence[float]],
-                       class_names: Sequence[str], title: str | None = None) -> Figure:
+def plot_per_class_iou(
+    per_class: Sequence[float] | Mapping[str, Sequence[float]], class_names: Sequence[str], title: str | None = None
+) -> Figure:
     """Per-class IoU bars (%); a dict label -> IoUs gives grouped bars, one colour per run."""
     import seaborn as sns
 
     data = per_class if isinstance(per_class, Mapping) else {"run": per_class}
-    rows = [{"class": c, "IoU (%)": 100 * float(v) if v is not None else np.nan, "run": label}
-            for label, ious in data.items() for c, v in zip(class_names, ious)]
+    rows = [
+        {"class": c, "IoU (%)": 100 * float(v) if v is not None else np.nan, "run": label}
+        for label, ious in data.items()
+        for c, v in zip(class_names, ious)
+    ]
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(min(8.5, max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5)), 3.2))
     sns.barplot(df, x="class", y="IoU (%)", hue="run" if len(data) > 1 else None, ax=ax)
@@ -275,22 +291,39 @@ def per_image_miou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> fl
     return mean_iou(conf)
 
 
-def most_improved(baseline: Sequence[np.ndarray], improved: Sequence[np.ndarray],
-                  targets: Sequence[np.ndarray], num_classes: int, k: int = 4) -> list[tuple[int, float, float]]:
+def most_improved(
+    baseline: Sequence[np.ndarray],
+    improved: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    num_classes: int,
+    k: int = 4,
+) -> list[tuple[int, float, float]]:
     """The ``k`` images whose per-image mIoU rose most from ``baseline`` to ``improved``:
     ``(index, baseline mIoU, improved mIoU)``, largest gain first."""
-    scores = [(i, per_image_miou(b, t, num_classes), per_image_miou(m, t, num_classes))
-              for i, (b, m, t) in enumerate(zip(baseline, improved, targets))]
+    scores = [
+        (i, per_image_miou(b, t, num_classes), per_image_miou(m, t, num_classes))
+        for i, (b, m, t) in enumerate(zip(baseline, improved, targets))
+    ]
     return sorted(scores, key=lambda s: s[2] - s[1], reverse=True)[:k]
 
 
-def qualitative_figure(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
-                       predictions: Mapping[str, Sequence[np.ndarray]], class_names: Sequence[str],
-                       row_titles: Sequence[str] | None = None, size: float = 1.9) -> Figure:
+def qualitative_figure(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    predictions: Mapping[str, Sequence[np.ndarray]],
+    class_names: Sequence[str],
+    row_titles: Sequence[str] | None = None,
+    size: float = 1.9,
+) -> Figure:
     """Figure 2 of the paper: image, ground truth, then one column per method's prediction."""
     rows = [[img, gt, *(p[i] for p in predictions.values())] for i, (img, gt) in enumerate(zip(images, truths))]
-    return image_grid(rows, col_titles=["image", "ground truth", *predictions], row_titles=row_titles,
-                      class_names=class_names, size=size)
+    return image_grid(
+        rows,
+        col_titles=["image", "ground truth", *predictions],
+        row_titles=row_titles,
+        class_names=class_names,
+        size=size,
+    )
 
 
 # --------------------------------------------------------------------------- Tables 1-5 plots
@@ -311,8 +344,9 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     done = runs.dropna(subset=["miou"])
     if len(done):
         done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
-        sns.lineplot(done, x="split", y="miou", hue="method", errorbar="sd", err_style="bars", marker="o",
-                     ax=ax, sort=True)
+        sns.lineplot(
+            done, x="split", y="miou", hue="method", errorbar="sd", err_style="bars", marker="o", ax=ax, sort=True
+        )
     else:
         _no_data(ax)
     ax.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="ours: built-in dataset")
@@ -350,8 +384,14 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50")
     for a in (ax, axp):
         a.grid(axis="x", alpha=0.3)
-    fig.text(0.01, 0.005, "co-training (CPS) + MT: mean teacher, mutual MT, SDA: strong aug, FDA: feature aug",
-             fontsize="small", color="0.3", va="bottom")
+    fig.text(
+        0.01,
+        0.005,
+        "co-training (CPS) + MT: mean teacher, mutual MT, SDA: strong aug, FDA: feature aug",
+        fontsize="small",
+        color="0.3",
+        va="bottom",
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return readable(fig)
 
@@ -389,8 +429,15 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     y = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.4))
     ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
-    ax.barh(y - 0.2, ours.fillna(0.0), height=0.4, color="C0", label="ours (built-in dataset)",
-            xerr=noise.fillna(0.0), error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8})
+    ax.barh(
+        y - 0.2,
+        ours.fillna(0.0),
+        height=0.4,
+        color="C0",
+        label="ours (built-in dataset)",
+        xerr=noise.fillna(0.0),
+        error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
+    )
     ax.barh(y + 0.2, theirs, height=0.4, color="C1", label="paper")
     for yi, v in zip(y, ours):
         if np.isnan(v):
@@ -398,8 +445,10 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, labels, fontsize="small")
     ax.invert_yaxis()
-    ax.set(xlabel="mIoU gain over the table's reference row (points)",
-           title="Does each effect reproduce? (error bars: 2 sd of seed noise)")
+    ax.set(
+        xlabel="mIoU gain over the table's reference row (points)",
+        title="Does each effect reproduce? (error bars: 2 sd of seed noise)",
+    )
     ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
