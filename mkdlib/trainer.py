@@ -428,33 +428,26 @@ class _Run:
             self.bar.set_postfix(miou=f"{ev['miou']:.3f}")
             if ev["miou"] > self.best_miou:
                 self.best_miou = ev["miou"]
-                save_checkpoint(
-                    self.run_dir / "best.pt",
-                    self.model,
-                    self.optimizer,
-                    self.scheduler,
-                    self.scaler,
-                    done,
-                    self.cfg,
-                    self.best_miou,
-                    self.skipped,
-                )
+                self._save(self.run_dir / "best.pt", done)
 
     def checkpoint(self, done: int) -> None:
         rng_states = gather_rng(self.rt)  # collective: every rank's stream
         if self.rt.is_main:
-            save_checkpoint(
-                self.last,
-                self.model,
-                self.optimizer,
-                self.scheduler,
-                self.scaler,
-                done,
-                self.cfg,
-                self.best_miou,
-                self.skipped,
-                rng_states,
-            )
+            self._save(self.last, done, rng_states)
+
+    def _save(self, path: Path, done: int, rng=None) -> None:
+        save_checkpoint(
+            path,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            done,
+            self.cfg,
+            self.best_miou,
+            self.skipped,
+            rng,
+        )
 
     def stop(self, done: int, signum) -> None:
         self.bar.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import store_result
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -142,23 +143,13 @@ def test_split_sizes_are_read_from_the_paper_headers():
 def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
     """A stored run of a sweep config with another seed counts towards that config's seed spread."""
     from mkdlib.experiments import grid
-    from mkdlib.io import atomic_write_json
     from mkdlib.report.paper import grid_runs, table_sweep
 
     root = tmp_path / "store"
     target = grid("gamma")[2]
     for seed, miou in ((0, 0.5), (7, 0.6)):
         cfg = dataclasses.replace(target, seed=seed)
-        atomic_write_json(
-            root / cfg.key() / "result.json",
-            {
-                "key": cfg.key(),
-                "config": cfg.to_dict(),
-                "final": {"miou": miou, "per_class_iou": []},
-                "best_miou": miou,
-                "wall_time_s": 1.0,
-            },
-        )
+        _store(root, cfg, miou)
     runs = grid_runs("gamma", root)
     mine = runs[runs["gamma"] == target.gamma]
     assert sorted(mine["seed"]) == [0, 7]
@@ -171,14 +162,7 @@ def test_grid_runs_match_stored_runs_of_any_seed(tmp_path):
 
 
 def _store(root, cfg, miou, confusion=None):
-    """A minimal finished run of ``cfg`` in the results store at ``root``."""
-    from mkdlib.io import atomic_write_json
-
-    final = {"miou": miou, "per_class_iou": [], **({"confusion": confusion} if confusion else {})}
-    atomic_write_json(
-        root / cfg.key() / "result.json",
-        {"key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": miou, "wall_time_s": 1.0},
-    )
+    store_result(root, cfg, miou, confusion, wall_time_s=1.0)
 
 
 def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):

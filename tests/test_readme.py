@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import store_result
+
 from mkdlib import experiments
 
 
@@ -21,23 +23,10 @@ def test_summary_pools_seeds_and_says_what_is_missing(tmp_path, monkeypatch):
 
 
 def test_summary_means_and_sds_are_over_the_stored_seeds(tmp_path, monkeypatch):
-    import json
-
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
     full = [c for c in experiments.grid("calibration") if c.method == "supervised" and c.split == "full"]
     for cfg, miou in zip(full[:2], (0.70, 0.74)):  # two of three seeds stored
-        (tmp_path / cfg.key()).mkdir()
-        (tmp_path / cfg.key() / "result.json").write_text(
-            json.dumps(
-                {
-                    "key": cfg.key(),
-                    "config": cfg.to_dict(),
-                    "final": {"miou": miou},
-                    "best_miou": miou,
-                    "wall_time_s": 600.0,
-                }
-            )
-        )
+        store_result(tmp_path, cfg, miou, wall_time_s=600.0)
     row = next(r for r in experiments.summary_rows("calibration") if r["run"] == "supervised" and r["labels"] == "full")
     assert row["seeds"] == 2 and row["planned"] == 3
     assert abs(row["miou_mean"] - 72.0) < 1e-9 and abs(row["miou_sd"] - 2 * 2**0.5) < 1e-9

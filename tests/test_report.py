@@ -4,7 +4,6 @@ readable figures, the experiment index, the explorer figures, publishing, the Sp
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import subprocess
@@ -13,25 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import store_result
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _store(root, cfg, miou, curves=None):
-    from mkdlib.io import atomic_write_json
-
-    atomic_write_json(
-        root / cfg.key() / "result.json",
-        {
-            "key": cfg.key(),
-            "config": cfg.to_dict(),
-            "final": {"miou": miou, "per_class_iou": []},
-            "best_miou": miou,
-            "wall_time_s": 60.0,
-        },
-    )
-    if curves:
-        (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
+    store_result(root, cfg, miou, curves=curves)
 
 
 def _headline(method):
