@@ -18,7 +18,17 @@ from pathlib import Path
 import yaml
 
 from .models import ARCHITECTURE_FIELDS, ModelSpec
-from .registry import METHOD_INFO, METHOD_PRESETS, METHODS, RENAMED_FIELDS, SWITCHES, run_name
+from .registry import (
+    CPS_TARGETS,
+    METHOD_INFO,
+    METHOD_PRESETS,
+    METHODS,
+    PRESET_SETTINGS,
+    RENAMED_FIELDS,
+    SWITCHES,
+    preset_setting,
+    run_name,
+)
 
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
 SOURCE_WEIGHTS = "synthetic-source"
@@ -101,6 +111,7 @@ class Config:
     fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
     fa_covariance: str = "diagonal"  # diagonal | full
     pseudo_from_augmented: bool = False  # released code: argmax of feature-augmented logits
+    cps_targets: str | None = None  # L_ss targets: student_view | weak_view (None: the method's preset; registry)
     pseudo_loss_norm: str = "all"  # all: mean over every pixel | labeled: over pixels with a pseudo label
     unsup_rampup: float = 0.0  # share of training over which alpha and beta ramp up from 0 (sigmoid)
     # --- optimisation
@@ -148,7 +159,7 @@ class Config:
 
     # fields added after results were stored: left out of the key at these values, so every
     # earlier key (and the results store under it) stays valid
-    KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True}
+    KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True, **PRESET_SETTINGS}
 
     def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
         """The network this config trains; ``encoder_weights`` is the resolved file (see
@@ -167,9 +178,12 @@ class Config:
 
     def key(self) -> str:
         """Short hash of everything that affects the result: the results store's key."""
+        d = self.to_dict()
+        # configs stored before a preset setting existed carry None: the method's preset
+        d.update({k: preset_setting(self.method, k) for k in PRESET_SETTINGS if d[k] is None})
         d = {
             k: v
-            for k, v in self.to_dict().items()
+            for k, v in d.items()
             if k not in self.RUNTIME_ONLY and not (k in self.KEY_NEUTRAL and v == self.KEY_NEUTRAL[k])
         }
         if self.dataset == "synthetic":  # a new generator version is a new dataset
@@ -304,8 +318,16 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHODS)}")
     preset = METHOD_PRESETS[cfg.method]
     cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in SWITCHES})
+    cfg = dataclasses.replace(
+        cfg,
+        **{k: preset_setting(cfg.method, k) if getattr(cfg, k) is None else getattr(cfg, k) for k in PRESET_SETTINGS},
+    )
+    if cfg.cps_targets not in CPS_TARGETS:
+        raise ConfigError(f"cps_targets must be one of {', '.join(CPS_TARGETS)}, got {cfg.cps_targets!r}")
     if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training
         cfg = dataclasses.replace(cfg, cutmix=True)
+    if not (cfg.strong_aug and cfg.co_training):  # without strong_aug the students' view is the weak one
+        cfg = dataclasses.replace(cfg, cps_targets=PRESET_SETTINGS["cps_targets"])
     s = cfg.switches()
     if s["own_teacher"] and s["mutual_mean_teacher"]:
         raise ConfigError(

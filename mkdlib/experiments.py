@@ -36,7 +36,8 @@ def grid(name: str) -> list[Config]:
         first = [b(method=m, split=sp, seed=SWEEP_SEED) for m, sp in CALIBRATION_RUNS]
         g1 = [b(method="supervised", split=sp, seed=s) for s in HEADLINE_SEEDS[1:] for sp in ("full", "1/16")]
         switches = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED, **v) for v in CALIBRATION_SWITCHES]
-        g2 = [  # the mean teacher first: the cheapest of them, and the one that pays
+        switches.append(b(method="cps_cutmix", split="1/16", seed=SWEEP_SEED, cps_targets="student_view"))
+        g2 = [  # the mean teacher first (the cheapest), then CPS + CutMix (G2's CPS), plain CPS last
             b(method=m, split="1/16", seed=s) for m in ("mean_teacher", "cps_cutmix", "cps") for s in HEADLINE_SEEDS[1:]
         ]
         cfgs = first + g1 + switches + g2
@@ -83,6 +84,8 @@ CALIBRATION_RUNS = (
 #: the teacher's BatchNorm in train mode (the released code) and the pseudo-label loss averaged over
 #: the pixels that carry a pseudo label (FixMatch / UniMatch) instead of over all pixels
 CALIBRATION_SWITCHES = (dict(teacher_bn_train=True), dict(pseudo_loss_norm="labeled"))
+# and, on CPS + CutMix, L_ss's targets as the released MKD code takes them (the partner's argmax on
+# the strong mixed view) against CPS's own code (its no-grad prediction on the weak images, mixed).
 #: The diagnosis grid's changes to MKD: strong augmentation without CutMix, a weaker teacher term,
 #: confident teacher pseudo labels only (the paper's Table 1 * variant), a milder feature
 #: augmentation, and the last three together.

@@ -40,6 +40,7 @@ class MethodInfo:
     switches: tuple[str, ...]  # the switches its preset turns on
     students: int
     step_cost: float  # CPU cost of one step relative to a supervised one (measured: docs/performance.md)
+    settings: tuple[tuple[str, str], ...] = ()  # non-switch config fields its preset sets (PRESET_SETTINGS)
 
     @property
     def preset(self) -> dict[str, bool]:
@@ -58,12 +59,36 @@ METHOD_LIST = (
     MethodInfo("supervised", "supervised only", "Supervised", (), 1, 1.0),
     MethodInfo("mean_teacher", "mean teacher", "MT", ("own_teacher", "strong_aug"), 1, 2.0),
     MethodInfo("cps", "CPS", "CPS", ("co_training",), 2, 3.8),
-    MethodInfo("cps_cutmix", "CPS + CutMix", "CPS w/ CutMix", ("co_training", "strong_aug"), 2, 3.9),
+    MethodInfo(
+        "cps_cutmix",
+        "CPS + CutMix",
+        "CPS w/ CutMix",
+        ("co_training", "strong_aug"),
+        2,
+        4.2,
+        (("cps_targets", "weak_view"),),  # as CPS's CutMix code: targets from the unmixed images
+    ),
     MethodInfo("mkd", "MKD", "MKD", ("co_training", "mutual_mean_teacher", "strong_aug", "feature_aug"), 2, 4.3),
 )
 METHOD_INFO: dict[str, MethodInfo] = {m.name: m for m in METHOD_LIST}
 METHODS: tuple[str, ...] = tuple(METHOD_INFO)
 METHOD_PRESETS: dict[str, dict[str, bool]] = {m.name: m.preset for m in METHOD_LIST}
+
+#: config fields (not switches) that a method's preset may set, with the value for every other method.
+#: ``cps_targets``: where the partner's L_ss target comes from. ``student_view`` (the released MKD
+#: code): its argmax on the students' own view (strong + CutMix); ``weak_view`` (CPS's CutMix code):
+#: a no-grad forward of the partner on the weak, unmixed images, mixed with the same CutMix mask.
+PRESET_SETTINGS: dict[str, str] = {"cps_targets": "student_view"}
+CPS_TARGETS = ("student_view", "weak_view")
+
+
+def preset_setting(method: str, field: str) -> str:
+    """The value of a PRESET_SETTINGS field that ``method``'s preset gives."""
+    return (
+        dict(METHOD_INFO[method].settings).get(field, PRESET_SETTINGS[field])
+        if method in METHOD_INFO
+        else PRESET_SETTINGS[field]
+    )
 
 
 def run_name(method: str, switches: dict[str, bool]) -> str:

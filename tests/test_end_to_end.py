@@ -140,3 +140,52 @@ def test_committed_results_are_stored_under_their_configs_key():
     for path in found:
         result = json.loads(path.read_text())
         assert make_config(result["config"]).key() == result["key"] == path.parent.name, path
+
+
+def test_cps_targets_preset_and_key(tiny_config):
+    """cps_cutmix takes L_ss targets from the weak view (CPS's code), MKD from the students' view
+    (the released MKD code); without strong augmentation the two are one training, one key."""
+    assert resolve(tiny_config(method="cps_cutmix")).cps_targets == "weak_view"
+    assert resolve(tiny_config(method="mkd")).cps_targets == "student_view"
+    plain = resolve(tiny_config(method="cps", cps_targets="weak_view"))
+    assert plain.cps_targets == "student_view" and plain.key() == resolve(tiny_config(method="cps")).key()
+    mixed = resolve(tiny_config(method="cps_cutmix", cps_targets="student_view"))
+    assert mixed.key() != resolve(tiny_config(method="cps_cutmix")).key()
+    with pytest.raises(ConfigError, match="cps_targets"):
+        resolve(tiny_config(method="cps_cutmix", cps_targets="teacher"))
+
+
+def test_cps_weak_view_targets_are_the_partners_unmixed_prediction(tiny_config):
+    """cps_targets=weak_view: student j's argmax on the weak images (BatchNorm in eval mode, no
+    graph), mixed with the students' CutMix mask, supervises student i != j."""
+    from mkdlib.losses import cross_pseudo_loss_from_log_probs
+    from mkdlib.trainer import Runtime, build_loaders
+
+    cfg = resolve(tiny_config(method="cps_cutmix"))
+    data = prepare_data(cfg)
+    lab, unl, _ = build_loaders(cfg, data, Runtime(torch.device("cpu")), 0)
+    batch = {**next(iter(lab)), **next(iter(unl))}
+    m = build_method(cfg, data.num_classes).train()
+    views = m.views(batch, torch.Generator().manual_seed(0))
+    assert views.cut is not None and not torch.equal(views.student, views.weak)
+    targets = m.partner_weak_targets(views)
+    assert all(s.training for s in m.students)  # train mode restored
+    from mkdlib.data.transforms import mix
+
+    with torch.no_grad():
+        expected = []
+        for s in m.students:
+            s.eval()
+            expected.append(mix(s(views.weak).logits, views.cut).argmax(1).masked_fill(views.ignore, 255))
+            s.train()
+    for got, want in zip(targets, expected):
+        assert torch.equal(got, want)
+    outs = m.student_outputs(views)
+    logits = [o.logits for o in outs]
+    terms = m.loss_terms(logits, m.own_labels(outs, views), [], views, targets)
+    n_l = len(views.labeled)
+    log_probs = [torch.log_softmax(a[n_l:], 1) for a in logits]
+    assert torch.allclose(terms["ss"], cross_pseudo_loss_from_log_probs(log_probs, targets))
+    # and not the partner's argmax on the mixed view the students see
+    own = m.own_labels(outs, views)
+    assert not all(torch.equal(a, b) for a, b in zip(own, targets))

@@ -8,7 +8,10 @@ each student's logits into ISDA-augmented logits, using ground truth on labeled 
 student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
 L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if own_teacher);
-L_ss: the CPS cross supervision between the students (co_training).
+L_ss: the CPS cross supervision between the students (co_training). Its target is the partner's
+argmax on the students' own view (``cps_targets: student_view``, the released MKD code) or, as in
+CPS's CutMix code, the partner's no-grad prediction on the weak unmixed images, mixed with the same
+mask (``weak_view``, the ``cps_cutmix`` preset).
 
 The step is composed of named parts (views, teacher targets, student outputs, feature-augmented
 logits, loss terms), which the components chapter shows and bench/step_cost.py times: one copy of
@@ -72,12 +75,13 @@ class MKD(Method):
         self.update_teachers()
         views = self.views(batch, rng)
         teacher_logits = self.teacher_logits(views)
+        weak_targets = self.partner_weak_targets(views)
         outs = self.student_outputs(views)
         own = self.own_labels(outs, views)
         if self.cfg.feature_aug:
             self.update_feature_statistics(outs, own, views)
         logits = self.feature_augmented_logits(outs, own, views, progress)
-        terms = self.loss_terms(logits, own, teacher_logits, views)
+        terms = self.loss_terms(logits, own, teacher_logits, views, weak_targets)
         return {"loss": self.total_loss(terms, progress), **{k: v.detach() for k, v in terms.items()}}
 
     # ---- the parts, in the order of the step
@@ -106,6 +110,25 @@ class MKD(Method):
             if views.cut is not None:
                 logits = [mix(t, views.cut) for t in logits]
         return logits
+
+    def partner_weak_targets(self, views: Views) -> list[torch.Tensor] | None:
+        """``cps_targets: weak_view``: each student's argmax on the weak unmixed images (forward only,
+        BatchNorm in the teachers' mode), mixed with the CutMix mask; None for ``student_view``."""
+        if not (self.cfg.co_training and self.cfg.cps_targets == "weak_view"):
+            return None
+        modes = [s.training for s in self.students]
+        try:
+            with torch.inference_mode():
+                logits = []
+                for s in self.students:
+                    s.train(self.cfg.teacher_bn_train)
+                    logits.append(s(views.weak).logits)
+                if views.cut is not None:
+                    logits = [mix(t, views.cut) for t in logits]
+        finally:
+            for s, mode in zip(self.students, modes):
+                s.train(mode)
+        return [pseudo_label(t, ignore=views.ignore) for t in logits]
 
     def student_outputs(self, views: Views) -> list[SegOutput]:
         """Labeled + unlabeled in ONE forward per student (shared BatchNorm statistics)."""
@@ -141,17 +164,28 @@ class MKD(Method):
         return augmented
 
     def loss_terms(
-        self, logits: list[torch.Tensor], own: list[torch.Tensor], teacher_logits: list[torch.Tensor], views: Views
+        self,
+        logits: list[torch.Tensor],
+        own: list[torch.Tensor],
+        teacher_logits: list[torch.Tensor],
+        views: Views,
+        weak_targets: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """L_sup on the labeled part; L_ss (co_training) and L_st (teachers) on the unlabeled part,
-        sharing one log-softmax per student."""
+        sharing one log-softmax per student. L_ss's targets: ``weak_targets`` when given, else the
+        students' own argmax (of the feature-augmented logits with pseudo_from_augmented)."""
         cfg, n_l = self.cfg, len(views.labeled)
         terms = {"sup": sum(supervised_loss(a[:n_l], views.mask) for a in logits)}
         if not (cfg.co_training or self.teachers):
             return terms
         log_probs = [F.log_softmax(a[n_l:], dim=1) for a in logits]
         if cfg.co_training:
-            targets = [pseudo_label(a[n_l:], ignore=views.ignore) for a in logits] if cfg.pseudo_from_augmented else own
+            if weak_targets is not None:
+                targets = weak_targets
+            elif cfg.pseudo_from_augmented:
+                targets = [pseudo_label(a[n_l:], ignore=views.ignore) for a in logits]
+            else:
+                targets = own
             terms["ss"] = cross_pseudo_loss_from_log_probs(log_probs, targets, cfg.pseudo_loss_norm)
         if self.teachers:
             teacher_labels = [pseudo_label(t, cfg.threshold, views.ignore) for t in teacher_logits]
