@@ -72,6 +72,35 @@ def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
     assert t.loc["CPS (co-training)", f"{OURS} mIoU"] == pytest.approx(50.0)  # plain CPS stays its own row
 
 
+def test_tables_are_cells_on_one_long_frame(tmp_path):
+    """Every table is its long cells (source, table, row, metric, value) laid out wide: the long
+    frame holds the same numbers, and display formatting reads what a number is from its metric."""
+    from mkdlib.report.paper import LONG_COLUMNS, for_display, results_frame, table_methods, wide
+
+    root = tmp_path / "store"
+    for cfg, miou in zip(_headline("mkd"), (0.30, 0.32)):
+        _store(root, cfg, miou)
+    _store(root, _headline("cps_cutmix")[0], 0.25)
+    long = results_frame(root)
+    assert list(long.columns) == LONG_COLUMNS
+    assert set(long["source"]) == {"ours", "paper", "ours - paper"}
+    assert {"Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "diagnosis"} <= set(long["table"])
+    cell = long.query("table == 'Table 2' and source == 'ours' and row == 'MKD'").set_index("metric")["value"]
+    assert cell["mIoU"] == pytest.approx(31.0) and cell["seeds"] == 2 and cell["sd"] == pytest.approx(math.sqrt(2))
+    assert cell["gain vs CPS + CutMix"] == pytest.approx(6.0)
+    t2 = table_methods(root)
+    cells = long[long["table"] == "Table 2"].reset_index(drop=True)
+    rebuilt = wide(cells)
+    assert rebuilt.equals(t2) and list(rebuilt.columns) == list(t2.columns)
+    # formatting follows the metric, whatever the column is called for display
+    renamed = t2.rename(columns={"ours (built-in) gain vs CPS + CutMix": "MKD's lead"})
+    renamed.attrs["columns"]["MKD's lead"] = ("ours", "gain vs CPS + CutMix")
+    shown = for_display(renamed)
+    assert shown.loc["MKD", "MKD's lead"] == "+6.00" and shown.loc["MKD", "ours (built-in) seeds"] == "2"
+    assert shown.loc["mean teacher", "ours (built-in) mIoU"] == "not yet run"
+    assert shown.loc["supervised only", "paper VOCAug R50 1/16"] == "—"
+
+
 def test_paper_mkd_gains_cover_cityscapes_against_both_references():
     from mkdlib.report.paper import paper_mkd_gains, paper_table
 

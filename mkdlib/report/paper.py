@@ -5,6 +5,12 @@ PASCAL VOC / Cityscapes). Our numbers come from the results store (:mod:`mkdlib.
 **built-in dataset** results: a different dataset, model size and schedule. Absolute mIoUs are
 therefore never subtracted from the paper's; each comparison table instead shows the *gain over a
 reference row* (e.g. co-training for Table 3) for both, and the difference of those gains.
+
+Every table is built as **cells on one long frame** (``source, table, row, metric, value``;
+:func:`results_frame` holds them all) and only then laid out wide (:func:`wide`) and formatted as
+text (:func:`for_display`, :func:`table_view`) for the book. The wide frame keeps its cells (as records) in
+``attrs["cells"]`` and each column's (source, metric) in ``attrs["columns"]``, so formatting reads
+what a number is from those fields, not from its display text.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ PAPER_RESULTS_PATH = Path(__file__).with_name("paper_results.yaml")
 #: Column prefix of every number measured here; the book labels it "built-in dataset".
 OURS = "ours (built-in)"
 PAPER = "paper"
+#: the long frame's sources and how the wide layout labels them ("ours - paper": a difference of gains)
+SOURCES = {"ours": OURS, "paper": PAPER, "ours - paper": ""}
+LONG_COLUMNS = ["source", "table", "row", "metric", "value"]
 FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
 from ..registry import SWITCH_LABELS  # noqa: E402  (re-exported for the notebooks)
 
@@ -187,16 +196,84 @@ def _summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
 
 
-def _ours_columns(s: pd.DataFrame) -> dict:
-    return {f"{OURS} mIoU": s["mean"], f"{OURS} sd": s["sd"], f"{OURS} seeds": s["n"]}
+class _Cells:
+    """One table's numbers as long records (source, table, row, metric, value), in insertion order."""
+
+    def __init__(self, table: str):
+        self.table, self.records = table, []
+
+    def add(self, source: str, row, metric: str, value) -> None:
+        self.records.append(
+            {"source": source, "table": self.table, "row": row, "metric": metric, "value": float(value)}
+        )
+
+    def ours(self, summary: pd.DataFrame, rows) -> None:
+        """mIoU, sd and seeds (from :func:`_summary`) of each row; NaN = not yet run."""
+        for row in rows:
+            for metric, col in (("mIoU", "mean"), ("sd", "sd"), ("seeds", "n")):
+                self.add("ours", row, metric, summary[col].get(row, math.nan))
+
+    def series(self, source: str, metric: str) -> pd.Series:
+        return pd.Series(
+            {r["row"]: r["value"] for r in self.records if r["source"] == source and r["metric"] == metric},
+            dtype=float,
+        )
+
+    def gains(self, reference, paper_metric: str, what: str) -> None:
+        """Gain over the ``reference`` row, ours (mIoU) and the paper's (``paper_metric``), and their
+        difference."""
+        ours, theirs = self.series("ours", "mIoU"), self.series("paper", paper_metric)
+        for row in list(dict.fromkeys(r["row"] for r in self.records)):
+            o = ours.get(row, math.nan) - ours.get(reference, math.nan)
+            t = theirs.get(row, math.nan) - theirs.get(reference, math.nan)
+            self.add("ours", row, f"gain vs {what}", o)
+            self.add("paper", row, f"gain vs {what}", t)
+            self.add("ours - paper", row, "difference of gains (ours - paper)", o - t)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.records, columns=LONG_COLUMNS)
 
 
-def _with_gains(df: pd.DataFrame, reference, ours_col: str, paper_col: str, what: str) -> pd.DataFrame:
-    """Add gain-over-``reference``-row columns for ours and the paper, and their difference."""
-    df[f"{OURS} gain vs {what}"] = df[ours_col] - df.loc[reference, ours_col]
-    df[f"{PAPER} gain vs {what}"] = df[paper_col] - df.loc[reference, paper_col]
-    df["difference of gains (ours - paper)"] = df[f"{OURS} gain vs {what}"] - df[f"{PAPER} gain vs {what}"]
+def _label(source: str, text) -> str:
+    return f"{SOURCES[source]} {text}" if SOURCES[source] else str(text)
+
+
+def wide(cells: pd.DataFrame, index_name: str | None = None, by: str = "row") -> pd.DataFrame:
+    """The display layout of one table's long cells. ``by="row"``: a row per ``row``, a column per
+    (source, metric) labelled "<source> <metric>"; ``by="metric"`` (Table 1): a row per (source,
+    row) labelled "<source>: <row>", a column per metric (the label fractions)."""
+    if by == "row":
+        rows = list(dict.fromkeys(cells["row"]))
+        cols = [_label(s, m) for s, m in zip(cells["source"], cells["metric"])]
+        kinds, attr = dict(zip(cols, zip(cells["source"], cells["metric"]))), "columns"
+        pairs = zip(cells["row"], cols)
+    elif by == "metric":
+        labels = [f"{SOURCES[s]}: {r}" if SOURCES[s] else str(r) for s, r in zip(cells["source"], cells["row"])]
+        rows, cols = list(dict.fromkeys(labels)), list(cells["metric"])
+        kinds, attr = dict(zip(labels, zip(cells["source"], cells["row"]))), "rows"
+        pairs = zip(labels, cols)
+    else:
+        raise ValueError(f"by must be 'row' or 'metric', got {by!r}")
+    df = pd.DataFrame(math.nan, index=rows, columns=list(dict.fromkeys(cols)), dtype=float)
+    for (r, c), v in zip(pairs, cells["value"]):
+        df.at[r, c] = v
+    df.index.name = index_name
+    df.attrs = {"cells": cells.to_dict("records"), attr: kinds}  # plain records: attrs are copied and compared
     return df
+
+
+def results_frame(root: str | Path | None = None) -> pd.DataFrame:
+    """Every number of Tables 1-5 and the diagnosis, ours and the paper's, on one long frame
+    (source, table, row, metric, value): filter and pivot it as you like."""
+    tables = [
+        table_label_fractions(root),
+        table_methods(root),
+        table_ablation(root),
+        table_sweep("gamma", root),
+        table_sweep("beta", root),
+        table_diagnosis(root),
+    ]
+    return pd.DataFrame([cell for t in tables for cell in t.attrs["cells"]], columns=LONG_COLUMNS)
 
 
 # --------------------------------------------------------------------------- Tables 1-5 analogues
@@ -216,24 +293,28 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     """
     runs = label_fraction_runs(root)
     s = _summary(runs, ["method", "split"])["mean"]
-    ours = {m: [s.get((m, f), math.nan) for f in FRACTIONS] for m in ("supervised", "cps", "mkd")}
+    ours = {m: pd.Series({f: s.get((m, f), math.nan) for f in FRACTIONS}) for m in ("supervised", "cps", "mkd")}
     p = paper_table("table1_voc_classic")
-    paper_cols = list(p.columns)  # same order as FRACTIONS
-    ours_gain_cps = [a - b for a, b in zip(ours["mkd"], ours["cps"])]
-    paper_gain_cps = list(p.loc["MKD-R101", paper_cols] - p.loc["CPS-R101", paper_cols])
-    rows = {
-        f"{OURS}: supervised": ours["supervised"],
-        f"{OURS}: CPS": ours["cps"],
-        f"{OURS}: MKD": ours["mkd"],
-        f"{OURS}: MKD gain vs supervised": [a - b for a, b in zip(ours["mkd"], ours["supervised"])],
-        f"{OURS}: MKD gain vs CPS": ours_gain_cps,
-        f"{PAPER}: CPS-R101 (VOC)": list(p.loc["CPS-R101", paper_cols]),
-        f"{PAPER}: MKD-R50 (VOC)": list(p.loc["MKD-R50", paper_cols]),
-        f"{PAPER}: MKD-R101 (VOC)": list(p.loc["MKD-R101", paper_cols]),
-        f"{PAPER}: MKD-R101 gain vs CPS-R101": paper_gain_cps,
-        "difference of MKD-vs-CPS gains (ours - paper)": [a - b for a, b in zip(ours_gain_cps, paper_gain_cps)],
-    }
-    df = pd.DataFrame(rows, index=list(FRACTIONS)).T
+    p.columns = list(FRACTIONS)  # the paper's columns are the same fractions, with their sizes
+    ours_gain_cps = ours["mkd"] - ours["cps"]
+    paper_gain_cps = p.loc["MKD-R101"] - p.loc["CPS-R101"]
+    rows = (
+        ("ours", "supervised", ours["supervised"]),
+        ("ours", "CPS", ours["cps"]),
+        ("ours", "MKD", ours["mkd"]),
+        ("ours", "MKD gain vs supervised", ours["mkd"] - ours["supervised"]),
+        ("ours", "MKD gain vs CPS", ours_gain_cps),
+        ("paper", "CPS-R101 (VOC)", p.loc["CPS-R101"]),
+        ("paper", "MKD-R50 (VOC)", p.loc["MKD-R50"]),
+        ("paper", "MKD-R101 (VOC)", p.loc["MKD-R101"]),
+        ("paper", "MKD-R101 gain vs CPS-R101", paper_gain_cps),
+        ("ours - paper", "difference of MKD-vs-CPS gains (ours - paper)", ours_gain_cps - paper_gain_cps),
+    )
+    cells = _Cells("Table 1")
+    for source, row, values in rows:
+        for f in FRACTIONS:
+            cells.add(source, row, f, values[f])
+    df = wide(cells.frame(), by="metric")
     df.columns.name = "label fraction"
     planned = {(c.method, c.split) for g in ("headline", "fractions") for c in grid(g)}
     needs = {
@@ -286,15 +367,14 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     runs = grid_runs(["headline", "methods"], root)
     runs = runs[runs["split"] == "1/16"]
     runs = runs.assign(row=[method_label(m) for m in runs["method"]])
-    order = list(METHOD_ROWS)
-    s = _summary(runs, ["row"]).reindex(order)
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
-    df = pd.DataFrame(_ours_columns(s), index=order)
-    df[f"{PAPER} VOCAug R50 1/16"] = [voc.loc[r, "R50 1/16 (662)"] if r else math.nan for r in METHOD_ROWS.values()]
-    df[f"{PAPER} Cityscapes R50 1/16"] = [
-        city.loc[r, "R50 1/16 (186)"] if r else math.nan for r in METHOD_ROWS.values()
-    ]
-    return _with_gains(df, FAIR_REFERENCE, f"{OURS} mIoU", f"{PAPER} VOCAug R50 1/16", FAIR_REFERENCE)
+    cells = _Cells("Table 2")
+    cells.ours(_summary(runs, ["row"]), METHOD_ROWS)
+    for row, paper_row in METHOD_ROWS.items():
+        cells.add("paper", row, "VOCAug R50 1/16", voc.loc[paper_row, "R50 1/16 (662)"] if paper_row else math.nan)
+        cells.add("paper", row, "Cityscapes R50 1/16", city.loc[paper_row, "R50 1/16 (186)"] if paper_row else math.nan)
+    cells.gains(FAIR_REFERENCE, "VOCAug R50 1/16", FAIR_REFERENCE)
+    return wide(cells.frame())
 
 
 def paper_mkd_gains() -> pd.DataFrame:
@@ -335,10 +415,12 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
         switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"] for _, r in paper.iterrows()
     }
     labels = list(dict.fromkeys(runs["label"]))
-    df = pd.DataFrame(_ours_columns(s.reindex(labels)), index=labels)
-    df[f"{PAPER} mIoU (VOCAug R50)"] = [paper_label.get(l, math.nan) for l in labels]
-    df.index.name = "switches on"
-    return _with_gains(df, "co-training", f"{OURS} mIoU", f"{PAPER} mIoU (VOCAug R50)", "co-training")
+    cells = _Cells("Table 3")
+    cells.ours(s, labels)
+    for label in labels:
+        cells.add("paper", label, "mIoU (VOCAug R50)", paper_label.get(label, math.nan))
+    cells.gains("co-training", "mIoU (VOCAug R50)", "co-training")
+    return wide(cells.frame(), "switches on")
 
 
 def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
@@ -352,11 +434,13 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
     s = _summary(runs, [param])
     paper = paper_table(tables[param]).set_index(param)
     values = sorted(set(s.index) | set(paper.index))
-    df = pd.DataFrame(_ours_columns(s.reindex(values)), index=values)
-    df[f"{PAPER} R50"] = paper["R50"].reindex(values)
-    df[f"{PAPER} R101"] = paper["R101"].reindex(values)
-    df.index.name = param
-    return _with_gains(df, values[0], f"{OURS} mIoU", f"{PAPER} R50", f"{param}={values[0]:g}")
+    cells = _Cells({"gamma": "Table 4", "beta": "Table 5"}[param])
+    cells.ours(s, values)
+    for v in values:
+        for backbone in ("R50", "R101"):
+            cells.add("paper", v, backbone, paper[backbone].get(v, math.nan))
+    cells.gains(values[0], "R50", f"{param}={values[0]:g}")
+    return wide(cells.frame(), param)
 
 
 def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
@@ -394,18 +478,17 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     MKD and CPS with the paper's settings. Best = the best of the periodic evaluations during
     training, final = the last one."""
     runs = diagnosis_runs(root)
-    g = runs.groupby("setting", sort=False)
-    df = pd.DataFrame(
-        {
-            f"{OURS} mIoU": g["miou"].mean(),
-            f"{OURS} sd": g["miou"].std(ddof=1),
-            f"{OURS} seeds": g["miou"].count(),
-            f"{OURS} best mIoU during training": g["best_miou"].mean(),
-        }
-    )
+    settings = list(dict.fromkeys(runs["setting"]))
+    best = runs.groupby("setting", sort=False)["best_miou"].mean()
+    cells = _Cells("diagnosis")
+    cells.ours(_summary(runs, ["setting"]), settings)
+    for setting in settings:
+        cells.add("ours", setting, "best mIoU during training", best.get(setting, math.nan))
+    mean = cells.series("ours", "mIoU")
     for ref, what in (("MKD (paper's settings)", "MKD"), ("CPS (paper's settings)", "CPS")):
-        df[f"{OURS} gain vs {what}"] = df[f"{OURS} mIoU"] - df.loc[ref, f"{OURS} mIoU"]
-    return df
+        for setting in settings:
+            cells.add("ours", setting, f"gain vs {what}", mean[setting] - mean.get(ref, math.nan))
+    return wide(cells.frame(), "setting")
 
 
 def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path | None = None) -> dict:
@@ -437,11 +520,14 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
         if isinstance(r.key, str):
             scores = object_scores(load_result(r.key, root)["final"]["confusion"])
         rows.append({"row": getattr(r, label), "mIoU": r.miou, **{names[k]: 100 * v for k, v in scores.items()}})
-    df = pd.DataFrame(rows).groupby("row", sort=False).mean()
-    df.insert(0, "seeds", runs.groupby(label, sort=False)["miou"].count())
-    df.columns = [f"{OURS} {c}" for c in df.columns]
-    df.index.name = None
-    return df
+    means = pd.DataFrame(rows).groupby("row", sort=False).mean()
+    seeds = runs.groupby(label, sort=False)["miou"].count()
+    cells = _Cells("error breakdown")
+    for row in means.index:
+        cells.add("ours", row, "seeds", seeds[row])
+        for metric in means.columns:
+            cells.add("ours", row, metric, means.at[row, metric])
+    return wide(cells.frame())
 
 
 def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
@@ -452,21 +538,35 @@ def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     not_in_grid = set(df.attrs.get("not_in_grid", ()))
     for idx in df.index:
         for col in df.columns:
-            v, name = df.at[idx, col], f"{idx} | {col}"
+            v = df.at[idx, col]
             if isinstance(v, str):  # a label (e.g. a verdict) stays as it is
                 continue
+            source, quantity = cell_kind(df, idx, col)
             if (idx, col) in not_in_grid:
                 out.at[idx, col] = "—"
             elif isinstance(v, float) and math.isnan(v):
-                missing_ours = OURS in name and " sd" not in name
-                out.at[idx, col] = "not yet run" if missing_ours else "—"
-            elif name.endswith("seeds"):
+                out.at[idx, col] = "not yet run" if source == "ours" and quantity != "sd" else "—"
+            elif quantity == "seeds":
                 out.at[idx, col] = f"{int(v)}"
-            elif "gain" in name or "difference" in name:
+            elif source == "ours - paper" or quantity.startswith("gain") or " gain vs " in quantity:
                 out.at[idx, col] = f"{v:+.{digits}f}"
             else:
                 out.at[idx, col] = f"{v:.{digits}f}"
     return out
+
+
+def cell_kind(df: pd.DataFrame, idx, col) -> tuple[str, str]:
+    """(source, quantity) of a cell of a wide table: from the layout's ``attrs`` (:func:`wide`);
+    for a frame built by hand, from a column label "<source> <quantity>" ("ours (built-in) gain")."""
+    if col in df.attrs.get("columns", {}):
+        return df.attrs["columns"][col]
+    if idx in df.attrs.get("rows", {}):
+        return df.attrs["rows"][idx]
+    text = str(col)
+    for source, shown in SOURCES.items():
+        if shown and text.startswith(shown + " "):
+            return source, text[len(shown) + 1 :]
+    return ("ours - paper" if text.startswith("difference") else ""), text
 
 
 # --------------------------------------------------------------------------- do the effects reproduce?
@@ -868,7 +968,12 @@ def compact(shown: pd.DataFrame) -> pd.DataFrame:
         return shown
     out = shown.copy()
     out[mean] = [m if s_ in ("—", "") or m == "not yet run" else f"{m} ± {s_}" for m, s_ in zip(out[mean], out[sd])]
-    return out.drop(columns=sd).rename(columns={mean: f"{OURS} mIoU ± sd"})
+    out = out.drop(columns=sd).rename(columns={mean: f"{OURS} mIoU ± sd"})
+    out.attrs = {
+        **shown.attrs,
+        "columns": {**shown.attrs.get("columns", {}), f"{OURS} mIoU ± sd": ("ours", "mIoU ± sd")},
+    }
+    return out
 
 
 def table_view(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
@@ -881,15 +986,15 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
     """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
     cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
 
-    def split(col: str) -> tuple[str, str]:
-        for group in (OURS, PAPER):
-            if col.startswith(group + " ") or col.startswith(group + ": "):
-                return group, col[len(group) :].lstrip(" :").replace(" R50 1/16", "")
-        return "", col
+    def split(col) -> tuple[str, str]:
+        source, quantity = cell_kind(df, None, col)
+        if source in ("ours", "paper"):
+            return SOURCES[source], quantity.replace(" R50 1/16", "")
+        return "", str(col)
 
     out = df.copy()
     if not isinstance(out.columns, pd.MultiIndex):
-        groups = [split(str(c)) for c in out.columns]
+        groups = [split(c) for c in out.columns]
         order = sorted(range(len(groups)), key=lambda i: {OURS: 0, PAPER: 1}.get(groups[i][0], 2))  # stable
         out = out.iloc[:, order]
         out.columns = pd.MultiIndex.from_tuples([groups[i] for i in order])
