@@ -477,3 +477,43 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
     assert display_path(tmp_path / "synthetic") == "$MKD_DATA_DIR/synthetic"
     monkeypatch.delenv("MKD_DATA_DIR")
     assert str(tmp_path) not in display_path(tmp_path / "x")
+
+
+def test_calibration_gates_are_measured_from_the_store(tmp_path):
+    """G1 and G2 (docs/benchmark.md) judged from stored runs: thresholds, seeds and seed noise."""
+    from mkdlib.experiments import grid
+    from mkdlib.report.paper import calibration_gates, notice_calibration, table_calibration
+
+    def runs(method, split):
+        return [c for c in grid("calibration") if c.method == method and c.split == split and c.seed in (0, 1, 2)]
+
+    root = tmp_path / "store"
+    assert (calibration_gates(root)["verdict"] == "not yet run").all()
+    for (method, split), mious in {
+        ("supervised", "full"): (0.78, 0.79, 0.80),
+        ("supervised", "1/16"): (0.45, 0.46, 0.47),
+        ("cps_cutmix", "1/16"): (0.55, 0.56, 0.57),
+        ("cps", "1/16"): (0.40, 0.60, 0.50),
+    }.items():
+        default = [
+            c
+            for c in runs(method, split)
+            if c.cps_targets == ("weak_view" if method == "cps_cutmix" else "student_view")
+        ]
+        for cfg, miou in zip(default, mious):
+            _store(root, cfg, miou)
+    gates = calibration_gates(root)
+    assert gates.loc["G1: supervised, all labels", "measured"] == pytest.approx(79.0)
+    assert gates.loc["G1: all labels - 1/16 (headroom)", "measured"] == pytest.approx(33.0)
+    assert gates.iloc[:2]["verdict"].tolist() == ["met", "met"]
+    g2 = gates.loc["G2: CPS + CutMix - supervised, 1/16"]
+    assert g2["measured"] == pytest.approx(10.0) and g2["noise (±)"] == pytest.approx(2 * math.sqrt(2 / 3))
+    assert g2["verdict"] == "met"
+    # plain CPS: +4 points on average, but its seeds spread by 10: missed
+    cps = gates.loc["beside G2: CPS (co-training) - supervised, 1/16"]
+    assert cps["measured"] == pytest.approx(4.0) and cps["verdict"] == "missed"
+    assert gates.loc["beside G2: mean teacher - supervised, 1/16", "verdict"] == "not yet run"
+    assert "G2 is met: CPS + CutMix is +10.0 points" in notice_calibration(gates)
+    t = table_calibration(root)
+    assert t.loc["CPS + CutMix, 1/16", "ours (built-in) seeds"] == 3
+    assert math.isnan(t.loc["CPS + CutMix, 1/16 (cps_targets=student_view)", "ours (built-in) mIoU"])
