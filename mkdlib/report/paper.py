@@ -447,18 +447,20 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Stored runs of the diagnosis grid and of its references (MKD and CPS with the paper's
     settings, headline grid, all seeds): setting, seed, miou, best_miou (%), key; one ``miou=NaN``
     row per setting not yet run."""
-    from ..config import base_config
+    from ..config import base_config, resolve
 
-    default = base_config(method="mkd")
+    default = resolve(base_config(method="mkd"))
     runs = stored_runs(root)
 
     def value(v) -> str:
+        if isinstance(v, str):
+            return v
         return ("on" if v else "off") if isinstance(v, bool) else f"{v:g}"
 
     def label(cfg: Config) -> str:
         changed = [
             f"{k} {value(getattr(default, k))} -> {value(getattr(cfg, k))}"
-            for k in ("cutmix", "alpha", "threshold", "fa_lambda")
+            for k in ("cps_targets", "cutmix", "alpha", "threshold", "fa_lambda")
             if getattr(cfg, k) != getattr(default, k)
         ]
         return "MKD, " + ", ".join(changed) if changed else f"{cfg.method.upper()} (paper's settings)"
