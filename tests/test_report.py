@@ -482,7 +482,7 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
 def test_calibration_gates_are_measured_from_the_store(tmp_path):
     """G1 and G2 (docs/benchmark.md) judged from stored runs: thresholds, seeds and seed noise."""
     from mkdlib.experiments import grid
-    from mkdlib.report.paper import calibration_gates, notice_calibration, table_calibration
+    from mkdlib.report.calibration import calibration_gates, notice_calibration, table_calibration
 
     def runs(method, split):
         return [c for c in grid("calibration") if c.method == method and c.split == split and c.seed in (0, 1, 2)]

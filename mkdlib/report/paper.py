@@ -154,7 +154,7 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
                 **cfg.switches(),
                 "grid_key": cfg.key(),
             }
-            rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
+            rows += [{**base, **r} for r in stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
 
@@ -166,7 +166,7 @@ def stored_key(cfg: Config, root: str | Path | None = None, runs: pd.DataFrame |
     return None if hit.empty else str(hit["key"].iloc[0])
 
 
-def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
+def stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
     """seed, miou, best_miou, key of each stored run of ``cfg`` with any seed (``runs``: from
     :func:`stored_runs`), or one row of NaNs ("not yet run") when there is none."""
     match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
@@ -190,13 +190,13 @@ def grid_status(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+def seed_summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """mean, sd and number of seeds of ``miou`` per group (NaN rows count as 0 runs)."""
     g = runs.groupby(by, sort=False, dropna=False)["miou"]
     return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
 
 
-class _Cells:
+class Cells:
     """One table's numbers as long records (source, table, row, metric, value), in insertion order."""
 
     def __init__(self, table: str):
@@ -292,7 +292,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     MKD-R101's gain over CPS-R101 (the paper's co-training baseline).
     """
     runs = label_fraction_runs(root)
-    s = _summary(runs, ["method", "split"])["mean"]
+    s = seed_summary(runs, ["method", "split"])["mean"]
     ours = {m: pd.Series({f: s.get((m, f), math.nan) for f in FRACTIONS}) for m in ("supervised", "cps", "mkd")}
     p = paper_table("table1_voc_classic")
     p.columns = list(FRACTIONS)  # the paper's columns are the same fractions, with their sizes
@@ -310,7 +310,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
         ("paper", "MKD-R101 gain vs CPS-R101", paper_gain_cps),
         ("ours - paper", "difference of MKD-vs-CPS gains (ours - paper)", ours_gain_cps - paper_gain_cps),
     )
-    cells = _Cells("Table 1")
+    cells = Cells("Table 1")
     for source, row, values in rows:
         for f in FRACTIONS:
             cells.add(source, row, f, values[f])
@@ -368,8 +368,8 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     runs = runs[runs["split"] == "1/16"]
     runs = runs.assign(row=[method_label(m) for m in runs["method"]])
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
-    cells = _Cells("Table 2")
-    cells.ours(_summary(runs, ["row"]), METHOD_ROWS)
+    cells = Cells("Table 2")
+    cells.ours(seed_summary(runs, ["row"]), METHOD_ROWS)
     for row, paper_row in METHOD_ROWS.items():
         cells.add("paper", row, "VOCAug R50 1/16", voc.loc[paper_row, "R50 1/16 (662)"] if paper_row else math.nan)
         cells.add("paper", row, "Cityscapes R50 1/16", city.loc[paper_row, "R50 1/16 (186)"] if paper_row else math.nan)
@@ -407,7 +407,7 @@ def paper_mkd_gains() -> pd.DataFrame:
 def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3 analogue: co-training plus switches, at 1/16. Paper: VOCAug 1/16, ResNet-50."""
     runs = grid_runs("ablation", root)
-    s = _summary(runs, ["label"])
+    s = seed_summary(runs, ["label"])
     from ..registry import RENAMED_FIELDS
 
     paper = paper_table("table3_ablation").rename(columns=RENAMED_FIELDS)  # the transcription says mean_teacher
@@ -415,7 +415,7 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
         switch_label(make_config(**{k: bool(r[k]) for k in SWITCHES})): r["miou"] for _, r in paper.iterrows()
     }
     labels = list(dict.fromkeys(runs["label"]))
-    cells = _Cells("Table 3")
+    cells = Cells("Table 3")
     cells.ours(s, labels)
     for label in labels:
         cells.add("paper", label, "mIoU (VOCAug R50)", paper_label.get(label, math.nan))
@@ -431,10 +431,10 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
     if param not in tables:
         raise KeyError(f"sweep {param!r} is unknown; sweeps: {', '.join(tables)}")
     runs = grid_runs(param, root)
-    s = _summary(runs, [param])
+    s = seed_summary(runs, [param])
     paper = paper_table(tables[param]).set_index(param)
     values = sorted(set(s.index) | set(paper.index))
-    cells = _Cells({"gamma": "Table 4", "beta": "Table 5"}[param])
+    cells = Cells({"gamma": "Table 4", "beta": "Table 5"}[param])
     cells.ours(s, values)
     for v in values:
         for backbone in ("R50", "R101"):
@@ -471,7 +471,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     )  # MKD, then CPS
     rows = []
     for cfg in headline + grid("diagnosis"):
-        rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
+        rows += [{"setting": label(cfg), **r} for r in stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
 
@@ -482,8 +482,8 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     runs = diagnosis_runs(root)
     settings = list(dict.fromkeys(runs["setting"]))
     best = runs.groupby("setting", sort=False)["best_miou"].mean()
-    cells = _Cells("diagnosis")
-    cells.ours(_summary(runs, ["setting"]), settings)
+    cells = Cells("diagnosis")
+    cells.ours(seed_summary(runs, ["setting"]), settings)
     for setting in settings:
         cells.add("ours", setting, "best mIoU during training", best.get(setting, math.nan))
     mean = cells.series("ours", "mIoU")
@@ -524,7 +524,7 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
         rows.append({"row": getattr(r, label), "mIoU": r.miou, **{names[k]: 100 * v for k, v in scores.items()}})
     means = pd.DataFrame(rows).groupby("row", sort=False).mean()
     seeds = runs.groupby(label, sort=False)["miou"].count()
-    cells = _Cells("error breakdown")
+    cells = Cells("error breakdown")
     for row in means.index:
         cells.add("ours", row, "seeds", seeds[row])
         for metric in means.columns:
@@ -569,125 +569,6 @@ def cell_kind(df: pd.DataFrame, idx, col) -> tuple[str, str]:
         if shown and text.startswith(shown + " "):
             return source, text[len(shown) + 1 :]
     return ("ours - paper" if text.startswith("difference") else ""), text
-
-
-# --------------------------------------------------------------------------- the benchmark's calibration
-#: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
-G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
-
-
-def calibration_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs of the calibration grid: run (method label, labels, any setting that differs
-    from the default), method, split, setting, seed, miou (%), key; ``miou=NaN`` = not yet run."""
-    from ..config import base_config, resolve
-
-    runs = stored_runs(root)
-    rows, seen = [], set()
-    for cfg in grid("calibration"):
-        sfk = seed_free_key(cfg)
-        if sfk in seen:
-            continue
-        seen.add(sfk)
-        default = resolve(base_config(method=cfg.method, split=cfg.split)).to_dict()
-        setting = ", ".join(
-            f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY + ("seed",) and v != default[k]
-        )
-        run = f"{method_label(cfg.method)}, {cfg.split}" + (f" ({setting})" if setting else "")
-        base = {"run": run, "method": cfg.method, "split": cfg.split, "setting": setting}
-        rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
-    return pd.DataFrame(rows)
-
-
-def table_calibration(root: str | Path | None = None) -> pd.DataFrame:
-    """The calibration grid's final mIoU per run (mean, sd, seeds), read from the results store."""
-    runs = calibration_runs(root)
-    cells = _Cells("calibration")
-    cells.ours(_summary(runs, ["run"]), list(dict.fromkeys(runs["run"])))
-    return wide(cells.frame(), "run")
-
-
-def calibration_gates(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
-    """G1 and G2, measured: the value, its target and whether it is met (3 seeds each).
-
-    G1: supervised with all labels >= 70 mIoU, and at least 20 points above supervised at 1/16.
-    G2: CPS (+ CutMix, the paper's CPS baseline) at 1/16 >= supervised at 1/16 + 5 points, and the
-    gain beyond ``z`` sd of the difference of the two means (each mean's own seed spread). Plain CPS
-    and the mean teacher are measured the same way beside it."""
-    runs = calibration_runs(root)
-    default = runs[runs["setting"] == ""]
-    stats = {
-        (m, sp): (g["miou"].mean(), g["miou"].std(ddof=1), int(g["miou"].count()))
-        for (m, sp), g in default.groupby(["method", "split"], sort=False)
-    }
-    nan3 = (math.nan, math.nan, 0)
-    full, sup = stats.get(("supervised", "full"), nan3), stats.get(("supervised", "1/16"), nan3)
-
-    def state(ok: bool, *seeds: int) -> str:
-        if any(n == 0 for n in seeds):
-            return "not yet run"
-        return ("met" if ok else "missed") + ("" if all(n >= 3 for n in seeds) else " (fewer than 3 seeds)")
-
-    rows = [
-        {
-            "gate": "G1: supervised, all labels",
-            "measured": full[0],
-            "target": f">= {G1_FULL_MIN:g}",
-            "noise (±)": math.nan,
-            "seeds": f"{full[2]}",
-            "verdict": state(full[0] >= G1_FULL_MIN, full[2]),
-        },
-        {
-            "gate": "G1: all labels - 1/16 (headroom)",
-            "measured": full[0] - sup[0],
-            "target": f">= {G1_GAP_MIN:g}",
-            "noise (±)": math.nan,
-            "seeds": f"{full[2]} / {sup[2]}",
-            "verdict": state(full[0] - sup[0] >= G1_GAP_MIN, full[2], sup[2]),
-        },
-    ]
-    for method, gate in (("cps_cutmix", "G2"), ("cps", "beside G2"), ("mean_teacher", "beside G2")):
-        m = stats.get((method, "1/16"), nan3)
-        gain = m[0] - sup[0]
-        noise = z * math.sqrt(m[1] ** 2 / m[2] + sup[1] ** 2 / sup[2]) if m[2] >= 2 and sup[2] >= 2 else math.nan
-        ok = gain >= G2_GAIN_MIN and not math.isnan(noise) and gain > noise
-        rows.append(
-            {
-                "gate": f"{gate}: {method_label(method)} - supervised, 1/16",
-                "measured": gain,
-                "target": f">= +{G2_GAIN_MIN:g}, beyond noise",
-                "noise (±)": noise,
-                "seeds": f"{m[2]} / {sup[2]}",
-                "verdict": state(ok, m[2], sup[2]),
-            }
-        )
-    return pd.DataFrame(rows).set_index("gate")
-
-
-def notice_calibration(gates: pd.DataFrame) -> str:
-    """What to notice in the calibration gates, from their numbers."""
-    v = gates["verdict"]
-    if (v == "not yet run").all():
-        return _what(f"{NO_RUNS.capitalize()} for the calibration grid (`python -m mkdlib.experiments calibration`).")
-    g1 = [i for i in gates.index if i.startswith("G1")]
-    g2 = next(i for i in gates.index if i.startswith("G2"))
-    g1_text = (
-        "G1 is met: the task is learnable with all labels and 1/16 of them leaves a headroom of "
-        f"{gates.loc[g1[1], 'measured']:.1f} points"
-        if all(v[i].startswith("met") for i in g1)
-        else f"G1 is {', '.join(sorted({v[i] for i in g1}))}"
-    )
-    g2_gain, g2_noise = gates.loc[g2, "measured"], gates.loc[g2, "noise (±)"]
-    if v[g2] == "not yet run":
-        g2_text = "G2 (CPS + CutMix against supervised training at 1/16) is not yet run"
-    else:
-        g2_text = f"G2 is {v[g2]}: CPS + CutMix is {_fmt_gain(g2_gain)} points over supervised training at 1/16"
-        g2_text += f" (noise ±{g2_noise:.1f})" if not math.isnan(g2_noise) else " (one seed: no noise to judge by)"
-    beside = [
-        f"{i.split(': ', 1)[1].split(' - ')[0]} {_fmt_gain(gates.loc[i, 'measured'])}"
-        for i in gates.index
-        if i.startswith("beside")
-    ]
-    return _what(f"{g1_text}. {g2_text}; beside it: {', '.join(beside)}.")
 
 
 # --------------------------------------------------------------------------- do the effects reproduce?
@@ -791,7 +672,9 @@ def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
     1/16). Columns under two header rows: ("ours (built-in)", "mIoU" / "seeds"), ("paper, R50",
     "VOCAug" / "Cityscapes")."""
     t = table_methods(root)
-    full = _summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
+    full = (
+        seed_summary(grid_runs("headline", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
+    )
     ours, paper_voc, paper_city = (OURS, "mIoU ± sd"), (f"{PAPER}, R50", "VOCAug"), (f"{PAPER}, R50", "Cityscapes")
     rows = {
         label: {
@@ -871,11 +754,11 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     return f"{first} {second} {paper_sentence}; {outcome}."
 
 
-def _what(text: str) -> str:
+def what_to_notice(text: str) -> str:
     return f"**What to notice.** {text}"
 
 
-def _fmt_gain(v: float) -> str:
+def format_gain(v: float) -> str:
     return "not yet run" if math.isnan(v) else f"{v:+.1f}"
 
 
@@ -888,7 +771,7 @@ def notice_label_fractions(t1: pd.DataFrame) -> str:
         f"{pg['1/2']:+.2f} at 1/2: unlabeled images help most when labels are scarce."
     )
     if sup.notna().sum() == 0 and mkd.notna().sum() == 0:
-        return _what(f"{NO_RUNS.capitalize()} for the label-fraction grid. {paper}")
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the label-fraction grid. {paper}")
     parts = []
     if sup.notna().sum() >= 2:
         lo, hi = sup.first_valid_index(), sup.last_valid_index()
@@ -903,7 +786,7 @@ def notice_label_fractions(t1: pd.DataFrame) -> str:
             f"(gap from {min(gaps.values()):+.1f} at {worst} to {max(gaps.values()):+.1f}; one seed "
             "except at 1/16)."
         )
-    return _what(" ".join(parts + [paper]))
+    return what_to_notice(" ".join(parts + [paper]))
 
 
 def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
@@ -917,12 +800,12 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
         f"{voc['MKD'] - voc['CPS (co-training)']:+.2f}, a gain that is mostly CutMix's."
     )
     if mean.notna().sum() == 0:
-        return _what(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
     best = mean.idxmax()
     gain = mean["MKD"] - mean[FAIR_REFERENCE]
     noise = _noise(seed_noise_sd(root), n["MKD"], n[FAIR_REFERENCE], z)
     judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
-    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {_fmt_gain(gain)} points"
+    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points"
     ours += (
         ""
         if judged == "not yet run"
@@ -932,7 +815,7 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
             else " (one seed: no seed noise to judge it by)."
         )
     )
-    return _what(f"{ours} {paper}")
+    return what_to_notice(f"{ours} {paper}")
 
 
 def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0) -> str:
@@ -955,7 +838,9 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     )
     done = {k: v for k, v in verdicts.items() if v != "not yet run"}
     if not done:
-        return _what(f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}")
+        return what_to_notice(
+            f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
+        )
     phrase = {
         "same direction": "in the paper's direction",
         "opposite direction": "against the paper's direction",
@@ -965,7 +850,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
     o_best = ours.drop(ref).idxmax() if ours.drop(ref).notna().any() else None
     best = "" if o_best is None else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
-    return _what(
+    return what_to_notice(
         f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
     )
 
@@ -975,9 +860,9 @@ def notice_effects(effects: pd.DataFrame) -> str:
     v = effects["verdict"].value_counts()
     done = int(v.drop("not yet run", errors="ignore").sum())
     if not done:
-        return _what(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
+        return what_to_notice(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
     same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
-    return _what(
+    return what_to_notice(
         f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
         f"noise, {opposite} go the opposite way, and {int(v.get('within seed noise', 0))} are within "
         "the noise. The absolute scale differs too much for this to say anything about VOC: it says "
@@ -990,7 +875,7 @@ def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
     rec, acc = f"{OURS} object recall", f"{OURS} class accuracy"
     done = df.dropna(subset=[rec])
     if done.empty:
-        return _what(f"{NO_RUNS.capitalize()}: no confusion matrix to split yet.")
+        return what_to_notice(f"{NO_RUNS.capitalize()}: no confusion matrix to split yet.")
     lo, hi = done[rec].idxmin(), done[rec].idxmax()
     best_acc = done[acc].idxmax()
     text = (
@@ -999,7 +884,7 @@ def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
         f"({done.loc[best_acc, acc]:.0f} %)"
     )
     text += f", against {100 * chance:.0f} % by chance." if chance else "."
-    return _what(text)
+    return what_to_notice(text)
 
 
 def notice_diagnosis(t: pd.DataFrame) -> str:
@@ -1008,10 +893,10 @@ def notice_diagnosis(t: pd.DataFrame) -> str:
     changes = t.drop(index=["MKD (paper's settings)", "CPS (paper's settings)"], errors="ignore")
     done = changes[col].dropna()
     if done.empty or math.isnan(t.loc["CPS (paper's settings)", f"{OURS} mIoU"]):
-        return _what(f"{NO_RUNS.capitalize()} for the diagnosis grid or its CPS reference.")
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the diagnosis grid or its CPS reference.")
     best = done.idxmax()
     beat = int((done > 0).sum())
-    return _what(
+    return what_to_notice(
         f"{beat} of {len(done)} changes put MKD above CPS; the best is {best} "
         f"({done[best]:+.1f} against CPS, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD "
         "with the paper's settings; one seed each)."
@@ -1023,7 +908,7 @@ def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
     best run and where MKD stands."""
     done = {k: v for k, v in mious.items() if v is not None and not math.isnan(v)}
     if not done:
-        return _what(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
+        return what_to_notice(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
     ranked = sorted(done, key=done.get, reverse=True)
     text = f"{ranked[0]} scores highest {what} ({done[ranked[0]]:.1f} mIoU)"
     mkd = next((k for k in ranked if k.startswith("MKD")), None)
@@ -1033,7 +918,7 @@ def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
         text += f", {done[mkd] - done[ranked[1]]:+.1f} points ahead of {ranked[1]}" if len(ranked) > 1 else ""
     missing = [k for k, v in mious.items() if k not in done]
     text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
-    return _what(
+    return what_to_notice(
         text + " One seed per row: a difference smaller than the seed spread of the tables chapter says nothing."
     )
 
@@ -1056,16 +941,18 @@ def notice_run(result: dict, curves: list[dict]) -> str:
     if scored:
         (lo_n, lo_v), (hi_n, hi_v) = min(scored, key=lambda t: t[1]), max(scored, key=lambda t: t[1])
         text += f" Per class, IoU ranges from {100 * lo_v:.1f} ({lo_n}) to {100 * hi_v:.1f} ({hi_n})."
-    return _what(text)
+    return what_to_notice(text)
 
 
 def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str = "MKD") -> str:
     """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``."""
     if scores is None or scores.empty:
-        return _what(f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored.")
+        return what_to_notice(
+            f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored."
+        )
     better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
     mean_gain = 100 * (scores[method] - scores[baseline]).mean()
-    return _what(
+    return what_to_notice(
         f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
         f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
         "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "

@@ -1,0 +1,147 @@
+"""The built-in benchmark's calibration gates (docs/benchmark.md), read from the results store.
+
+G1: is there headroom (supervised with all labels against 1/16)? G2: does a semi-supervised
+baseline use it (CPS + CutMix against supervised at 1/16, beyond the seed noise)? Every table of
+the book means something only when both are met; the intro and the tables chapter show them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import Config
+from ..experiments import grid
+from .paper import (
+    NO_RUNS,
+    Cells,
+    format_gain,
+    method_label,
+    seed_free_key,
+    seed_summary,
+    stored_rows,
+    stored_runs,
+    what_to_notice,
+    wide,
+)
+
+#: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
+G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
+
+
+def calibration_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """Stored runs of the calibration grid: run (method label, labels, any setting that differs
+    from the default), method, split, setting, seed, miou (%), key; ``miou=NaN`` = not yet run."""
+    from ..config import base_config, resolve
+
+    runs = stored_runs(root)
+    rows, seen = [], set()
+    for cfg in grid("calibration"):
+        sfk = seed_free_key(cfg)
+        if sfk in seen:
+            continue
+        seen.add(sfk)
+        default = resolve(base_config(method=cfg.method, split=cfg.split)).to_dict()
+        setting = ", ".join(
+            f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY + ("seed",) and v != default[k]
+        )
+        run = f"{method_label(cfg.method)}, {cfg.split}" + (f" ({setting})" if setting else "")
+        base = {"run": run, "method": cfg.method, "split": cfg.split, "setting": setting}
+        rows += [{**base, **r} for r in stored_rows(cfg, runs)]
+    return pd.DataFrame(rows)
+
+
+def table_calibration(root: str | Path | None = None) -> pd.DataFrame:
+    """The calibration grid's final mIoU per run (mean, sd, seeds), read from the results store."""
+    runs = calibration_runs(root)
+    cells = Cells("calibration")
+    cells.ours(seed_summary(runs, ["run"]), list(dict.fromkeys(runs["run"])))
+    return wide(cells.frame(), "run")
+
+
+def calibration_gates(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
+    """G1 and G2, measured: the value, its target and whether it is met (3 seeds each).
+
+    G1: supervised with all labels >= 70 mIoU, and at least 20 points above supervised at 1/16.
+    G2: CPS (+ CutMix, the paper's CPS baseline) at 1/16 >= supervised at 1/16 + 5 points, and the
+    gain beyond ``z`` sd of the difference of the two means (each mean's own seed spread). Plain CPS
+    and the mean teacher are measured the same way beside it."""
+    runs = calibration_runs(root)
+    default = runs[runs["setting"] == ""]
+    stats = {
+        (m, sp): (g["miou"].mean(), g["miou"].std(ddof=1), int(g["miou"].count()))
+        for (m, sp), g in default.groupby(["method", "split"], sort=False)
+    }
+    nan3 = (math.nan, math.nan, 0)
+    full, sup = stats.get(("supervised", "full"), nan3), stats.get(("supervised", "1/16"), nan3)
+
+    def state(ok: bool, *seeds: int) -> str:
+        if any(n == 0 for n in seeds):
+            return "not yet run"
+        return ("met" if ok else "missed") + ("" if all(n >= 3 for n in seeds) else " (fewer than 3 seeds)")
+
+    rows = [
+        {
+            "gate": "G1: supervised, all labels",
+            "measured": full[0],
+            "target": f">= {G1_FULL_MIN:g}",
+            "noise (±)": math.nan,
+            "seeds": f"{full[2]}",
+            "verdict": state(full[0] >= G1_FULL_MIN, full[2]),
+        },
+        {
+            "gate": "G1: all labels - 1/16 (headroom)",
+            "measured": full[0] - sup[0],
+            "target": f">= {G1_GAP_MIN:g}",
+            "noise (±)": math.nan,
+            "seeds": f"{full[2]} / {sup[2]}",
+            "verdict": state(full[0] - sup[0] >= G1_GAP_MIN, full[2], sup[2]),
+        },
+    ]
+    for method, gate in (("cps_cutmix", "G2"), ("cps", "beside G2"), ("mean_teacher", "beside G2")):
+        m = stats.get((method, "1/16"), nan3)
+        gain = m[0] - sup[0]
+        noise = z * math.sqrt(m[1] ** 2 / m[2] + sup[1] ** 2 / sup[2]) if m[2] >= 2 and sup[2] >= 2 else math.nan
+        ok = gain >= G2_GAIN_MIN and not math.isnan(noise) and gain > noise
+        rows.append(
+            {
+                "gate": f"{gate}: {method_label(method)} - supervised, 1/16",
+                "measured": gain,
+                "target": f">= +{G2_GAIN_MIN:g}, beyond noise",
+                "noise (±)": noise,
+                "seeds": f"{m[2]} / {sup[2]}",
+                "verdict": state(ok, m[2], sup[2]),
+            }
+        )
+    return pd.DataFrame(rows).set_index("gate")
+
+
+def notice_calibration(gates: pd.DataFrame) -> str:
+    """What to notice in the calibration gates, from their numbers."""
+    v = gates["verdict"]
+    if (v == "not yet run").all():
+        return what_to_notice(
+            f"{NO_RUNS.capitalize()} for the calibration grid (`python -m mkdlib.experiments calibration`)."
+        )
+    g1 = [i for i in gates.index if i.startswith("G1")]
+    g2 = next(i for i in gates.index if i.startswith("G2"))
+    g1_text = (
+        "G1 is met: the task is learnable with all labels and 1/16 of them leaves a headroom of "
+        f"{gates.loc[g1[1], 'measured']:.1f} points"
+        if all(v[i].startswith("met") for i in g1)
+        else f"G1 is {', '.join(sorted({v[i] for i in g1}))}"
+    )
+    g2_gain, g2_noise = gates.loc[g2, "measured"], gates.loc[g2, "noise (±)"]
+    if v[g2] == "not yet run":
+        g2_text = "G2 (CPS + CutMix against supervised training at 1/16) is not yet run"
+    else:
+        g2_text = f"G2 is {v[g2]}: CPS + CutMix is {format_gain(g2_gain)} points over supervised training at 1/16"
+        g2_text += f" (noise ±{g2_noise:.1f})" if not math.isnan(g2_noise) else " (one seed: no noise to judge by)"
+    beside = [
+        f"{i.split(': ', 1)[1].split(' - ')[0]} {format_gain(gates.loc[i, 'measured'])}"
+        for i in gates.index
+        if i.startswith("beside")
+    ]
+    return what_to_notice(f"{g1_text}. {g2_text}; beside it: {', '.join(beside)}.")
