@@ -14,6 +14,18 @@ def test_readme_results_block_matches_the_results_store(monkeypatch):
     )
 
 
+def test_every_readme_results_block_matches_the_results_store(monkeypatch):
+    import re
+
+    monkeypatch.delenv("MKD_RESULTS_DIR")
+    names = re.findall(r"<!-- results:(\w+) -->", experiments.README.read_text())
+    assert "calibration" in names and "headline" in names
+    for name in names:
+        assert experiments.readme_block(name) == experiments.summary_markdown(name), (
+            f"README.md's {name} block is stale: run python -m mkdlib.experiments {name} --update-readme"
+        )
+
+
 def test_summary_pools_seeds_and_says_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))  # an empty store
     rows = experiments.summary_rows("calibration")
