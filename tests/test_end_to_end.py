@@ -189,3 +189,28 @@ def test_cps_weak_view_targets_are_the_partners_unmixed_prediction(tiny_config):
     # and not the partner's argmax on the mixed view the students see
     own = m.own_labels(outs, views)
     assert not all(torch.equal(a, b) for a, b in zip(own, targets))
+
+
+def test_co_training_with_strong_aug_is_cps_cutmix_with_mkd_targets(tiny_config):
+    """The ablation's "co-training + strong aug" row is stored as CPS + CutMix with
+    cps_targets=student_view: the same networks, batch and step give the same loss."""
+    from mkdlib.experiments import grid
+    from mkdlib.report.paper import switch_label
+    from mkdlib.trainer import Runtime, build_loaders
+
+    row = next(c for c in grid("ablation") if switch_label(c) == "co-training + strong aug")
+    assert row.method == "cps_cutmix" and row.cps_targets == "student_view"
+    cfg_cps = resolve(tiny_config(method="cps", strong_aug=True))
+    cfg_cut = resolve(tiny_config(method="cps_cutmix", cps_targets="student_view"))
+    assert cfg_cps.switches() == cfg_cut.switches() and cfg_cps.cps_targets == cfg_cut.cps_targets
+    data = prepare_data(cfg_cps)
+    lab, unl, _ = build_loaders(cfg_cps, data, Runtime(torch.device("cpu")), 0)
+    batch = {**next(iter(lab)), **next(iter(unl))}
+    a, b = build_method(cfg_cps, data.num_classes), build_method(cfg_cut, data.num_classes)
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+    torch.manual_seed(0)  # dropout draws from the global generator, which training seeds from cfg.seed
+    la = a(batch, 0.5, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    lb = b(batch, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(la["loss"], lb["loss"])
