@@ -317,11 +317,9 @@ def resolve(cfg: Config) -> Config:
     if cfg.method not in METHODS:
         raise ConfigError(f"method {cfg.method!r} is unknown; choose one of {', '.join(METHODS)}")
     preset = METHOD_PRESETS[cfg.method]
-    cfg = dataclasses.replace(cfg, **{k: preset[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in SWITCHES})
-    cfg = dataclasses.replace(
-        cfg,
-        **{k: preset_setting(cfg.method, k) if getattr(cfg, k) is None else getattr(cfg, k) for k in PRESET_SETTINGS},
-    )
+    given = {k: getattr(cfg, k) for k in (*SWITCHES, *PRESET_SETTINGS)}
+    from_preset = {**preset, **{k: preset_setting(cfg.method, k) for k in PRESET_SETTINGS}}
+    cfg = dataclasses.replace(cfg, **{k: from_preset[k] if v is None else v for k, v in given.items()})
     if cfg.cps_targets not in CPS_TARGETS:
         raise ConfigError(f"cps_targets must be one of {', '.join(CPS_TARGETS)}, got {cfg.cps_targets!r}")
     if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training

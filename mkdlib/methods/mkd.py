@@ -105,11 +105,7 @@ class MKD(Method):
 
     def teacher_logits(self, views: Views) -> list[torch.Tensor]:
         """Teachers on the weak view (forward only), mixed with the students' CutMix mask."""
-        with torch.inference_mode():  # no graph, no autograd bookkeeping
-            logits = [t(views.weak).logits for t in self.teachers]
-            if views.cut is not None:
-                logits = [mix(t, views.cut) for t in logits]
-        return logits
+        return weak_view_logits(self.teachers, views)
 
     def partner_weak_targets(self, views: Views) -> list[torch.Tensor] | None:
         """``cps_targets: weak_view``: each student's argmax on the weak unmixed images (forward only,
@@ -118,13 +114,9 @@ class MKD(Method):
             return None
         modes = [s.training for s in self.students]
         try:
-            with torch.inference_mode():
-                logits = []
-                for s in self.students:
-                    s.train(self.cfg.teacher_bn_train)
-                    logits.append(s(views.weak).logits)
-                if views.cut is not None:
-                    logits = [mix(t, views.cut) for t in logits]
+            for s in self.students:
+                s.train(self.cfg.teacher_bn_train)
+            logits = weak_view_logits(self.students, views)
         finally:
             for s, mode in zip(self.students, modes):
                 s.train(mode)
@@ -199,3 +191,13 @@ class MKD(Method):
         cfg = self.cfg
         ramp = sigmoid_rampup(progress, cfg.unsup_rampup)
         return terms["sup"] + ramp * (cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0))
+
+
+def weak_view_logits(nets, views: Views) -> list[torch.Tensor]:
+    """Each network on the weak view (forward only: no graph, no autograd bookkeeping), mixed with
+    the students' CutMix mask: the teachers' L_st targets and, with cps_targets weak_view, L_ss's."""
+    with torch.inference_mode():
+        logits = [n(views.weak).logits for n in nets]
+        if views.cut is not None:
+            logits = [mix(t, views.cut) for t in logits]
+    return logits

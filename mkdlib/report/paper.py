@@ -208,7 +208,7 @@ class Cells:
         )
 
     def ours(self, summary: pd.DataFrame, rows) -> None:
-        """mIoU, sd and seeds (from :func:`_summary`) of each row; NaN = not yet run."""
+        """mIoU, sd and seeds (from :func:`seed_summary`) of each row; NaN = not yet run."""
         for row in rows:
             for metric, col in (("mIoU", "mean"), ("sd", "sd"), ("seeds", "n")):
                 self.add("ours", row, metric, summary[col].get(row, math.nan))
