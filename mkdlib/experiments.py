@@ -199,6 +199,13 @@ def run_grid(name: str, threads: int | None = None, progress: bool = True, shard
     run_grids([name], threads, shard_spec=shard_spec, progress=progress, say=lambda m: print(m, flush=True))
 
 
+def setting_label(cfg: Config) -> str:
+    """The fields of a grid config that differ from its method's default config at its split
+    ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart."""
+    base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
+    return ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != base[k])
+
+
 def summary_rows(name: str) -> list[dict]:
     """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
     final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
@@ -209,13 +216,16 @@ def summary_rows(name: str) -> list[dict]:
     groups: dict[str, dict] = {}
     for cfg in grid_configs([name]):
         seedless = resolve(make_config(cfg, seed=0)).key()
-        base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
-        setting = ", ".join(
-            f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != base[k]
-        )
         g = groups.setdefault(
             seedless,
-            {"run": cfg.run_name(), "labels": cfg.split, "setting": setting, "planned": 0, "miou": [], "minutes": []},
+            {
+                "run": cfg.run_name(),
+                "labels": cfg.split,
+                "setting": setting_label(cfg),
+                "planned": 0,
+                "miou": [],
+                "minutes": [],
+            },
         )
         g["planned"] += 1
         if is_done(cfg.key()):

@@ -12,45 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config
-from ..experiments import grid
-from .paper import (
-    NO_RUNS,
-    Cells,
-    format_gain,
-    method_label,
-    seed_free_key,
-    seed_summary,
-    stored_rows,
-    stored_runs,
-    what_to_notice,
-    wide,
-)
+from .paper import NO_RUNS, Cells, format_gain, grid_runs, method_label, seed_summary, what_to_notice, wide
 
 #: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
 G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
 
 
 def calibration_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs of the calibration grid: run (method label, labels, any setting that differs
-    from the default), method, split, setting, seed, miou (%), key; ``miou=NaN`` = not yet run."""
-    from ..config import base_config, resolve
-
-    runs = stored_runs(root)
-    rows, seen = [], set()
-    for cfg in grid("calibration"):
-        sfk = seed_free_key(cfg)
-        if sfk in seen:
-            continue
-        seen.add(sfk)
-        default = resolve(base_config(method=cfg.method, split=cfg.split)).to_dict()
-        setting = ", ".join(
-            f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY + ("seed",) and v != default[k]
-        )
-        run = f"{method_label(cfg.method)}, {cfg.split}" + (f" ({setting})" if setting else "")
-        base = {"run": run, "method": cfg.method, "split": cfg.split, "setting": setting}
-        rows += [{**base, **r} for r in stored_rows(cfg, runs)]
-    return pd.DataFrame(rows)
+    """Stored runs of the calibration grid (:func:`mkdlib.report.paper.grid_runs`), each with its
+    ``run`` label: method label, labels, and any setting that differs from the default;
+    ``miou=NaN`` = not yet run."""
+    runs = grid_runs("calibration", root)
+    run = [
+        f"{method_label(m)}, {sp}" + (f" ({setting})" if setting else "")
+        for m, sp, setting in zip(runs["method"], runs["split"], runs["setting"])
+    ]
+    return runs.assign(run=run)
 
 
 def table_calibration(root: str | Path | None = None) -> pd.DataFrame:

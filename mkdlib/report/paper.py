@@ -132,9 +132,12 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
     each grid config with no stored run yet ("not yet run").
 
     Matching ignores the seed, so extra seeds of a sweep config (e.g. from the headline grid)
-    count towards its seed spread. Columns: grid, method, split, label (Table 3 row), gamma, beta,
-    the five switches, seed, miou (%), key.
+    count towards its seed spread. Columns: grid, method, split, label (Table 3 row), setting (what
+    differs from the method's default: :func:`mkdlib.experiments.setting_label`), gamma, beta, the
+    five switches, seed, miou (%), key.
     """
+    from ..experiments import setting_label
+
     names = [names] if isinstance(names, str) else list(names)
     runs = stored_runs(root)
     rows, seen = [], set()
@@ -149,12 +152,13 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
                 "method": cfg.method,
                 "split": cfg.split,
                 "label": switch_label(cfg),
+                "setting": setting_label(cfg),
                 "gamma": cfg.gamma,
                 "beta": cfg.beta,
                 **cfg.switches(),
                 "grid_key": cfg.key(),
             }
-            rows += [{**base, **r} for r in stored_rows(cfg, runs)]
+            rows += [{**base, **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
 
@@ -166,7 +170,7 @@ def stored_key(cfg: Config, root: str | Path | None = None, runs: pd.DataFrame |
     return None if hit.empty else str(hit["key"].iloc[0])
 
 
-def stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
+def _stored_rows(cfg: Config, runs: pd.DataFrame) -> list[dict]:
     """seed, miou, best_miou, key of each stored run of ``cfg`` with any seed (``runs``: from
     :func:`stored_runs`), or one row of NaNs ("not yet run") when there is none."""
     match = runs[runs["seed_free_key"] == seed_free_key(cfg)]
@@ -471,7 +475,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     )  # MKD, then CPS
     rows = []
     for cfg in headline + grid("diagnosis"):
-        rows += [{"setting": label(cfg), **r} for r in stored_rows(cfg, runs)]
+        rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
 
 
