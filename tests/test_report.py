@@ -517,3 +517,55 @@ def test_calibration_gates_are_measured_from_the_store(tmp_path):
     t = table_calibration(root)
     assert t.loc["CPS + CutMix, 1/16", "ours (built-in) seeds"] == 3
     assert math.isnan(t.loc["CPS + CutMix, 1/16 (cps_targets=student_view)", "ours (built-in) mIoU"])
+
+
+def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path):
+    """The cost question's measurement: G2's gain and noise at each stored evaluation, and the
+    first iteration from which the gate holds at every later one."""
+    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration
+
+    root = tmp_path / "store"
+    assert gain_by_iteration(root).empty
+    # supervised flat at 45 (+-1 over seeds); CPS + CutMix climbs: +1, +4 (below the gate), +8, +12
+    for cfg, off in zip(_headline("supervised"), (-1, 0, 1)):
+        _store(root, cfg, 0.45, curves=[{"iter": i, "miou": (45 + off) / 100} for i in (500, 1000, 1500, 2000)])
+    for cfg, off in zip(_headline("cps_cutmix"), (-1, 0, 1)):
+        curve = [{"iter": i, "miou": (45 + g + off) / 100} for i, g in ((500, 1), (1000, 4), (1500, 8), (2000, 12))]
+        curve.insert(1, {"iter": 510, "loss": 0.5})  # training records are not evaluations
+        _store(root, cfg, 0.57, curves=curve)
+    _store(root, _headline("mkd")[0], 0.60, curves=[{"iter": i, "miou": 0.6} for i in (500, 1000, 1500, 2000)])
+    gains = gain_by_iteration(root)
+    cps = gains[gains["method"] == "cps_cutmix"].set_index("iter")
+    assert cps["gain"].tolist() == pytest.approx([1, 4, 8, 12])
+    assert cps["noise"].tolist() == pytest.approx([2 * math.sqrt(2 / 3)] * 4)
+    assert cps["g2"].tolist() == [False, False, True, True]
+    mkd = gains[gains["method"] == "mkd"]
+    assert mkd["seeds"].tolist() == [1] * 4 and not mkd["g2"].any()  # one seed: no noise, no verdict
+    table = g2_from_iteration(gains)
+    assert table.loc["CPS + CutMix", "G2 holds from iteration"] == "1,500"
+    assert table.loc["MKD", "G2 holds from iteration"] == "never"
+    assert table.loc["CPS + CutMix", "gain there"] == pytest.approx(12)
+
+
+def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path):
+    from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid
+    from mkdlib.report.calibration import calibration_gates, notice_calibration
+
+    cfgs = grid("short_schedule")
+    assert {c.iters for c in cfgs} == {SHORT_SCHEDULE_ITERS}
+    root = tmp_path / "store"
+    gates = calibration_gates(root, grid="short_schedule")
+    assert list(gates.index) == [
+        "G1: supervised, all labels",
+        "G1: all labels - 1/16 (headroom)",
+        "G2: CPS + CutMix - supervised, 1/16",
+    ]
+    assert "short_schedule grid" in notice_calibration(gates, grid="short_schedule")
+    for c in cfgs:
+        _store(root, c, {"supervised": 0.4 if c.split == "1/16" else 0.75, "cps_cutmix": 0.5, "mkd": 0.5}[c.method])
+    for c in grid("calibration"):  # the 4,000-iteration runs do not count for the short schedule
+        if c.method == "supervised" and c.split == "1/16":
+            _store(root, c, 0.9)
+    gates = calibration_gates(root, grid="short_schedule")
+    assert gates.loc["G1: all labels - 1/16 (headroom)", "measured"] == pytest.approx(35.0)
+    assert gates.loc["G2: CPS + CutMix - supervised, 1/16", "measured"] == pytest.approx(10.0)

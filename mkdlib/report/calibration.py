@@ -18,11 +18,11 @@ from .paper import NO_RUNS, Cells, format_gain, grid_runs, method_label, seed_su
 G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
 
 
-def calibration_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """Stored runs of the calibration grid (:func:`mkdlib.report.paper.grid_runs`), each with its
-    ``run`` label: method label, labels, and any setting that differs from the default;
-    ``miou=NaN`` = not yet run."""
-    runs = grid_runs("calibration", root)
+def calibration_runs(root: str | Path | None = None, grid: str = "calibration") -> pd.DataFrame:
+    """Stored runs of the calibration grid (or ``grid``, e.g. ``short_schedule``:
+    :func:`mkdlib.report.paper.grid_runs`), each with its ``run`` label: method label, labels, and
+    any setting that differs from the default; ``miou=NaN`` = not yet run."""
+    runs = grid_runs(grid, root)
     run = [
         f"{method_label(m)}, {sp}" + (f" ({setting})" if setting else "")
         for m, sp, setting in zip(runs["method"], runs["split"], runs["setting"])
@@ -30,23 +30,26 @@ def calibration_runs(root: str | Path | None = None) -> pd.DataFrame:
     return runs.assign(run=run)
 
 
-def table_calibration(root: str | Path | None = None) -> pd.DataFrame:
-    """The calibration grid's final mIoU per run (mean, sd, seeds), read from the results store."""
-    runs = calibration_runs(root)
-    cells = Cells("calibration")
+def table_calibration(root: str | Path | None = None, grid: str = "calibration") -> pd.DataFrame:
+    """The calibration grid's (or ``grid``'s) final mIoU per run (mean, sd, seeds), from the store."""
+    runs = calibration_runs(root, grid)
+    cells = Cells(grid)
     cells.ours(seed_summary(runs, ["run"]), list(dict.fromkeys(runs["run"])))
     return wide(cells.frame(), "run")
 
 
-def calibration_gates(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
+def calibration_gates(root: str | Path | None = None, z: float = 2.0, grid: str = "calibration") -> pd.DataFrame:
     """G1 and G2, measured: the value, its target and whether it is met (3 seeds each).
 
     G1: supervised with all labels >= 70 mIoU, and at least 20 points above supervised at 1/16.
     G2: CPS (+ CutMix, the paper's CPS baseline) at 1/16 >= supervised at 1/16 + 5 points, and the
     gain beyond ``z`` sd of the difference of the two means (each mean's own seed spread). Plain CPS
-    and the mean teacher are measured the same way beside it."""
-    runs = calibration_runs(root)
-    default = runs[runs["setting"] == ""]
+    and the mean teacher are measured the same way beside it (where ``grid`` holds them: the
+    ``short_schedule`` grid has CPS + CutMix only)."""
+    runs = calibration_runs(root, grid)
+    # the grid's own setting (the calibration grid's: none; short_schedule's: its iterations); rows
+    # that differ from it are one-seed checks of a switch, not gate runs
+    default = runs[runs["setting"] == runs["setting"].mode().iloc[0]]
     stats = {
         (m, sp): (g["miou"].mean(), g["miou"].std(ddof=1), int(g["miou"].count()))
         for (m, sp), g in default.groupby(["method", "split"], sort=False)
@@ -78,6 +81,8 @@ def calibration_gates(root: str | Path | None = None, z: float = 2.0) -> pd.Data
         },
     ]
     for method, gate in (("cps_cutmix", "G2"), ("cps", "beside G2"), ("mean_teacher", "beside G2")):
+        if method not in set(runs["method"]):  # not in this grid
+            continue
         m = stats.get((method, "1/16"), nan3)
         gain = m[0] - sup[0]
         noise = z * math.sqrt(m[1] ** 2 / m[2] + sup[1] ** 2 / sup[2]) if m[2] >= 2 and sup[2] >= 2 else math.nan
@@ -95,13 +100,11 @@ def calibration_gates(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     return pd.DataFrame(rows).set_index("gate")
 
 
-def notice_calibration(gates: pd.DataFrame) -> str:
-    """What to notice in the calibration gates, from their numbers."""
+def notice_calibration(gates: pd.DataFrame, grid: str = "calibration") -> str:
+    """What to notice in the gates of :func:`calibration_gates` (of ``grid``), from their numbers."""
     v = gates["verdict"]
     if (v == "not yet run").all():
-        return what_to_notice(
-            f"{NO_RUNS.capitalize()} for the calibration grid (`python -m mkdlib.experiments calibration`)."
-        )
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the {grid} grid (`python -m mkdlib.experiments {grid}`).")
     g1 = [i for i in gates.index if i.startswith("G1")]
     g2 = next(i for i in gates.index if i.startswith("G2"))
     g1_text = (
@@ -121,4 +124,69 @@ def notice_calibration(gates: pd.DataFrame) -> str:
         for i in gates.index
         if i.startswith("beside")
     ]
-    return what_to_notice(f"{g1_text}. {g2_text}; beside it: {', '.join(beside)}.")
+    return what_to_notice(f"{g1_text}. {g2_text}" + (f"; beside it: {', '.join(beside)}." if beside else "."))
+
+
+def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
+    """G2's gain at every evaluation of the headline runs: each semi-supervised method at 1/16
+    minus supervised training at 1/16 (validation mIoU %, means over the stored seeds), with the
+    ``z``-sd noise of the difference and whether G2's test holds there.
+
+    This is the measurement behind the cost question (how many iterations does G2 need?). It reads
+    the curves of the one 4,000-iteration cosine schedule: at an intermediate evaluation the
+    learning rate has not decayed, so a shorter schedule is its own experiment, not this curve cut.
+    Columns: method, iter, gain, noise, seeds, g2 (bool)."""
+    from ..results import load_curves
+
+    runs = grid_runs("headline", root)
+    runs = runs[(runs["split"] == "1/16") & runs["key"].notna()]
+    scores = []
+    for r in runs.itertuples():
+        for rec in load_curves(r.key, root):
+            if rec.get("miou") is not None:
+                scores.append({"method": r.method, "seed": r.seed, "iter": rec["iter"], "miou": 100 * rec["miou"]})
+    cols = ["method", "iter", "gain", "noise", "seeds", "g2"]
+    if not scores:
+        return pd.DataFrame(columns=cols)
+    stats = pd.DataFrame(scores).groupby(["method", "iter"])["miou"].agg(["mean", "std", "count"])
+    if "supervised" not in stats.index.get_level_values("method"):
+        return pd.DataFrame(columns=cols)
+    sup = stats.loc["supervised"]
+    rows = []
+    for (method, it), m in stats.iterrows():
+        if method == "supervised" or it not in sup.index:
+            continue
+        s = sup.loc[it]
+        gain = m["mean"] - s["mean"]
+        noise = (
+            z * math.sqrt(m["std"] ** 2 / m["count"] + s["std"] ** 2 / s["count"])
+            if m["count"] >= 2 and s["count"] >= 2
+            else math.nan
+        )
+        seeds = int(min(m["count"], s["count"]))
+        rows.append(dict(method=method, iter=int(it), gain=gain, noise=noise, seeds=seeds))
+    out = pd.DataFrame(rows, columns=cols[:-1])
+    out["g2"] = (out["gain"] >= G2_GAIN_MIN) & (out["gain"] > out["noise"])  # NaN noise: False
+    return out
+
+
+def g2_from_iteration(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per method of :func:`gain_by_iteration`: the first evaluation from which G2's test holds at
+    every later one ("never"), and the gain and noise at the last evaluation; iterations as text."""
+    rows = []
+    for method, g in gains.groupby("method", sort=False):
+        g = g.sort_values("iter")
+        held = g["g2"].to_numpy()
+        tail = [i for i in range(len(g)) if held[i:].all()]
+        last = g.iloc[-1]
+        rows.append(
+            {
+                "method": method_label(method),
+                "G2 holds from iteration": f"{g['iter'].iloc[tail[0]]:,}" if tail else "never",
+                "last iteration": f"{int(last['iter']):,}",
+                "gain there": last["gain"],
+                "noise (±)": last["noise"],
+                "seeds": last["seeds"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()

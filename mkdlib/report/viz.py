@@ -248,6 +248,37 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
     return readable(fig)
 
 
+def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping[str, str] | None = None) -> Figure:
+    """Each method's gain over supervised training at every evaluation (a frame of
+    :func:`mkdlib.report.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
+    and the gate's minimum gain: when in training semi-supervision starts to pay."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    labels = labels or {}
+    for method, g in gains.groupby("method", sort=False):
+        g = g.sort_values("iter")
+        n = int(g["seeds"].max())
+        label = f"{labels.get(method, method)} ({n} seed{'s' if n != 1 else ''})"
+        (line,) = ax.plot(g["iter"], g["gain"], marker="o", ms=3, label=label)
+        band = g["noise"].notna()
+        if band.any():
+            lo, hi = g["gain"] - g["noise"], g["gain"] + g["noise"]
+            ax.fill_between(g["iter"][band], lo[band], hi[band], color=line.get_color(), alpha=0.15, lw=0)
+    if not ax.get_legend_handles_labels()[0]:
+        _no_data(ax)
+    else:
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.axhline(min_gain, color="0.3", lw=0.8, ls="--", label=f"gate: +{min_gain:g}")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    ax.set(
+        xlabel="iteration",
+        ylabel="gain over supervised (mIoU points)",
+        title="gain over supervised training at 1/16 (band: 2 sd of the difference)",
+    )
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return readable(fig)
+
+
 def plot_per_class_iou(
     per_class: Sequence[float] | Mapping[str, Sequence[float]], class_names: Sequence[str], title: str | None = None
 ) -> Figure:
