@@ -569,3 +569,22 @@ def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path
     gates = calibration_gates(root, grid="short_schedule")
     assert gates.loc["G1: all labels - 1/16 (headroom)", "measured"] == pytest.approx(35.0)
     assert gates.loc["G2: CPS + CutMix - supervised, 1/16", "measured"] == pytest.approx(10.0)
+
+
+def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_path):
+    from mkdlib.experiments import grid
+    from mkdlib.report import experiment_index as ei
+
+    sup = next(c for c in grid("calibration") if c.method == "supervised" and c.split == "1/16")
+    store_result(tmp_path, sup, 0.45, wall_time_s=600.0)  # 4,000 iterations in 10 minutes
+    idx = ei.grid_index(tmp_path)
+    row = idx[idx["command"] == ei.grid_command(sup)].iloc[0]
+    assert row["CPU minutes (stored run)"] == pytest.approx(10.0) and row["CPU minutes (estimate)"] == 10.0
+    short = idx[(idx["grid"] == "short_schedule") & idx["experiment"].str.startswith("supervised")]
+    assert short["CPU minutes (estimate)"].tolist() == pytest.approx([5.0] * 6)  # half the iterations
+    assert idx[idx["experiment"].str.startswith("mkd")]["CPU minutes (estimate)"].isna().all()
+    text = ei.notice(ei.paper_index(tmp_path), idx)
+    supervised = idx["experiment"].str.startswith("supervised")
+    hours = idx[supervised]["CPU minutes (estimate)"].sum() / 60
+    assert f"about {hours:.1f} CPU-hours" in text
+    assert f"({int((~supervised).sum())} of them of a method with no stored run, not counted)" in text

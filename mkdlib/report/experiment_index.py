@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import math
+import statistics
 from functools import cache
 from pathlib import Path
 
@@ -165,16 +166,22 @@ def paper_index(root: str | Path | None = None) -> pd.DataFrame:
 def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     """One row per config of the built-in grids (a config in several grids: listed under the
     first): grid, what it is, command, GPU-hours (estimate, or measured) and the CPU wall time of
-    its stored run, if any."""
+    its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored its method's
+    mean stored CPU seconds per iteration times its iterations (NaN: no run of the method stored)."""
     from ..experiments import GRIDS, grid
     from .paper import seed_free_key, stored_runs, switch_label
 
     runs = stored_runs(root)
-    wall = {}
+    wall, per_iter = {}, {}  # per_iter: method -> CPU seconds per iteration of its stored runs
     if len(runs):
         from ..results import load_result
 
-        wall = {(r.seed_free_key, int(r.seed)): load_result(r.key, root)["wall_time_s"] for r in runs.itertuples()}
+        for r in runs.itertuples():
+            result = load_result(r.key, root)
+            wall[(r.seed_free_key, int(r.seed))] = result["wall_time_s"]
+            per_iter.setdefault(result["config"]["method"], []).append(
+                result["wall_time_s"] / result["config"]["iters"]
+            )
     rows, seen = [], set()
     for name in GRIDS:
         for cfg in grid(name):
@@ -193,6 +200,13 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
                     "GPU-hours": measured if measured is not None else gpu_hours(cfg, 1),
                     "measured": measured is not None,
                     "CPU minutes (stored run)": stored / 60 if stored is not None else math.nan,
+                    "CPU minutes (estimate)": (
+                        stored / 60
+                        if stored is not None
+                        else statistics.fmean(per_iter[cfg.method]) * cfg.iters / 60
+                        if cfg.method in per_iter
+                        else math.nan
+                    ),
                 }
             )
     return pd.DataFrame(rows)
@@ -269,11 +283,26 @@ def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
     measured = int(paper["measured"].sum() + grids["measured"].sum())
     stored = int(grids["CPU minutes (stored run)"].notna().sum())
     cpu = grids["CPU minutes (stored run)"].sum()
+    estimate = grids["CPU minutes (estimate)"]
+    todo = estimate[grids["CPU minutes (stored run)"].isna()]
+    recompute = (
+        f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
+        f" at the stored runs' cost per iteration; the {len(todo)} configs not yet stored, about"
+        f" {todo.sum() / 60:.1f}"
+        + (
+            f" ({int(todo.isna().sum())} of them of a method with no stored run, not counted)"
+            if todo.isna().any()
+            else ""
+        )
+        + "."
+        if estimate.notna().any()
+        else ""
+    )
     return (
         f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
         f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
         f"{PAPER_GPUS} GPUs); {top} is the most expensive ({int(per.loc[top, 'GPU-hours (est.)']):,} GPU-hours). "
         f"{measured} of the estimates are replaced by a GPU measurement so far. The built-in grids cost "
         f"seconds of GPU time each but minutes of CPU time: {stored} of their {len(grids)} configs are stored, "
-        f"{cpu:.0f} CPU minutes in all."
+        f"{cpu:.0f} CPU minutes in all.{recompute}"
     )
