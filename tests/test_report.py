@@ -588,3 +588,15 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
     hours = idx[supervised]["CPU minutes (estimate)"].sum() / 60
     assert f"about {hours:.1f} CPU-hours" in text
     assert f"({int((~supervised).sum())} of them of a method with no stored run, not counted)" in text
+
+
+def test_gain_by_iteration_notice_reads_the_table(tmp_path):
+    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
+
+    assert "No stored runs" in notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(tmp_path)))
+    root = tmp_path / "store"
+    for method, gain in (("supervised", 0), ("cps_cutmix", 9)):
+        for cfg, off in zip(_headline(method), (-1, 0, 1)):
+            _store(root, cfg, 0.5, curves=[{"iter": 500, "miou": (40 + gain + off) / 100}])
+    text = notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(root)))
+    assert "CPS + CutMix passes it from iteration 500 on (+9.0 at 500, 3 seeds)" in text
