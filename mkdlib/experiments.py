@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         for g in GRIDS:
             cfgs = grid(g)
             done = sum(is_done(c.key()) for c in cfgs)
-            print(f"{g:10s} {done}/{len(cfgs)} done")
+            print(f"{g:{max(map(len, GRIDS))}s} {done}/{len(cfgs)} done")
         return 0
     from .parallel import parse_overrides
 
