@@ -600,3 +600,12 @@ def test_gain_by_iteration_notice_reads_the_table(tmp_path):
             _store(root, cfg, 0.5, curves=[{"iter": 500, "miou": (40 + gain + off) / 100}])
     text = notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(root)))
     assert "CPS + CutMix passes it from iteration 500 on (+9.0 at 500, 3 seeds)" in text
+
+
+def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
+    from mkdlib.report.paper import NO_CHANGE_IN_PAPER, _judge
+
+    assert _judge(-10.0, 4.0, 0.0) == NO_CHANGE_IN_PAPER
+    assert _judge(-10.0, 4.0, 0.03) == "opposite direction"
+    assert _judge(2.0, 4.0, 0.0) == "within seed noise"
+    assert _judge(6.0, 4.0, 1.0) == "same direction"

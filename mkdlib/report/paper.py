@@ -591,9 +591,10 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     CutMix, the matching baseline of an MKD that trains with CutMix.
 
     ``noise`` is ``z`` standard deviations of a difference of two means,
-    ``z * sd * sqrt(1/n_row + 1/n_ref)`` with ``sd`` = :func:`seed_noise_sd`. Verdict: "same
-    direction" / "opposite direction" when our gain is larger than the noise, "within seed noise"
-    otherwise, "not yet run" when either run is missing. Table 1 has no like-for-like gain beyond
+    ``z * sd * sqrt(1/n_row + 1/n_ref)`` with ``sd`` = :func:`seed_noise_sd`. Verdict (:func:`_judge`):
+    "same direction" / "opposite direction" when our gain is larger than the noise (or, where the
+    paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" otherwise, "not
+    yet run" when either run is missing. Table 1 has no like-for-like gain beyond
     1/16 (no CPS at other fractions here, no supervised row in the paper), so it is left out.
     """
     sd = seed_noise_sd(root)
@@ -615,18 +616,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
             if idx == ref or math.isnan(theirs[idx]):
                 continue
             n_row, n_ref = seeds[idx], seeds[ref]
-            noise = z * sd * math.sqrt(1 / n_row + 1 / n_ref) if n_row and n_ref else math.nan
-            gain = ours[idx]
-            if math.isnan(gain):
-                verdict = "not yet run"
-            elif math.isnan(noise) or abs(gain) < noise:
-                verdict = "within seed noise"
-            else:
-                verdict = (
-                    "same direction"
-                    if math.copysign(1, gain) == math.copysign(1, theirs[idx])
-                    else "opposite direction"
-                )
+            noise, gain = _noise(sd, n_row, n_ref, z), ours[idx]
             rows.append(
                 {
                     "table": name,
@@ -635,7 +625,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
                     f"{OURS} gain": gain,
                     f"{PAPER} gain": theirs[idx],
                     "noise (±)": noise,
-                    "verdict": verdict,
+                    "verdict": _judge(gain, noise, theirs[idx]),
                 }
             )
     return pd.DataFrame(rows).set_index(["table", "effect"])
@@ -643,6 +633,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
 
 # --------------------------------------------------------------------------- the verdict and what to notice
 NO_RUNS = "no stored runs yet"
+NO_CHANGE_IN_PAPER = "beyond seed noise (paper: no change)"
 
 
 def _noise(sd: float, n_a, n_b, z: float = 2.0) -> float:
@@ -654,13 +645,16 @@ def _noise(sd: float, n_a, n_b, z: float = 2.0) -> float:
 
 def _judge(gain: float, noise: float, paper_gain: float | None = None) -> str:
     """ "not yet run" / "within seed noise" / "same direction" / "opposite direction" (as the
-    paper's gain; without one: "beyond seed noise")."""
+    paper's gain; without one: "beyond seed noise"; where the paper's gain is 0, it has no
+    direction: "beyond seed noise (paper: no change)")."""
     if gain is None or math.isnan(gain):
         return "not yet run"
     if math.isnan(noise) or abs(gain) < noise:
         return "within seed noise"
     if paper_gain is None or math.isnan(paper_gain):
         return "beyond seed noise"
+    if paper_gain == 0:
+        return NO_CHANGE_IN_PAPER
     return "same direction" if math.copysign(1, gain) == math.copysign(1, paper_gain) else "opposite direction"
 
 
@@ -753,6 +747,7 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
         "same direction": "here that gain reproduces in direction",
         "opposite direction": "here MKD falls behind instead",
         "within seed noise": "here the difference is within the seed noise",
+        NO_CHANGE_IN_PAPER: "here the two differ beyond the seed noise",
         "not yet run": "here it is not yet measured",
     }[judged]
     return f"{first} {second} {paper_sentence}; {outcome}."
@@ -849,6 +844,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
         "same direction": "in the paper's direction",
         "opposite direction": "against the paper's direction",
         "within seed noise": "within the seed noise",
+        NO_CHANGE_IN_PAPER: "beyond the noise where the paper's row changes nothing",
     }
     counts = pd.Series(done).value_counts()
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
@@ -866,10 +862,12 @@ def notice_effects(effects: pd.DataFrame) -> str:
     if not done:
         return what_to_notice(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
     same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
+    flat = int(v.get(NO_CHANGE_IN_PAPER, 0))
+    flat_text = f", {flat} change beyond the noise where the paper shows no change" if flat else ""
     return what_to_notice(
         f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
-        f"noise, {opposite} go the opposite way, and {int(v.get('within seed noise', 0))} are within "
-        "the noise. The absolute scale differs too much for this to say anything about VOC: it says "
+        f"noise, {opposite} go the opposite way{flat_text}, and {int(v.get('within seed noise', 0))} are "
+        "within the noise. The absolute scale differs too much for this to say anything about VOC: it says "
         "whether this built-in dataset, at this budget, is a regime where MKD's parts help."
     )
 
