@@ -523,9 +523,12 @@ def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path)
     """The cost question's measurement: G2's gain and noise at each stored evaluation, and the
     first iteration from which the gate holds at every later one."""
     from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration
+    from mkdlib.report.paper import table_view
 
     root = tmp_path / "store"
     assert gain_by_iteration(root).empty
+    empty = g2_from_iteration(gain_by_iteration(root))  # the book's table of an empty store
+    assert empty.empty and "G2 holds from iteration" in table_view(empty).columns.get_level_values(1)
     # supervised flat at 45 (+-1 over seeds); CPS + CutMix climbs: +1, +4 (below the gate), +8, +12
     for cfg, off in zip(_headline("supervised"), (-1, 0, 1)):
         _store(root, cfg, 0.45, curves=[{"iter": i, "miou": (45 + off) / 100} for i in (500, 1000, 1500, 2000)])

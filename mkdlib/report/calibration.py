@@ -189,7 +189,8 @@ def g2_from_iteration(gains: pd.DataFrame) -> pd.DataFrame:
                 "seeds": last["seeds"],
             }
         )
-    return pd.DataFrame(rows).set_index("method") if rows else pd.DataFrame()
+    columns = ["method", "G2 holds from iteration", "last iteration", "gain there", "noise (±)", "seeds"]
+    return pd.DataFrame(rows, columns=columns).set_index("method")
 
 
 def notice_gain_by_iteration(table: pd.DataFrame) -> str:
