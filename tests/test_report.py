@@ -147,6 +147,9 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     # beta = 1 is the headline MKD (22 +- 2 over 3 seeds): +2, within 2 sd of the seed noise
     assert "1 in the paper's direction, 1 within the seed noise" in text
     assert "beta = 0.5 (+10.0 over beta = 0)" in text
+    _store(root, beta[0], 0.40)  # now the reference beats every row: no row is called "best"
+    text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)
+    assert "No row run here beats beta = 0; the closest is beta = 0.5 (-10.0)" in text
 
 
 # --------------------------------------------------------------------------- figures

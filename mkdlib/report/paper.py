@@ -849,7 +849,13 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     counts = pd.Series(done).value_counts()
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
     o_best = ours.drop(ref).idxmax() if ours.drop(ref).notna().any() else None
-    best = "" if o_best is None else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
+    best = (
+        ""
+        if o_best is None
+        else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
+        if ours[o_best] > 0
+        else f" No row run here beats {label(ref)}; the closest is {label(o_best)} ({ours[o_best]:+.1f})."
+    )
     return what_to_notice(
         f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
     )
