@@ -38,6 +38,16 @@ def table_calibration(root: str | Path | None = None, grid: str = "calibration")
     return wide(cells.frame(), "run")
 
 
+def difference_noise(sd_a: float, n_a: int, sd_b: float, n_b: int, z: float = 2.0) -> float:
+    """``z`` sd of the difference of two means, each from its own seeds' spread (NaN below 2 seeds)."""
+    return z * math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b) if n_a >= 2 and n_b >= 2 else math.nan
+
+
+def g2_holds(gain: float, noise: float) -> bool:
+    """G2's test: at least ``G2_GAIN_MIN`` points, and beyond the noise (none to judge by: False)."""
+    return bool(gain >= G2_GAIN_MIN and not math.isnan(noise) and gain > noise)
+
+
 def calibration_gates(root: str | Path | None = None, z: float = 2.0, grid: str = "calibration") -> pd.DataFrame:
     """G1 and G2, measured: the value, its target and whether it is met (3 seeds each).
 
@@ -85,8 +95,7 @@ def calibration_gates(root: str | Path | None = None, z: float = 2.0, grid: str 
             continue
         m = stats.get((method, "1/16"), nan3)
         gain = m[0] - sup[0]
-        noise = z * math.sqrt(m[1] ** 2 / m[2] + sup[1] ** 2 / sup[2]) if m[2] >= 2 and sup[2] >= 2 else math.nan
-        ok = gain >= G2_GAIN_MIN and not math.isnan(noise) and gain > noise
+        noise = difference_noise(m[1], m[2], sup[1], sup[2], z)
         rows.append(
             {
                 "gate": f"{gate}: {method_label(method)} - supervised, 1/16",
@@ -94,7 +103,7 @@ def calibration_gates(root: str | Path | None = None, z: float = 2.0, grid: str 
                 "target": f">= +{G2_GAIN_MIN:g}, beyond noise",
                 "noise (±)": noise,
                 "seeds": f"{m[2]} / {sup[2]}",
-                "verdict": state(ok, m[2], sup[2]),
+                "verdict": state(g2_holds(gain, noise), m[2], sup[2]),
             }
         )
     return pd.DataFrame(rows).set_index("gate")
@@ -144,7 +153,7 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     for r in runs.itertuples():
         for rec in load_curves(r.key, root):
             if rec.get("miou") is not None:
-                scores.append({"method": r.method, "seed": r.seed, "iter": rec["iter"], "miou": 100 * rec["miou"]})
+                scores.append({"method": r.method, "iter": rec["iter"], "miou": 100 * rec["miou"]})
     cols = ["method", "iter", "gain", "noise", "seeds", "g2"]
     if not scores:
         return pd.DataFrame(columns=cols)
@@ -158,16 +167,10 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
             continue
         s = sup.loc[it]
         gain = m["mean"] - s["mean"]
-        noise = (
-            z * math.sqrt(m["std"] ** 2 / m["count"] + s["std"] ** 2 / s["count"])
-            if m["count"] >= 2 and s["count"] >= 2
-            else math.nan
-        )
+        noise = difference_noise(m["std"], m["count"], s["std"], s["count"], z)
         seeds = int(min(m["count"], s["count"]))
-        rows.append(dict(method=method, iter=int(it), gain=gain, noise=noise, seeds=seeds))
-    out = pd.DataFrame(rows, columns=cols[:-1])
-    out["g2"] = (out["gain"] >= G2_GAIN_MIN) & (out["gain"] > out["noise"])  # NaN noise: False
-    return out
+        rows.append(dict(method=method, iter=int(it), gain=gain, noise=noise, seeds=seeds, g2=g2_holds(gain, noise)))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def g2_from_iteration(gains: pd.DataFrame) -> pd.DataFrame:
@@ -197,11 +200,12 @@ def notice_gain_by_iteration(table: pd.DataFrame) -> str:
     """What to notice in :func:`g2_from_iteration`'s table, from its numbers."""
     if table.empty:
         return what_to_notice(f"{NO_RUNS.capitalize()} for the headline grid at 1/16.")
-    parts = [
-        f"{method} {'never passes the gate' if r['G2 holds from iteration'] == 'never' else 'passes it from iteration ' + r['G2 holds from iteration'] + ' on'}"
-        f" ({format_gain(r['gain there'])} at {r['last iteration']}, {int(r['seeds'])} seed{'s' if r['seeds'] != 1 else ''})"
-        for method, r in table.iterrows()
-    ]
+    parts = []
+    for method, r in table.iterrows():
+        start = r["G2 holds from iteration"]
+        when = "never passes the gate" if start == "never" else f"passes it from iteration {start} on"
+        seeds = f"{int(r['seeds'])} seed{'s' if r['seeds'] != 1 else ''}"
+        parts.append(f"{method} {when} ({format_gain(r['gain there'])} at {r['last iteration']}, {seeds})")
     return what_to_notice(
         "Read at each evaluation of the 4,000-iteration schedule, "
         + "; ".join(parts)

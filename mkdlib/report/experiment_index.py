@@ -190,6 +190,12 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
             seen.add(cfg.key())
             measured = measured_gpu_hours(cfg, root)
             stored = wall.get((seed_free_key(cfg), cfg.seed))
+            if stored is not None:
+                estimate = stored / 60
+            elif cfg.method in per_iter:
+                estimate = statistics.fmean(per_iter[cfg.method]) * cfg.iters / 60
+            else:
+                estimate = math.nan
             what = f"{cfg.method} at {cfg.split}, seed {cfg.seed}: {switch_label(cfg)}"
             rows.append(
                 {
@@ -200,13 +206,7 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
                     "GPU-hours": measured if measured is not None else gpu_hours(cfg, 1),
                     "measured": measured is not None,
                     "CPU minutes (stored run)": stored / 60 if stored is not None else math.nan,
-                    "CPU minutes (estimate)": (
-                        stored / 60
-                        if stored is not None
-                        else statistics.fmean(per_iter[cfg.method]) * cfg.iters / 60
-                        if cfg.method in per_iter
-                        else math.nan
-                    ),
+                    "CPU minutes (estimate)": estimate,
                 }
             )
     return pd.DataFrame(rows)
@@ -285,19 +285,17 @@ def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
     cpu = grids["CPU minutes (stored run)"].sum()
     estimate = grids["CPU minutes (estimate)"]
     todo = estimate[grids["CPU minutes (stored run)"].isna()]
-    recompute = (
-        f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
-        f" at the stored runs' cost per iteration; the {len(todo)} configs not yet stored, about"
-        f" {todo.sum() / 60:.1f}"
-        + (
-            f" ({int(todo.isna().sum())} of them of a method with no stored run, not counted)"
-            if todo.isna().any()
-            else ""
+    recompute = ""
+    if estimate.notna().any():
+        recompute = (
+            f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
+            f" at the stored runs' cost per iteration; the {len(todo)} configs not yet stored, about"
+            f" {todo.sum() / 60:.1f}"
         )
-        + "."
-        if estimate.notna().any()
-        else ""
-    )
+        if todo.isna().any():
+            recompute += f" ({int(todo.isna().sum())} of them of a method with no stored run, not counted)"
+        recompute += "."
+
     return (
         f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
         f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
