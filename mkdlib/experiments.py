@@ -72,7 +72,7 @@ def grid(name: str) -> list[Config]:
         cfgs = [b(method="mkd", split="1/16", seed=SWEEP_SEED, gamma=g) for g in (0.0, 0.2, 0.4, 0.6, 0.8, 0.99)]
     elif name == "beta":  # Table 5 (alpha = 1.5)
         cfgs = [b(method="mkd", split="1/16", seed=SWEEP_SEED, beta=x) for x in (0.0, 0.5, 1.0, 1.5, 2.0)]
-    elif name == "diagnosis":  # beyond the paper: why MKD trails CPS at 64 px (one change each, then all)
+    elif name == "diagnosis":  # beyond the paper: can MKD beat CPS + CutMix here (one change each, then all)
         cfgs = [b(method="mkd", split="1/16", seed=SWEEP_SEED, **d) for d in DIAGNOSIS]
     else:
         raise KeyError(f"unknown grid {name!r}; grids: {', '.join(GRIDS)}")

@@ -199,14 +199,14 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
     assert (effect_directions(root).loc["Table 4", "verdict"] == "not yet run").all()
 
 
-def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(tmp_path):
+def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_cutmix(tmp_path):
     from mkdlib.experiments import grid
-    from mkdlib.report.paper import OURS, diagnosis_runs, seed_curves, table_diagnosis
+    from mkdlib.report.paper import OURS, diagnosis_runs, notice_diagnosis, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
     for cfg in grid("headline"):
-        if cfg.split == "1/16" and cfg.method in ("cps", "mkd") and cfg.seed < 2:
-            _store(root, cfg, {"cps": 0.28, "mkd": 0.24}[cfg.method] + 0.01 * cfg.seed)
+        if cfg.split == "1/16" and cfg.method in ("cps", "cps_cutmix", "mkd") and cfg.seed < 2:
+            _store(root, cfg, {"cps": 0.10, "cps_cutmix": 0.28, "mkd": 0.24}[cfg.method] + 0.01 * cfg.seed)
     alpha = next(c for c in grid("diagnosis") if c.alpha != 1.5 and c.threshold == 0)
     _store(root, alpha, 0.30)
     t = table_diagnosis(root)
@@ -214,14 +214,23 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps(
     assert t.loc["MKD (paper's settings)", f"{OURS} mIoU"] == pytest.approx(24.5)
     row = t.loc[f"MKD, alpha 1.5 -> {alpha.alpha:g}"]
     assert row[f"{OURS} gain vs MKD"] == pytest.approx(5.5)
-    assert row[f"{OURS} gain vs CPS"] == pytest.approx(1.5)
+    assert row[f"{OURS} gain vs CPS + CutMix"] == pytest.approx(1.5)
+    assert "CPS (paper's settings)" not in t.index  # plain CPS is no reference for an MKD with CutMix
     assert t[f"{OURS} mIoU"].isna().sum() == len(grid("diagnosis")) - 1  # the others: not yet run
+    # pooled seed sd 0.707 (both references: 2 seeds, 1 point apart); 1 seed vs 2: 2 * 0.707 * sqrt(1.5)
+    notice = notice_diagnosis(t, root)
+    assert "1 of 1 changes put MKD above CPS + CutMix" in notice and "±1.7 points" in notice
+    assert notice.endswith("the best change is within seed noise.")
     (root / alpha.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.3}\n')
     for cfg in grid("headline"):
         if (root / cfg.key()).is_dir():
             (root / cfg.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.2}\n')
     curves = seed_curves(diagnosis_runs(root), "setting", seed=0, root=root)
-    assert list(curves) == ["MKD (paper's settings)", "CPS (paper's settings)", f"MKD, alpha 1.5 -> {alpha.alpha:g}"]
+    assert list(curves) == [
+        "MKD (paper's settings)",
+        "CPS + CutMix (paper's settings)",
+        f"MKD, alpha 1.5 -> {alpha.alpha:g}",
+    ]
     assert curves[f"MKD, alpha 1.5 -> {alpha.alpha:g}"] == [{"iter": 200, "miou": 0.3}]
 
 

@@ -115,13 +115,23 @@ def test_paper_mkd_gains_cover_cityscapes_against_both_references():
     assert g.loc[("VOCAug", "R50", "1/16 (662)"), "MKD gain vs CPS w/ CutMix (fair)"] == pytest.approx(2.04)
 
 
-def test_table_1_keeps_plain_cps_only(tmp_path):
-    from mkdlib.report.paper import OURS, table_label_fractions
+def test_table_1_keeps_plain_cps_and_cps_cutmix_apart_and_judges_mkd_against_cps_cutmix(tmp_path):
+    from mkdlib.report.paper import DIFFERENCE_ROW, OURS, notice_label_fractions, table_label_fractions
 
     root = tmp_path / "store"
     _store(root, _headline("cps")[0], 0.30)
-    _store(root, _headline("cps_cutmix")[0], 0.10)
-    assert table_label_fractions(root).loc[f"{OURS}: CPS", "1/16"] == pytest.approx(30.0)
+    _store(root, _headline("cps_cutmix")[0], 0.60)
+    _store(root, _headline("mkd")[0], 0.55)
+    _store(root, _headline("mean_teacher")[0], 0.90)  # a Table 2 row: not in Table 1
+    t1 = table_label_fractions(root)
+    assert t1.loc[f"{OURS}: CPS", "1/16"] == pytest.approx(30.0)
+    assert t1.loc[f"{OURS}: CPS + CutMix", "1/16"] == pytest.approx(60.0)
+    assert t1.loc[f"{OURS}: MKD gain vs CPS", "1/16"] == pytest.approx(25.0)
+    assert t1.loc[f"{OURS}: MKD gain vs CPS + CutMix", "1/16"] == pytest.approx(-5.0)
+    paper_gain = t1.loc["paper: MKD-R101 gain vs CPS-R101", "1/16"]
+    assert t1.loc[DIFFERENCE_ROW, "1/16"] == pytest.approx(-5.0 - paper_gain)
+    assert "-5.0 points against CPS + CutMix" in notice_label_fractions(t1)
+    assert "+25.0 against plain CPS" in notice_label_fractions(t1)
 
 
 def test_notices_are_written_from_the_numbers(tmp_path):

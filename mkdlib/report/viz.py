@@ -369,12 +369,14 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     """
     import seaborn as sns
 
-    from .paper import FRACTIONS
+    from .paper import FRACTIONS, method_label
 
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     done = runs.dropna(subset=["miou"])
     if len(done):
-        done = done.assign(split=pd.Categorical(done["split"], FRACTIONS, ordered=True))
+        done = done.assign(
+            split=pd.Categorical(done["split"], FRACTIONS, ordered=True), method=done["method"].map(method_label)
+        )
         sns.lineplot(
             done, x="split", y="miou", hue="method", errorbar="sd", err_style="bars", marker="o", ax=ax, sort=True
         )
