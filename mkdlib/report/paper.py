@@ -309,6 +309,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     p = paper_table("table1_voc_classic")
     p.columns = list(FRACTIONS)  # the paper's columns are the same fractions, with their sizes
     paper_gain_cps = p.loc["MKD-R101"] - p.loc["CPS-R101"]
+    ours_gain_fair = ours["mkd"] - ours["cps_cutmix"]
     rows = (
         ("ours", "supervised", ours["supervised"]),
         ("ours", "CPS", ours["cps"]),
@@ -316,12 +317,12 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
         ("ours", "MKD", ours["mkd"]),
         ("ours", "MKD gain vs supervised", ours["mkd"] - ours["supervised"]),
         ("ours", "MKD gain vs CPS", ours["mkd"] - ours["cps"]),
-        ("ours", f"MKD gain vs {FAIR_REFERENCE}", ours["mkd"] - ours["cps_cutmix"]),
+        ("ours", f"MKD gain vs {FAIR_REFERENCE}", ours_gain_fair),
         ("paper", "CPS-R101 (VOC)", p.loc["CPS-R101"]),
         ("paper", "MKD-R50 (VOC)", p.loc["MKD-R50"]),
         ("paper", "MKD-R101 (VOC)", p.loc["MKD-R101"]),
         ("paper", "MKD-R101 gain vs CPS-R101", paper_gain_cps),
-        ("ours - paper", DIFFERENCE_ROW, ours["mkd"] - ours["cps_cutmix"] - paper_gain_cps),
+        ("ours - paper", DIFFERENCE_ROW, ours_gain_fair - paper_gain_cps),
     )
     cells = Cells("Table 1")
     for source, row, values in rows:
@@ -458,6 +459,11 @@ def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
     return wide(cells.frame(), param)
 
 
+def reference_setting(what: str) -> str:
+    """The diagnosis table's row of a reference method (``method_label``) run with the paper's settings."""
+    return f"{what} (paper's settings)"
+
+
 def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Stored runs of the diagnosis grid and of its references (MKD and CPS + CutMix, its matching
     baseline, with the paper's settings; headline grid, all seeds): setting, seed, miou, best_miou
@@ -486,7 +492,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     )  # MKD, then CPS + CutMix
     rows = []
     for cfg in references:
-        rows += [{"setting": f"{method_label(cfg.method)} (paper's settings)", **r} for r in _stored_rows(cfg, runs)]
+        rows += [{"setting": reference_setting(method_label(cfg.method)), **r} for r in _stored_rows(cfg, runs)]
     for cfg in grid("diagnosis"):
         rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, runs)]
     return pd.DataFrame(rows)
@@ -494,8 +500,8 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     """Beyond the paper: MKD with one setting changed at a time (``experiments.DIAGNOSIS``), beside
-    MKD and CPS + CutMix (its matching baseline) with the paper's settings. Best = the best of the periodic evaluations during
-    training, final = the last one."""
+    MKD and CPS + CutMix (its matching baseline) with the paper's settings. Best = the best of the
+    periodic evaluations during training, final = the last one."""
     runs = diagnosis_runs(root)
     settings = list(dict.fromkeys(runs["setting"]))
     best = runs.groupby("setting", sort=False)["best_miou"].mean()
@@ -505,7 +511,7 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
         cells.add("ours", setting, "best mIoU during training", best.get(setting, math.nan))
     mean = cells.series("ours", "mIoU")
     for what in ("MKD", FAIR_REFERENCE):
-        ref = f"{what} (paper's settings)"
+        ref = reference_setting(what)
         for setting in settings:
             cells.add("ours", setting, f"gain vs {what}", mean[setting] - mean.get(ref, math.nan))
     return wide(cells.frame(), "setting")
@@ -918,8 +924,8 @@ def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
 def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
     """What to notice in the diagnosis table: does any single change make MKD beat its matching
     baseline, CPS + CutMix, here, beyond the seed noise of a one-seed row against the reference?"""
-    col, ref = f"{OURS} gain vs {FAIR_REFERENCE}", f"{FAIR_REFERENCE} (paper's settings)"
-    changes = t.drop(index=["MKD (paper's settings)", ref], errors="ignore")
+    col, ref = f"{OURS} gain vs {FAIR_REFERENCE}", reference_setting(FAIR_REFERENCE)
+    changes = t.drop(index=[reference_setting("MKD"), ref], errors="ignore")
     done = changes[col].dropna()
     if done.empty or ref not in t.index or math.isnan(t.loc[ref, f"{OURS} mIoU"]):
         return what_to_notice(f"{NO_RUNS.capitalize()} for the diagnosis grid or its {FAIR_REFERENCE} reference.")
