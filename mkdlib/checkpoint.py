@@ -172,5 +172,6 @@ def resume(last: Path, cfg, method, optimizer, scheduler, scaler, rt: Runtime) -
 def config_key(d: dict) -> str:
     """The run key of a stored config dict."""
     from .config import make_config
+    from .registry import with_legacy_settings
 
-    return make_config(dict(d)).key()
+    return make_config(with_legacy_settings(dict(d))).key()

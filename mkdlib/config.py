@@ -19,12 +19,13 @@ import yaml
 
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
-    CPS_TARGETS,
+    ADDED_SETTINGS,
     METHOD_INFO,
     METHOD_PRESETS,
     METHODS,
     PRESET_SETTINGS,
     RENAMED_FIELDS,
+    SETTING_CHOICES,
     SWITCHES,
     preset_setting,
     run_name,
@@ -104,16 +105,34 @@ class Config:
     cutmix: bool = True  # with strong_aug: CutMix the students' view (False: the photometric op only)
     alpha: float = ALPHA_DEFAULT  # weight of L_st (teacher -> student)
     beta: float = 1.0  # weight of L_ss (student <-> student, CPS)
-    gamma: float = 0.99  # EMA: weight of the old teacher in Eq. 1 (see mkdlib.ema)
+    gamma: float | None = None  # EMA: weight of the old teacher in Eq. 1 (see mkdlib.ema; preset: 0.99, release 0.6)
     ema_warmup: bool = True  # released code: gamma_t = min(1 - 1/t, gamma)
     threshold: float = 0.0  # confidence threshold on teacher pseudo labels (0 = off)
-    teacher_bn_train: bool = False  # released code: teachers run BatchNorm in train mode
+    teacher_bn_train: bool | None = None  # teachers' BatchNorm on batch statistics (release: true)
+    teacher_bn_buffers: str | None = (
+        None  # teachers' BatchNorm buffers: ema (averaged like weights) | copy (the student's) | own (never averaged: parameters-only EMA, the release)
+    )
     fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
     fa_covariance: str = "diagonal"  # diagonal | full
-    pseudo_from_augmented: bool = False  # released code: argmax of feature-augmented logits
+    pseudo_from_augmented: bool | None = (
+        None  # L_ss targets: argmax of the partner's feature-augmented logits (Algorithm 1 line 14, release)
+    )
+    teacher_feature_aug: bool | None = (
+        None  # L_st targets: argmax of feature-augmented teacher logits, own class statistics (release)
+    )
+    fa_on_sup: bool | None = None  # feature augmentation on L_sup's logits too (Algorithm 1, release: false)
+    student_forward: str | None = (
+        None  # joint: labeled + unlabeled in one forward | separate: one forward each (Algorithm 1, CPS, release)
+    )
+    consistency_pixels: str | None = (
+        None  # L_st and L_ss over: unlabeled (Eq. 2) | all: labeled + unlabeled images (release)
+    )
+    photometric_probs: str | None = (
+        None  # strong op: always (the drawn op applies) | release (it applies with its own probability)
+    )
     cps_targets: str | None = None  # L_ss targets: student_view | weak_view (None: the method's preset; registry)
-    pseudo_loss_norm: str = "all"  # all: mean over every pixel | labeled: over pixels with a pseudo label
-    unsup_rampup: float = 0.0  # share of training over which alpha and beta ramp up from 0 (sigmoid)
+    pseudo_loss_norm: str | None = None  # all: mean over every pixel | labeled: over pixels with a pseudo label
+    unsup_rampup: float | None = None  # share of training over which alpha and beta ramp up from 0 (sigmoid)
     # --- optimisation
     iters: int = 1200
     batch_size: int = 8  # labeled images per step (per process)
@@ -159,7 +178,10 @@ class Config:
 
     # fields added after results were stored: left out of the key at these values, so every
     # earlier key (and the results store under it) stays valid
-    KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {"cutmix": True, **PRESET_SETTINGS}
+    KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {
+        "cutmix": True,
+        **{k: PRESET_SETTINGS[k] for k in ADDED_SETTINGS},
+    }
 
     def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
         """The network this config trains; ``encoder_weights`` is the resolved file (see
@@ -320,13 +342,30 @@ def resolve(cfg: Config) -> Config:
     given = {k: getattr(cfg, k) for k in (*SWITCHES, *PRESET_SETTINGS)}
     from_preset = {**preset, **{k: preset_setting(cfg.method, k) for k in PRESET_SETTINGS}}
     cfg = dataclasses.replace(cfg, **{k: from_preset[k] if v is None else v for k, v in given.items()})
-    if cfg.cps_targets not in CPS_TARGETS:
-        raise ConfigError(f"cps_targets must be one of {', '.join(CPS_TARGETS)}, got {cfg.cps_targets!r}")
-    if not cfg.strong_aug:  # cutmix only acts with strong_aug: one key for one training
-        cfg = dataclasses.replace(cfg, cutmix=True)
-    if not (cfg.strong_aug and cfg.co_training):  # without strong_aug the students' view is the weak one
-        cfg = dataclasses.replace(cfg, cps_targets=PRESET_SETTINGS["cps_targets"])
+    for name, allowed in SETTING_CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     s = cfg.switches()
+    # a setting that cannot act takes its legacy value: one training, one key
+    inert = {
+        "cutmix": not s["strong_aug"],  # cutmix only acts with strong_aug
+        "cps_targets": not (s["strong_aug"] and s["co_training"]),  # else the students' view is the weak one
+        "fa_on_sup": not s["feature_aug"],
+        "teacher_feature_aug": not (s["feature_aug"] and (s["own_teacher"] or s["mutual_mean_teacher"])),
+        "teacher_bn_buffers": not (s["own_teacher"] or s["mutual_mean_teacher"]),
+        "photometric_probs": not s["strong_aug"],
+        "student_forward": cfg.method == "supervised",
+        "consistency_pixels": cfg.method == "supervised",
+    }
+    legacy = {"cutmix": True, **PRESET_SETTINGS}
+    cfg = dataclasses.replace(cfg, **{k: legacy[k] for k, off in inert.items() if off})
+    if not s["feature_aug"] and cfg.pseudo_from_augmented:  # no augmented logits: the plain argmax
+        cfg = dataclasses.replace(cfg, pseudo_from_augmented=False)
+    if cfg.method == "mean_teacher" and cfg.consistency_pixels != "unlabeled":
+        raise ConfigError(
+            "consistency_pixels 'all' (L_st over labeled + unlabeled images, the MKD release) is "
+            "implemented for the two-student methods; use method 'mkd' with own_teacher"
+        )
     if s["own_teacher"] and s["mutual_mean_teacher"]:
         raise ConfigError(
             "own_teacher and mutual_mean_teacher are both on: a student is supervised either "
@@ -357,8 +396,6 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"gamma must be in [0, 1), got {cfg.gamma} (the weight of the old teacher in Eq. 1)")
     if not 0.0 <= cfg.threshold < 1.0:
         raise ConfigError(f"threshold must be in [0, 1), got {cfg.threshold}")
-    if cfg.pseudo_loss_norm not in ("all", "labeled"):
-        raise ConfigError(f"pseudo_loss_norm must be 'all' or 'labeled', got {cfg.pseudo_loss_norm!r}")
     if not 0.0 <= cfg.unsup_rampup <= 1.0:
         raise ConfigError(f"unsup_rampup is a share of training in [0, 1], got {cfg.unsup_rampup}")
     if cfg.encoder_lr_scale <= 0:

@@ -33,13 +33,23 @@ def ema_multi_avg_fn(gamma: float, warmup: bool = True):
         else:
             torch._foreach_copy_(teachers, students)
 
-    avg.ema_settings = (gamma, warmup)  # lets ema_update take its fast path
     return avg
 
 
-def make_teacher(student: nn.Module, gamma: float, warmup: bool = True) -> AveragedModel:
-    """A frozen EMA copy of ``student``. BatchNorm running statistics are averaged like weights."""
-    teacher = AveragedModel(student, multi_avg_fn=ema_multi_avg_fn(gamma, warmup), use_buffers=True)
+#: what a teacher's BatchNorm buffers (running mean / variance, batch counter) follow
+TEACHER_BN_BUFFERS = ("ema", "copy", "own")
+
+
+def make_teacher(student: nn.Module, gamma: float, warmup: bool = True, buffers: str = "ema") -> AveragedModel:
+    """A frozen EMA copy of ``student``. ``buffers``: ``ema``, BatchNorm's running statistics are
+    averaged like the weights; ``copy``, the student's are copied at every update (the teacher
+    normalises as its student does now); ``own``, only parameters are averaged and the buffers are
+    the teacher's own (copied at the first update; then updated only by the teacher's own forwards
+    with BatchNorm in train mode, as in the MKD release)."""
+    if buffers not in TEACHER_BN_BUFFERS:
+        raise ValueError(f"buffers must be one of {', '.join(TEACHER_BN_BUFFERS)}, got {buffers!r}")
+    teacher = AveragedModel(student, multi_avg_fn=ema_multi_avg_fn(gamma, warmup), use_buffers=buffers == "ema")
+    teacher.ema_settings = (gamma, warmup, buffers)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
@@ -47,37 +57,40 @@ def make_teacher(student: nn.Module, gamma: float, warmup: bool = True) -> Avera
 
 @torch.no_grad()
 def ema_update(teacher: AveragedModel, student: nn.Module) -> None:
-    """One EMA step of Eq. 1 (the first call copies the student, as Algorithm 1 initialises).
+    """One EMA step of Eq. 1 (the first call copies the student, buffers too, as Algorithm 1
+    initialises).
 
     Teachers from :func:`make_teacher` take a fast path with the same arithmetic as
-    ``AveragedModel.update_parameters``: one fused lerp over all floating tensors and one copy of
-    the integer buffers, without its per-tensor detach/``to``/regrouping (about 4x faster for
-    ~600 small tensors on CPU, and no extra kernel launches on CUDA). Anything else falls back.
+    ``AveragedModel.update_parameters``: one fused lerp over all floating tensors averaged and one
+    copy of the rest, without its per-tensor detach/``to``/regrouping (about 4x faster for ~600
+    small tensors on CPU, and no extra kernel launches on CUDA). Anything else falls back.
     """
-    settings = getattr(teacher.multi_avg_fn, "ema_settings", None)
-    if settings is None or not teacher.use_buffers:
+    settings = getattr(teacher, "ema_settings", None)
+    if settings is None:
         teacher.update_parameters(student)
         return
-    mine = [*teacher.module.parameters(), *teacher.module.buffers()]
-    theirs = [*student.parameters(), *student.buffers()]
-    if len(mine) != len(theirs):
+    gamma, warmup, buffers = settings
+    mine_p, theirs_p = list(teacher.module.parameters()), list(student.parameters())
+    mine_b, theirs_b = list(teacher.module.buffers()), list(student.buffers())
+    if len(mine_p) != len(theirs_p) or len(mine_b) != len(theirs_b):
         raise ValueError(
-            f"ema_update: the teacher has {len(mine)} parameters and buffers, the student "
-            f"{len(theirs)}; a teacher must be made from its own student by make_teacher"
+            f"ema_update: the teacher has {len(mine_p)} parameters and {len(mine_b)} buffers, the student "
+            f"{len(theirs_p)} and {len(theirs_b)}; a teacher must be made from its own student by make_teacher"
         )
-    if any(t.device != s.device for t, s in zip(mine, theirs)):
-        teacher.update_parameters(student)  # teacher kept on another device: torch's generic path
-        return
+    if any(t.device != s.device for t, s in zip(mine_p + mine_b, theirs_p + theirs_b)):
+        theirs_p = [s.to(t.device) for t, s in zip(mine_p, theirs_p)]  # teacher kept on another device
+        theirs_b = [s.to(t.device) for t, s in zip(mine_b, theirs_b)]
     n_done = int(teacher.n_averaged)
     if n_done == 0:
-        torch._foreach_copy_(mine, theirs)
+        torch._foreach_copy_(mine_p + mine_b, theirs_p + theirs_b)
     else:
-        floats = [(t, s) for t, s in zip(mine, theirs) if t.is_floating_point()]
-        others = [(t, s) for t, s in zip(mine, theirs) if not t.is_floating_point()]
-        gamma, warmup = settings
+        averaged = list(zip(mine_p, theirs_p)) + (list(zip(mine_b, theirs_b)) if buffers == "ema" else [])
+        copied = list(zip(mine_b, theirs_b)) if buffers == "copy" else []
+        floats = [(t, s) for t, s in averaged if t.is_floating_point()]
+        copied += [(t, s) for t, s in averaged if not t.is_floating_point()]
         weight = 1.0 - ema_gamma(n_done + 1, gamma, warmup)
         if floats:
             torch._foreach_lerp_([t for t, _ in floats], [s for _, s in floats], weight)
-        if others:
-            torch._foreach_copy_([t for t, _ in others], [s for _, s in others])
+        if copied:
+            torch._foreach_copy_([t for t, _ in copied], [s for _, s in copied])
     teacher.n_averaged += 1

@@ -25,6 +25,9 @@ from .registry import METHOD_INFO
 from .results import is_done
 
 HEADLINE_SEEDS = (0, 1, 2)
+#: the headline comparison at 1/16 (paired by seed: same initialisation and data order)
+PAIRED_SEEDS = (0, 1, 2, 3, 4, 5)
+PAIRED_METHODS = ("supervised", "mean_teacher", "cps_cutmix", "mkd", "mkd_release")
 SWEEP_SEED = 0
 
 
@@ -46,28 +49,19 @@ def grid(name: str) -> list[Config]:
         rest = [b(method="mkd", split="1/16", seed=SWEEP_SEED)]
         rest += [b(method="supervised", split="full", seed=s) for s in HEADLINE_SEEDS]
         cfgs = [make_config(c, iters=SHORT_SCHEDULE_ITERS) for c in g2 + rest]
-    elif name == "headline":  # Table 1/2 analogue at 1/16: every method, and the headroom to all labels
-        cfgs = [
-            b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS for m, sp in CALIBRATION_RUNS + (("mkd", "1/16"),)
-        ]
+    elif name == "headline":  # Table 1/2 analogue at 1/16: every method, and the headroom to all labels;
+        # MKD, its release preset and their baselines on 6 paired seeds, seed by seed (a pair first)
+        paired = [b(method=m, split="1/16", seed=s) for s in PAIRED_SEEDS for m in PAIRED_METHODS]
+        rest = [b(method=m, split=sp, seed=s) for s in HEADLINE_SEEDS for m, sp in CALIBRATION_RUNS]
+        cfgs = paired + rest
+    elif name == "teachers":  # how the teachers start: each candidate on the two rows it must serve
+        cfgs = teacher_start_grid()
     elif name == "fractions":  # Table 1 analogue: label fractions
         cfgs = [b(method=m, split=f, seed=SWEEP_SEED) for f in ("1/8", "1/4", "1/2") for m in ("supervised", "mkd")]
     elif name == "methods":  # the baselines the paper compares against, at 1/16
         cfgs = [b(method="mean_teacher", split="1/16", seed=SWEEP_SEED)]
-    elif name == "ablation":  # Table 3: co-training plus one or more switches
-        rows = [
-            dict(),
-            dict(own_teacher=True),
-            dict(mutual_mean_teacher=True),
-            dict(strong_aug=True),
-            dict(feature_aug=True),
-            dict(mutual_mean_teacher=True, strong_aug=True),
-        ]
-        cfgs = [b(method="cps", split="1/16", seed=SWEEP_SEED, **r) for r in rows]
-        # co-training + strong aug is CPS + CutMix with MKD's L_ss targets: the calibration grid's run
-        # of it is the same training (tests/test_end_to_end.py), so it is not trained twice
-        cfgs[3] = b(method="cps_cutmix", split="1/16", seed=SWEEP_SEED, cps_targets="student_view")
-        cfgs.append(b(method="mkd", split="1/16", seed=SWEEP_SEED))
+    elif name == "ablation":  # Table 3: co-training plus one or more switches, on MKD's settings
+        cfgs = [b(**table3_row(r), split="1/16", seed=s) for s in HEADLINE_SEEDS for r in TABLE3_ROWS]
     elif name == "gamma":  # Table 4
         cfgs = [b(method="mkd", split="1/16", seed=SWEEP_SEED, gamma=g) for g in (0.0, 0.2, 0.4, 0.6, 0.8, 0.99)]
     elif name == "beta":  # Table 5 (alpha = 1.5)
@@ -79,8 +73,56 @@ def grid(name: str) -> list[Config]:
     return [resolve(c) for c in cfgs]
 
 
+#: Table 3's rows: the switches on besides co-training (the last row is MKD)
+TABLE3_ROWS = (
+    dict(),
+    dict(own_teacher=True),
+    dict(mutual_mean_teacher=True),
+    dict(strong_aug=True),
+    dict(feature_aug=True),
+    dict(mutual_mean_teacher=True, strong_aug=True),
+    dict(mutual_mean_teacher=True, strong_aug=True, feature_aug=True),
+)
+
+
+def table3_row(on: dict) -> dict:
+    """A Table 3 row as config fields: co-training plus the switches ``on``, every other MKD
+    setting (forwards, FD, targets, teachers) as the ``mkd`` preset has it, so rows differ only
+    by their switches."""
+    switches = {s: False for s in ("own_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")}
+    return dict(method="mkd", co_training=True, **{**switches, **on})
+
+
+#: candidate teacher starts (book/paper-vs-code.md): the legacy one (BatchNorm buffers averaged,
+#: eval mode, unlabeled weight from step 1), the student's buffers copied, the release's
+#: batch-statistic teachers (parameters-only EMA), and a short ramp-up of the unlabeled weight
+TEACHER_STARTS = (
+    dict(teacher_bn_buffers="ema"),
+    dict(teacher_bn_buffers="copy"),
+    dict(teacher_bn_train=True),  # = the release's parameters-only EMA: batch statistics ignore buffers
+    dict(teacher_bn_buffers="ema", unsup_rampup=0.1),
+)
+#: the weak-view collapse is decided in the first 500 iterations: its row is screened at this
+#: length (a cosine schedule of its own, with supervised runs of the same length beside it)
+TEACHER_SCREEN_ITERS = 1000
+
+
+def teacher_start_grid() -> list[Config]:
+    """Each teacher start on co-training + mutual mean teacher with weak views (Table 3 row 3, where
+    the legacy start collapses; TEACHER_SCREEN_ITERS) and on the mean teacher (strong views, full
+    length, where the release's teachers cost accuracy), 3 seeds; cheapest answers first."""
+    b, short = base_config, TEACHER_SCREEN_ITERS
+    weak = dict(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", iters=short)
+    co = [[b(**weak, **t, seed=s) for t in TEACHER_STARTS] for s in HEADLINE_SEEDS]
+    sup = [b(method="supervised", split="1/16", iters=short, seed=s) for s in HEADLINE_SEEDS]
+    mt = [[b(method="mean_teacher", split="1/16", **t, seed=s) for t in TEACHER_STARTS] for s in HEADLINE_SEEDS]
+    first = co[0] + sup + [mt[0][1]] + co[1][1:] + co[2][1:] + [mt[1][1], mt[2][1]]
+    return first + [m[3] for m in mt] + [mt[1][2], mt[2][2]] + [co[1][0], co[2][0]] + [m[0] for m in mt] + [mt[0][2]]
+
+
 GRIDS = (
     "calibration",
+    "teachers",
     "headline",
     "fractions",
     "methods",

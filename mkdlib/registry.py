@@ -32,6 +32,10 @@ SWITCH_LABELS: dict[str, str] = {s.name: s.label for s in SWITCH_LIST}
 RENAMED_FIELDS = {"mean_teacher": "own_teacher"}
 
 
+#: MKD's switches: all of Table 3's but the students' own teachers
+MKD_SWITCHES = ("co_training", "mutual_mean_teacher", "strong_aug", "feature_aug")
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
@@ -40,7 +44,7 @@ class MethodInfo:
     switches: tuple[str, ...]  # the switches its preset turns on
     students: int
     step_cost: float  # CPU cost of one step relative to a supervised one (measured: docs/performance.md)
-    settings: tuple[tuple[str, str], ...] = ()  # non-switch config fields its preset sets (PRESET_SETTINGS)
+    settings: tuple[tuple[str, object], ...] = ()  # non-switch config fields its preset sets (PRESET_SETTINGS)
 
     @property
     def preset(self) -> dict[str, bool]:
@@ -68,27 +72,94 @@ METHOD_LIST = (
         4.0,  # 3.9 + the partner's no-grad forwards on the weak view: 28.0 vs 27.7 CPU-min a run
         (("cps_targets", "weak_view"),),  # as CPS's CutMix code: targets from the unmixed images
     ),
-    MethodInfo("mkd", "MKD", "MKD", ("co_training", "mutual_mean_teacher", "strong_aug", "feature_aug"), 2, 4.3),
+    MethodInfo(
+        "mkd",
+        "MKD",
+        "MKD",
+        MKD_SWITCHES,
+        2,
+        4.4,
+        # Algorithm 1 where it speaks: FD on the unlabeled student outputs only (line 11-12), L_ss
+        # targets from the feature-augmented student logits (line 14), labeled and unlabeled images
+        # in separate forwards (lines 11-12); consistency over unlabeled pixels (Eq. 2, line 13-14)
+        (("fa_on_sup", False), ("student_forward", "separate"), ("pseudo_from_augmented", True)),
+    ),
+    MethodInfo(
+        "mkd_release",
+        "MKD (release)",
+        "MKD",
+        MKD_SWITCHES,
+        2,
+        5.0,
+        # the authors' release (jianlong-yuan/semi-mmseg, exp_semi3.py + semi_cps.py), setting by setting
+        (
+            ("fa_on_sup", False),  # L_sup: the decode head's plain logits
+            ("student_forward", "separate"),  # sup_data and unsup_data: one forward each
+            ("consistency_pixels", "all"),  # torch.cat([sup, unsup]) in L_st and L_ss
+            ("pseudo_loss_norm", "labeled"),  # CrossEntropyLoss(avg_non_ignore=True)
+            ("pseudo_from_augmented", True),  # targets: argmax of feature-augmented student logits ...
+            ("teacher_feature_aug", True),  # ... and of feature-augmented teacher logits
+            ("teacher_bn_train", True),  # teachers: no_grad, BatchNorm in train mode
+            ("teacher_bn_buffers", "own"),  # only parameters are averaged
+            ("gamma", 0.6),  # m = min(1 - 1/t, 0.6)
+            ("photometric_probs", "release"),  # the chosen op applies with its own probability
+        ),
+    ),
 )
 METHOD_INFO: dict[str, MethodInfo] = {m.name: m for m in METHOD_LIST}
 METHODS: tuple[str, ...] = tuple(METHOD_INFO)
 METHOD_PRESETS: dict[str, dict[str, bool]] = {m.name: m.preset for m in METHOD_LIST}
 
-#: config fields (not switches) that a method's preset may set, with the value for every other method.
+#: config fields (not switches) that a method's preset may set, with their *legacy* value: how every
+#: run was trained before the field existed. A stored config that lacks one of the fields added
+#: later (ADDED_SETTINGS) was trained with its legacy value (:func:`with_legacy_settings`), and at
+#: that value an added field is left out of the run key, so every earlier key stays valid.
 #: ``cps_targets``: where the partner's L_ss target comes from. ``student_view`` (the released MKD
 #: code): its argmax on the students' own view (strong + CutMix); ``weak_view`` (CPS's CutMix code):
 #: a no-grad forward of the partner on the weak, unmixed images, mixed with the same CutMix mask.
-PRESET_SETTINGS: dict[str, str] = {"cps_targets": "student_view"}
+#: The other fields are documented where Config declares them (mkdlib.config).
+PRESET_SETTINGS: dict[str, object] = {
+    "cps_targets": "student_view",
+    "fa_on_sup": True,
+    "student_forward": "joint",
+    "consistency_pixels": "unlabeled",
+    "teacher_bn_buffers": "ema",
+    "teacher_feature_aug": False,
+    "photometric_probs": "always",
+    # fields older than the results store: always in the run key, whatever their value
+    "pseudo_from_augmented": False,
+    "teacher_bn_train": False,
+    "gamma": 0.99,
+    "pseudo_loss_norm": "all",
+    "unsup_rampup": 0.0,
+}
+ALWAYS_KEYED = ("pseudo_from_augmented", "teacher_bn_train", "gamma", "pseudo_loss_norm", "unsup_rampup")
+#: the settings added after results were stored, in the order they were added
+ADDED_SETTINGS = tuple(k for k in PRESET_SETTINGS if k not in ALWAYS_KEYED)
+#: what a method gets for a setting its preset does not name (the legacy value unless changed here)
+SETTING_DEFAULTS: dict[str, object] = dict(PRESET_SETTINGS)
 CPS_TARGETS = ("student_view", "weak_view")
+#: the allowed values of the preset settings that are names
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "cps_targets": CPS_TARGETS,
+    "student_forward": ("joint", "separate"),
+    "consistency_pixels": ("unlabeled", "all"),
+    "teacher_bn_buffers": ("ema", "copy", "own"),
+    "photometric_probs": ("always", "release"),
+    "pseudo_loss_norm": ("all", "labeled"),
+}
 
 
-def preset_setting(method: str, field: str) -> str:
+def preset_setting(method: str, field: str) -> object:
     """The value of a PRESET_SETTINGS field that ``method``'s preset gives."""
-    return (
-        dict(METHOD_INFO[method].settings).get(field, PRESET_SETTINGS[field])
-        if method in METHOD_INFO
-        else PRESET_SETTINGS[field]
-    )
+    given = dict(METHOD_INFO[method].settings) if method in METHOD_INFO else {}
+    return given.get(field, SETTING_DEFAULTS[field])
+
+
+def with_legacy_settings(config: dict) -> dict:
+    """A stored config dict with every setting added after it was written at its legacy value (the
+    behaviour it was trained with), so it keeps meaning, and keying, what it did."""
+    return {**{k: PRESET_SETTINGS[k] for k in ADDED_SETTINGS}, **config}
 
 
 def run_name(method: str, switches: dict[str, bool]) -> str:

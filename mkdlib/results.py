@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import _atomic, atomic_write_json
+from .registry import with_legacy_settings
 
 
 def results_dir() -> Path:
@@ -47,7 +48,10 @@ def is_done(key: str, root: str | Path | None = None) -> bool:
 
 
 def load_result(key: str, root: str | Path | None = None) -> dict:
-    return json.loads((Path(root or results_dir()) / key / "result.json").read_text())
+    """A stored result; its config carries every setting added since at the value it was trained with."""
+    result = json.loads((Path(root or results_dir()) / key / "result.json").read_text())
+    result["config"] = with_legacy_settings(result["config"])
+    return result
 
 
 def load_curves(key: str, root: str | Path | None = None) -> list[dict]:
@@ -68,6 +72,7 @@ def load_results(root: str | Path | None = None):
     rows = []
     for path in sorted(Path(root or results_dir()).glob("*/result.json")):
         r = json.loads(path.read_text())
+        r["config"] = with_legacy_settings(r["config"])
         rows.append(
             {
                 **r["config"],

@@ -14,6 +14,7 @@ from .config import Config, make_config, resolve
 from .data import DataBundle, EvalDataset, prepare_data
 from .evaluate import evaluate, predict_logits
 from .methods import Method, build_method
+from .registry import with_legacy_settings
 from .runtime import Runtime, setup_runtime
 
 
@@ -28,7 +29,7 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
             f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
             "that training writes to best.pt / last.pt"
         )
-    cfg = resolve(make_config(ckpt["config"]))
+    cfg = resolve(make_config(with_legacy_settings(ckpt["config"])))
     heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
     if not heads:
         raise TrainingError(f"{source}: its 'method' state has no classifier weights; not a checkpoint of mkdlib.train")

@@ -145,7 +145,9 @@ def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
                 f"split {cfg.split!r} leaves no unlabeled images; semi-supervised method "
                 f"{cfg.method!r} needs some (use method=supervised for 'full')"
             )
-        unl = UnlabeledDataset(data.folder, list(data.split.unlabeled), cfg.crop_size, cfg.scale_range)
+        unl = UnlabeledDataset(
+            data.folder, list(data.split.unlabeled), cfg.crop_size, cfg.scale_range, cfg.photometric_probs
+        )
         unl_loader = _loader(
             unl,
             cfg.unlabeled_batch_size,

@@ -125,10 +125,16 @@ class UnlabeledDataset(_FolderIds):
     """
 
     def __init__(
-        self, folder: SegmentationFolder, ids: list[str], crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)
+        self,
+        folder: SegmentationFolder,
+        ids: list[str],
+        crop_size: int,
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        photometric_probs: str = "always",
     ):
         super().__init__(folder, ids)
-        self.weak, self.strong = weak_augmentation(crop_size, scale_range), strong_photometric(crop_size)
+        self.weak = weak_augmentation(crop_size, scale_range)
+        self.strong = strong_photometric(crop_size, photometric_probs)
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)

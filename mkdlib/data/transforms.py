@@ -35,23 +35,29 @@ def weak_augmentation(crop_size: int, scale_range: tuple[float, float] = (0.5, 2
     )
 
 
-def strong_photometric(crop_size: int) -> A.Compose:
-    """Exactly one photometric op per image, as the released code does (blur scaled to the crop)."""
+#: the release's probability for each photometric op once drawn (``photometric_probs: release``)
+RELEASE_PHOTOMETRIC_P = {"color_jitter": 0.3, "blur": 0.5, "gray": 0.5, "equalize": 0.1, "solarize": 0.1}
+
+
+def strong_photometric(crop_size: int, probs: str = "always") -> A.Compose:
+    """ONE photometric op drawn at random per image, as the released code does (blur scaled to the
+    crop). ``probs="always"``: the drawn op always applies; ``"release"``: it applies with the
+    release's own probability for it (RELEASE_PHOTOMETRIC_P), so some images get none."""
+    if probs not in ("always", "release"):
+        raise ValueError(f"probs must be 'always' or 'release', got {probs!r}")
     blur_hi = 7 if crop_size >= 256 else 3
-    return A.Compose(
-        [
-            A.OneOf(
-                [
-                    A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25, p=1.0),
-                    A.GaussianBlur(blur_limit=(3, blur_hi), p=1.0),
-                    A.ToGray(p=1.0),
-                    A.Equalize(p=1.0),
-                    A.Solarize(threshold_range=(0.5, 0.5), p=1.0),
-                ],
-                p=1.0,
-            )
-        ]
-    )
+    ops = {
+        "color_jitter": lambda p: A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25, p=p),
+        "blur": lambda p: A.GaussianBlur(blur_limit=(3, blur_hi), p=p),
+        "gray": lambda p: A.ToGray(p=p),
+        "equalize": lambda p: A.Equalize(p=p),
+        "solarize": lambda p: A.Solarize(threshold_range=(0.5, 0.5), p=p),
+    }
+    if probs == "always":
+        choices = [make(1.0) for make in ops.values()]
+    else:  # OneOf draws by weight p and forces its pick: draw uniformly, then the op's own p decides
+        choices = [A.Sequential([make(RELEASE_PHOTOMETRIC_P[name])], p=1.0) for name, make in ops.items()]
+    return A.Compose([A.OneOf(choices, p=1.0)])
 
 
 def to_tensor() -> A.Compose:

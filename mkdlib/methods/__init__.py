@@ -15,7 +15,8 @@ METHOD_CLASSES: dict[str, type[Method]] = {
     "cps": MKD,
     "cps_cutmix": MKD,
     "mkd": MKD,
-}  # cps, cps_cutmix: presets of MKD's switches
+    "mkd_release": MKD,
+}  # cps, cps_cutmix, mkd_release: presets of MKD's switches and settings
 assert tuple(METHOD_CLASSES) == METHODS, "mkdlib.registry and METHOD_CLASSES disagree"
 
 

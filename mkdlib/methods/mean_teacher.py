@@ -15,7 +15,7 @@ class MeanTeacher(Method):
     def __init__(self, cfg, num_classes, encoder_weights=None):
         super().__init__(cfg, num_classes, encoder_weights)
         self.students.append(self.build_student(0))
-        self.teachers.append(make_teacher(self.students[0], cfg.gamma, cfg.ema_warmup))
+        self.teachers.append(make_teacher(self.students[0], cfg.gamma, cfg.ema_warmup, cfg.teacher_bn_buffers))
 
     def training_step(self, batch, progress, rng):
         cfg, student, teacher = self.cfg, self.students[0], self.teachers[0]
@@ -28,7 +28,10 @@ class MeanTeacher(Method):
             m = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=rng, device=x_s.device)
             x_s, t_logits, ignore = mix(x_s, m), mix(t_logits, m), mix(ignore, m)
         target = pseudo_label(t_logits, cfg.threshold, ignore)
-        logits = student(torch.cat([x_l, x_s])).logits
+        if cfg.student_forward == "joint":  # labeled + unlabeled in one forward (shared BatchNorm statistics)
+            logits = student(torch.cat([x_l, x_s])).logits
+        else:
+            logits = torch.cat([student(x_l).logits, student(x_s).logits])
         sup = supervised_loss(logits[: len(x_l)], y_l)
         unsup = pseudo_label_loss(logits[len(x_l) :], target, cfg.pseudo_loss_norm)
         return {

@@ -2,25 +2,30 @@
 
 Two students (different initialisations) and, when a teacher switch is on, their EMA teachers.
 Per step: update teachers (Eq. 1); teachers see the weak view of the unlabeled batch; students see
-labeled + strong (CutMix) unlabeled images in ONE forward each (BatchNorm statistics over both,
-as in CPS); the CutMix mask also mixes the teachers' logits. Feature augmentation (Eq. 3) turns
-each student's logits into ISDA-augmented logits, using ground truth on labeled pixels and the
-student's own argmax on unlabeled ones. Loss (Eq. 4):
+the labeled images and the strong (CutMix) unlabeled ones, in separate forwards (Algorithm 1
+lines 11-12, CPS and the release: BatchNorm statistics per subset; ``student_forward: joint``
+concatenates them, as mkdlib did first); the CutMix mask also mixes the teachers' logits. Feature
+augmentation (Eq. 3, FD) turns each student's logits into ISDA-augmented logits, using ground
+truth on labeled pixels and the student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
+L_sup: cross entropy of the plain labeled logits (``fa_on_sup`` puts FD on them too).
 L_st: teacher j supervises student i (j != i if mutual_mean_teacher, j = i if own_teacher);
-L_ss: the CPS cross supervision between the students (co_training). Its target is the partner's
-argmax on the students' own view (``cps_targets: student_view``, the released MKD code) or, as in
-CPS's CutMix code, the partner's no-grad prediction on the weak unmixed images, mixed with the same
-mask (``weak_view``, the ``cps_cutmix`` preset).
+L_ss: the CPS cross supervision between the students (co_training). Both over the unlabeled
+pixels (Eq. 2), or over labeled + unlabeled images (``consistency_pixels: all``, the release).
+L_ss's target is the partner's argmax on the students' own view (``cps_targets: student_view``,
+of its feature-augmented logits with ``pseudo_from_augmented``, Algorithm 1 line 14) or, as in
+CPS's CutMix code, the partner's no-grad prediction on the weak unmixed images, mixed with the
+same mask (``weak_view``, the ``cps_cutmix`` preset). ``teacher_feature_aug`` (the release)
+takes L_st's targets from feature-augmented teacher logits, with each teacher's own statistics.
+Where the presets ``mkd`` and ``mkd_release`` set these: book/paper-vs-code.md.
 
 The step is composed of named parts (views, teacher targets, student outputs, feature-augmented
 logits, loss terms), which the components chapter shows and bench/step_cost.py times: one copy of
 each piece of maths. CPS is this class under the ``co_training``-only preset (mkdlib.registry).
 
-Cost (docs/performance.md): the teachers run under inference_mode (no autograd state), the
-students' input batch is concatenated once, each student's argmax is computed once (it labels
-the feature statistics and is the partner's CPS target), and each student's unlabeled
-log-softmax is computed once for both L_ss and L_st.
+Cost (docs/performance.md): the teachers run under inference_mode (no autograd state), each
+student's argmax is computed once (it labels the feature statistics and is the partner's CPS
+target), and each student's log-softmax is computed once for both L_ss and L_st.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ..data.palette import IGNORE_INDEX
 from ..data.transforms import cutmix_boxes, mix
 from ..ema import ema_update, make_teacher
 from ..feature_aug import ClassFeatureStats, feature_augment, isda_offsets, ramp_cosine
@@ -62,26 +68,30 @@ class MKD(Method):
         super().__init__(cfg, num_classes, encoder_weights)
         self.students.extend(self.build_student(i) for i in range(2))
         if cfg.own_teacher or cfg.mutual_mean_teacher:
-            self.teachers.extend(make_teacher(s, cfg.gamma, cfg.ema_warmup) for s in self.students)
-        self.feature_stats = (
-            torch.nn.ModuleList(
-                ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance) for _ in self.students
+            self.teachers.extend(
+                make_teacher(s, cfg.gamma, cfg.ema_warmup, cfg.teacher_bn_buffers) for s in self.students
             )
-            if cfg.feature_aug
-            else torch.nn.ModuleList()
-        )
+
+        def stats(nets, on):
+            return torch.nn.ModuleList(
+                ClassFeatureStats(num_classes, cfg.decoder_channels, cfg.fa_covariance) for _ in (nets if on else ())
+            )
+
+        self.feature_stats = stats(self.students, cfg.feature_aug)
+        self.teacher_feature_stats = stats(self.teachers, cfg.teacher_feature_aug)
 
     def training_step(self, batch, progress, rng):
         self.update_teachers()
         views = self.views(batch, rng)
-        teacher_logits = self.teacher_logits(views)
+        teacher_logits = self.teacher_logits(views, progress)
         weak_targets = self.partner_weak_targets(views)
         outs = self.student_outputs(views)
         own = self.own_labels(outs, views)
         if self.cfg.feature_aug:
             self.update_feature_statistics(outs, own, views)
         logits = self.feature_augmented_logits(outs, own, views, progress)
-        terms = self.loss_terms(logits, own, teacher_logits, views, weak_targets)
+        plain = [o.logits for o in outs]
+        terms = self.loss_terms(logits, own, teacher_logits, views, weak_targets, plain)
         return {"loss": self.total_loss(terms, progress), **{k: v.detach() for k, v in terms.items()}}
 
     # ---- the parts, in the order of the step
@@ -103,9 +113,30 @@ class MKD(Method):
             x_u, ignore = mix(x_u, cut), mix(ignore, cut)
         return Views(batch["image"], batch["mask"], batch["image_weak"], x_u, ignore, cut)
 
-    def teacher_logits(self, views: Views) -> list[torch.Tensor]:
-        """Teachers on the weak view (forward only), mixed with the students' CutMix mask."""
-        return weak_view_logits(self.teachers, views)
+    def teacher_logits(self, views: Views, progress: float = 1.0) -> list[torch.Tensor]:
+        """Teachers on the weak view (forward only), mixed with the students' CutMix mask; with
+        ``consistency_pixels: all`` the labeled images' logits come first. ``teacher_feature_aug``:
+        feature-augmented with each teacher's own class statistics (ground truth on labeled
+        pixels, its own argmax elsewhere), as the release does before taking the argmax."""
+        both = self.cfg.consistency_pixels == "all"
+        if not self.cfg.teacher_feature_aug:
+            return weak_view_logits(self.teachers, views, labeled=both)
+        lam = ramp_cosine(progress, self.cfg.fa_lambda)
+        out = []
+        with torch.inference_mode():
+            for teacher, stats, o in zip(
+                self.teachers, self.teacher_feature_stats, weak_view_outputs(self.teachers, views)
+            ):
+                labels = pseudo_label(o.logits, ignore=views.ignore)
+                logits, features = o.logits, o.features
+                if both:
+                    lab = teacher(views.labeled)
+                    labels = torch.cat([views.mask, labels])
+                    logits, features = torch.cat([lab.logits, logits]), torch.cat([lab.features, features])
+                stats.update(features, labels)
+                weight = teacher.module.classifier.weight.detach().flatten(1)
+                out.append(feature_augment(logits, labels, isda_offsets(weight, stats.variance), lam))
+        return out
 
     def partner_weak_targets(self, views: Views) -> list[torch.Tensor] | None:
         """``cps_targets: weak_view``: each student's argmax on the weak unmixed images (forward only,
@@ -116,16 +147,23 @@ class MKD(Method):
         try:
             for s in self.students:
                 s.train(self.cfg.teacher_bn_train)
-            logits = weak_view_logits(self.students, views)
+            logits = weak_view_logits(self.students, views, labeled=self.cfg.consistency_pixels == "all")
         finally:
             for s, mode in zip(self.students, modes):
                 s.train(mode)
-        return [pseudo_label(t, ignore=views.ignore) for t in logits]
+        return [pseudo_label(t, ignore=self.consistency_ignore(views)) for t in logits]
 
     def student_outputs(self, views: Views) -> list[SegOutput]:
-        """Labeled + unlabeled in ONE forward per student (shared BatchNorm statistics)."""
-        x = torch.cat([views.labeled, views.student])
-        return [s(x) for s in self.students]
+        """Each student on the labeled images and on its unlabeled view, labeled first: in one
+        forward (``student_forward: joint``, shared BatchNorm statistics) or two (``separate``)."""
+        if self.cfg.student_forward == "joint":
+            x = torch.cat([views.labeled, views.student])
+            return [s(x) for s in self.students]
+        outs = []
+        for s in self.students:
+            lab, unl = s(views.labeled), s(views.student)
+            outs.append(SegOutput(torch.cat([lab.logits, unl.logits]), torch.cat([lab.features, unl.features])))
+        return outs
 
     def own_labels(self, outs: list[SegOutput], views: Views) -> list[torch.Tensor]:
         """Each student's argmax on its unlabeled images, computed once: it labels the feature
@@ -155,6 +193,13 @@ class MKD(Method):
             augmented.append(feature_augment(out.logits, labels, isda_offsets(weight, stats.variance), lam))
         return augmented
 
+    def consistency_ignore(self, views: Views) -> torch.Tensor:
+        """Pixels that carry no L_st / L_ss target: the unlabeled view's padding, and with
+        ``consistency_pixels: all`` the labeled images' void / padding (ground truth 255) first."""
+        if self.cfg.consistency_pixels == "all":
+            return torch.cat([views.mask == IGNORE_INDEX, views.ignore])
+        return views.ignore
+
     def loss_terms(
         self,
         logits: list[torch.Tensor],
@@ -162,25 +207,32 @@ class MKD(Method):
         teacher_logits: list[torch.Tensor],
         views: Views,
         weak_targets: list[torch.Tensor] | None = None,
+        plain: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """L_sup on the labeled part; L_ss (co_training) and L_st (teachers) on the unlabeled part,
-        sharing one log-softmax per student. L_ss's targets: ``weak_targets`` when given, else the
-        students' own argmax (of the feature-augmented logits with pseudo_from_augmented)."""
+        """L_sup on the labeled part (of the plain logits unless ``fa_on_sup``); L_ss (co_training)
+        and L_st (teachers) on the unlabeled part, or on both parts (``consistency_pixels: all``),
+        sharing one log-softmax per student. L_ss's targets: ``weak_targets`` when given, else
+        the students' own argmax (of the feature-augmented logits with pseudo_from_augmented)."""
         cfg, n_l = self.cfg, len(views.labeled)
-        terms = {"sup": sum(supervised_loss(a[:n_l], views.mask) for a in logits)}
+        sup_logits = logits if (cfg.fa_on_sup or plain is None) else plain
+        terms = {"sup": sum(supervised_loss(a[:n_l], views.mask) for a in sup_logits)}
         if not (cfg.co_training or self.teachers):
             return terms
-        log_probs = [F.log_softmax(a[n_l:], dim=1) for a in logits]
+        first = 0 if cfg.consistency_pixels == "all" else n_l
+        ignore = self.consistency_ignore(views)
+        log_probs = [F.log_softmax(a[first:], dim=1) for a in logits]
         if cfg.co_training:
             if weak_targets is not None:
                 targets = weak_targets
             elif cfg.pseudo_from_augmented:
-                targets = [pseudo_label(a[n_l:], ignore=views.ignore) for a in logits]
+                targets = [pseudo_label(a[first:], ignore=ignore) for a in logits]
+            elif first == 0:
+                targets = [pseudo_label(a, ignore=ignore) for a in (plain or logits)]
             else:
                 targets = own
             terms["ss"] = cross_pseudo_loss_from_log_probs(log_probs, targets, cfg.pseudo_loss_norm)
         if self.teachers:
-            teacher_labels = [pseudo_label(t, cfg.threshold, views.ignore) for t in teacher_logits]
+            teacher_labels = [pseudo_label(t, cfg.threshold, ignore) for t in teacher_logits]
             terms["st"] = teacher_loss_from_log_probs(
                 log_probs, teacher_labels, cfg.mutual_mean_teacher, cfg.pseudo_loss_norm
             )
@@ -193,11 +245,24 @@ class MKD(Method):
         return terms["sup"] + ramp * (cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0))
 
 
-def weak_view_logits(nets, views: Views) -> list[torch.Tensor]:
+def weak_view_outputs(nets, views: Views) -> list[SegOutput]:
+    """Each network on the weak view (forward only), logits and features mixed with the students'
+    CutMix mask (features as the release mixes them: nearest-resized mask)."""
+    with torch.inference_mode():
+        outs = [n(views.weak) for n in nets]
+        if views.cut is not None:
+            outs = [SegOutput(mix(o.logits, views.cut), mix(o.features, views.cut)) for o in outs]
+    return outs
+
+
+def weak_view_logits(nets, views: Views, labeled: bool = False) -> list[torch.Tensor]:
     """Each network on the weak view (forward only: no graph, no autograd bookkeeping), mixed with
-    the students' CutMix mask: the teachers' L_st targets and, with cps_targets weak_view, L_ss's."""
+    the students' CutMix mask: the teachers' L_st targets and, with cps_targets weak_view, L_ss's.
+    ``labeled``: the labeled images' logits first (consistency over labeled + unlabeled images)."""
     with torch.inference_mode():
         logits = [n(views.weak).logits for n in nets]
         if views.cut is not None:
             logits = [mix(t, views.cut) for t in logits]
+        if labeled:
+            logits = [torch.cat([n(views.labeled).logits, t]) for n, t in zip(nets, logits)]
     return logits
