@@ -22,9 +22,21 @@ from .config import Config, ConfigError, make_config
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per Config field, grouped by section, each with the field's own help text."""
+    from .config import FIELD_SECTIONS, field_help
+    from .registry import METHODS
+
     p.add_argument("--config", help="YAML file of Config fields; flags override it")
+    docs = field_help()
+    groups = {name: p.add_argument_group(f"{name} (Config fields)") for name in FIELD_SECTIONS}
     for f in fields(Config):
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"(default: {f.default!r})")
+        section, text = docs.get(f.name, ("runtime", ""))
+        if f.name == "method":
+            text += f": {', '.join(METHODS)}"
+        default = "the method's preset" if f.default is None and section == "method" else repr(f.default)
+        groups.get(section, p).add_argument(
+            "--" + f.name.replace("_", "-"), dest=f.name, default=None, help=f"{text} (default: {default})"
+        )
 
 
 def _config_from(args) -> Config:

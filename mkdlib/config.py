@@ -83,20 +83,20 @@ class Config:
     data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset> (folder: required)
     split: str = "1/16"  # fraction, count, 'full', or a split list path
     split_source: str = "generated"  # generated | cps | u2pl | unimatch
-    split_seed: int = 0
-    crop_size: int = 64
-    scale_range: tuple[float, float] = (0.5, 2.0)
+    split_seed: int = 0  # seed of the generated split lists
+    crop_size: int = 64  # training crop side (pixels)
+    scale_range: tuple[float, float] = (0.5, 2.0)  # random rescale range of the weak augmentation
     eval_mode: str = "whole"  # whole | center_crop | sliding
     eval_crop: int | None = None  # window / crop size for center_crop and sliding
     # --- model
-    encoder: str = ModelSpec.encoder
+    encoder: str = ModelSpec.encoder  # smp / timm encoder name (resnet50, tu-regnetx_002, ...)
     encoder_weights: str | None = None  # None | imagenet | synthetic-source | path to a local state dict
-    output_stride: int = ModelSpec.output_stride
-    decoder_channels: int = ModelSpec.decoder_channels
-    atrous_rates: tuple[int, ...] = ModelSpec.atrous_rates
-    aspp_dropout: float = ModelSpec.aspp_dropout
+    output_stride: int = ModelSpec.output_stride  # 8 or 16 (DeepLabV3+)
+    decoder_channels: int = ModelSpec.decoder_channels  # width of the decoder feature (FD acts on it)
+    atrous_rates: tuple[int, ...] = ModelSpec.atrous_rates  # ASPP dilation rates
+    aspp_dropout: float = ModelSpec.aspp_dropout  # dropout after ASPP
     # --- method (None = take the method's preset)
-    method: str = "mkd"
+    method: str = "mkd"  # a preset of the switches and settings (mkdlib.registry)
     co_training: bool | None = None
     own_teacher: bool | None = None
     mutual_mean_teacher: bool | None = None
@@ -109,57 +109,45 @@ class Config:
     ema_warmup: bool = True  # released code: gamma_t = min(1 - 1/t, gamma)
     threshold: float = 0.0  # confidence threshold on teacher pseudo labels (0 = off)
     teacher_bn_train: bool | None = None  # teachers' BatchNorm on batch statistics (release: true)
-    teacher_bn_buffers: str | None = (
-        None  # teachers' BatchNorm buffers: ema (averaged like weights) | copy (the student's) | own (never averaged: parameters-only EMA, the release)
-    )
+    teacher_bn_buffers: str | None = None  # teachers' BN buffers: ema (averaged) | copy (student's) | own (release)
     fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
     fa_covariance: str = "diagonal"  # diagonal | full
-    pseudo_from_augmented: bool | None = (
-        None  # L_ss targets: argmax of the partner's feature-augmented logits (Algorithm 1 line 14, release)
-    )
-    teacher_feature_aug: bool | None = (
-        None  # L_st targets: argmax of feature-augmented teacher logits, own class statistics (release)
-    )
+    pseudo_from_augmented: bool | None = None  # L_ss targets from the partner's feature-augmented logits (Alg. 1 l.14)
+    teacher_feature_aug: bool | None = None  # L_st targets from feature-augmented teacher logits (release)
     fa_on_sup: bool | None = None  # feature augmentation on L_sup's logits too (Algorithm 1, release: false)
-    student_forward: str | None = (
-        None  # joint: labeled + unlabeled in one forward | separate: one forward each (Algorithm 1, CPS, release)
-    )
-    consistency_pixels: str | None = (
-        None  # L_st and L_ss over: unlabeled (Eq. 2) | all: labeled + unlabeled images (release)
-    )
-    photometric_probs: str | None = (
-        None  # strong op: always (the drawn op applies) | release (it applies with its own probability)
-    )
+    student_forward: str | None = None  # joint: labeled + unlabeled in one forward | separate (Alg. 1, release)
+    consistency_pixels: str | None = None  # L_st, L_ss over: unlabeled (Eq. 2) | all: labeled + unlabeled (release)
+    photometric_probs: str | None = None  # strong op: always applies | release: with its own probability
     cps_targets: str | None = None  # L_ss targets: student_view | weak_view (None: the method's preset; registry)
     pseudo_loss_norm: str | None = None  # all: mean over every pixel | labeled: over pixels with a pseudo label
     unsup_rampup: float | None = None  # share of training over which alpha and beta ramp up from 0 (sigmoid)
     # --- optimisation
-    iters: int = 1200
+    iters: int = 1200  # training iterations
     batch_size: int = 8  # labeled images per step (per process)
     unlabeled_batch_size: int = 8  # unlabeled images per step (per process)
     optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 3e-3
+    lr: float = 3e-3  # peak learning rate
     encoder_lr_scale: float = 1.0  # encoder lr = lr * this (pretrained encoders: lower, as UniMatch)
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
+    weight_decay: float = 1e-4  # optimiser weight decay
+    momentum: float = 0.9  # SGD momentum
     schedule: str = "cosine"  # cosine (linear warmup + cosine) | poly (power 0.9)
-    warmup_iters: int = 50
-    poly_power: float = 0.9
+    warmup_iters: int = 50  # linear warmup iterations (cosine schedule)
+    poly_power: float = 0.9  # power of the poly schedule
     # --- runtime
-    seed: int = 0
+    seed: int = 0  # initialisation and data order (runs with one seed are paired)
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | off | bf16 | fp16
-    channels_last: bool = False
+    channels_last: bool = False  # channels-last memory format (faster on some GPUs)
     threads: int | None = None  # torch CPU threads (None: torch's default)
-    num_workers: int = 0
-    eval_interval: int = 200
-    checkpoint_interval: int = 200
-    log_interval: int = 10
+    num_workers: int = 0  # data-loader worker processes
+    eval_interval: int = 200  # iterations between validations
+    checkpoint_interval: int = 200  # iterations between checkpoints (last.pt)
+    log_interval: int = 10  # iterations between metrics lines
     eval_model: str = "student1"  # student1 | teacher1
     max_nonfinite: int = 20  # consecutive skipped non-finite steps before the run stops
     validate_samples: int = 200  # samples the pre-training data check decodes (every id's files are checked)
     run_dir: str | None = None  # default: runs/<key>
-    progress: bool = True
+    progress: bool = True  # progress bar
 
     # fields that do not change what is trained (left out of the run key)
     RUNTIME_ONLY: typing.ClassVar[tuple[str, ...]] = (
@@ -232,6 +220,29 @@ class Config:
                 for k in SWITCHES
             },
         )
+
+
+#: the sections of Config (its "# --- name" comments), in order: the CLI's flag groups
+FIELD_SECTIONS = ("data", "model", "method", "optimisation", "runtime")
+
+
+def field_help() -> dict[str, tuple[str, str]]:
+    """``{field: (section, one-line help)}`` from Config's own source: each field's trailing
+    comment (the switches: their registry text), so the CLI, notebooks and docs say one thing."""
+    import inspect
+    import re
+
+    from .registry import SWITCH_LIST
+
+    switch_doc = {s.name: s.doc for s in SWITCH_LIST}
+    out, section = {}, ""
+    for line in inspect.getsource(Config).splitlines():
+        if m := re.match(r"\s+# --- (\w+)", line):
+            section = m.group(1)
+        elif m := re.match(r"    (\w+): [^=]+=[^#]*(?:#\s*(.*))?$", line):
+            if m.group(1) in {f.name for f in fields(Config)}:
+                out[m.group(1)] = (section, (m.group(2) or switch_doc.get(m.group(1), "")).strip())
+    return out
 
 
 def _field_types() -> dict[str, typing.Any]:
