@@ -278,3 +278,22 @@ def test_every_config_field_has_a_one_line_help_in_a_known_section():
     docs = field_help()
     assert set(docs) == {f.name for f in fields(Config)}
     assert all(section in FIELD_SECTIONS and text for section, text in docs.values()), docs
+
+
+def test_paper_vs_code_table_gives_the_presets_values():
+    """book/paper-vs-code.md's `mkd` and `mkd_release` columns are the registry's presets."""
+    from pathlib import Path
+
+    from mkdlib.registry import ADDED_SETTINGS, preset_setting
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "paper-vs-code.md").read_text()
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in page.splitlines()
+        if line.startswith("| ") and line.count("`") >= 2
+    ]
+    by_field = {r[3].strip("`"): r for r in rows if r[3].startswith("`")}
+    assert set(ADDED_SETTINGS) <= set(by_field)
+    for name, row in by_field.items():
+        for method, cell in (("mkd", row[4]), ("mkd_release", row[5])):
+            assert cell == str(preset_setting(method, name)).lower(), (name, method, cell)
