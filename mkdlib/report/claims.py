@@ -1,0 +1,225 @@
+"""The claims table: every claim of the paper that has an analogue here, the paper's effect, ours
+(paired by seed, with a 95 % interval and the minimum detectable effect) and a verdict, generated
+from the results store, never typed. Each side of a claim is a full config (its key, less the
+seed), so a row never pools runs of different configs; a collapsed run is counted apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config, base_config, resolve
+from ..results import is_done, load_predictions, load_result
+from . import stats
+
+SEEDS = tuple(range(10))
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str  # the paper's claim, in words
+    source: str  # where the paper makes it
+    paper: float  # the paper's effect (points of mIoU)
+    a: dict  # config fields of the better side (by the paper)
+    b: dict  # ... and of the side it is compared with
+
+
+def _paper_values() -> dict:
+    from .paper import load_paper
+
+    p = load_paper()
+    t2 = p["table2_vocaug"]["rows"]
+    t1 = p["table1_voc_classic"]["rows"]
+    t3 = {tuple(r[:5]): r[5] for r in p["table3_ablation"]["rows"]}
+    t4 = {r[0]: r[1] for r in p["table4_gamma"]["rows"]}
+    t5 = {r[0]: r[1] for r in p["table5_beta"]["rows"]}
+    return {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "t5": t5}
+
+
+def claims() -> list[Claim]:
+    """The paper's claims with an analogue on the built-in dataset, at 1/16 labels."""
+    from ..experiments import TABLE3_ROWS, table3_row
+
+    p = _paper_values()
+    t2, t1, t3 = p["t2"], p["t1"], p["t3"]
+    out = [
+        Claim(
+            "MKD beats CPS with CutMix",
+            "Table 2, VOCAug R50 1/16",
+            t2["MKD"][0] - t2["CPS-with-CutMix"][0],
+            dict(method="mkd"),
+            dict(method="cps_cutmix"),
+        ),
+        Claim(
+            "MKD (the release's step) beats CPS with CutMix",
+            "Table 2, VOCAug R50 1/16",
+            t2["MKD"][0] - t2["CPS-with-CutMix"][0],
+            dict(method="mkd_release"),
+            dict(method="cps_cutmix"),
+        ),
+        Claim(
+            "MKD beats the mean teacher",
+            "Table 2, VOCAug R50 1/16",
+            t2["MKD"][0] - t2["MT"][0],
+            dict(method="mkd"),
+            dict(method="mean_teacher"),
+        ),
+        Claim(
+            "MKD beats CPS",
+            "Table 1, VOC R101 1/16",
+            t1["MKD-R101"][0] - t1["CPS-R101"][0],
+            dict(method="mkd"),
+            dict(method="cps"),
+        ),
+    ]
+    names = ("own_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
+    labels = {"own_teacher": "MT", "mutual_mean_teacher": "mutual MT", "strong_aug": "SDA", "feature_aug": "FDA"}
+
+    def paper_row(on: dict) -> float:
+        return t3[(True, *(bool(on.get(n, False)) for n in names))]
+
+    base = TABLE3_ROWS[0]
+    for on in TABLE3_ROWS[1:]:
+        what = " + ".join(labels[n] for n in names if on.get(n))
+        out.append(
+            Claim(
+                f"co-training + {what} beats co-training alone",
+                "Table 3, VOCAug R50 1/16",
+                paper_row(on) - paper_row(base),
+                table3_row(on),
+                table3_row(base),
+            )
+        )
+    mmt_sda, mkd_row = TABLE3_ROWS[5], TABLE3_ROWS[6]
+    out.append(
+        Claim(
+            "FDA adds to co-training + mutual MT + SDA",
+            "Table 3, VOCAug R50 1/16",
+            paper_row(mkd_row) - paper_row(mmt_sda),
+            table3_row(mkd_row),
+            table3_row(mmt_sda),
+        )
+    )
+    t4, t5 = p["t4"], p["t5"]
+    out.append(
+        Claim(
+            "gamma 0.4 beats gamma 0 (0.4 best)",
+            "Table 4, R50",
+            t4[0.4] - t4[0.0],
+            dict(method="mkd", gamma=0.4),
+            dict(method="mkd", gamma=0.0),
+        )
+    )
+    out.append(
+        Claim(
+            "beta 1.0 beats beta 0 (1.0-1.5 best)",
+            "Table 5, R50",
+            t5[1.0] - t5[0.0],
+            dict(method="mkd", beta=1.0),
+            dict(method="mkd", beta=0.0),
+        )
+    )
+    out.append(
+        Claim(
+            "beta 1.0 beats beta 2.0 (1.0-1.5 best)",
+            "Table 5, R50",
+            t5[1.0] - t5[2.0],
+            dict(method="mkd", beta=1.0),
+            dict(method="mkd", beta=2.0),
+        )
+    )
+    return out
+
+
+class Store:
+    """The results store read once: mIoU (%) and top-class share (%) per key, loaded on demand."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root, self._cache = root, {}
+
+    def run(self, cfg: Config) -> dict | None:
+        key = cfg.key()
+        if key not in self._cache:
+            self._cache[key] = self._load(key) if is_done(key, self.root) else None
+        return self._cache[key]
+
+    def _load(self, key: str) -> dict:
+        r = load_result(key, self.root)
+        share = None
+        try:
+            pred = load_predictions(key, self.root)
+            arrays = [v for k, v in pred.items() if k == "pred" or k.startswith("pred_")]
+            counts = np.bincount(np.concatenate([a.ravel() for a in arrays]).astype(np.int64))
+            share = 100 * counts.max() / counts.sum()
+        except (OSError, KeyError, ValueError):
+            pass
+        return {"key": key, "miou": 100 * r["final"]["miou"], "top_share": share}
+
+
+def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
+    return resolve(base_config(**{"split": split, **fields}, seed=seed))
+
+
+def supervised_reference(store: Store, split: str = "1/16", iters: int | None = None) -> float | None:
+    """Mean mIoU of supervised training at ``split`` (the collapse rule's yardstick)."""
+    vals = []
+    for s in SEEDS:
+        cfg = config_at(dict(method="supervised", **({"iters": iters} if iters else {})), s, split)
+        if (r := store.run(cfg)) is not None:
+            vals.append(r["miou"])
+    return sum(vals) / len(vals) if vals else None
+
+
+def pairs(store: Store, a: dict, b: dict, config: Callable[[dict, int], Config] = config_at) -> list[tuple[dict, dict]]:
+    """The stored runs of both sides that share a seed."""
+    out = []
+    for s in SEEDS:
+        ra, rb = store.run(config(a, s)), store.run(config(b, s))
+        if ra is not None and rb is not None:
+            out.append((ra, rb))
+    return out
+
+
+def claims_table(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per claim: the paper's effect, ours (mean of per-seed differences, 95 % interval),
+    pairs, the minimum detectable effect, a verdict and the runs behind it."""
+    store = Store(root)
+    sup = supervised_reference(store)
+    rows, found = [], []
+    for c in claims():
+        ps = pairs(store, c.a, c.b)
+        collapsed = [r["key"] for pair in ps for r in pair if stats.is_collapsed(r["miou"], r["top_share"], sup)]
+        found.append((c, ps, collapsed))
+    pooled_sd, pooled_df = stats.pool_sd(
+        [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
+    )
+    for c, ps, collapsed in found:
+        effect = stats.paired_effect([a["miou"] for a, _ in ps], [b["miou"] for _, b in ps], pooled_sd, pooled_df)
+        rows.append(
+            {
+                "claim": c.claim,
+                "paper source": c.source,
+                "paper effect": round(c.paper, 2),
+                "ours": None if effect is None else round(effect.mean, 1),
+                "95% interval": _interval(effect),
+                "pairs": 0 if effect is None else effect.pairs,
+                "detectable effect": None if effect is None or math.isnan(effect.mde) else round(effect.mde, 1),
+                "verdict": stats.verdict(effect, c.paper, bool(collapsed)),
+                "collapsed runs": ", ".join(collapsed),
+                "runs": ", ".join(r["key"] for pair in ps for r in pair),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _interval(effect: stats.PairedEffect | None) -> str:
+    if effect is None or not math.isfinite(effect.low):
+        return ""
+    tag = " (pooled sd)" if effect.pooled else ""
+    return f"[{effect.low:+.1f}, {effect.high:+.1f}]{tag}"

@@ -1,0 +1,106 @@
+"""Paired comparisons, their intervals and what they could have detected: the one statistical
+rule of the claims table (mkdlib.report.claims).
+
+Runs with the same seed share the initialisation and the data order, so a method's gain over
+another is the mean of per-seed differences, with the spread of those differences. Each verdict
+states the minimum detectable effect (80 % power, 5 % two-sided) beside the paper's effect, so
+"inconclusive" says whether the comparison could have seen the paper's gain at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import stats as sps
+
+ALPHA, POWER = 0.05, 0.80
+#: a run is collapsed when one class takes more than this share (%) of its predicted pixels ...
+COLLAPSE_TOP_SHARE = 90.0
+#: ... or its mIoU is below this fraction of supervised training's at the same split and length
+COLLAPSE_OF_SUPERVISED = 0.5
+
+REPRODUCED, CONTRADICTED, INCONCLUSIVE, COLLAPSED, NOT_RUN = (
+    "reproduced",
+    "contradicted",
+    "inconclusive",
+    "collapsed",
+    "not run",
+)
+
+
+@dataclass(frozen=True)
+class PairedEffect:
+    """Mean per-seed difference (points), its 95 % interval and the minimum detectable effect."""
+
+    mean: float
+    low: float
+    high: float
+    mde: float
+    pairs: int
+    sd: float
+    pooled: bool  # the spread is the pooled one of other comparisons (fewer than 2 pairs here)
+
+
+def detectable_effect(sd: float, n: int, df: int | None = None, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest true mean difference a paired t-test on ``n`` pairs (spread ``sd``) detects with
+    ``power`` at two-sided level ``alpha``: (t_{1-alpha/2} + t_{power}) * sd / sqrt(n)."""
+    df = n - 1 if df is None else df
+    if n < 1 or df < 1 or not math.isfinite(sd):
+        return math.nan
+    return (sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(power, df)) * sd / math.sqrt(n)
+
+
+def paired_effect(
+    a: Sequence[float], b: Sequence[float], pooled_sd: float | None = None, pooled_df: int | None = None
+) -> PairedEffect | None:
+    """Effect of A over B from paired values (same seeds, same order). With fewer than 2 pairs the
+    spread is ``pooled_sd`` (with its ``pooled_df``), else the pairs' own; None without any pair."""
+    d = [x - y for x, y in zip(a, b)]
+    n = len(d)
+    if n == 0:
+        return None
+    mean = sum(d) / n
+    if n >= 2:
+        sd, df, pooled = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1)), n - 1, False
+    elif pooled_sd is not None and pooled_df:
+        sd, df, pooled = pooled_sd, pooled_df, True
+    else:
+        return PairedEffect(mean, math.nan, math.nan, math.nan, n, math.nan, False)
+    half = sps.t.ppf(1 - ALPHA / 2, df) * sd / math.sqrt(n)
+    return PairedEffect(mean, mean - half, mean + half, detectable_effect(sd, n, df), n, sd, pooled)
+
+
+def pool_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
+    """Pooled standard deviation of per-seed differences over several comparisons, with its
+    degrees of freedom (sum of n - 1): the spread a one-seed comparison borrows."""
+    ss, df = 0.0, 0
+    for d in groups:
+        if len(d) >= 2:
+            m = sum(d) / len(d)
+            ss += sum((x - m) ** 2 for x in d)
+            df += len(d) - 1
+    return (math.sqrt(ss / df), df) if df else (None, 0)
+
+
+def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = False) -> str:
+    """reproduced: the interval excludes 0 on the paper's side; contradicted: it excludes 0 on the
+    other side; inconclusive: it holds 0 (or there is no interval); collapsed: a run behind it
+    collapsed (counted apart from effects); not run."""
+    if collapsed:
+        return COLLAPSED
+    if effect is None:
+        return NOT_RUN
+    if not math.isfinite(effect.low) or paper is None or paper == 0:
+        return INCONCLUSIVE
+    if effect.low > 0 or effect.high < 0:
+        return REPRODUCED if (effect.low > 0) == (paper > 0) else CONTRADICTED
+    return INCONCLUSIVE
+
+
+def is_collapsed(miou: float, top_share: float | None, supervised_miou: float | None) -> bool:
+    """One class on more than COLLAPSE_TOP_SHARE % of the pixels, or below half of supervised."""
+    if top_share is not None and top_share > COLLAPSE_TOP_SHARE:
+        return True
+    return supervised_miou is not None and miou < COLLAPSE_OF_SUPERVISED * supervised_miou

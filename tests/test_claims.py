@@ -1,0 +1,92 @@
+"""The claims table's statistics (paired effects, intervals, detectable effects, collapse flags)
+against hand computations, and the table itself on a small fake results store."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mkdlib.report import stats
+from mkdlib.report.claims import claims, claims_table, config_at
+
+
+def test_detectable_effect_is_the_paired_t_formula():
+    # (t_.975,5 + t_.80,5) * sd / sqrt(6) = (2.5706 + 0.9195) * 2.55 / 2.4495
+    assert stats.detectable_effect(2.55, 6) == pytest.approx((2.5706 + 0.9195) * 2.55 / math.sqrt(6), rel=1e-3)
+    assert stats.detectable_effect(2.55, 12) < stats.detectable_effect(2.55, 6)  # more pairs see less
+    assert math.isnan(stats.detectable_effect(2.55, 1))
+
+
+def test_paired_effect_by_hand():
+    a, b = [60.0, 62.0, 65.0], [58.0, 61.0, 61.0]  # differences 2, 1, 4: mean 7/3, sd sqrt(7/3)
+    e = stats.paired_effect(a, b)
+    sd = math.sqrt(((2 - 7 / 3) ** 2 + (1 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
+    half = 4.3027 * sd / math.sqrt(3)  # t_.975 with 2 degrees of freedom
+    assert (e.mean, e.sd, e.pairs) == (pytest.approx(7 / 3), pytest.approx(sd), 3)
+    assert (e.low, e.high) == (pytest.approx(7 / 3 - half, rel=1e-4), pytest.approx(7 / 3 + half, rel=1e-4))
+    assert not e.pooled
+    one = stats.paired_effect([60.0], [58.0], pooled_sd=1.5, pooled_df=10)
+    assert one.pooled and one.low == pytest.approx(2 - 2.2281 * 1.5, rel=1e-4)
+    assert math.isnan(stats.paired_effect([60.0], [58.0]).low)  # no spread to borrow: no interval
+    assert stats.paired_effect([], []) is None
+
+
+def test_pooled_sd_weights_by_degrees_of_freedom():
+    sd, df = stats.pool_sd([[1.0, 3.0], [0.0, 0.0, 6.0], [5.0]])  # ss 2 + 24, df 1 + 2
+    assert df == 3 and sd == pytest.approx(math.sqrt(26 / 3))
+
+
+@pytest.mark.parametrize(
+    "low, high, paper, collapsed, expected",
+    [
+        (0.5, 3.0, 2.0, False, stats.REPRODUCED),
+        (-3.0, -0.5, 2.0, False, stats.CONTRADICTED),
+        (-1.0, 3.0, 2.0, False, stats.INCONCLUSIVE),
+        (0.5, 3.0, -2.0, False, stats.CONTRADICTED),
+        (0.5, 3.0, 2.0, True, stats.COLLAPSED),
+    ],
+)
+def test_verdicts(low, high, paper, collapsed, expected):
+    e = stats.PairedEffect((low + high) / 2, low, high, 1.0, 3, 1.0, False)
+    assert stats.verdict(e, paper, collapsed) == expected
+    assert stats.verdict(None, paper) == stats.NOT_RUN
+
+
+def test_collapse_rule():
+    assert stats.is_collapsed(40.0, 95.0, 45.0)  # one class on 95 % of the pixels
+    assert stats.is_collapsed(20.0, 50.0, 45.0)  # below half of supervised
+    assert not stats.is_collapsed(40.0, 60.0, 45.0)  # below supervised, not collapsed: an effect
+
+
+def _store(root, cfg, miou: float, one_class: bool = False) -> None:
+    folder = root / cfg.key()
+    folder.mkdir(parents=True)
+    pred = np.zeros((4, 8, 8), np.uint8) if one_class else np.arange(256, dtype=np.uint8).reshape(4, 8, 8) % 5
+    np.savez_compressed(folder / "predictions.npz", ids=np.arange(4), pred=pred)
+    result = {"key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou / 100}, "best_miou": miou / 100}
+    (folder / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
+
+
+def test_claims_table_pairs_by_seed_and_flags_collapse(tmp_path):
+    by_name = {c.claim: c for c in claims()}
+    vs_cutmix = by_name["MKD beats CPS with CutMix"]
+    vs_cps = by_name["MKD beats CPS"]
+    for s, (mkd, cut) in enumerate([(66.0, 64.0), (63.0, 62.0), (67.0, 63.0)]):
+        _store(tmp_path, config_at(vs_cutmix.a, s), mkd)
+        _store(tmp_path, config_at(vs_cutmix.b, s), cut)
+    _store(tmp_path, config_at(vs_cutmix.a, 3), 70.0)  # no partner at seed 3: left out
+    _store(tmp_path, config_at(vs_cps.b, 0), 20.0)  # plain CPS below half of supervised
+    for s in range(2):
+        _store(tmp_path, config_at(dict(method="supervised"), s), 45.0)
+    t = claims_table(tmp_path).set_index("claim")
+    row = t.loc["MKD beats CPS with CutMix"]
+    assert row["pairs"] == 3 and row["ours"] == pytest.approx(round(7 / 3, 1))
+    assert row["verdict"] == stats.INCONCLUSIVE  # [-1.8, +6.5]: holds 0
+    assert row["detectable effect"] == pytest.approx(round(stats.detectable_effect(math.sqrt(7 / 3), 3), 1))
+    assert config_at(vs_cutmix.a, 3).key() not in row["runs"]
+    cps = t.loc["MKD beats CPS"]
+    assert cps["verdict"] == stats.COLLAPSED and config_at(vs_cps.b, 0).key() in cps["collapsed runs"]
+    assert t.loc["MKD beats the mean teacher", "verdict"] == stats.NOT_RUN
