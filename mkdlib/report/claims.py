@@ -223,3 +223,21 @@ def _interval(effect: stats.PairedEffect | None) -> str:
         return ""
     tag = " (pooled sd)" if effect.pooled else ""
     return f"[{effect.low:+.1f}, {effect.high:+.1f}]{tag}"
+
+
+def claims_summary(table: pd.DataFrame) -> str:
+    """One paragraph: how many claims fall under each verdict, and the headline claim in numbers."""
+    counts = table["verdict"].value_counts()
+    parts = [f"{n} {v}" for v, n in counts.items()]
+    text = f"Of {len(table)} claims: {', '.join(parts)}."
+    head = table.iloc[0]
+    if head["pairs"]:
+        mde = head["detectable effect"]
+        text += (
+            f" {head['claim']}: ours {head['ours']:+.1f} points {head['95% interval']} over {head['pairs']} "
+            f"paired seed(s), the paper's {head['paper effect']:+.2f}"
+            + (f"; these seeds detect {mde:.1f} points or more." if mde == mde and mde is not None else ".")
+        )
+    else:
+        text += f" {head['claim']}: not run yet on the corrected MKD step."
+    return text

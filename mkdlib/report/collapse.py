@@ -33,7 +33,9 @@ from ..io import atomic_write_json
 from ..results import results_dir
 
 #: iterations at which a trace scores the networks (the collapse is decided by iteration 500)
-TRACE_ITERS = (10, 25, 50, 100, 200, 350, 500)
+TRACE_ITERS = (10, 25, 50, 100, 200, 350, 500, 750, 1000)
+#: seeds traced per teacher start (the figure shows the first)
+TRACE_SEEDS = (0, 1, 2)
 #: images per subset (labeled: all of them when fewer); batch statistics over batches of this many
 SUBSET_LIMIT, BATCH = 64, 8
 SUBSETS = ("labeled", "unlabeled", "validation")
@@ -120,26 +122,58 @@ TRACED_STARTS = {
 }
 
 
-def traced_config(start: dict) -> Config:
-    """The weak-view co-training + mutual mean teacher row with one teacher start (seed 0)."""
+def traced_config(start: dict, seed: int = 0) -> Config:
+    """The weak-view co-training + mutual mean teacher row with one teacher start, at the default
+    length (a trace covers its first TRACE_ITERS iterations)."""
     from ..experiments import table3_row
 
-    return resolve(base_config(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", seed=0, **start))
+    return resolve(base_config(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", seed=seed, **start))
 
 
 def trace_path(cfg: Config) -> Path:
     return traces_dir() / f"{cfg.key()}.json"
 
 
-def stored_traces(root: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """The stored traces of TRACED_STARTS, by label (missing ones left out)."""
+def stored_traces(root: str | Path | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The stored traces of TRACED_STARTS at ``seed``, by label (missing ones left out)."""
     out = {}
     for label, start in TRACED_STARTS.items():
-        cfg = traced_config(start)
+        cfg = traced_config(start, seed)
         path = (Path(root) / "traces" if root else traces_dir()) / f"{cfg.key()}.json"
         if path.is_file():
             out[label] = pd.DataFrame(json.loads(path.read_text())["rows"])
     return out
+
+
+def trace_summary(root: str | Path | None = None, at: Sequence[int] = (500, 1000)) -> pd.DataFrame:
+    """Every stored trace at iterations ``at``: teacher 1 on validation (eval-mode BatchNorm: what it
+    labels with; its top class share) and student 1 on its labeled images, on unlabeled ones and on
+    validation, per teacher start, mean over the traced seeds (seeds in the last column)."""
+    rows = []
+    for seed in TRACE_SEEDS:
+        for label, df in stored_traces(root, seed).items():
+            for it in at:
+                d = df[(df.iteration == it) & (df.bn == "eval")].set_index(["network", "subset"])
+                if d.empty:
+                    continue
+                rows.append(
+                    {
+                        "teacher start": label,
+                        "iteration": it,
+                        "seed": seed,
+                        "teacher, validation": d.loc[("teacher 1", "validation"), "miou"],
+                        "teacher's top class share": d.loc[("teacher 1", "validation"), "top_share"],
+                        "student, labeled": d.loc[("student 1", "labeled"), "miou"],
+                        "student, unlabeled": d.loc[("student 1", "unlabeled"), "miou"],
+                        "student, validation": d.loc[("student 1", "validation"), "miou"],
+                    }
+                )
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    out = df.groupby(["teacher start", "iteration"], sort=False).mean(numeric_only=True).drop(columns="seed")
+    out["seeds"] = df.groupby(["teacher start", "iteration"], sort=False)["seed"].count()
+    return out.round(1)
 
 
 def plot_collapse(traces: dict[str, pd.DataFrame]):
@@ -184,6 +218,7 @@ def plot_collapse(traces: dict[str, pd.DataFrame]):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mkdlib.report.collapse", description=__doc__)
     p.add_argument("--only", default=None, help="the starts whose label contains this text")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(TRACE_SEEDS))
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -191,13 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print(f"error: --only {args.only!r} matches none of: {', '.join(TRACED_STARTS)}", file=sys.stderr)
         return 2
-    for label, start in todo.items():
-        cfg = traced_config(start)
+    for seed, (label, start) in ((s, item) for s in args.seeds for item in todo.items()):
+        cfg = traced_config(start, seed)
         path = trace_path(cfg)
         if path.is_file():
-            print(f"{label}: stored ({path.name})")
+            print(f"{label}, seed {seed}: stored ({path.name})")
             continue
-        print(f"{label}: tracing {cfg.key()} at iterations {', '.join(map(str, TRACE_ITERS))}", flush=True)
+        print(f"{label}, seed {seed}: tracing {cfg.key()} at iterations {', '.join(map(str, TRACE_ITERS))}", flush=True)
         cfg.threads, cfg.progress = args.threads, False
         df = trace(cfg)
         atomic_write_json(path, {"key": cfg.key(), "label": label, "rows": df.to_dict("records")})
@@ -208,3 +243,59 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _start_label(start: dict) -> str:
+    for label, s in TRACED_STARTS.items():
+        if s == start:
+            return label
+    return ", ".join(f"{k}={v}" for k, v in start.items())
+
+
+def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
+    """The teachers grid (mkdlib.experiments.teacher_start_grid) read from the store: each teacher
+    start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
+    its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
+    (one class on > 90 % of the pixels, or below half of supervised at the same length)."""
+    from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, TEACHER_STARTS, table3_row
+    from . import stats
+    from .claims import Store, supervised_reference
+
+    store = Store(root)
+    rows = []
+    targets = {
+        "co-training + mutual MT, weak views": (
+            dict(**table3_row(dict(mutual_mean_teacher=True)), iters=TEACHER_SCREEN_ITERS),
+            TEACHER_SCREEN_ITERS,
+        ),
+        "mean teacher": (dict(method="mean_teacher"), None),
+    }
+    for row, (fields_, iters) in targets.items():
+        sup = supervised_reference(store, iters=iters)
+        legacy = {}
+        for start in TEACHER_STARTS:
+            runs = {
+                s: store.run(resolve(base_config(**fields_, **start, split="1/16", seed=s))) for s in HEADLINE_SEEDS
+            }
+            runs = {s: r for s, r in runs.items() if r is not None}
+            if start == TEACHER_STARTS[0]:
+                legacy = runs
+            shared = [s for s in runs if s in legacy]
+            effect = stats.paired_effect([runs[s]["miou"] for s in shared], [legacy[s]["miou"] for s in shared])
+            values = [runs[s]["miou"] for s in sorted(runs)]
+            rows.append(
+                {
+                    "row": row,
+                    "teacher start": _start_label(start),
+                    "iterations": iters or base_config().iters,
+                    "mIoU per seed": ", ".join(f"{v:.1f}" for v in values),
+                    "mean": round(sum(values) / len(values), 1) if values else None,
+                    "vs legacy (paired)": None
+                    if start == TEACHER_STARTS[0] or effect is None
+                    else round(effect.mean, 1),
+                    "collapsed seeds": sum(stats.is_collapsed(r["miou"], r["top_share"], sup) for r in runs.values()),
+                    "seeds": len(runs),
+                    "supervised (same length)": None if sup is None else round(sup, 1),
+                }
+            )
+    return pd.DataFrame(rows)
