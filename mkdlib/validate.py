@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import DATASETS, Config, ConfigError, resolve
 from .data import DataBundle, DatasetError, SplitError, prepare_data
+from .data.datasets import MaskValueError
 from .data.palette import IGNORE_INDEX
 from .data.splits import parse_split_line
 from .registry import METHOD_INFO
@@ -162,24 +163,27 @@ def _check_sample(data: DataBundle, sid: str, group: str, with_mask: bool, repor
     report.checked["images decoded"] += 1
     if not with_mask:
         return
+    depth = ""
     try:
         mask = folder.mask(sid)
+        values, shape = [int(v) for v in np.unique(mask)], mask.shape[:2]
+    except MaskValueError as e:  # a 16- or 32-bit mask with values above 255: never wrapped into class ids
+        values, shape, depth = e.values, e.shape, f" ({e.mode} mask)"
     except DatasetError as e:
         report.add(_path(folder, "mask", sid), f"{e} (id {sid!r}, {group})")
         return
     report.checked["masks decoded"] += 1
-    values = np.unique(mask)
-    bad = [int(v) for v in values if v >= data.num_classes and v != IGNORE_INDEX]
+    bad = [v for v in values if not (0 <= v < data.num_classes or v == IGNORE_INDEX)]
     if bad:
         report.add(
             _path(folder, "mask", sid),
             f"values {bad[:8]} are not class ids; expected 0..{data.num_classes - 1} or "
-            f"{IGNORE_INDEX} (ignore) (id {sid!r}, {group})",
+            f"{IGNORE_INDEX} (ignore){depth} (id {sid!r}, {group})",
         )
-    if image is not None and image.shape[:2] != mask.shape[:2]:
+    if image is not None and image.shape[:2] != shape:
         report.add(
             _path(folder, "mask", sid),
-            f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is {image.shape[1]}x{image.shape[0]}; "
+            f"mask is {shape[1]}x{shape[0]} but its image is {image.shape[1]}x{image.shape[0]}; "
             f"expected the same size (id {sid!r}, {group})",
         )
 

@@ -40,25 +40,76 @@ class FolderLayout:
 VOC_LAYOUT = FolderLayout()
 
 
+#: modes of images with more than 8 bits per sample that :func:`read_image` scales to 8 bits
+#: (PIL reads 16-bit RGB(A) files as 8-bit RGB(A) itself, keeping the high byte, as done here)
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _eight_bit(im: Image.Image, path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an opened image; 16-bit grayscale scaled to 8 bits (its high byte), as
+    PIL does for 16-bit RGB. ``convert("RGB")`` alone would clip 16-bit values to 255."""
+    mode = im.mode
+    if mode in HIGH_DEPTH_MODES or (mode == "I" and im.format == "PNG"):  # older PIL: 16-bit PNG as "I"
+        values = np.asarray(im).astype(np.int64)
+        if values.min() < 0 or values.max() > 65535:
+            raise DatasetError(
+                f"image {path} has {mode} pixels from {values.min()} to {values.max()}; expected 8- or 16-bit values"
+            )
+        gray = (values >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode in ("I", "F") or mode.startswith("I;"):  # 32-bit integers or floats: no agreed range
+        what = "32-bit float" if mode == "F" else "32-bit integer"
+        raise DatasetError(
+            f"image {path} has {what} pixels (mode {mode}); expected an 8- or 16-bit image "
+            "(JPEG, or PNG in RGB or grayscale): convert it to 8 or 16 bits first"
+        )
+    return np.asarray(im.convert("RGB"))
+
+
 def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; 16-bit images are scaled to 8 bits, 32-bit ones refused by name."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return _eight_bit(im, Path(path))
     except FileNotFoundError:
         raise DatasetError(f"image {path} does not exist") from None
     except OSError as e:
         raise DatasetError(f"image {path} cannot be read ({e}); expected a JPEG/PNG file") from None
 
 
+class MaskValueError(DatasetError):
+    """A mask holding values no class id can have (above 255, or negative: a 16- or 32-bit mask).
+
+    ``values``: every distinct value of the mask, so a check that knows the classes lists the bad ones;
+    ``shape``: the mask's (H, W)."""
+
+    def __init__(self, path: Path, mode: str, values: np.ndarray, shape: tuple[int, int]):
+        self.path, self.mode, self.values, self.shape = Path(path), mode, [int(v) for v in values], shape
+        bad = [v for v in self.values if not 0 <= v <= IGNORE_INDEX]
+        super().__init__(
+            f"mask {path} ({mode}) holds values {bad[:8]} that are not class ids; expected class ids "
+            f"(0..{IGNORE_INDEX - 1}) or {IGNORE_INDEX} (ignore)"
+        )
+
+
 def read_mask(path: Path) -> np.ndarray:
+    """(H, W) uint8 class ids of a palette (P) or grayscale (L, 16-bit I;16, I) PNG, 255 = ignore.
+
+    Values are never wrapped: a 16- or 32-bit mask whose values all fit 0..255 is read as they are;
+    one holding a value above 255 (or below 0) raises :class:`MaskValueError` with its values."""
     try:
         with Image.open(path) as im:
-            if im.mode not in ("P", "L", "I", "I;16"):
+            if im.mode not in ("P", "L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
                 raise DatasetError(
                     f"mask {path} has mode {im.mode}; expected a palette (P) or "
                     "grayscale (L) PNG of class ids, 255 = ignore"
                 )
-            return np.asarray(im).astype(np.uint8)
+            values = np.asarray(im)
+            if values.dtype != np.uint8:
+                if values.size and (values.min() < 0 or values.max() > IGNORE_INDEX):
+                    raise MaskValueError(path, im.mode, np.unique(values), values.shape[:2])
+                values = values.astype(np.uint8)
+            return values
     except FileNotFoundError:
         raise DatasetError(f"mask {path} does not exist") from None
     except OSError as e:
@@ -90,22 +141,42 @@ def _key(key) -> tuple[int, int | None]:
 
 
 class _FolderIds(Dataset):
-    """Samples of ``folder`` listed by id; every image ends normalised as a CHW tensor."""
+    """Samples of ``folder`` listed by id; every image ends normalised as a CHW tensor.
 
-    def __init__(self, folder: SegmentationFolder, ids: list[str]):
-        self.folder, self.ids, self.finish = folder, list(ids), to_tensor()
+    ``num_classes``: every mask read is checked to hold class ids or 255 only (a DatasetError naming
+    the file otherwise), so a bad mask the pre-training check did not sample stops the run clearly
+    when it is first read instead of failing inside the loss."""
+
+    def __init__(self, folder: SegmentationFolder, ids: list[str], num_classes: int | None = None):
+        self.folder, self.ids, self.finish, self.num_classes = folder, list(ids), to_tensor(), num_classes
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def mask(self, sid: str) -> np.ndarray:
+        mask, n = self.folder.mask(sid), self.num_classes
+        if n is not None and mask.size and int(mask.max()) >= n:
+            bad = [int(v) for v in np.unique(mask) if v >= n and v != IGNORE_INDEX]
+            if bad:
+                raise DatasetError(
+                    f"mask {self.folder.mask_path(sid)} holds values {bad[:8]} that are not class ids; expected "
+                    f"0..{n - 1} or {IGNORE_INDEX} (ignore) (id {sid!r})"
+                )
+        return mask
 
 
 class LabeledDataset(_FolderIds):
     """Weakly augmented labeled crops: ``{"image", "mask"}``."""
 
     def __init__(
-        self, folder: SegmentationFolder, ids: list[str], crop_size: int, scale_range: tuple[float, float] = (0.5, 2.0)
+        self,
+        folder: SegmentationFolder,
+        ids: list[str],
+        crop_size: int,
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        num_classes: int | None = None,
     ):
-        super().__init__(folder, ids)
+        super().__init__(folder, ids, num_classes)
         self.weak = weak_augmentation(crop_size, scale_range)
 
     def __getitem__(self, key) -> dict:
@@ -113,7 +184,7 @@ class LabeledDataset(_FolderIds):
         if seed is not None:
             self.weak.set_random_seed(seed)
         sid = self.ids[index]
-        out = self.weak(image=self.folder.image(sid), mask=self.folder.mask(sid))
+        out = self.weak(image=self.folder.image(sid), mask=self.mask(sid))
         t = self.finish(image=out["image"])
         return {"image": t["image"], "mask": torch.from_numpy(out["mask"].astype(np.int64))}
 
@@ -158,7 +229,7 @@ class EvalDataset(_FolderIds):
         sid = self.ids[index]
         return {
             "image": self.finish(image=self.folder.image(sid))["image"],
-            "mask": torch.from_numpy(self.folder.mask(sid).astype(np.int64)),
+            "mask": torch.from_numpy(self.mask(sid).astype(np.int64)),
             "id": sid,
         }
 
