@@ -275,13 +275,40 @@ def scan_folder(root: str | Path) -> FolderScan:
     return scan
 
 
+#: content digests computed in this process, by file and its (size, mtime, ctime, inode) signature
+_DIGESTS: dict[tuple, str] = {}
+
+
+def content_digests(root: Path, paths: list[Path]) -> dict[str, str]:
+    """SHA-1 of each file's bytes, by its path relative to ``root``. A file is read once per process:
+    its digest is kept with its size, modification and change times and inode, and read again only
+    when one of these changes (so a run's several key computations hash the data once)."""
+    where, out = str(root.resolve()), {}
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        st = path.stat()
+        memo = (where, rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if memo not in _DIGESTS:
+            h = hashlib.sha1()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            _DIGESTS[memo] = h.hexdigest()
+        out[rel] = _DIGESTS[memo]
+    return out
+
+
 def fingerprint(root: str | Path | None) -> str:
-    """A short hash of what a ``folder`` dataset is (class names, file names, train / val / unlabeled
-    ids): part of the run key, so two folders never share a run. Editing a file in place keeps it."""
+    """A short hash of what a ``folder`` dataset is: class names, the train / val / unlabeled ids, and
+    the bytes of every image and mask (:func:`content_digests`, read once and cached). Part of the run
+    key, so a folder with other pixels or masks never reuses another's finished run, while a copy of
+    the same data (moved, or copied without its times) keeps the key."""
     if root is None:
         return "no-data-root"
     try:
         scan = scan_folder(root)
+        files = [*scan.images.values(), *scan.masks.values()]
+        digests = content_digests(scan.root, files)
     except (DatasetError, OSError) as e:
         return f"unreadable: {e}"
     d = {
@@ -291,6 +318,7 @@ def fingerprint(root: str | Path | None) -> str:
         "train": scan.train,
         "val": scan.val,
         "unlabeled": scan.unlabeled,
+        "content": sorted(digests.items()),
     }
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
