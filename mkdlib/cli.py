@@ -18,7 +18,7 @@ import json
 import sys
 from dataclasses import fields
 
-from .config import Config, ConfigError, make_config
+from .config import Config, ConfigError, make_config, resolve
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -39,9 +39,18 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         )
 
 
-def _config_from(args) -> Config:
+def _config_from(args, check: bool = False) -> Config:
+    """The Config of ``--config`` and the flags; ``check``: also resolve it now, so that a problem in a
+    config file names that file (``validate`` reports them in its list instead)."""
     overrides = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
-    return make_config(args.config, **overrides)
+    cfg = make_config(args.config, **overrides)
+    if check and args.config:
+        try:
+            resolve(cfg)
+        except ConfigError as e:
+            flags = f" with {', '.join('--' + k.replace('_', '-') for k in overrides)}" if overrides else ""
+            raise ConfigError(f"config file {args.config}{flags}: {e}") from None
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from .trainer import train
 
-            res = train(_config_from(args), force=args.force)
+            res = train(_config_from(args, check=True), force=args.force)
             print(
                 json.dumps(
                     {

@@ -18,6 +18,30 @@ from .registry import with_legacy_settings
 from .runtime import Runtime, setup_runtime
 
 
+def nonfinite_tensors(state, prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors holding NaN or inf in a (nested) state dict: a model's
+    weights and buffers, an optimiser's state. One device synchronisation per device."""
+    named: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+
+    def walk(obj, name: str) -> None:
+        if isinstance(obj, torch.Tensor):
+            if obj.is_floating_point() or obj.is_complex():
+                named.setdefault(obj.device, []).append((name, obj))
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{name}.{k}" if name else str(k))
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{name}.{i}" if name else str(i))
+
+    walk(state, prefix)
+    bad = []
+    for items in named.values():
+        finite = torch.stack([torch.isfinite(t).all() for _, t in items]).tolist()
+        bad += [n for (n, _), ok in zip(items, finite) if not ok]
+    return bad
+
+
 def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tuple[Method, Config]:
     """Rebuild the trained method of a loaded checkpoint (on CPU, in eval mode) and its Config.
 
@@ -28,6 +52,13 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
         raise TrainingError(
             f"{source} is not an mkdlib checkpoint: expected the 'method' and 'config' entries "
             "that training writes to best.pt / last.pt"
+        )
+    bad = nonfinite_tensors(ckpt["method"])
+    if bad:
+        raise TrainingError(
+            f"{source} holds NaN or infinite values in {len(bad)} tensor(s) (e.g. {', '.join(bad[:3])}): "
+            "it was saved from a diverged run and would predict nonsense; use another checkpoint "
+            "(e.g. --which best) or train again with a lower lr"
         )
     cfg = resolve(make_config(with_legacy_settings(ckpt["config"])))
     heads = [k for k in ckpt["method"] if k.endswith("classifier.weight")]
@@ -57,7 +88,7 @@ def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Confi
 def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None) -> DataLoader:
     """Validation images (this rank's shard); one at a time unless they all have one size."""
     rank, world = (rt.rank, rt.world_size) if rt else (0, 1)
-    val = EvalDataset(data.folder, data.val_ids[rank::world])
+    val = EvalDataset(data.folder, data.val_ids[rank::world], num_classes=data.num_classes)
     return DataLoader(val, batch_size=32 if cfg.dataset == "synthetic" else 1, num_workers=cfg.num_workers)
 
 

@@ -46,7 +46,15 @@ from .evaluate import evaluate
 from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from .methods import Method, build_method
 from .registry import METHOD_INFO
-from .runs import evaluate_run, load_method, method_from_checkpoint, republish, sample_predictions, val_loader
+from .runs import (
+    evaluate_run,
+    load_method,
+    method_from_checkpoint,
+    nonfinite_tensors,
+    republish,
+    sample_predictions,
+    val_loader,
+)
 from .runtime import Runtime, StopRequest, batch_to_device, environment_record, repo_root, setup_runtime
 
 # re-exported: the public names and the ones tests and bench use
@@ -130,7 +138,7 @@ def _loader(ds, batch_size: int, sampler, cfg: Config, rt: Runtime) -> DataLoade
 
 def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
     """Endless labeled (and unlabeled) loaders positioned at ``start_iter``, plus the val loader."""
-    lab = LabeledDataset(data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range)
+    lab = LabeledDataset(data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range, data.num_classes)
     lab_loader = _loader(
         lab,
         cfg.batch_size,
@@ -216,10 +224,10 @@ def train(
 
 def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None, publish_result: bool) -> RunResult:
     rt = setup_runtime(cfg)
-    finished = _finished(cfg, run_dir, force, rt)
+    finished = None if force else _finished(cfg, run_dir, rt, publish_result)
     if finished is not None:
         return finished
-    run = _Run(cfg, run_dir, rt)
+    run = _Run(cfg, run_dir, rt, force)
     end = cfg.iters if stop_after is None else min(cfg.iters, run.start + stop_after)
     with StopRequest() as stop:
         for it in range(run.start, end):
@@ -235,30 +243,58 @@ def _train(cfg: Config, run_dir: Path, force: bool, stop_after: int | None, publ
     return run.finish(end, publish_result)
 
 
-def _finished(cfg: Config, run_dir: Path, force: bool, rt: Runtime) -> RunResult | None:
-    """The stored result of a finished run of this config (None: train); ``force`` clears the folder."""
+def _finished(cfg: Config, run_dir: Path, rt: Runtime, publish_result: bool) -> RunResult | None:
+    """The stored result of a finished run of this config (None: train), said in one line; a finished
+    run missing from the results store (e.g. the store was not writable) is published now."""
     result_path = run_dir / "result.json"
-    if result_path.exists() and not force:
-        saved = json.loads(result_path.read_text())
-        if saved.get("key") == cfg.key():
-            return RunResult(
-                run_dir,
-                cfg,
-                saved["final"],
-                saved["best_miou"],
-                saved["wall_time_s"],
-                read_jsonl(run_dir / "metrics.jsonl"),
-            )
-    if force and rt.is_main:
-        for name in ("result.json", "last.pt", "best.pt", "metrics.jsonl"):
-            (run_dir / name).unlink(missing_ok=True)
-    return None
+    if not result_path.exists():
+        return None
+    saved = json.loads(result_path.read_text())
+    if saved.get("key") != cfg.key():
+        return None
+    published = ""
+    if rt.is_main and publish_result:
+        from .results import is_done
+
+        if not is_done(saved["key"]):
+            published = f"; published it to {_publish(run_dir, lambda: republish(run_dir))}"
+    if rt.is_main:
+        miou = saved["final"].get("miou")
+        print(
+            f"{run_dir} already holds the finished run of this config (key {saved['key']}"
+            + (f", final mIoU {miou:.4f}" if isinstance(miou, float) else "")
+            + f"): returned without training{published} (force=True / --force trains it again)",
+            file=sys.stderr,
+        )
+    return RunResult(
+        run_dir,
+        cfg,
+        saved["final"],
+        saved["best_miou"],
+        saved["wall_time_s"],
+        read_jsonl(run_dir / "metrics.jsonl"),
+    )
+
+
+def _publish(run_dir: Path, publish) -> Path:
+    """``publish()`` (into the results store); a store that cannot be written is one clear error that
+    says the run is kept and will be published by the same command."""
+    from .results import results_dir
+
+    try:
+        return publish()
+    except OSError as e:
+        raise TrainingError(
+            f"the run in {run_dir} finished (its result.json is written) but could not be published to the "
+            f"results store {results_dir()}: {e}. Make the store writable (or set MKD_RESULTS_DIR) and run the "
+            "same command again: it publishes the finished run without training it again."
+        ) from None
 
 
 class _Run:
     """One training run's state and its named pieces, in the order the loop calls them."""
 
-    def __init__(self, cfg: Config, run_dir: Path, rt: Runtime):
+    def __init__(self, cfg: Config, run_dir: Path, rt: Runtime, force: bool = False):
         self.cfg, self.run_dir, self.rt = cfg, run_dir, rt
         self.last, self.metrics_path = run_dir / "last.pt", run_dir / "metrics.jsonl"
         torch.manual_seed(cfg.seed + rt.rank)
@@ -267,10 +303,23 @@ class _Run:
         self.optimizer = build_optimizer(cfg, method.students)
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
+        if force:  # only now: the config, the data and the model have passed their checks
+            self._clear()
         state = resume(self.last, cfg, method, self.optimizer, self.scheduler, self.scaler, rt)
         self.start, self.best_miou, self.skipped = (
             (state["start"], state["best_miou"], state["skipped"]) if state else (0, -1.0, 0)
         )
+        #: checkpoints written from finite states: path -> iteration (the newest is the "last good" one)
+        self.good: dict[Path, int] = {}
+        if state:
+            bad = nonfinite_tensors({"method": method.state_dict(), "optimizer": self.optimizer.state_dict()})
+            if bad:
+                raise TrainingError(
+                    f"{self.last} (iteration {self.start}) holds NaN or infinite values in {len(bad)} tensor(s) "
+                    f"(e.g. {', '.join(bad[:3])}); it cannot be resumed. Delete it, or train with force=True / "
+                    "--force, to start over (with a lower lr if the run diverged)."
+                )
+            self.good[self.last] = self.start
         if state and rt.is_main:
             print(f"resuming {run_dir} from {self.last.name} at iteration {self.start}/{cfg.iters}", file=sys.stderr)
         wall_before = self._trim_metrics() if rt.is_main else 0.0
@@ -298,6 +347,14 @@ class _Run:
         self.model.train()
 
     # ---- set-up
+    def _clear(self) -> None:
+        """``force``: the folder's finished or partial run goes (rank 0; the others wait for it)."""
+        if self.rt.is_main:
+            for name in ("result.json", "last.pt", "best.pt", "metrics.jsonl"):
+                (self.run_dir / name).unlink(missing_ok=True)
+        if self.rt.distributed:
+            dist.barrier()
+
     def _data(self) -> DataBundle:
         cfg, rt = self.cfg, self.rt
         data = prepare_data(cfg) if rt.is_main else None
@@ -382,9 +439,9 @@ class _Run:
         if self.consecutive >= self.cfg.max_nonfinite:
             raise TrainingError(
                 f"loss or gradients were not finite at {self.consecutive} consecutive steps (last at iteration "
-                f"{it + 1}); training stopped. Last good checkpoint: "
-                f"{self.last if self.last.exists() else 'none yet'} (skipped steps never change the weights). "
-                "Lower lr, or check the data for corrupt masks."
+                f"{it + 1}); training stopped. Last good checkpoint: {self._last_good()} (skipped steps never "
+                "change the weights, and only finite states are saved). Lower lr, or check the data for "
+                "corrupt masks."
             )
 
     def log(self, done: int, end: int, out: dict) -> None:
@@ -413,8 +470,31 @@ class _Run:
             self.rt.amp_dtype,
         )
 
+    def _last_good(self) -> str:
+        """The newest checkpoint written from a finite state, with its iteration, or 'none'."""
+        if not self.good:
+            return "none (no finite training state was saved in this run folder)"
+        path = max(self.good, key=lambda p: (self.good[p], p == self.last))
+        return f"{path} (iteration {self.good[path]})"
+
+    def _require_finite(self, done: int) -> None:
+        """Stop, saving nothing, when any weight, buffer (BatchNorm, feature statistics, teachers) or
+        optimiser state is NaN or infinite on any rank: no checkpoint is written from such a state."""
+        bad = nonfinite_tensors({"method": unwrap(self.model).state_dict(), "optimizer": self.optimizer.state_dict()})
+        flag = torch.tensor([1.0 if bad else 0.0], device=self.rt.device)
+        if self.rt.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item():
+            where = f"{len(bad)} tensor(s), e.g. {', '.join(bad[:3])}" if bad else "on another rank"
+            raise TrainingError(
+                f"the training state is not finite at iteration {done} (NaN or inf in {where}): the run diverged "
+                f"and stopped without saving it. Last good checkpoint: {self._last_good()}. Lower lr (or raise "
+                "warmup_iters) and train again."
+            )
+
     def evaluate(self, done: int) -> None:
         """Validation mIoU now; ``best.pt`` when it is the best so far."""
+        self._require_finite(done)
         ev = self._evaluate()
         self.last_eval = ev["miou"]
         if self.rt.is_main:
@@ -433,6 +513,7 @@ class _Run:
                 self._save(self.run_dir / "best.pt", done)
 
     def checkpoint(self, done: int) -> None:
+        self._require_finite(done)
         rng_states = gather_rng(self.rt)  # collective: every rank's stream
         if self.rt.is_main:
             self._save(self.last, done, rng_states)
@@ -450,6 +531,7 @@ class _Run:
             self.skipped,
             rng,
         )
+        self.good[path] = done
 
     def stop(self, done: int, signum) -> None:
         self.bar.close()
@@ -489,5 +571,6 @@ class _Run:
             if publish_result:
                 from .results import publish
 
-                publish(self.run_dir, sample_predictions(unwrap(self.model).eval_model(), self.data, rt))
+                predictions = sample_predictions(unwrap(self.model).eval_model(), self.data, rt)
+                _publish(self.run_dir, lambda: publish(self.run_dir, predictions))
         return RunResult(self.run_dir, cfg, final, self.best_miou, wall, metrics)
