@@ -93,6 +93,24 @@ def test_mask_values_outside_class_range(data_copy, tiny_config):
     assert_refused_before_training(cfg, match="not class ids")
 
 
+def test_bad_mask_outside_the_checked_sample_stops_training_by_name(data_copy, tiny_config, tmp_path):
+    """``validate_samples=0`` decodes nothing before training: the loaders check each mask they read."""
+    pool = ids(data_copy, "train")
+    labeled = write_list(tmp_path / "labeled.txt", [pool[0]])
+    bad = mask_path(data_copy, pool[0])
+    m = np.array(Image.open(bad)).astype(np.uint16)
+    m[0, :2] = 7  # 5 classes
+    Image.fromarray(m).save(bad)  # a 16-bit mask (values fit 8 bits: read as they are)
+    cfg = tiny_config(data_root=str(data_copy), split=str(labeled), method="supervised", validate_samples=0)
+    message = assert_refused_before_training(cfg, match="not class ids")
+    assert f"mask {bad} holds values [7]" in message and "0..4 or 255" in message
+    val_bad = mask_path(data_copy, ids(data_copy, "val")[0])  # and in evaluation
+    Image.fromarray(m).save(val_bad)
+    shutil.copy(mask_path(data_copy, pool[1]), bad)
+    with pytest.raises(DatasetError, match=f"mask {val_bad} holds values \\[7\\]"):
+        train(tiny_config(data_root=str(data_copy), split=str(labeled), method="supervised", validate_samples=0))
+
+
 def test_image_and_mask_sizes_differ(data_copy, tiny_config):
     sid = ids(data_copy, "val")[4]
     Image.open(image_path(data_copy, sid)).resize((40, 32)).save(image_path(data_copy, sid))
@@ -296,3 +314,65 @@ def test_cli_validate_exit_codes(data_copy, capsys):
     assert "3 problem(s)" in out and str(image_path(data_copy, val[0])) in out and "'3/2'" in out
     assert main(args + ["--iters", "many"]) == 2
     assert "iters: expected an integer" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- config files, grid filters (issue 21)
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("method: mkd\niters: [1, 2\nsplit: 1/16\n", "line 3, column 6"),  # an unclosed list
+        ("method: mkd\n  iters: 3\n", "line 2, column 8"),  # indented by mistake
+        ("iters: 3\n\tlr: 0.1\n", "line 2, column 1"),  # a tab
+    ],
+)
+def test_yaml_syntax_error_is_one_line_naming_file_line_and_column(text, where, tmp_path, capsys):
+    from mkdlib.cli import main
+
+    path = tmp_path / "my config.yaml"
+    path.write_text(text)
+    for command in ("train", "validate"):
+        assert main([command, "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: config file {path}: YAML syntax error at {where}: "), err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("iter: 3\n", "unknown config field(s): 'iter' (did you mean 'iters'?)"),
+        ("iters: many\n", "iters: expected an integer, got 'many'"),
+        ("method: mtk\n", "method 'mtk' is unknown"),
+        ("- method\n- mkd\n", "expected a mapping of field: value"),
+        ("1: 2\n", "keys [1] are not field names"),
+        (b"\xff\xfe\x00binary", "cannot be read"),
+    ],
+)
+def test_every_config_file_problem_names_the_file(content, expected, tmp_path, capsys):
+    from mkdlib.cli import main
+
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    nothing = str(tmp_path / "no-data")  # were the problem missed, nothing could train
+    assert main(["train", "--config", str(path), "--data-root", nothing]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config file {path}") and expected in err and err.count("\n") == 1, err
+
+
+def test_grid_filter_that_selects_nothing_is_an_error(capsys):
+    import os
+
+    from conftest import store_result
+
+    from mkdlib.experiments import grid, grid_configs, main
+
+    assert main(["headline", "--only", "no-such-run"]) == 2
+    err = capsys.readouterr().err
+    n = len(grid_configs(["headline"]))
+    assert err.startswith(f"error: --only 'no-such-run' matches none of the {n} run key(s) of headline"), err
+    assert err.count("\n") == 1
+    stored = grid("headline")[0]  # a filter that selects runs that are all done: nothing to run, exit 0
+    store_result(Path(os.environ["MKD_RESULTS_DIR"]), stored, 0.5)
+    assert main(["headline", "--only", stored.key()]) == 0
+    assert "nothing to run: 1 config(s) selected, 1 already in the results store" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mkdlib import make_config
+from mkdlib import make_config, resolve
 from mkdlib.data import DatasetError, prepare_data
 from mkdlib.data.folder import GENERATED_MARK, cache_dir, scan_folder
 from mkdlib.data.palette import save_mask
@@ -195,6 +195,75 @@ def test_run_key_tells_two_folders_apart_and_survives_the_written_split(folder_d
     assert folder_config(moved, tmp_path).key() == before  # the data, not where it lives
 
 
+def test_another_folder_with_the_same_names_never_reuses_a_finished_run(folder_data, tmp_path, capsys):
+    """The run key covers the folder's bytes, not only its names (issue 21, case 3)."""
+    from mkdlib.trainer import train
+
+    cfg = folder_config(folder_data, tmp_path, run_dir=None)
+    first = train(cfg, publish_result=False)
+    assert first.run_dir.name == resolve(cfg).key()
+    capsys.readouterr()
+    again = train(folder_config(folder_data, tmp_path, run_dir=None), publish_result=False)
+    err = capsys.readouterr().err  # returning a finished run says so, in one line
+    assert again.run_dir == first.run_dir and again.miou == first.miou
+    assert err.count("\n") == 1 and f"{first.run_dir} already holds the finished run" in err
+    # B: the same file names, class names and lists (copied), other pixels, and a mask validate rejects
+    other = shutil.copytree(folder_data, tmp_path / "other")
+    for path in (other / "images").glob("*.png"):
+        Image.fromarray(255 - np.array(Image.open(path))).save(path)
+    bad = _foreign_class(other)
+    key_a = cfg.key()
+    cfg_b = folder_config(other, tmp_path, run_dir=None)
+    assert cfg_b.key() != key_a
+    with pytest.raises(DatasetError, match="not class ids") as info:
+        train(cfg_b, publish_result=False)
+    assert str(bad) in str(info.value)
+    # one mask edited in place changes the key too; a copy with new file times and the same bytes keeps it
+    mask = folder_data / "masks" / "img_03.png"
+    m = np.array(Image.open(mask))
+    m[10, 10] = 2 if m[10, 10] != 2 else 1
+    save_mask(m, mask)
+    edited = folder_config(folder_data, tmp_path).key()
+    assert edited != key_a
+    same = shutil.copytree(folder_data, tmp_path / "same", copy_function=shutil.copy)
+    assert folder_config(same, tmp_path).key() == edited
+
+
+def test_16_bit_images_are_scaled_to_8_bits(folder_data, tmp_path):
+    """16-bit PNGs are read at 8 bits (their high byte), not clipped to 255 (issue 21, case 1)."""
+    from mkdlib.data.datasets import read_image
+
+    eight = {}
+    for path in sorted((folder_data / "images").iterdir()):
+        gray = np.asarray(Image.open(path).convert("L"))
+        path.unlink()
+        Image.fromarray(gray.astype(np.uint16) * 257).save(path.with_suffix(".png"))
+        eight[path.with_suffix(".png")] = gray
+    for path, gray in eight.items():
+        assert Image.open(path).mode == "I;16"
+        assert np.array_equal(read_image(path), np.repeat(gray[..., None], 3, axis=2)), path
+    report = validate(folder_config(folder_data, tmp_path))
+    assert report.ok and report.checked["images decoded"] == 13, report.render()
+    deep = tmp_path / "deep.tif"  # 32-bit floats: no agreed range, refused by name
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(deep)
+    with pytest.raises(DatasetError, match=f"image {deep} has 32-bit float pixels .*expected an 8- or 16-bit"):
+        read_image(deep)
+
+
+def test_16_bit_masks_are_never_wrapped(tmp_path):
+    """A 16-bit mask is read as it is; a value above 255 is an error naming it, never class v % 256."""
+    from mkdlib.data.datasets import MaskValueError, read_mask
+
+    path = tmp_path / "m.png"
+    Image.fromarray(np.array([[0, 1, 2, 255]], np.uint16)).save(path)
+    assert Image.open(path).mode == "I;16"
+    assert read_mask(path).tolist() == [[0, 1, 2, 255]] and read_mask(path).dtype == np.uint8
+    Image.fromarray(np.array([[0, 1, 258, 255]], np.uint16)).save(path)
+    with pytest.raises(MaskValueError, match=f"mask {path} .*holds values \\[258\\] that are not class ids") as info:
+        read_mask(path)
+    assert info.value.values == [0, 1, 255, 258] and info.value.shape == (1, 4)
+
+
 def test_clean_folder_validates(folder_data, tmp_path):
     report = validate(folder_config(folder_data, tmp_path))
     assert report.ok, report.render()
@@ -241,9 +310,20 @@ def _stem_twice_as_files(root: Path) -> Path:
     return path
 
 
+def _sixteen_bit_mask(root: Path) -> Path:
+    """A 16-bit grayscale mask holding 258, which an 8-bit read would wrap to class 2."""
+    path = root / "masks" / "img_08.png"
+    m = np.array(Image.open(path)).astype(np.uint16)
+    m[4, 4:7] = 258
+    Image.fromarray(m).save(path)
+    assert Image.open(path).mode == "I;16"
+    return path
+
+
 BREAKERS = {
     "mask size": (_resize_mask, ["20x20", "50x41", "same size"]),
     "class id": (_foreign_class, ["[3]", "0..2 or 255"]),
+    "16-bit mask value": (_sixteen_bit_mask, ["[258]", "0..2 or 255", "I;16"]),
     "unreadable image": (_garbage_image, ["cannot be read"]),
     "unreadable mask": (_garbage_mask, ["cannot be read"]),
     "stem twice in a list": (_stem_twice_in_list, ["listed twice", "line 1"]),
@@ -393,6 +473,23 @@ def test_not_a_checkpoint_is_one_clear_line(make, expected, trained, tmp_path, c
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and expected in err
     assert "Traceback" not in err
+
+
+def test_predict_refuses_a_checkpoint_with_nonfinite_values(trained, tmp_path, capsys):
+    """A diverged run's state is not a model (issue 21, case 7): refused by name, nothing written."""
+    from mkdlib.cli import main
+    from mkdlib.predict import PredictError, predict_folder
+
+    ckpt = torch.load(Path(trained["run_dir"]) / "last.pt", map_location="cpu", weights_only=False)
+    name = next(k for k in ckpt["method"] if k.endswith("running_var"))
+    ckpt["method"][name] = torch.full_like(ckpt["method"][name], float("inf"))
+    torch.save(ckpt, tmp_path / "diverged.pt")
+    with pytest.raises(PredictError, match=f"diverged.pt holds NaN or infinite values in 1 tensor.*{name}"):
+        predict_folder(tmp_path / "diverged.pt", trained["new"], tmp_path / "o", progress=False)
+    rc = main(["predict", str(tmp_path / "diverged.pt"), str(trained["new"]), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and str(tmp_path / "diverged.pt") in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_no_images_is_a_clear_error(trained, tmp_path):

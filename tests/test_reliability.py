@@ -6,7 +6,9 @@
 - non-finite losses and gradients are skipped, counted, rolled back, and a streak stops the run;
 - concurrent writers to one results store, and two trainings of one run folder;
 - an unwritable output folder and a full disk;
-- a DDP worker SIGKILLed under ``torchrun --max-restarts``: the group restarts and resumes.
+- a DDP worker SIGKILLed under ``torchrun --max-restarts``: the group restarts and resumes;
+- issue 21: ``force`` clears a run only after the checks pass, a run the results store could not
+  take is published by the same command, and a diverging run saves no non-finite checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -252,10 +255,115 @@ def test_nonfinite_streak_stops_naming_iteration_and_checkpoint(monkeypatch, tin
         train(cfg)
     last = Path(cfg.run_dir) / "last.pt"
     message = str(info.value)
-    assert "3 consecutive steps (last at iteration 6)" in message and str(last) in message
+    assert "3 consecutive steps (last at iteration 6)" in message and f"{last} (iteration 4)" in message
     ckpt = load_checkpoint(last)  # saved during the streak, and still good
     assert ckpt["iteration"] == 4 and ckpt["nonfinite_skipped"] == 1 and all_finite(ckpt["method"])
     assert not (Path(cfg.run_dir) / "result.json").exists()
+
+
+def poison_buffer_at(monkeypatch, iteration: int) -> None:
+    """A BatchNorm running variance of the first student turns infinite during step ``iteration``
+    (0-based) while its loss stays finite: what a learning rate far too high does."""
+    from mkdlib.methods import Method
+
+    original = Method.forward
+
+    def step(self, batch, progress, rng):
+        if round(progress * self.cfg.iters) == iteration:  # before the forward pass, which saves it for backward
+            with torch.no_grad():
+                next(b for n, b in self.students[0].named_buffers() if n.endswith("running_var"))[0] = float("inf")
+        return original(self, batch, progress, rng)
+
+    monkeypatch.setattr(Method, "forward", step)
+
+
+def test_checkpoints_are_written_only_from_finite_states(monkeypatch, tiny_config):
+    poison_buffer_at(monkeypatch, 2)  # the third step; checkpoints after steps 2 and 4
+    cfg = tiny_config(method="supervised", iters=6, eval_interval=100, checkpoint_interval=2)
+    with pytest.raises(TrainingError) as info:
+        train(cfg)
+    last = Path(cfg.run_dir) / "last.pt"
+    message = str(info.value)
+    assert "not finite at iteration 4" in message and "running_var" in message, message
+    assert f"Last good checkpoint: {last} (iteration 2)" in message
+    ckpt = load_checkpoint(last)  # the state of iteration 4 was not saved over it
+    assert ckpt["iteration"] == 2 and all_finite(ckpt["method"]) and not (Path(cfg.run_dir) / "result.json").exists()
+
+
+def test_diverging_run_names_the_newest_finite_checkpoint_or_none(tiny_config):
+    """The user's case: lr 1e6, no warmup. It stops; every checkpoint left is finite and named."""
+    from mkdlib.runs import nonfinite_tensors
+
+    cfg = tiny_config(method="supervised", lr=1e6, warmup_iters=0, iters=40, eval_interval=100, checkpoint_interval=1)
+    with pytest.raises(TrainingError, match="Last good checkpoint: ") as info:
+        train(cfg)
+    last = Path(cfg.run_dir) / "last.pt"
+    for path in Path(cfg.run_dir).glob("*.pt"):
+        ckpt = load_checkpoint(path)
+        assert not nonfinite_tensors({"method": ckpt["method"], "optimizer": ckpt["optimizer"]}), path
+    named = f"{last} (iteration {load_checkpoint(last)['iteration']})" if last.exists() else "none"
+    assert f"Last good checkpoint: {named}" in str(info.value), str(info.value)
+
+
+def test_resume_refuses_a_nonfinite_checkpoint(tiny_config):
+    """A ``last.pt`` written with NaN (e.g. by an older version) is refused by name, not resumed."""
+    cfg = tiny_config(method="supervised", iters=4)
+    train(cfg, stop_after=2)
+    last = Path(cfg.run_dir) / "last.pt"
+    ckpt = load_checkpoint(last)
+    name = next(k for k in ckpt["method"] if k.endswith("weight"))
+    ckpt["method"][name][0] = float("nan")
+    atomic_torch_save(ckpt, last)
+    with pytest.raises(
+        TrainingError, match=f"{re.escape(str(last))} \\(iteration 2\\) holds NaN .*{name}.*cannot be resumed"
+    ):
+        train(cfg)
+
+
+# --------------------------------------------------------------------------- force, publication
+def test_force_clears_a_run_only_after_the_checks_pass(tiny_data_root, tiny_config, tmp_path):
+    from mkdlib.data import DatasetError
+    from mkdlib.models import ModelError
+
+    data = shutil.copytree(tiny_data_root, tmp_path / "data")
+    cfg = tiny_config(method="supervised", data_root=str(data))
+    train(cfg)
+    run_dir = Path(cfg.run_dir)
+    names = ("result.json", "last.pt", "best.pt", "metrics.jsonl")
+    kept = {n: (run_dir / n).read_bytes() for n in names}
+    with pytest.raises(ModelError, match="resnet_nope"):  # a config the model check rejects, same folder
+        train(tiny_config(method="supervised", data_root=str(data), encoder="resnet_nope"), force=True)
+    sid = (data / "ImageSets" / "Segmentation" / "val.txt").read_text().split()[0]
+    (data / "JPEGImages" / f"{sid}.jpg").unlink()  # data the check rejects
+    with pytest.raises(DatasetError, match=f"{sid}.jpg"):
+        train(cfg, force=True)
+    assert {n: (run_dir / n).read_bytes() for n in names} == kept  # nothing lost
+    shutil.copy(tiny_data_root / "JPEGImages" / f"{sid}.jpg", data / "JPEGImages")
+    train(cfg, force=True)  # checks pass: cleared, trained again from the start
+    assert [m["iter"] for m in read_jsonl(run_dir / "metrics.jsonl") if "loss" in m] == [1, 2, 3, 4]
+
+
+def test_a_run_the_store_could_not_take_is_published_by_the_same_command(monkeypatch, tiny_config, tmp_path, capsys):
+    from mkdlib.results import is_done
+
+    blocked = tmp_path / "store-is-a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(blocked))
+    cfg = tiny_config(method="supervised")
+    with pytest.raises(TrainingError, match="finished .* could not be published .*run the same command again"):
+        train(cfg)
+    run_dir = Path(cfg.run_dir)
+    curves_before = (run_dir / "metrics.jsonl").read_text()
+    store = tmp_path / "store"
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(store))
+    capsys.readouterr()
+    result = train(cfg)
+    key = result.config.key()
+    assert is_done(key, store) and (store / key / "predictions.npz").is_file()
+    assert json.loads((store / key / "result.json").read_text()) == json.loads((run_dir / "result.json").read_text())
+    assert (run_dir / "metrics.jsonl").read_text() == curves_before  # published, not trained again
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "returned without training; published it to" in err, err
 
 
 # --------------------------------------------------------------------------- concurrent writers
