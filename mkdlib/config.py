@@ -316,13 +316,30 @@ def _bad(name, value, what):
 def make_config(base: Config | dict | str | Path | None = None, **overrides) -> Config:
     """Build a Config from a YAML path / dict / Config plus keyword overrides, type-checked."""
     values: dict = {}
+    from_file: set = set()  # fields whose value comes from the YAML file: their errors name it
     if isinstance(base, (str, Path)):
         path = Path(base)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:  # one line: the file, line and column, what the parser expected
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = " ".join(str(getattr(e, "problem", None) or e).split())
+            context = " ".join(str(getattr(e, "context", None) or "").split())
+            detail = f"{what} ({context})" if context else what
+            raise ConfigError(
+                f"config file {path}: YAML syntax error{where}: {detail}; expected field: value lines"
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} cannot be read ({e}); expected a UTF-8 YAML file") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping of field: value")
+        odd = [k for k in loaded if not isinstance(k, str)]
+        if odd:
+            raise ConfigError(f"config file {path}: keys {odd[:5]} are not field names; expected field: value")
+        from_file = {k for k in loaded if k not in overrides}
         values.update(loaded)
     elif isinstance(base, Config):
         values.update(base.to_dict())
@@ -334,15 +351,27 @@ def make_config(base: Config | dict | str | Path | None = None, **overrides) -> 
             if new in values and values[new] != values[old]:
                 raise ConfigError(f"{old!r} is the old name of {new!r}, and both are given with different values")
             values[new] = values.pop(old)
+            if old in from_file:
+                from_file.add(new)
     hints = _field_types()
+
+    def named(fields) -> str:
+        return f"config file {base}: " if from_file & set(fields) else ""
+
     unknown = sorted(set(values) - set(hints) - {"RUNTIME_ONLY"})
     if unknown:
         import difflib
 
         hint = {u: difflib.get_close_matches(u, hints, n=1) for u in unknown}
         sugg = ", ".join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hint.items())
-        raise ConfigError(f"unknown config field(s): {sugg}")
-    return Config(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        raise ConfigError(f"{named(unknown)}unknown config field(s): {sugg}")
+    coerced = {}
+    for k, v in values.items():
+        try:
+            coerced[k] = _coerce(k, v, hints[k])
+        except ConfigError as e:
+            raise ConfigError(f"{named([k])}{e}") from None
+    return Config(**coerced)
 
 
 def resolve(cfg: Config) -> Config:

@@ -62,7 +62,7 @@ class MethodInfo:
 METHOD_LIST = (
     MethodInfo("supervised", "supervised only", "Supervised", (), 1, 1.0),
     MethodInfo("mean_teacher", "mean teacher", "MT", ("own_teacher", "strong_aug"), 1, 2.0),
-    MethodInfo("cps", "CPS", "CPS", ("co_training",), 2, 3.8),
+    MethodInfo("cps", "CPS (co-training)", "CPS", ("co_training",), 2, 3.8),
     MethodInfo(
         "cps_cutmix",
         "CPS + CutMix",

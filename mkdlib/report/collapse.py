@@ -31,6 +31,7 @@ from ..data import EvalDataset, prepare_data
 from ..evaluate import confusion_matrix, mean_iou
 from ..io import atomic_write_json
 from ..results import results_dir
+from .stats import COLLAPSE_TOP_SHARE
 
 #: iterations at which a trace scores the networks (the collapse is decided by iteration 500)
 TRACE_ITERS = (10, 25, 50, 100, 200, 350, 500, 750, 1000)
@@ -299,3 +300,44 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def chosen_start() -> str:
+    """The label of the teacher start the presets use now (mkdlib.registry), for the book's text."""
+    from ..registry import preset_setting
+
+    now = {k: preset_setting("mkd", k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
+    for label, start in TRACED_STARTS.items():
+        if all(now.get(k) == v for k, v in {**TRACED_START_DEFAULTS, **start}.items()):
+            return label
+    return ", ".join(f"{k}={v}" for k, v in now.items())
+
+
+#: the fields a traced start leaves at their legacy values
+TRACED_START_DEFAULTS = {"teacher_bn_buffers": "ema", "teacher_bn_train": False, "unsup_rampup": 0.0}
+
+
+def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame, at: int = 1000) -> str:
+    """What the traces and the teachers grid say, start by start, and which start the presets use."""
+    if summary.empty:
+        return "No trace is stored yet: `python -m mkdlib.report.collapse` computes them (minutes each)."
+    lines = []
+    for (label, it), r in summary.iterrows():
+        if it != at:
+            continue
+        share = r["teacher's top class share"]
+        state = "collapsed" if share > COLLAPSE_TOP_SHARE else "no collapse"
+        lines.append(
+            f"- **{label}** ({int(r['seeds'])} seed(s), iteration {it}): {state}; the eval-mode teacher gives "
+            f"{share:.0f} % of validation pixels one class and scores {r['teacher, validation']:.1f}; the "
+            f"student {r['student, labeled']:.1f} on its labeled images, {r['student, unlabeled']:.1f} on "
+            f"unlabeled ones, {r['student, validation']:.1f} on validation."
+        )
+    mt = starts[starts["row"] == "mean teacher"]
+    for _, r in mt.iterrows():
+        if r["seeds"] and r["vs legacy (paired)"] == r["vs legacy (paired)"] and r["vs legacy (paired)"] is not None:
+            lines.append(
+                f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {r['seeds']} seed(s), "
+                f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds."
+            )
+    return "\n".join(lines) + f"\n\nThe presets' teachers start with: **{chosen_start()}**."

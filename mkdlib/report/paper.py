@@ -354,6 +354,7 @@ METHOD_ROWS = {
     "CPS (co-training)": "CPS",
     "CPS + CutMix": "CPS-with-CutMix",
     "MKD": "MKD",
+    "MKD (release)": "MKD",
 }
 #: MKD's matching baseline: MKD trains with CutMix, so its gain is measured against CPS trained with
 #: CutMix (the paper's Table 2 lists "CPS w/ CutMix" beside plain CPS)
@@ -363,13 +364,9 @@ FAIR_REFERENCE = "CPS + CutMix"
 def method_label(method: str) -> str:
     """The Table 2 row of a method: ``cps_cutmix`` (CPS w/ CutMix, co-training + strong aug) is
     "CPS + CutMix", MKD's matching baseline; ``cps`` is plain co-training."""
-    return {
-        "supervised": "supervised only",
-        "mean_teacher": "mean teacher",
-        "cps": "CPS (co-training)",
-        "cps_cutmix": FAIR_REFERENCE,
-        "mkd": "MKD",
-    }.get(method, method)
+    from ..registry import METHOD_INFO
+
+    return METHOD_INFO[method].label if method in METHOD_INFO else method
 
 
 def table_methods(root: str | Path | None = None) -> pd.DataFrame:
