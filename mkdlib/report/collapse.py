@@ -220,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mkdlib.report.collapse", description=__doc__)
     p.add_argument("--only", default=None, help="the starts whose label contains this text")
     p.add_argument("--seeds", type=int, nargs="+", default=list(TRACE_SEEDS))
+    p.add_argument("--until", type=int, default=max(TRACE_ITERS), help="trace up to this iteration")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -233,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             print(f"{label}, seed {seed}: stored ({path.name})")
             continue
-        print(f"{label}, seed {seed}: tracing {cfg.key()} at iterations {', '.join(map(str, TRACE_ITERS))}", flush=True)
+        print(f"{label}, seed {seed}: tracing {cfg.key()} up to iteration {args.until}", flush=True)
         cfg.threads, cfg.progress = args.threads, False
-        df = trace(cfg)
+        df = trace(cfg, [i for i in TRACE_ITERS if i <= args.until])
         atomic_write_json(path, {"key": cfg.key(), "label": label, "rows": df.to_dict("records")})
-        last = df[(df.iteration == max(TRACE_ITERS)) & (df.bn == "eval")]
+        last = df[(df.iteration == df.iteration.max()) & (df.bn == "eval")]
         print(last.pivot_table(index="network", columns="subset", values="miou").round(1).to_string(), flush=True)
     return 0
 

@@ -436,14 +436,16 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     return wide(cells.frame(), "switches on")
 
 
-def table_sweep(param: str, root: str | Path | None = None) -> pd.DataFrame:
+def table_sweep(param: str, root: str | Path | None = None, method: str = "mkd") -> pd.DataFrame:
     """Table 4 (``param="gamma"``, the EMA weight of Eq. 1) or Table 5 (``"beta"``, the weight of
-    L_ss in Eq. 4, alpha = 1.5) analogue; gains are over the smallest value (0: no EMA memory /
-    no student-student term). Paper: VOCAug 1/16, ResNet-50 and ResNet-101."""
+    L_ss in Eq. 4, alpha = 1.5) analogue for ``method``'s runs of the grid; gains are over the
+    smallest value (0: no EMA memory / no student-student term). Paper: VOCAug 1/16, ResNet-50 and
+    ResNet-101."""
     tables = {"gamma": "table4_gamma", "beta": "table5_beta"}
     if param not in tables:
         raise KeyError(f"sweep {param!r} is unknown; sweeps: {', '.join(tables)}")
     runs = grid_runs(param, root)
+    runs = runs[runs["method"] == method]
     s = seed_summary(runs, [param])
     paper = paper_table(tables[param]).set_index(param)
     values = sorted(set(s.index) | set(paper.index))

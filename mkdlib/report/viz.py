@@ -438,7 +438,15 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.2))
     done = runs.dropna(subset=["miou"])
     if len(done):
-        sns.lineplot(done, x=param, y="miou", errorbar="sd", err_style="bars", marker="o", ax=ax)
+        from .palette import method_colour
+        from .paper import method_label
+
+        done = done.assign(series=[method_label(m) for m in done["method"]])
+        colours = {method_label(m): method_colour(m) for m in done["method"].unique()}
+        sns.lineplot(
+            done, x=param, y="miou", hue="series", palette=colours, errorbar="sd", err_style="bars", marker="o", ax=ax
+        )
+        ax.legend(fontsize="small", title=None)
     else:
         _no_data(ax)
     ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
