@@ -208,12 +208,76 @@ def copy_gpu_records(book_dir: str | Path = BOOK_DIR) -> Path:
     return dest
 
 
+def _git(*args: str) -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+
+
+def repository_url() -> str | None:
+    """The https URL of the ``origin`` remote (an ssh remote is rewritten), None without one."""
+    url = _git("remote", "get-url", "origin")
+    if not url:
+        return None
+    if url.startswith("git@"):
+        host, _, path = url[4:].partition(":")
+        url = f"https://{host}/{path}"
+    return url.removesuffix(".git") if url.startswith("https://") else None
+
+
+def build_stamp() -> str:
+    """The footer of every page: the commit (``+ local changes`` when the tree differs), the build
+    date and the versions of the libraries the numbers depend on."""
+    from datetime import datetime, timezone
+    from importlib.metadata import PackageNotFoundError, version
+
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown commit"
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        commit += " + local changes"
+    libs = []
+    for name in ("torch", "torchvision", "segmentation-models-pytorch", "albumentations", "jupyter-book"):
+        try:
+            libs.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"Built from commit {commit} on {date}; Python {sys.version.split()[0]}, {', '.join(libs)}."
+
+
+def stamped_config(book_dir: Path) -> Path:
+    """``_config.yml`` plus the build stamp as the footer and, when the repository has a remote, its
+    repository button and launch buttons (Binder, Colab); written beside the build output."""
+    import html
+
+    import yaml
+
+    cfg = yaml.safe_load((book_dir / "_config.yml").read_text())
+    cfg.setdefault("html", {})["extra_footer"] = f"<p>{html.escape(build_stamp())}</p>"
+    url = repository_url()
+    if url:
+        cfg["repository"] = {"url": url, "path_to_book": "book", "branch": "main"}
+        cfg["html"]["use_repository_button"] = True
+        cfg["launch_buttons"] = {
+            "notebook_interface": "jupyterlab",
+            "binderhub_url": "https://mybinder.org",
+            "colab_url": "https://colab.research.google.com",
+        }
+    out = book_dir / "_build" / "_config.stamped.yml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
 def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True) -> Path:
-    """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``)."""
+    """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``), with the
+    build stamp in every page's footer (:func:`stamped_config`)."""
     book_dir = Path(book_dir)
     copy_gpu_records(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
+    cmd += ["--config", str(stamped_config(book_dir))]
     if warnings_as_errors:
         cmd += ["-W", "-n", "--keep-going"]
     print(f"[book] {' '.join(cmd)}", flush=True)
