@@ -375,15 +375,9 @@ def part_environment(plan: Plan, work: Path, limit: float, peak_override: float 
 
 
 def _git_commit() -> str | None:
-    try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5
-            ).stdout.strip()
-            or None
-        )
-    except Exception:  # noqa: BLE001 - no git on the machine, or not a checkout
-        return None
+    from mkdlib.io import git_commit
+
+    return git_commit(short=True)
 
 
 def _cpu_name() -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from .io import REPO_ROOT
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
     ADDED_SETTINGS,
@@ -475,7 +476,7 @@ def resolve(cfg: Config) -> Config:
 
 
 #: The CPU default on the built-in dataset.
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "synthetic" / "mkd.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "synthetic" / "mkd.yaml"
 
 
 def base_config(**overrides) -> Config:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from .config import Config, ConfigError, base_config, make_config, resolve
+from .io import REPO_ROOT
 from .registry import METHOD_INFO
 from .results import is_done
 
@@ -342,7 +342,7 @@ def summary_markdown(name: str) -> str:
     return "\n".join(lines)
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO_ROOT / "README.md"
 
 
 def readme_block(name: str, text: str | None = None) -> str:

@@ -1,13 +1,36 @@
-"""Atomic file writes: a crash mid-write leaves the previous file intact, never a torn one."""
+"""Atomic file writes (a crash mid-write leaves the previous file intact, never a torn one), and
+where the repository is: the one ``REPO_ROOT`` and the one git call of the library."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
 import torch
+
+#: the repository (or source tree) mkdlib is imported from
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+def git(*args: str) -> str | None:
+    """``git <args>`` in the repository: its output, or None (no git, not a checkout, an error)."""
+    try:
+        res = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+
+
+def git_commit(short: bool = False) -> str | None:
+    """The checked-out commit (None outside a git checkout)."""
+    return git("rev-parse", *(["--short"] if short else []), "HEAD")
 
 
 def _current_umask() -> int:

@@ -38,9 +38,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import Config, ConfigError, make_config, save_config
+from .io import REPO_ROOT as REPO
 from .results import is_done
 
-REPO = Path(__file__).resolve().parents[1]
 #: lines of a failed run's log shown in the summary
 ERROR_TAIL_LINES = 12
 #: environment variables of a torchrun launch that must not leak into the children

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import _atomic, atomic_write_json
+from .io import REPO_ROOT, _atomic, atomic_write_json
 from .registry import with_legacy_settings
 
 
 def results_dir() -> Path:
     """``$MKD_RESULTS_DIR``, else ``results/`` at the repository root."""
     env = os.environ.get("MKD_RESULTS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
+    return Path(env) if env else REPO_ROOT / "results"
 
 
 def publish(

@@ -6,18 +6,13 @@ from __future__ import annotations
 import os
 import platform
 import signal
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from .config import Config, ConfigError
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+from .io import git_commit, repo_root  # noqa: F401  (repo_root: part of this module's API)
 
 
 @dataclass
@@ -68,18 +63,6 @@ def setup_runtime(cfg: Config) -> Runtime:
         amp = "off"  # bf16 autocast on CPU is far slower than fp32: AMP is CUDA-only
     dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     return Runtime(device, rank, world, local_rank, dtype, force_ddp)
-
-
-def git_commit() -> str | None:
-    try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=5
-            ).stdout.strip()
-            or None
-        )
-    except Exception:
-        return None
 
 
 def environment_record(rt: Runtime) -> dict:

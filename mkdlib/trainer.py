@@ -168,11 +168,6 @@ def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
     return lab_loader, unl_loader, val_loader(cfg, data, rt)
 
 
-def _grads_finite(optimizer) -> bool:
-    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
-
-
 def _student_buffers(method: Method) -> list[torch.Tensor]:
     """BatchNorm and feature statistics a forward pass updates (teachers' follow by EMA)."""
     return [b for n, b in method.named_buffers() if not n.startswith("teachers.")]

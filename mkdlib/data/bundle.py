@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import REPO_ROOT
 from .datasets import DatasetError, SegmentationFolder
 from .palette import IGNORE_INDEX
 from .splits import Split
@@ -16,7 +17,7 @@ from .splits import Split
 def data_dir() -> Path:
     """Root for datasets: ``$MKD_DATA_DIR``, else ``data/`` at the repository root."""
     env = os.environ.get("MKD_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    return Path(env) if env else REPO_ROOT / "data"
 
 
 @dataclass

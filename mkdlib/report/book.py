@@ -21,7 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..io import REPO_ROOT as REPO
+from ..io import git, git_commit
+
 NOTEBOOKS_DIR = REPO / "notebooks"
 BOOK_DIR = REPO / "book"
 #: Book order; each is one chapter (``book/_toc.yml``; ``intro`` is the book's first page).
@@ -208,17 +210,9 @@ def copy_gpu_records(book_dir: str | Path = BOOK_DIR) -> Path:
     return dest
 
 
-def _git(*args: str) -> str | None:
-    try:
-        res = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
-
-
 def repository_url() -> str | None:
     """The https URL of the ``origin`` remote (an ssh remote is rewritten), None without one."""
-    url = _git("remote", "get-url", "origin")
+    url = git("remote", "get-url", "origin")
     if not url:
         return None
     if url.startswith("git@"):
@@ -233,8 +227,8 @@ def build_stamp() -> str:
     from datetime import datetime, timezone
     from importlib.metadata import PackageNotFoundError, version
 
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown commit"
-    if _git("status", "--porcelain", "--untracked-files=no"):
+    commit = git_commit(short=True) or "unknown commit"
+    if git("status", "--porcelain", "--untracked-files=no"):
         commit += " + local changes"
     libs = []
     for name in ("torch", "torchvision", "segmentation-models-pytorch", "albumentations", "jupyter-book"):

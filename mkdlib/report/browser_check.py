@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..io import REPO_ROOT as REPO
+
 DEFAULT_HTML = REPO / "book" / "_build" / "html"
 WIDTH, HEIGHT = 1280, 900
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}

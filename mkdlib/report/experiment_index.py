@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Config, base_config, make_config, resolve
+from ..io import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
 #: DeepLabV3+ training step sustains (bf16, channels_last; a stated assumption, not a measurement).

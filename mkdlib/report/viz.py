@@ -89,7 +89,8 @@ def display_path(path: str | Path) -> str:
         root = os.environ.get(env)
         if root and path.is_relative_to(Path(root).resolve()):
             return str(Path(f"${env}") / path.relative_to(Path(root).resolve()))
-    repo = Path(__file__).resolve().parents[2]
+    from ..io import REPO_ROOT as repo
+
     if path.is_relative_to(repo):
         return str(path.relative_to(repo))
     return f"<outside the repository>/{path.name}"
