@@ -370,22 +370,39 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     """
     import seaborn as sns
 
+    from .palette import METHOD_COLOURS
     from .paper import FRACTIONS, method_label
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4), sharey=True)
     done = runs.dropna(subset=["miou"])
     if len(done):
+        colours = {method_label(m): c for m, c in METHOD_COLOURS.items()}
         done = done.assign(
             split=pd.Categorical(done["split"], FRACTIONS, ordered=True), method=done["method"].map(method_label)
         )
         sns.lineplot(
-            done, x="split", y="miou", hue="method", errorbar="sd", err_style="bars", marker="o", ax=ax, sort=True
+            done,
+            x="split",
+            y="miou",
+            hue="method",
+            palette={m: colours.get(m, "0.5") for m in done["method"].unique()},
+            errorbar="sd",
+            err_style="bars",
+            marker="o",
+            ax=ax,
+            sort=True,
         )
     else:
         _no_data(ax)
     ax.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="ours: built-in dataset")
-    for name in ("CPS-R101", "MKD-R50", "MKD-R101"):
-        axp.plot(list(FRACTIONS), paper.loc[name].values, marker="o", label=name)
+    styles = {
+        "CPS-R101": (METHOD_COLOURS["cps"], "-"),
+        "MKD-R50": (METHOD_COLOURS["mkd"], "--"),
+        "MKD-R101": (METHOD_COLOURS["mkd"], "-"),
+    }
+    for name, (colour, style) in styles.items():
+        axp.plot(list(FRACTIONS), paper.loc[name].values, style, color=colour, marker="o", label=name)
+    ax.set_ylim(0, 100)
     axp.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="paper: PASCAL VOC 2012 (Table 1)")
     axp.legend(fontsize="small")
     for a in (ax, axp):
@@ -401,20 +418,22 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     from .paper import PAPER, short_label
 
     labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True)
+    from .palette import METHOD_COLOURS, PAPER_COLOUR
+
+    # zero-based, shared axes: ours and the paper's bars read on one scale
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True, sharex=True)
     done = runs.dropna(subset=["miou"]).assign(label=lambda d: d["label"].map(short_label))
+    ours = METHOD_COLOURS["mkd"]
     if len(done):
-        sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color="C0", alpha=0.7, ax=ax)
-        sns.stripplot(done, y="label", x="miou", order=labels, color="k", size=4, ax=ax)
-        lo = done["miou"].min()
-        ax.set_xlim(max(0.0, lo - 10), min(100.0, done["miou"].max() + 3))
+        sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color=ours, alpha=0.6, ax=ax)
+        sns.stripplot(done, y="label", x="miou", order=labels, color=ours, edgecolor="k", linewidth=0.5, size=4, ax=ax)
     else:
         ax.set_yticks(range(len(labels)), labels)
         _no_data(ax)
     ax.set(xlabel="val mIoU (%)", ylabel="", title="ours: built-in dataset")
     col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
-    axp.barh(range(len(labels)), table[col].values, color="C1", alpha=0.8)
-    axp.set_xlim(table[col].min() - 3, table[col].max() + 1)
+    axp.barh(range(len(labels)), table[col].values, color=PAPER_COLOUR)
+    axp.set_xlim(0, 100)
     axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50")
     for a in (ax, axp):
         a.grid(axis="x", alpha=0.3)
