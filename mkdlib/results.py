@@ -89,3 +89,33 @@ def load_results(root: str | Path | None = None):
 
 def remove(key: str, root: str | Path | None = None) -> None:
     shutil.rmtree(Path(root or results_dir()) / key, ignore_errors=True)
+
+
+def tidy_runs(root: str | Path | None = None):
+    """Every stored run as a tidy table: one row per (run, evaluation), with the run's key, its
+    config fields, the iteration, the validation mIoU there and whether it is the final one."""
+    import pandas as pd
+
+    from .io import read_jsonl
+
+    rows = []
+    for path in sorted(Path(root or results_dir()).glob("*/result.json")):
+        r = json.loads(path.read_text())
+        cfg = with_legacy_settings(r["config"])
+        evals = (
+            [e for e in read_jsonl(path.parent / "metrics.jsonl") if "miou" in e]
+            if (path.parent / "metrics.jsonl").is_file()
+            else []
+        )
+        final = {"iter": cfg.get("iters"), "miou": r["final"]["miou"]}
+        for e in evals or [final]:
+            rows.append(
+                {
+                    "key": r["key"],
+                    **{k: (str(v) if isinstance(v, list) else v) for k, v in cfg.items()},
+                    "iteration": e["iter"],
+                    "miou": e["miou"],
+                    "final": e["iter"] == final["iter"],
+                }
+            )
+    return pd.DataFrame(rows)

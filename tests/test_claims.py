@@ -90,3 +90,33 @@ def test_claims_table_pairs_by_seed_and_flags_collapse(tmp_path):
     cps = t.loc["MKD beats CPS"]
     assert cps["verdict"] == stats.COLLAPSED and config_at(vs_cps.b, 0).key() in cps["collapsed runs"]
     assert t.loc["MKD beats the mean teacher", "verdict"] == stats.NOT_RUN
+
+
+def test_tidy_runs_has_a_row_per_evaluation(tmp_path):
+    from mkdlib.results import tidy_runs
+
+    cfg = config_at(dict(method="mkd"), 0)
+    _store(tmp_path, cfg, 60.0)
+    (tmp_path / cfg.key() / "metrics.jsonl").write_text(
+        '{"iter": 500, "miou": 0.4}\n{"iter": 10, "loss": 1.0}\n{"iter": 4000, "miou": 0.6}\n'
+    )
+    t = tidy_runs(tmp_path)
+    assert list(t["iteration"]) == [500, 4000] and list(t["final"]) == [False, True]
+    assert (t["key"] == cfg.key()).all() and (t["method"] == "mkd").all() and "student_forward" in t
+
+
+def test_book_config_is_stamped_and_launch_buttons_follow_the_remote(tmp_path, monkeypatch):
+    import yaml
+
+    from mkdlib.report import book
+
+    (tmp_path / "_config.yml").write_text("title: t\nhtml:\n  use_repository_button: false\n")
+    monkeypatch.setattr(book, "git", lambda *a: None)  # no remote, no commit
+    monkeypatch.setattr(book, "git_commit", lambda short=False: None)
+    cfg = yaml.safe_load(book.stamped_config(tmp_path).read_text())
+    assert "Built from commit unknown commit" in cfg["html"]["extra_footer"] and "torch" in cfg["html"]["extra_footer"]
+    assert "launch_buttons" not in cfg and "repository" not in cfg
+    monkeypatch.setattr(book, "git", lambda *a: "git@github.com:someone/mkd-book.git" if "remote" in a else None)
+    cfg = yaml.safe_load(book.stamped_config(tmp_path).read_text())
+    assert cfg["repository"]["url"] == "https://github.com/someone/mkd-book"
+    assert cfg["launch_buttons"]["binderhub_url"] and cfg["html"]["use_repository_button"] is True

@@ -264,11 +264,26 @@ def stamped_config(book_dir: Path) -> Path:
     return out
 
 
+def write_downloads(book_dir: Path) -> list[Path]:
+    """The numbers behind the book as CSV files in ``<book_dir>/downloads`` (linked from the
+    citing page): every stored run, one row per evaluation, and the claims table."""
+    from ..results import tidy_runs
+    from .claims import claims_table
+
+    out = Path(book_dir) / "downloads"
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "runs.csv", out / "claims.csv"]
+    tidy_runs().to_csv(files[0], index=False)
+    claims_table().to_csv(files[1], index=False)
+    return files
+
+
 def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True) -> Path:
     """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``), with the
     build stamp in every page's footer (:func:`stamped_config`)."""
     book_dir = Path(book_dir)
     copy_gpu_records(book_dir)
+    write_downloads(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir)]
     cmd += ["--config", str(stamped_config(book_dir))]
