@@ -116,10 +116,10 @@ def trace(cfg: Config, at: Sequence[int] = TRACE_ITERS, run_dir: str | Path | No
 #: the starts the book shows: the legacy one (buffers averaged, eval mode) and the candidates, on
 #: co-training + mutual mean teacher with weak views (Table 3 row 3), seed 0, at the default length
 TRACED_STARTS = {
-    "buffers averaged (legacy)": dict(teacher_bn_buffers="ema"),
-    "buffers copied": dict(teacher_bn_buffers="copy"),
-    "batch statistics": dict(teacher_bn_train=True),
-    "unlabeled ramp-up 0.1": dict(teacher_bn_buffers="ema", unsup_rampup=0.1),
+    "buffers averaged (legacy)": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.0),
+    "buffers copied": dict(teacher_bn_buffers="copy", teacher_bn_train=False, unsup_rampup=0.0),
+    "batch statistics": dict(teacher_bn_buffers="ema", teacher_bn_train=True, unsup_rampup=0.0),
+    "unlabeled ramp-up 0.1": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.1),
 }
 
 
@@ -309,13 +309,9 @@ def chosen_start() -> str:
 
     now = {k: preset_setting("mkd", k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
     for label, start in TRACED_STARTS.items():
-        if all(now.get(k) == v for k, v in {**TRACED_START_DEFAULTS, **start}.items()):
+        if all(now.get(k) == v for k, v in start.items()):
             return label
     return ", ".join(f"{k}={v}" for k, v in now.items())
-
-
-#: the fields a traced start leaves at their legacy values
-TRACED_START_DEFAULTS = {"teacher_bn_buffers": "ema", "teacher_bn_train": False, "unsup_rampup": 0.0}
 
 
 def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame, at: int = 1000) -> str:
