@@ -20,7 +20,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .bundle import DataBundle, classes_present, data_dir
+from .datasets import DatasetError, SegmentationFolder
 from .palette import save_mask
+from .splits import Split, make_split, read_split_list, split_dirname, write_split
 
 #: Version of the generator; bump it whenever the pictures change, so caches are rebuilt.
 GENERATOR_VERSION = 4
@@ -312,3 +315,41 @@ def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: 
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(meta_path)  # written last: its presence marks a complete dataset
     return root
+
+
+def _read_ids(path: Path, what: str) -> list[str]:
+    if not path.is_file():
+        raise DatasetError(f"{what} list {path} does not exist")
+    return read_split_list(path)
+
+
+def prepare_synthetic(
+    root: str | Path | None, split: str, split_seed: int = 0, spec: SyntheticSpec | None = None, progress: bool = True
+) -> DataBundle:
+    """The built-in dataset under ``root`` (default: ``<data dir>/<spec.name>``), generated on first
+    use, with the labeled/unlabeled split of ``split`` and the validation ids."""
+    spec = spec or SyntheticSpec()
+    root = Path(root) if root else data_dir() / spec.name
+    meta = root / "dataset.json"
+    if meta.is_file():  # an existing built-in dataset keeps the spec it was generated with
+        spec = SyntheticSpec(**json.loads(meta.read_text())["spec"])
+    generate(root, spec, progress=progress)
+    folder = SegmentationFolder(root)
+    pool = _read_ids(root / "ImageSets" / "Segmentation" / "train.txt", "training")
+    val = _read_ids(root / "ImageSets" / "Segmentation" / "val.txt", "validation")
+    split_folder = root / "splits" / f"seed{split_seed}" / split_dirname(str(split))
+    if (split_folder / "labeled.txt").is_file() and not str(split).endswith(".txt"):
+        labeled = read_split_list(split_folder / "labeled.txt")
+        lab = set(labeled)
+        sp = Split(tuple(labeled), tuple(i for i in pool if i not in lab), str(split))
+    else:
+        cache = root / "classes_present.json"
+        if cache.is_file():
+            present = {k: set(v) for k, v in json.loads(cache.read_text()).items()}
+        else:
+            present = classes_present(folder, pool)
+            cache.write_text(json.dumps({k: sorted(v) for k, v in present.items()}))
+        sp = make_split(pool, split, seed=split_seed, classes_present=present)
+        if not str(split).endswith(".txt"):
+            write_split(sp, split_folder)
+    return DataBundle(folder, sp, val, spec.classes)
