@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from .data.registry import dataset_names, key_fields
 from .io import REPO_ROOT
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
@@ -67,8 +68,8 @@ def source_weights_sha256(encoder: str) -> str | None:
     return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
 
 
-#: ``folder``: your own images/ + masks/ + classes.txt under data_root (mkdlib.data.folder)
-DATASETS = ("synthetic", "voc", "vocaug", "cityscapes", "folder")
+#: the registered datasets' names (each is defined once, in mkdlib.data.registry)
+DATASETS = dataset_names()
 
 ALPHA_DEFAULT = 1.5
 
@@ -197,16 +198,9 @@ class Config:
             for k, v in d.items()
             if k not in self.RUNTIME_ONLY and not (k in self.KEY_NEUTRAL and v == self.KEY_NEUTRAL[k])
         }
-        if self.dataset == "synthetic":  # a new generator version is a new dataset
-            from .data.synthetic import GENERATOR_VERSION
-
-            d["synthetic_generator"] = GENERATOR_VERSION
+        d.update(key_fields(self))  # the dataset's part (mkdlib.data.registry): generator version, data fingerprint
         if self.encoder_weights == SOURCE_WEIGHTS:  # the committed file's identity, not just its name
             d["encoder_weights_sha256"] = source_weights_sha256(self.encoder)
-        if self.dataset == "folder":  # data_root is runtime-only: the data itself tells two folders apart
-            from .data.folder import fingerprint
-
-            d["folder_data"] = fingerprint(self.data_root)
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
         return f"{self.dataset}-{self.run_name()}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
 
@@ -451,7 +445,7 @@ def resolve(cfg: Config) -> Config:
         "device": ("auto", "cpu", "cuda"),
         "eval_model": ("student1", "teacher1"),
         "split_source": ("generated", "cps", "u2pl", "unimatch"),
-        "dataset": DATASETS,
+        "dataset": dataset_names(),
     }
     for name, allowed in choices.items():
         if getattr(cfg, name) not in allowed:
