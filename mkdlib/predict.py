@@ -31,6 +31,7 @@ from .checkpoint import TrainingError, load_checkpoint
 from .config import Config
 from .data.datasets import DatasetError, read_image
 from .data.palette import IGNORE_INDEX, overlay, save_mask, voc_palette
+from .data.registry import dataset_info
 from .data.transforms import to_tensor
 from .evaluate import predict_logits
 from .runs import method_from_checkpoint
@@ -130,18 +131,7 @@ def class_names_for(cfg: Config, num_classes: int, stored: Sequence[str] | None 
     if not names or len(names) != num_classes:
         names = None
         try:
-            if cfg.dataset == "synthetic":
-                from .data.synthetic import CLASSES as names
-            elif cfg.dataset in ("voc", "vocaug"):
-                from .data.real import VOC_CLASSES as names
-            elif cfg.dataset == "cityscapes":
-                from .data.real import cityscapes_classes
-
-                names = cityscapes_classes()
-            elif cfg.dataset == "folder" and cfg.data_root:
-                from .data.folder import read_classes
-
-                names = read_classes(Path(cfg.data_root))
+            names = dataset_info(cfg.dataset).class_names(cfg)
         except (ImportError, DatasetError, OSError):
             names = None
     if not names or len(names) != num_classes:

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import TrainingError, load_checkpoint
 from .config import Config, make_config, resolve
-from .data import DataBundle, EvalDataset, prepare_data
+from .data import DataBundle, EvalDataset, dataset_info, prepare_data
 from .evaluate import evaluate, predict_logits
 from .methods import Method, build_method
 from .registry import with_legacy_settings
@@ -86,10 +86,11 @@ def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Confi
 
 
 def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None) -> DataLoader:
-    """Validation images (this rank's shard); one at a time unless they all have one size."""
+    """Validation images (this rank's shard), in batches of the dataset's ``val_batch_size``: one at a
+    time unless they all have one size."""
     rank, world = (rt.rank, rt.world_size) if rt else (0, 1)
     val = EvalDataset(data.folder, data.val_ids[rank::world], num_classes=data.num_classes)
-    return DataLoader(val, batch_size=32 if cfg.dataset == "synthetic" else 1, num_workers=cfg.num_workers)
+    return DataLoader(val, batch_size=dataset_info(cfg.dataset).val_batch_size, num_workers=cfg.num_workers)
 
 
 @torch.no_grad()

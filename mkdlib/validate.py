@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DATASETS, Config, ConfigError, resolve
-from .data import DataBundle, DatasetError, SplitError, prepare_data
+from .config import Config, ConfigError, resolve
+from .data import DataBundle, DatasetError, SplitError
 from .data.datasets import MaskValueError
 from .data.palette import IGNORE_INDEX
+from .data.registry import DATASET_INFO, dataset_info
 from .data.splits import parse_split_line
 from .registry import METHOD_INFO
 
@@ -235,8 +236,8 @@ def check_data(
         present[group] = ok
 
     budget = None if max_open is None else max(max_open, 0)
-    # a folder dataset's unlabeled share of its training list has masks, which another split labels: check them too
-    unlabeled_masks = cfg.dataset == "folder"
+    # unlabeled ids with masks (folder: the unlabeled share of its training list, which another split labels): check them
+    unlabeled_masks = dataset_info(cfg.dataset).unlabeled_masks
     for i, (group, with_mask) in enumerate((("labeled", True), ("validation", True), ("unlabeled", False))):
         ids = present[group]
         take = ids if budget is None else _spread(ids, budget // (3 - i))
@@ -251,15 +252,12 @@ def check_data(
 
 # --------------------------------------------------------------------------- all of it
 def _prepare(cfg: Config, report: Report | None = None) -> DataBundle:
-    """``prepare_data``; for ``folder``, its layout problems go to ``report`` (every one, each naming
-    its file) and the data is built from the usable files, so the samples are checked too."""
-    if cfg.dataset != "folder":
-        return prepare_data(cfg)
-    from .data.folder import prepare_folder
-
+    """``prepare_data``; where the dataset's reader can go on past layout problems (``folder``), they
+    go to ``report`` (every one, each naming its file) and the data is built from the usable files,
+    so the samples are checked too."""
     found: list[tuple[str, str]] = []
     try:
-        return prepare_folder(cfg, problems=found)
+        return dataset_info(cfg.dataset).prepare(cfg, problems=found)
     finally:
         for where, what in found if report is not None else ():
             report.add(where, what)
@@ -277,7 +275,7 @@ def validate(cfg: Config, max_open: int | None = None) -> Report:
         report.add("config", str(e))
         resolved = cfg
     check_encoder(cfg.encoder, report)
-    if cfg.dataset not in DATASETS:
+    if cfg.dataset not in DATASET_INFO:
         return report  # resolve already said so; nothing to read
     before = len(report.problems)
     check_split_lists(cfg, report)
