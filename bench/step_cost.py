@@ -44,6 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from mkdlib.config import Config, ConfigError, make_config, resolve  # noqa: E402
+from mkdlib.data.registry import dataset_info  # noqa: E402
 from mkdlib.data.transforms import mix  # noqa: E402
 from mkdlib.io import atomic_write_json  # noqa: E402
 from mkdlib.losses import pseudo_label  # noqa: E402
@@ -701,7 +702,7 @@ def run(args: argparse.Namespace) -> dict:
 
             ds = EvalDataset(data.folder, data.val_ids[:n_eval])
             images = [{"image": ds[i]["image"], "mask": ds[i]["mask"]} for i in range(len(ds))]
-            bs = 32 if cfg_mkd.dataset == "synthetic" else 1
+            bs = dataset_info(cfg_mkd.dataset).val_batch_size  # as runs.val_loader
         else:  # whole images 1.5x the crop, as VOC images are to 512 crops
             side = (cfg_mkd.crop_size * 3 // 2) // 32 * 32
             g = torch.Generator().manual_seed(1)

@@ -122,12 +122,15 @@ def strip_widgets(path: str | Path) -> int:
 def train_config(
     dataset: str = "synthetic", config: str | Path | None = None, config_overrides: dict | None = None, **fields
 ):
-    """The resolved Config that ``03_train`` runs: the config file (for the built-in dataset,
-    ``configs/synthetic/mkd.yaml`` by default), then the named fields that are not None, then
-    ``config_overrides``. A relative config path may be given from the repository root."""
-    from ..config import DEFAULT_CONFIG, make_config, resolve
+    """The resolved Config that ``03_train`` runs: the config file (by default the dataset's
+    ``default_config``, for the built-in dataset ``configs/synthetic/mkd.yaml``), then the named
+    fields that are not None, then ``config_overrides``. A relative config path may be given from
+    the repository root."""
+    from ..config import make_config, resolve
+    from ..data.registry import DATASET_INFO
 
-    source = config or (DEFAULT_CONFIG if dataset == "synthetic" else None)
+    entry = DATASET_INFO.get(dataset)  # None: resolve names the datasets there are
+    source = config or (entry.default_config if entry else None)
     if source is not None and not Path(source).exists() and (REPO / source).exists():
         source = REPO / source
     values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None}, **dict(config_overrides or {})}

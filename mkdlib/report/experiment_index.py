@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Config, base_config, make_config, resolve
+from ..data.registry import dataset_info
 from ..io import REPO_ROOT as REPO
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
@@ -29,7 +30,8 @@ PAPER_CONFIGS = REPO / "configs" / "paper"
 #: DeepLabV3+ training step sustains (bf16, channels_last; a stated assumption, not a measurement).
 GPU = {"name": "NVIDIA A100", "peak_tflops": 312.0, "precision": "bf16 dense", "utilisation": 0.35}
 PROBE_CROP = 64
-NUM_CLASSES = {"synthetic": 5, "voc": 21, "vocaug": 21, "cityscapes": 19}
+#: the class count of a dataset that reads it from its data (folder): VOC's
+FALLBACK_CLASSES = 21
 #: processes a paper config is launched on (its header: torchrun --nproc_per_node 4)
 PAPER_GPUS = 4
 BUILT_IN_COMMAND = "python -m mkdlib train --config configs/synthetic/mkd.yaml"
@@ -82,7 +84,7 @@ def step_flops(cfg: Config) -> float:
             cfg.output_stride,
             cfg.decoder_channels,
             tuple(cfg.atrous_rates),
-            NUM_CLASSES.get(cfg.dataset, 21),
+            dataset_info(cfg.dataset).num_classes or FALLBACK_CLASSES,
         )
         * (cfg.crop_size / PROBE_CROP) ** 2
     )
