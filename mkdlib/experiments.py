@@ -195,11 +195,6 @@ def grid_configs(names: list[str], overrides: dict | None = None, only: str | No
     return out
 
 
-def pending(name: str) -> list[Config]:
-    """Configs of a grid not yet in the results store (duplicates across grids run once)."""
-    return [c for c in grid_configs([name]) if not is_done(c.key())]
-
-
 def shard(configs: list[Config], index: int, count: int) -> list[Config]:
     """Greedy split of ``configs`` over ``count`` processes by estimated cost; keeps the order."""
     loads, owner = [0.0] * count, []
@@ -274,11 +269,6 @@ def run_grids(
     outcomes = run_parallel(todo, parallel, threads, device, say)
     say(format_summary(outcomes, skipped, len(todo) - len(outcomes)))
     return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
-
-
-def run_grid(name: str, threads: int | None = None, progress: bool = True, shard_spec: str = "0/1") -> None:
-    """One grid, in this process (:func:`run_grids`)."""
-    run_grids([name], threads, shard_spec=shard_spec, progress=progress, say=lambda m: print(m, flush=True))
 
 
 def setting_label(cfg: Config) -> str:

@@ -40,7 +40,6 @@ MKD_SWITCHES = ("co_training", "mutual_mean_teacher", "strong_aug", "feature_aug
 class MethodInfo:
     name: str
     label: str  # display name
-    paper_name: str  # the name in the paper's tables
     switches: tuple[str, ...]  # the switches its preset turns on
     students: int
     step_cost: float  # CPU cost of one step relative to a supervised one (measured: docs/performance.md)
@@ -60,13 +59,12 @@ class MethodInfo:
 
 
 METHOD_LIST = (
-    MethodInfo("supervised", "supervised only", "Supervised", (), 1, 1.0),
-    MethodInfo("mean_teacher", "mean teacher", "MT", ("own_teacher", "strong_aug"), 1, 2.0),
-    MethodInfo("cps", "CPS (co-training)", "CPS", ("co_training",), 2, 3.8),
+    MethodInfo("supervised", "supervised only", (), 1, 1.0),
+    MethodInfo("mean_teacher", "mean teacher", ("own_teacher", "strong_aug"), 1, 2.0),
+    MethodInfo("cps", "CPS (co-training)", ("co_training",), 2, 3.8),
     MethodInfo(
         "cps_cutmix",
         "CPS + CutMix",
-        "CPS w/ CutMix",
         ("co_training", "strong_aug"),
         2,
         4.0,  # 3.9 + the partner's no-grad forwards on the weak view: 28.0 vs 27.7 CPU-min a run
@@ -74,7 +72,6 @@ METHOD_LIST = (
     ),
     MethodInfo(
         "mkd",
-        "MKD",
         "MKD",
         MKD_SWITCHES,
         2,
@@ -87,7 +84,6 @@ METHOD_LIST = (
     MethodInfo(
         "mkd_release",
         "MKD (release)",
-        "MKD",
         MKD_SWITCHES,
         2,
         5.0,

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-PAPER_FRACTIONS = ("1/16", "1/8", "1/4", "1/2", "full")
-
 
 class SplitError(ValueError):
     """A split spec or split list that cannot be used; the message says what was expected."""
