@@ -92,3 +92,126 @@ def test_layers_point_down():
             if mod == low or mod.startswith(low + "."):
                 bad = [d for d in deps if any(d == h or d.startswith(h + ".") for h in highs)]
                 assert not bad, f"{mod} imports {bad}, a layer above it"
+
+
+# --------------------------------------------------------------------------- datasets: one registry
+DATA_PACKAGE = PACKAGE / "data"
+BENCH = PACKAGE.parent / "bench"
+
+
+def _is_dataset_name(node: ast.AST) -> bool:
+    """``cfg.dataset``, ``self.dataset``, or a variable called ``dataset``."""
+    return (isinstance(node, ast.Attribute) and node.attr == "dataset") or (
+        isinstance(node, ast.Name) and node.id == "dataset"
+    )
+
+
+def _is_name_literal(node: ast.AST) -> bool:
+    """A string, a tuple / list / set holding strings, or a ``DATASETS`` tuple."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
+    return (isinstance(node, ast.Name) and node.id == "DATASETS") or (
+        isinstance(node, ast.Attribute) and node.attr == "DATASETS"
+    )
+
+
+def dataset_branches(source: str, names: set[str]) -> list[tuple[int, str]]:
+    """``(line, code)`` of each place that branches on a dataset's name: a comparison of a dataset
+    name with a literal (``cfg.dataset == "voc"``, ``dataset in ("voc", "vocaug")``, ``not in
+    DATASETS``), or a table keyed by two or more of ``names`` (a ``{"voc": 21, ...}`` repeating
+    what the registry holds)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(map(_is_dataset_name, operands)) and any(map(_is_name_literal, operands)):
+                found.append((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.Dict):
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            if len(keys & names) >= 2:
+                found.append((node.lineno, ast.unparse(node)[:80]))
+    return sorted(found)
+
+
+def test_no_module_outside_data_branches_on_a_dataset_name():
+    """What a dataset is (its reader, classes, run-key part, evaluation defaults) is its entry in
+    mkdlib.data.registry; every other module reads the entry, so a new dataset is one file and one
+    entry there."""
+    from mkdlib.data.registry import DATASET_INFO
+
+    files = [p for p in [*PACKAGE.rglob("*.py"), *BENCH.rglob("*.py")] if DATA_PACKAGE not in p.parents]
+    bad = [
+        f"{p.relative_to(PACKAGE.parent)}:{line}: {code}"
+        for p in sorted(files)
+        for line, code in dataset_branches(p.read_text(), set(DATASET_INFO))
+    ]
+    assert not bad, "branches on a dataset's name outside mkdlib/data/ (read its registry entry):\n" + "\n".join(bad)
+
+
+def test_the_dataset_branch_check_finds_branches():  # the check itself can fail
+    names = {"synthetic", "voc", "folder"}
+    source = (
+        "a = 32 if cfg.dataset == 'synthetic' else 1\n"
+        "b = dataset in ('voc', 'vocaug')\n"
+        "c = self.dataset not in DATASETS\n"
+        "d = {'synthetic': 5, 'voc': 21}\n"
+        "e = dataset_info(cfg.dataset).val_batch_size\n"
+        "f = cfg.dataset not in DATASET_INFO\n"
+    )
+    assert [line for line, _ in dataset_branches(source, names)] == [1, 2, 3, 4]
+
+
+def test_a_dataset_added_to_the_registry_needs_no_other_module(tiny_data_root, tmp_path, monkeypatch):
+    """A new dataset is one entry: resolve() accepts it, prepare_data and the validation loader use
+    its reader and batch size, its key part goes into the run key, and its class names reach
+    prediction from a checkpoint that does not store them, with no other module knowing its name."""
+    import numpy as np
+    import pytest
+    import torch
+    from PIL import Image
+
+    from mkdlib.config import ConfigError, make_config, resolve
+    from mkdlib.data import prepare_data, prepare_synthetic
+    from mkdlib.data import registry as datasets
+    from mkdlib.methods import build_method
+    from mkdlib.predict import predict_folder
+    from mkdlib.runs import val_loader
+
+    names = ("void", "ring", "checker", "stripes", "dots")  # the tiny data's five classes, renamed
+    version = {"v": 1}
+    entry = datasets.DatasetInfo(
+        "tiny-fake",
+        "tiny fake",
+        "the built-in tiny data under another name (a test's dataset)",
+        lambda cfg, problems=None: prepare_synthetic(cfg.data_root, cfg.split, progress=False),
+        lambda cfg: names,
+        len(names),
+        key_fields=lambda cfg: {"tiny_fake_version": version["v"]},
+        val_batch_size=7,
+    )
+    fields = dict(dataset="tiny-fake", data_root=str(tiny_data_root), method="supervised", crop_size=32)
+    fields.update(decoder_channels=16, split="1/4", progress=False, threads=1)
+    with pytest.raises(ConfigError, match="tiny-fake"):
+        resolve(make_config(**fields))
+    monkeypatch.setitem(datasets.DATASET_INFO, "tiny-fake", entry)
+    cfg = resolve(make_config(**fields))
+
+    key = cfg.key()
+    assert key.startswith("tiny-fake-supervised-1_4-s0-")
+    version["v"] = 2  # the entry's key part is hashed: another version of the data, another run
+    assert cfg.key() != key
+
+    data = prepare_data(cfg)
+    assert data.num_classes == len(names) and val_loader(cfg, data).batch_size == 7
+
+    method = build_method(cfg, len(names)).eval()
+    assert method.class_names is None  # a checkpoint without class names: the entry names them
+    torch.save({"method": method.state_dict(), "config": cfg.to_dict()}, tmp_path / "best.pt")
+    image = tmp_path / "images" / "a.png"
+    image.parent.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(image)
+    result = predict_folder(tmp_path, image.parent, tmp_path / "out", device="cpu", progress=False)
+    assert result.ok and result.class_names == names
+    assert "4: dots" in result.index.read_text()
