@@ -62,10 +62,6 @@ def _prepare_real(cfg, problems: list | None = None) -> DataBundle:
     return prepare_real(cfg)
 
 
-def _prepare_folder(cfg, problems: list | None = None) -> DataBundle:
-    return prepare_folder(cfg, problems=problems)
-
-
 def _folder_classes(cfg) -> tuple[str, ...] | None:
     return read_classes(Path(cfg.data_root)) if cfg.data_root else None
 
@@ -78,7 +74,7 @@ def _folder_key(cfg) -> dict[str, Any]:
 DATASET_LIST = (
     DatasetInfo(
         "synthetic",
-        "built-in dataset",
+        "built-in dataset (CPU)",
         "procedurally generated shapes on photo backgrounds, generated on first use (mkdlib.data.synthetic)",
         _prepare_synthetic,
         lambda cfg: SYNTHETIC_CLASSES,
@@ -113,9 +109,9 @@ DATASET_LIST = (
     ),
     DatasetInfo(
         "folder",
-        "your folder",
+        "your images (folder)",
         "your own images/, masks/ and classes.txt under data_root (mkdlib.data.folder)",
-        _prepare_folder,
+        prepare_folder,
         _folder_classes,
         None,
         key_fields=_folder_key,
