@@ -177,10 +177,26 @@ def trace_summary(root: str | Path | None = None, at: Sequence[int] = (500, 1000
     return out.round(1)
 
 
-def plot_collapse(traces: dict[str, pd.DataFrame]):
+def supervised_curve(root: str | Path | None = None) -> pd.Series:
+    """Validation mIoU (%) of supervised training at 1/16 by iteration (the default config, mean over
+    the stored seeds): the yardstick a weak-view row has to beat."""
+    from ..results import is_done, load_curves
+
+    points: dict[int, list[float]] = {}
+    for seed in range(10):
+        cfg = resolve(base_config(method="supervised", seed=seed))
+        if is_done(cfg.key(), root):
+            for r in load_curves(cfg.key(), root):
+                if "miou" in r:
+                    points.setdefault(r["iter"], []).append(100 * r["miou"])
+    return pd.Series({it: sum(v) / len(v) for it, v in sorted(points.items())}, dtype=float)
+
+
+def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None = None):
     """One panel per teacher start: teacher 1's mIoU on validation in eval mode (what it labels
     with) and on batch statistics, student 1's on its labeled and on unlabeled images, and the
-    teacher's share of its most predicted class (dotted, right axis)."""
+    teacher's share of its most predicted class (dotted, right axis); grey squares: supervised
+    training on validation at the same iterations (``supervised``)."""
     import matplotlib.pyplot as plt
 
     from .palette import SUBSET_COLOURS
@@ -198,6 +214,9 @@ def plot_collapse(traces: dict[str, pd.DataFrame]):
             d = df[(df.network == net) & (df.bn == bn) & (df.subset == subset)]
             colour = SUBSET_COLOURS[f"{net.split()[0]} {subset}"]
             ax.plot(d.iteration, d.miou, style, color=colour, marker="o", ms=3, label=name)
+        if supervised is not None and len(supervised):
+            shown = supervised[supervised.index <= df.iteration.max()]
+            ax.plot(shown.index, shown.values, "s", color="0.55", ms=5, label="supervised, validation")
         share = df[(df.network == "teacher 1") & (df.bn == "eval") & (df.subset == "validation")]
         twin = ax.twinx()
         twin.plot(share.iteration, share.top_share, ":", color="0.4", label="teacher's top class share")
@@ -211,8 +230,8 @@ def plot_collapse(traces: dict[str, pd.DataFrame]):
     if traces:
         handles = axes[0][0].get_legend_handles_labels()
         extra = twin.get_legend_handles_labels()
-        fig.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower center", ncol=5, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+        fig.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return fig
 
 
