@@ -78,8 +78,15 @@ METHOD_LIST = (
         4.4,
         # Algorithm 1 where it speaks: FD on the unlabeled student outputs only (line 11-12), L_ss
         # targets from the feature-augmented student logits (line 14), labeled and unlabeled images
-        # in separate forwards (lines 11-12); consistency over unlabeled pixels (Eq. 2, line 13-14)
-        (("fa_on_sup", False), ("student_forward", "separate"), ("pseudo_from_augmented", True)),
+        # in separate forwards (lines 11-12); consistency over unlabeled pixels (Eq. 2, line 13-14).
+        # Where it is silent, how the teachers start: the unlabeled weight ramps up over the first
+        # 10 % of training (measured: the teachers grid and mkdlib.report.collapse; book, Table 3)
+        (
+            ("fa_on_sup", False),
+            ("student_forward", "separate"),
+            ("pseudo_from_augmented", True),
+            ("unsup_rampup", 0.1),
+        ),
     ),
     MethodInfo(
         "mkd_release",
