@@ -165,11 +165,13 @@ CALIBRATION_RUNS = (
 CALIBRATION_SWITCHES = (dict(teacher_bn_train=True), dict(pseudo_loss_norm="labeled"))
 # and, on CPS + CutMix, L_ss's targets as the released MKD code takes them (the partner's argmax on
 # the strong mixed view) against CPS's own code (its no-grad prediction on the weak images, mixed).
-#: The diagnosis grid's changes to MKD: L_ss's targets from the partner's weak-view prediction (as
+#: The diagnosis grid's changes to MKD: no ramp-up of the unlabeled weight (the teachers' start
+#: chosen for the weak-view rows, mkdlib.report.collapse), L_ss's targets from the partner's weak-view prediction (as
 #: CPS's code; the calibration found it decides whether CPS + CutMix pays), strong augmentation
 #: without CutMix, a weaker teacher term, confident teacher pseudo labels only (the paper's Table 1 *
 #: variant), a milder feature augmentation, and the last three together.
 DIAGNOSIS = (
+    dict(unsup_rampup=0.0),  # the teachers' start without the ramp-up: what it costs or gives MKD
     dict(cps_targets="weak_view"),
     dict(cutmix=False),
     dict(alpha=0.5),
