@@ -322,24 +322,27 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def chosen_start() -> str:
-    """The label of the teacher start the presets use now (mkdlib.registry), for the book's text."""
+def chosen_start(method: str = "mkd") -> str:
+    """The label of the teacher start ``method``'s preset uses now (mkdlib.registry), for the text."""
     from ..registry import preset_setting
 
-    now = {k: preset_setting("mkd", k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
+    now = {k: preset_setting(method, k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
     for label, start in TRACED_STARTS.items():
         if all(now.get(k) == v for k, v in start.items()):
             return label
     return ", ".join(f"{k}={v}" for k, v in now.items())
 
 
-def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame, at: int = 1000) -> str:
-    """What the traces and the teachers grid say, start by start, and which start the presets use."""
+def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
+    """What the traces (at the last traced iteration of each start) and the teachers grid say,
+    start by start, and which start the presets use."""
     if summary.empty:
         return "No trace is stored yet: `python -m mkdlib.report.collapse` computes them (minutes each)."
     lines = []
+    sup = supervised_curve()
+    last = summary.reset_index().groupby("teacher start", sort=False)["iteration"].max()
     for (label, it), r in summary.iterrows():
-        if it != at:
+        if it != last[label]:
             continue
         share = r["teacher's top class share"]
         state = "collapsed" if share > COLLAPSE_TOP_SHARE else "no collapse"
@@ -347,7 +350,8 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame, at: int = 1000)
             f"- **{label}** ({int(r['seeds'])} seed(s), iteration {it}): {state}; the eval-mode teacher gives "
             f"{share:.0f} % of validation pixels one class and scores {r['teacher, validation']:.1f}; the "
             f"student {r['student, labeled']:.1f} on its labeled images, {r['student, unlabeled']:.1f} on "
-            f"unlabeled ones, {r['student, validation']:.1f} on validation."
+            f"unlabeled ones, {r['student, validation']:.1f} on validation"
+            + (f" (supervised training: {sup[it]:.1f})." if it in sup.index else ".")
         )
     mt = starts[starts["row"] == "mean teacher"]
     for _, r in mt.iterrows():
@@ -356,4 +360,8 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame, at: int = 1000)
                 f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {r['seeds']} seed(s), "
                 f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds."
             )
-    return "\n".join(lines) + f"\n\nThe presets' teachers start with: **{chosen_start()}**."
+    return "\n".join(lines) + (
+        f"\n\nThe `mkd` preset, and so every Table 3 row, starts its teachers with **{chosen_start('mkd')}**; "
+        f"the mean teacher with **{chosen_start('mean_teacher')}**; `mkd_release` as the release "
+        "(batch statistics, parameters-only EMA)."
+    )
