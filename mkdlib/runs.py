@@ -3,6 +3,7 @@ sample its predictions, and publish it to the results store (mkdlib.results) aga
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +67,57 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
         raise TrainingError(f"{source}: its 'method' state has no classifier weights; not a checkpoint of mkdlib.train")
     num_classes = ckpt["method"][heads[0]].shape[0]
     method = build_method(cfg, num_classes)  # no encoder_weights: the checkpoint holds every weight
+    compact = ckpt.get("compact")  # export_compact: one network's weights, in half precision
+    state = ckpt["method"]
+    if compact:
+        own = method.state_dict()
+        state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     try:
-        method.load_state_dict(ckpt["method"])
+        missing, unexpected = method.load_state_dict(state, strict=not compact)
+        if compact and (unexpected or any(k.startswith(compact["prefix"]) for k in missing)):
+            raise RuntimeError(f"compact checkpoint keys do not match: {unexpected[:3] or missing[:3]}")
     except RuntimeError as e:
         raise TrainingError(
             f"{source} does not fit the model its config describes "
             f"({' '.join(str(e).split())[:300]}); was it written by another mkdlib version?"
         ) from None
     method.class_names = tuple(ckpt["class_names"]) if ckpt.get("class_names") else None
+    if compact:  # only this network was kept: it is the one evaluated and predicted with
+        cfg = dataclasses.replace(cfg, eval_model=compact["model"])
     return method.eval(), cfg
+
+
+#: where ``model`` lives in a method's state dict
+MODEL_PREFIXES = {"student1": "students.0.", "student2": "students.1.", "teacher1": "teachers.0.module."}
+
+
+def export_compact(checkpoint: str | Path, out: str | Path, model: str = "student1", which: str = "best") -> Path:
+    """A small checkpoint of one network of a run (``model``), weights in float16: enough to
+    predict (``python -m mkdlib predict``, :func:`mkdlib.predict.predict_folder`), small enough to
+    commit. Batch counters and other integer buffers are kept as they are."""
+    if model not in MODEL_PREFIXES:
+        raise TrainingError(f"model {model!r} is not one of {', '.join(MODEL_PREFIXES)}")
+    path = Path(checkpoint)
+    path = path if path.is_file() else path / f"{which}.pt"
+    ckpt = load_checkpoint(path)
+    prefix = MODEL_PREFIXES[model]
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["method"].items() if k.startswith(prefix)}
+    if not state:
+        raise TrainingError(f"{path} has no {model} (no weights under {prefix!r})")
+    small = {
+        "config": ckpt["config"],
+        "class_names": ckpt.get("class_names"),
+        "iteration": ckpt.get("iteration"),
+        "best_miou": ckpt.get("best_miou"),
+        "method": state,
+        "compact": {"model": model, "prefix": prefix, "source": path.name},
+    }
+    from .io import atomic_torch_save
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save(small, out)
+    return out
 
 
 def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Config]:
