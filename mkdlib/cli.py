@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     p_pred.add_argument("--max-whole-side", type=int, default=1024)
     p_pred.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p_pred.add_argument("--no-progress", action="store_true")
+    p_exp = sub.add_parser("export", help="one network of a run in float16: a small checkpoint to share or commit")
+    p_exp.add_argument("checkpoint", help="a run folder (its best.pt) or a .pt file")
+    p_exp.add_argument("out", help="the .pt file to write")
+    p_exp.add_argument("--model", default="student1", help="student1 | student2 | teacher1 (default: student1)")
+    p_exp.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of a run folder")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -114,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                     }
                 )
             )
+        elif args.command == "export":
+            from .runs import export_compact
+
+            out = export_compact(args.checkpoint, args.out, args.model, args.which)
+            print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {args.model}, float16)")
         elif args.command == "eval":
             from .runs import evaluate_run
 

@@ -99,6 +99,8 @@ def export_compact(checkpoint: str | Path, out: str | Path, model: str = "studen
         raise TrainingError(f"model {model!r} is not one of {', '.join(MODEL_PREFIXES)}")
     path = Path(checkpoint)
     path = path if path.is_file() else path / f"{which}.pt"
+    if not path.is_file():
+        raise TrainingError(f"{path} does not exist: expected a run folder with {which}.pt, or a .pt file")
     ckpt = load_checkpoint(path)
     prefix = MODEL_PREFIXES[model]
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["method"].items() if k.startswith(prefix)}
