@@ -87,6 +87,18 @@ def method_from_checkpoint(ckpt: dict, source: str | Path = "checkpoint") -> tup
     return method.eval(), cfg
 
 
+#: the compact checkpoint a stored run may keep beside its results (``results/<key>/``)
+COMPACT_NAME = "student1-fp16.pt"
+
+
+def stored_checkpoint(key: str, root: str | Path | None = None) -> Path | None:
+    """The compact checkpoint kept in the results store for run ``key`` (None: weights not kept)."""
+    from .results import results_dir
+
+    path = Path(root or results_dir()) / key / COMPACT_NAME
+    return path if path.is_file() else None
+
+
 #: where ``model`` lives in a method's state dict
 MODEL_PREFIXES = {"student1": "students.0.", "student2": "students.1.", "teacher1": "teachers.0.module."}
 
