@@ -84,6 +84,16 @@ def pool_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
     return (math.sqrt(ss / df), df) if df else (None, 0)
 
 
+def difference_noise(sd_a: float, n_a, sd_b: float, n_b, z: float = 2.0) -> float:
+    """``z`` sd of the difference of two means of ``n_a`` and ``n_b`` seeds, each with spread ``sd_a``
+    / ``sd_b`` (each mean's own, or one pooled sd twice): ``z * sqrt(sd_a**2 / n_a + sd_b**2 / n_b)``.
+    NaN without seeds or without a spread (a mean's own spread needs 2 seeds): the book's and the
+    calibration gates' one noise formula."""
+    if not n_a or not n_b or math.isnan(sd_a) or math.isnan(sd_b):
+        return math.nan
+    return z * math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
+
+
 def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = False) -> str:
     """reproduced: the interval excludes 0 on the paper's side; contradicted: it excludes 0 on the
     other side; inconclusive: it holds 0 (or there is no interval); collapsed: a run behind it
