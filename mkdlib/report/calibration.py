@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paper import NO_RUNS, Cells, format_gain, grid_runs, method_label, seed_summary, what_to_notice, wide
+from .cells import Cells, wide
+from .effects import NO_RUNS
+from .notices import format_gain, what_to_notice
+from .stats import difference_noise  # the book's one noise formula (re-exported here)
+from .store import grid_runs, seed_summary
+from .tables import method_label
 
 #: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
 G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
@@ -20,7 +25,7 @@ G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
 
 def calibration_runs(root: str | Path | None = None, grid: str = "calibration") -> pd.DataFrame:
     """Stored runs of the calibration grid (or ``grid``, e.g. ``short_schedule``:
-    :func:`mkdlib.report.paper.grid_runs`), each with its ``run`` label: method label, labels, and
+    :func:`mkdlib.report.store.grid_runs`), each with its ``run`` label: method label, labels, and
     any setting that differs from the default; ``miou=NaN`` = not yet run."""
     runs = grid_runs(grid, root)
     run = [
@@ -36,11 +41,6 @@ def table_calibration(root: str | Path | None = None, grid: str = "calibration")
     cells = Cells(grid)
     cells.ours(seed_summary(runs, ["run"]), list(dict.fromkeys(runs["run"])))
     return wide(cells.frame(), "run")
-
-
-def difference_noise(sd_a: float, n_a: int, sd_b: float, n_b: int, z: float = 2.0) -> float:
-    """``z`` sd of the difference of two means, each from its own seeds' spread (NaN below 2 seeds)."""
-    return z * math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b) if n_a >= 2 and n_b >= 2 else math.nan
 
 
 def g2_holds(gain: float, noise: float) -> bool:

@@ -1,0 +1,87 @@
+"""The tables' long frame and its wide layout.
+
+Every table is built as **cells on one long frame** (``source, table, row, metric, value``:
+:class:`Cells`) and only then laid out wide (:func:`wide`) and formatted as text
+(:mod:`mkdlib.report.display`). The wide frame keeps its cells (as records) in ``attrs["cells"]`` and
+each column's (source, metric) in ``attrs["columns"]``, so formatting reads what a number is from
+those fields, not from its display text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+#: Column prefix of every number measured here; the book labels it "built-in dataset".
+OURS = "ours (built-in)"
+PAPER = "paper"
+#: the long frame's sources and how the wide layout labels them ("ours - paper": a difference of gains)
+SOURCES = {"ours": OURS, "paper": PAPER, "ours - paper": ""}
+LONG_COLUMNS = ["source", "table", "row", "metric", "value"]
+
+
+class Cells:
+    """One table's numbers as long records (source, table, row, metric, value), in insertion order."""
+
+    def __init__(self, table: str):
+        self.table, self.records = table, []
+
+    def add(self, source: str, row, metric: str, value) -> None:
+        self.records.append(
+            {"source": source, "table": self.table, "row": row, "metric": metric, "value": float(value)}
+        )
+
+    def ours(self, summary: pd.DataFrame, rows) -> None:
+        """mIoU, sd and seeds (from :func:`mkdlib.report.store.seed_summary`) of each row; NaN = not yet run."""
+        for row in rows:
+            for metric, col in (("mIoU", "mean"), ("sd", "sd"), ("seeds", "n")):
+                self.add("ours", row, metric, summary[col].get(row, math.nan))
+
+    def series(self, source: str, metric: str) -> pd.Series:
+        return pd.Series(
+            {r["row"]: r["value"] for r in self.records if r["source"] == source and r["metric"] == metric},
+            dtype=float,
+        )
+
+    def gains(self, reference, paper_metric: str, what: str) -> None:
+        """Gain over the ``reference`` row, ours (mIoU) and the paper's (``paper_metric``), and their
+        difference."""
+        ours, theirs = self.series("ours", "mIoU"), self.series("paper", paper_metric)
+        for row in list(dict.fromkeys(r["row"] for r in self.records)):
+            o = ours.get(row, math.nan) - ours.get(reference, math.nan)
+            t = theirs.get(row, math.nan) - theirs.get(reference, math.nan)
+            self.add("ours", row, f"gain vs {what}", o)
+            self.add("paper", row, f"gain vs {what}", t)
+            self.add("ours - paper", row, "difference of gains (ours - paper)", o - t)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.records, columns=LONG_COLUMNS)
+
+
+def _label(source: str, text) -> str:
+    return f"{SOURCES[source]} {text}" if SOURCES[source] else str(text)
+
+
+def wide(cells: pd.DataFrame, index_name: str | None = None, by: str = "row") -> pd.DataFrame:
+    """The display layout of one table's long cells. ``by="row"``: a row per ``row``, a column per
+    (source, metric) labelled "<source> <metric>"; ``by="metric"`` (Table 1): a row per (source,
+    row) labelled "<source>: <row>", a column per metric (the label fractions)."""
+    if by == "row":
+        rows = list(dict.fromkeys(cells["row"]))
+        cols = [_label(s, m) for s, m in zip(cells["source"], cells["metric"])]
+        kinds, attr = dict(zip(cols, zip(cells["source"], cells["metric"]))), "columns"
+        pairs = zip(cells["row"], cols)
+    elif by == "metric":
+        labels = [f"{SOURCES[s]}: {r}" if SOURCES[s] else str(r) for s, r in zip(cells["source"], cells["row"])]
+        rows, cols = list(dict.fromkeys(labels)), list(cells["metric"])
+        kinds, attr = dict(zip(labels, zip(cells["source"], cells["row"]))), "rows"
+        pairs = zip(labels, cols)
+    else:
+        raise ValueError(f"by must be 'row' or 'metric', got {by!r}")
+    df = pd.DataFrame(math.nan, index=rows, columns=list(dict.fromkeys(cols)), dtype=float)
+    for (r, c), v in zip(pairs, cells["value"]):
+        df.at[r, c] = v
+    df.index.name = index_name
+    df.attrs = {"cells": cells.to_dict("records"), attr: kinds}  # plain records: attrs are copied and compared
+    return df

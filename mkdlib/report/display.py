@@ -1,0 +1,116 @@
+"""The tables as the book shows them: numbers as text ("not yet run", "—", signed gains), our mean
+and sd in one cell, two short header rows, and the paper's Table 3 abbreviations."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .cells import OURS, PAPER, SOURCES
+
+#: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
+SHORT = (
+    ("co-training + ", "+ "),
+    ("mutual mean teacher", "mutual MT"),
+    ("mean teacher", "MT"),
+    ("strong aug", "SDA"),
+    ("feature aug", "FDA"),
+)
+
+
+def short_label(label: str) -> str:
+    """A Table 3 row label in the paper's abbreviations: "co-training + strong aug" -> "+ SDA"."""
+    if not isinstance(label, str) or not label.startswith("co-training"):
+        return label
+    for old, new in SHORT:
+        label = label.replace(old, new)
+    return label
+
+
+def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Numbers as text: our missing runs read "not yet run"; the paper's gaps, one-seed standard
+    deviations and cells no experiment grid plans (``df.attrs["not_in_grid"]``) read "—"; gains and
+    differences carry a sign; text cells are kept."""
+    out = df.copy().astype(object)
+    not_in_grid = set(df.attrs.get("not_in_grid", ()))
+    for idx in df.index:
+        for col in df.columns:
+            v = df.at[idx, col]
+            if isinstance(v, str):  # a label (e.g. a verdict) stays as it is
+                continue
+            source, quantity = cell_kind(df, idx, col)
+            if (idx, col) in not_in_grid:
+                out.at[idx, col] = "—"
+            elif isinstance(v, float) and math.isnan(v):
+                out.at[idx, col] = "not yet run" if source == "ours" and quantity != "sd" else "—"
+            elif quantity == "seeds":
+                out.at[idx, col] = f"{int(v)}"
+            elif source == "ours - paper" or quantity.startswith("gain") or " gain vs " in quantity:
+                out.at[idx, col] = f"{v:+.{digits}f}"
+            else:
+                out.at[idx, col] = f"{v:.{digits}f}"
+    return out
+
+
+def cell_kind(df: pd.DataFrame, idx, col) -> tuple[str, str]:
+    """(source, quantity) of a cell of a wide table: from the layout's ``attrs`` (:func:`wide`);
+    for a frame built by hand, from a column label "<source> <quantity>" ("ours (built-in) gain")."""
+    if col in df.attrs.get("columns", {}):
+        return df.attrs["columns"][col]
+    if idx in df.attrs.get("rows", {}):
+        return df.attrs["rows"][idx]
+    text = str(col)
+    for source, shown in SOURCES.items():
+        if shown and text.startswith(shown + " "):
+            return source, text[len(shown) + 1 :]
+    return ("ours - paper" if text.startswith("difference") else ""), text
+
+
+def flat_index(df: pd.DataFrame) -> pd.DataFrame:
+    """One row label per row ("VOCAug R50 1/16 (662)") instead of a sparse multi-level index."""
+    out = df.copy()
+    if isinstance(out.index, pd.MultiIndex):
+        out.index = [" ".join(str(v) for v in t) for t in out.index]
+    return out
+
+
+def compact(shown: pd.DataFrame) -> pd.DataFrame:
+    """Our mean and sd in one column, "24.22 ± 0.79" (``shown``: :func:`for_display` output; a
+    one-seed sd "—" leaves the mean alone)."""
+    mean, sd = f"{OURS} mIoU", f"{OURS} sd"
+    if mean not in shown.columns or sd not in shown.columns:
+        return shown
+    out = shown.copy()
+    out[mean] = [m if s_ in ("—", "") or m == "not yet run" else f"{m} ± {s_}" for m, s_ in zip(out[mean], out[sd])]
+    out = out.drop(columns=sd).rename(columns={mean: f"{OURS} mIoU ± sd"})
+    out.attrs = {
+        **shown.attrs,
+        "columns": {**shown.attrs.get("columns", {}), f"{OURS} mIoU ± sd": ("ours", "mIoU ± sd")},
+    }
+    return out
+
+
+def table_view(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A results table as the book shows it: :func:`for_display`, then :func:`compact`, then
+    :func:`tidy` (two short header rows instead of one long one)."""
+    return tidy(compact(for_display(df, digits)))
+
+
+def tidy(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns grouped under two header rows ("ours (built-in)", "paper", ...) so that each header
+    cell is short: "ours (built-in) mIoU" becomes ("ours (built-in)", "mIoU")."""
+
+    def split(col) -> tuple[str, str]:
+        source, quantity = cell_kind(df, None, col)
+        if source in ("ours", "paper"):
+            return SOURCES[source], quantity.replace(" R50 1/16", "")
+        return "", str(col)
+
+    out = df.copy()
+    if not isinstance(out.columns, pd.MultiIndex):
+        groups = [split(c) for c in out.columns]
+        order = sorted(range(len(groups)), key=lambda i: {OURS: 0, PAPER: 1}.get(groups[i][0], 2))  # stable
+        out = out.iloc[:, order]
+        out.columns = pd.MultiIndex.from_tuples([groups[i] for i in order])
+    return out

@@ -1,0 +1,246 @@
+"""What to notice: the sentence under each table and figure of the book, written from its numbers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .cells import OURS, PAPER
+from .effects import NO_CHANGE_IN_PAPER, NO_RUNS, _judge
+from .stats import difference_noise
+from .store import seed_noise_sd
+from .tables import FAIR_REFERENCE, reference_setting
+
+
+def what_to_notice(text: str) -> str:
+    return f"**What to notice.** {text}"
+
+
+def format_gain(v: float) -> str:
+    return "not yet run" if math.isnan(v) else f"{v:+.1f}"
+
+
+def notice_label_fractions(t1: pd.DataFrame) -> str:
+    """What to notice in the Table 1 analogue, from its numbers."""
+    sup, mkd = t1.loc[f"{OURS}: supervised"], t1.loc[f"{OURS}: MKD"]
+    pg = t1.loc[f"{PAPER}: MKD-R101 gain vs CPS-R101"]
+    paper = (
+        f"The paper's MKD-R101 gains over CPS-R101 from {pg['1/16']:+.2f} points at 1/16 to "
+        f"{pg['1/2']:+.2f} at 1/2: unlabeled images help most when labels are scarce."
+    )
+    if sup.notna().sum() == 0 and mkd.notna().sum() == 0:
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the label-fraction grid. {paper}")
+    parts = []
+    if sup.notna().sum() >= 2:
+        lo, hi = sup.first_valid_index(), sup.last_valid_index()
+        parts.append(f"Labels help supervised training by {sup[hi] - sup[lo]:+.1f} points from {lo} to {hi}.")
+    both = [f for f in t1.columns if not math.isnan(sup[f]) and not math.isnan(mkd[f])]
+    if both:
+        above = [f for f in both if mkd[f] > sup[f]]
+        gaps = {f: mkd[f] - sup[f] for f in both}
+        worst = min(gaps, key=gaps.get)
+        parts.append(
+            f"MKD is above supervised training at {len(above)} of {len(both)} fractions where both ran "
+            f"(gap from {min(gaps.values()):+.1f} at {worst} to {max(gaps.values()):+.1f}; one seed "
+            "except at 1/16)."
+        )
+    fair, plain = t1.loc[f"{OURS}: MKD gain vs {FAIR_REFERENCE}", "1/16"], t1.loc[f"{OURS}: MKD gain vs CPS", "1/16"]
+    if not math.isnan(fair):
+        parts.append(
+            f"At 1/16 MKD is {fair:+.1f} points against {FAIR_REFERENCE}, its matching baseline (both train "
+            f"with CutMix), and {format_gain(plain)} against plain CPS."
+        )
+    return what_to_notice(" ".join(parts + [paper]))
+
+
+def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
+    """What to notice in the Table 2 analogue: the best method, MKD against its matching baseline
+    (CPS + CutMix) and the paper's fair and unfair MKD gains."""
+    mean, n = t2[f"{OURS} mIoU"], t2[f"{OURS} seeds"]
+    voc = t2[f"{PAPER} VOCAug R50 1/16"]
+    paper = (
+        f"In the paper MKD leads CPS w/ CutMix by {voc['MKD'] - voc[FAIR_REFERENCE]:+.2f} points on VOCAug "
+        f"(the fair reference: both use CutMix); against CPS without CutMix the same table gives "
+        f"{voc['MKD'] - voc['CPS (co-training)']:+.2f}, a gain that is mostly CutMix's."
+    )
+    if mean.notna().sum() == 0:
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
+    best = mean.idxmax()
+    gain = mean["MKD"] - mean[FAIR_REFERENCE]
+    sd = seed_noise_sd(root)
+    noise = difference_noise(sd, n["MKD"], sd, n[FAIR_REFERENCE], z)
+    judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
+    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points"
+    ours += (
+        ""
+        if judged == "not yet run"
+        else (
+            f" ({judged}; noise ±{noise:.1f})."
+            if not math.isnan(noise)
+            else " (one seed: no seed noise to judge it by)."
+        )
+    )
+    return what_to_notice(f"{ours} {paper}")
+
+
+def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0) -> str:
+    """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
+    exceed the seed noise, and in which direction compared with the paper's."""
+    ours, paper, n = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+    ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
+    ref = ref[0] if len(ref) else t.index[0]
+    sd = seed_noise_sd(root)
+    verdicts = {}
+    for idx in t.index:
+        if idx == ref or math.isnan(paper[idx]):
+            continue
+        verdicts[idx] = _judge(ours[idx], difference_noise(sd, n[idx], sd, n[ref], z), paper[idx])
+    p_best = t[f"{PAPER} gain vs {what}"].idxmax()
+    label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
+    paper_text = (
+        f"The paper's best row is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
+        f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points."
+    )
+    done = {k: v for k, v in verdicts.items() if v != "not yet run"}
+    if not done:
+        return what_to_notice(
+            f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
+        )
+    phrase = {
+        "same direction": "in the paper's direction",
+        "opposite direction": "against the paper's direction",
+        "within seed noise": "within the seed noise",
+        NO_CHANGE_IN_PAPER: "beyond the noise where the paper's row changes nothing",
+    }
+    counts = pd.Series(done).value_counts()
+    summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
+    o_best = ours.drop(ref).idxmax() if ours.drop(ref).notna().any() else None
+    best = (
+        ""
+        if o_best is None
+        else f" Our best row is {label(o_best)} ({ours[o_best]:+.1f} over {label(ref)})."
+        if ours[o_best] > 0
+        else f" No row run here beats {label(ref)}; the closest is {label(o_best)} ({ours[o_best]:+.1f})."
+    )
+    return what_to_notice(
+        f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
+    )
+
+
+def notice_effects(effects: pd.DataFrame) -> str:
+    """What to notice in the summary of effects."""
+    v = effects["verdict"].value_counts()
+    done = int(v.drop("not yet run", errors="ignore").sum())
+    if not done:
+        return what_to_notice(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
+    same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
+    flat = int(v.get(NO_CHANGE_IN_PAPER, 0))
+    flat_text = f", {flat} change beyond the noise where the paper shows no change" if flat else ""
+    return what_to_notice(
+        f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
+        f"noise, {opposite} go the opposite way{flat_text}, and {int(v.get('within seed noise', 0))} are "
+        "within the noise. The absolute scale differs too much for this to say anything about VOC: it says "
+        "whether this built-in dataset, at this budget, is a regime where MKD's parts help."
+    )
+
+
+def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
+    """What to notice in an error breakdown (:func:`error_breakdown`): finding vs naming."""
+    rec, acc = f"{OURS} object recall", f"{OURS} class accuracy"
+    done = df.dropna(subset=[rec])
+    if done.empty:
+        return what_to_notice(f"{NO_RUNS.capitalize()}: no confusion matrix to split yet.")
+    lo, hi = done[rec].idxmin(), done[rec].idxmax()
+    best_acc = done[acc].idxmax()
+    text = (
+        f"*Finding*: object recall ranges from {done.loc[lo, rec]:.0f} % ({lo}) to {done.loc[hi, rec]:.0f} % "
+        f"({hi}). *Naming*: class accuracy on the objects found is highest for {best_acc} "
+        f"({done.loc[best_acc, acc]:.0f} %)"
+    )
+    text += f", against {100 * chance:.0f} % by chance." if chance else "."
+    return what_to_notice(text)
+
+
+def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
+    """What to notice in the diagnosis table: does any single change make MKD beat its matching
+    baseline, CPS + CutMix, here, beyond the seed noise of a one-seed row against the reference?"""
+    col, ref = f"{OURS} gain vs {FAIR_REFERENCE}", reference_setting(FAIR_REFERENCE)
+    changes = t.drop(index=[reference_setting("MKD"), ref], errors="ignore")
+    done = changes[col].dropna()
+    if done.empty or ref not in t.index or math.isnan(t.loc[ref, f"{OURS} mIoU"]):
+        return what_to_notice(f"{NO_RUNS.capitalize()} for the diagnosis grid or its {FAIR_REFERENCE} reference.")
+    best = done.idxmax()
+    beat = int((done > 0).sum())
+    seeds = t[f"{OURS} seeds"]
+    sd = seed_noise_sd(root)
+    noise = difference_noise(sd, seeds[best], sd, seeds[ref], z)
+    yardstick = (
+        "No config has two seeds yet, so there is no seed noise to judge it by."
+        if math.isnan(noise)
+        else f"One seed per change: against {FAIR_REFERENCE}'s {seeds[ref]:g} seed(s), {z:g} sd of seed "
+        f"noise is ±{noise:.1f} points, so the best change is {_judge(done[best], noise)}."
+    )
+    return what_to_notice(
+        f"{beat} of {len(done)} changes put MKD above {FAIR_REFERENCE}; the best is {best} "
+        f"({done[best]:+.1f} against {FAIR_REFERENCE}, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} "
+        f"against MKD with the paper's settings). {yardstick}"
+    )
+
+
+def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
+    """What to notice in a side-by-side of stored runs (label -> mIoU %, NaN = not stored): the
+    best run and where MKD stands."""
+    done = {k: v for k, v in mious.items() if v is not None and not math.isnan(v)}
+    if not done:
+        return what_to_notice(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
+    ranked = sorted(done, key=done.get, reverse=True)
+    text = f"{ranked[0]} scores highest {what} ({done[ranked[0]]:.1f} mIoU)"
+    mkd = next((k for k in ranked if k.startswith("MKD")), None)
+    if mkd and mkd != ranked[0]:
+        text += f"; MKD ranks {ranked.index(mkd) + 1} of {len(ranked)}, {done[ranked[0]] - done[mkd]:.1f} points behind"
+    elif mkd:
+        text += f", {done[mkd] - done[ranked[1]]:+.1f} points ahead of {ranked[1]}" if len(ranked) > 1 else ""
+    missing = [k for k, v in mious.items() if k not in done]
+    text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
+    return what_to_notice(
+        text + " One seed per row: a difference smaller than the seed spread of the tables chapter says nothing."
+    )
+
+
+def notice_run(result: dict, curves: list[dict]) -> str:
+    """What to notice in one training run: final against best evaluation, and its weakest class."""
+    final, best = 100 * result["final"]["miou"], 100 * result["best_miou"]
+    ev = [c for c in curves if c.get("miou") is not None]
+    at = max(ev, key=lambda c: c["miou"])["iter"] if ev else None
+    text = f"The final mIoU is {final:.1f}; the best evaluation during training was {best:.1f}"
+    text += f" (iteration {at})" if at is not None else ""
+    text += (
+        f": the run peaked and then lost {best - final:.1f} points."
+        if best - final >= 1.0
+        else ": the run ended near its best."
+    )
+    ious = result["final"].get("per_class_iou") or []
+    names = result.get("class_names") or [str(i) for i in range(len(ious))]
+    scored = [(n, v) for n, v in zip(names, ious) if v is not None]
+    if scored:
+        (lo_n, lo_v), (hi_n, hi_v) = min(scored, key=lambda t: t[1]), max(scored, key=lambda t: t[1])
+        text += f" Per class, IoU ranges from {100 * lo_v:.1f} ({lo_n}) to {100 * hi_v:.1f} ({hi_n})."
+    return what_to_notice(text)
+
+
+def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str = "MKD") -> str:
+    """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``."""
+    if scores is None or scores.empty:
+        return what_to_notice(
+            f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored."
+        )
+    better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
+    mean_gain = 100 * (scores[method] - scores[baseline]).mean()
+    return what_to_notice(
+        f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
+        f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
+        "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
+        "are the counterweight."
+    )
