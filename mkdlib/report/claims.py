@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, base_config, resolve
-from ..results import is_done, load_predictions, load_result
+from ..results import load_predictions
 from . import stats
 
 SEEDS = tuple(range(10))
@@ -138,19 +138,27 @@ def claims() -> list[Claim]:
 
 
 class Store:
-    """The results store read once: mIoU (%) and top-class share (%) per key, loaded on demand."""
+    """The claims' view of the results store: a config's stored run (matched by the book's one
+    rule, :func:`mkdlib.report.store.stored_key`, on the store read once) with its mIoU (%) and the
+    share (%) of its most predicted class on the stored validation predictions."""
 
     def __init__(self, root: str | Path | None = None):
         self.root, self._cache = root, {}
 
     def run(self, cfg: Config) -> dict | None:
-        key = cfg.key()
+        from .store import stored_key
+
+        key = stored_key(cfg, self.root)
+        if key is None:
+            return None
         if key not in self._cache:
-            self._cache[key] = self._load(key) if is_done(key, self.root) else None
+            self._cache[key] = self._load(key)
         return self._cache[key]
 
     def _load(self, key: str) -> dict:
-        r = load_result(key, self.root)
+        from .store import stored_result
+
+        r = stored_result(key, self.root)
         share = None
         try:
             pred = load_predictions(key, self.root)

@@ -196,6 +196,8 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
+    from ..experiments import DIAGNOSIS
+
     default = resolve(base_config(method="mkd"))
 
     def value(v) -> str:
@@ -206,7 +208,7 @@ def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
     def label(cfg: Config) -> str:
         changed = [
             f"{k} {value(getattr(default, k))} -> {value(getattr(cfg, k))}"
-            for k in ("cps_targets", "cutmix", "alpha", "threshold", "fa_lambda")
+            for k in dict.fromkeys(k for change in DIAGNOSIS for k in change)
             if getattr(cfg, k) != getattr(default, k)
         ]
         return "MKD, " + ", ".join(changed)
