@@ -4,6 +4,7 @@ functions, so building a network can never start a training run."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mkdlib"
@@ -215,3 +216,80 @@ def test_a_dataset_added_to_the_registry_needs_no_other_module(tiny_data_root, t
     result = predict_folder(tmp_path, image.parent, tmp_path / "out", device="cpu", progress=False)
     assert result.ok and result.class_names == names
     assert "4: dots" in result.index.read_text()
+
+
+# --------------------------------------------------------------------------- the documented floors
+ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def documented_floors() -> list[tuple[str, list[str]]]:
+    """The floors of docs/architecture.md's diagram, top first: ``(name, [module tokens])``, a
+    token being ``name.py`` or ``package/`` outside parentheses."""
+    import re
+
+    text = ARCHITECTURE_DOC.read_text()
+    block = text.split("```", 2)[1]
+    floors: list[tuple[str, list[str]]] = []
+    depth = 0
+    for line in block.splitlines():
+        if not line.strip() or line.strip() == "|":
+            continue
+        label, rest = (line[1:15].strip(), line[15:]) if len(line) > 15 else ("", "")
+        if label and depth == 0:
+            floors.append((label, []))
+        kept = []
+        for ch in rest:  # drop the explanations in parentheses (they may span lines)
+            depth += ch == "("
+            if depth == 0:
+                kept.append(ch)
+            depth -= ch == ")"
+        floors[-1][1].extend(re.findall(r"(?<![\w.])([a-z_]+\.py|[a-z_]+/)", "".join(kept)))
+    return floors
+
+
+def floor_of_module() -> dict[str, int]:
+    """mkdlib module -> its floor's height (0: the bottom), from the documented diagram."""
+    floors = documented_floors()
+    height = {}
+    for k, (_, tokens) in enumerate(reversed(floors)):
+        for t in tokens:
+            height["mkdlib." + t.removesuffix("/").removesuffix(".py")] = k
+    return height
+
+
+def _unit(module: str, height: dict[str, int]) -> str | None:
+    """The documented unit a module belongs to: itself, or the package the diagram names."""
+    while module and module not in height:
+        module = module.rpartition(".")[0]
+    return module or None
+
+
+def test_every_module_is_on_exactly_one_documented_floor():
+    floors = documented_floors()
+    tokens = [t for _, ts in floors for t in ts]
+    assert len(tokens) == len(set(tokens)), f"placed twice: {sorted(t for t in tokens if tokens.count(t) > 1)}"
+    height = floor_of_module()
+    unplaced = [m for m in import_graph() if m != "mkdlib" and _unit(m, height) is None]
+    assert not unplaced, f"docs/architecture.md places no floor for {unplaced}"
+
+
+def test_imports_never_reach_a_documented_floor_above():
+    height = floor_of_module()
+    up = []
+    for mod, deps in import_graph().items():
+        here = _unit(mod, height)
+        if here is None:  # the package's __init__: the public API, on top of everything it re-exports
+            continue
+        up += [f"{mod} -> {d}" for d in deps if (u := _unit(d, height)) and height[u] > height[here]]
+    assert not up, "imports of a floor above, against docs/architecture.md: " + "; ".join(up)
+
+
+def test_the_floor_check_sees_a_wrong_placement(monkeypatch, tmp_path):
+    doc = tmp_path / "architecture.md"
+    doc.write_text("```\n top            trainer.py\n                    |\n bottom         config.py   io.py\n```\n")
+    monkeypatch.setattr(sys.modules[__name__], "ARCHITECTURE_DOC", doc)
+    assert documented_floors() == [("top", ["trainer.py"]), ("bottom", ["config.py", "io.py"])]
+    height = floor_of_module()
+    assert height["mkdlib.trainer"] > height["mkdlib.config"]
+    # config.py imports models, which this diagram does not place: the placement test would fail
+    assert _unit("mkdlib.models", height) is None
