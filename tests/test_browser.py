@@ -58,11 +58,120 @@ def test_the_check_sees_what_a_reader_would_see(tmp_path):
     assert any("mkd.css) is not applied" in p.what for p in bc.check(tmp_path, forbidden=[]))
 
 
+CLEAN = """<!DOCTYPE html><html><head><style>:root {{ --mkd-book: 1; }} body {{ margin: 8px; }}</style>{head}</head>
+<body><article class="bd-article" style="width: 600px"><section><h1>A page</h1>
+{body}
+</section></article></body></html>"""
+
+
+def _seen(tmp_path, body: str, head: str = "", lengths: dict | None = None) -> list[str]:
+    """The problems the check finds on one page made of ``body``."""
+    (tmp_path / "page.html").write_text(CLEAN.format(body=body, head=head))
+    return [p.what for p in bc.check(tmp_path, forbidden=[], lengths=lengths)]
+
+
+LONG = "a sentence long enough to run past the box it is given " * 3
+
+
+def test_the_check_fails_clipped_text_and_tables(tmp_path):
+    _need_browser()
+    faults = {
+        "hidden overflow": f'<div style="width: 200px; overflow: hidden; white-space: nowrap">{LONG}</div>',
+        "clipped cell": '<table style="table-layout: fixed; width: 300px"><tr>'
+        f'<td style="width: 150px; overflow: hidden; white-space: nowrap">{LONG}</td><td>next</td></tr></table>',
+        "cell over its neighbour": '<table style="table-layout: fixed; width: 300px"><tr>'
+        f'<td style="width: 150px; white-space: nowrap">{LONG}</td><td>next</td></tr></table>',
+        "cut at the bottom": f'<div style="height: 1.2em; overflow: clip">{LONG}<br>{LONG}<br>{LONG}</div>',
+        "under its neighbour": '<div style="display: flex; width: 500px">'
+        f'<p style="width: 150px; flex: none; white-space: nowrap">{LONG}</p><p>the neighbour</p></div>',
+    }
+    for what, body in faults.items():
+        problems = _seen(tmp_path, body)
+        assert any(p.startswith("clipped: ") for p in problems), f"the check missed the {what}: {problems}"
+    # the same content wrapped, or in a box that scrolls, is readable
+    fine = (
+        f'<div style="width: 200px">{LONG}</div>'
+        f'<div class="mkd-scroll" style="width: 200px; overflow-x: auto; white-space: nowrap">{LONG}</div>'
+        f'<table style="width: 300px"><tr><td>{LONG}</td><td>next</td></tr></table>'
+        f'<div style="display: flex; width: 500px"><p style="width: 150px">{LONG}</p><p>the neighbour</p></div>'
+        # a visually hidden copy for screen readers (as MathJax's assistive MathML) in a box that hides overflow
+        '<span style="display: inline-flex; overflow: hidden; position: relative"><span>x</span>'
+        f'<span style="position: absolute; top: 0; left: 0; clip: rect(1px, 1px, 1px, 1px)">{LONG}</span></span>'
+    )
+    assert not _seen(tmp_path, fine)
+
+
+def test_the_check_fails_a_plotly_figure_with_no_traces(tmp_path):
+    _need_browser()
+    go = pytest.importorskip("plotly.graph_objects")
+    from plotly.offline import get_plotlyjs
+
+    (tmp_path / "plotly.js").write_text(get_plotlyjs())  # offline, as in the book
+    head = '<script src="plotly.js"></script>'
+
+    def fig(f) -> str:
+        return f.to_html(include_plotlyjs=False, full_html=False, default_width=500, default_height=300)
+
+    import numpy as np
+
+    assert any("plotly figure with no traces" in p for p in _seen(tmp_path, fig(go.Figure()), head))
+    empty = go.Figure([go.Scatter(x=[], y=[], name="a"), go.Bar(x=np.array([]), y=np.array([]), name="b")])
+    assert any("2 trace(s) hold no data" in p for p in _seen(tmp_path, fig(empty), head))
+    nan_bars = go.Figure([go.Bar(x=["a", "b"], y=np.array([np.nan, np.nan])), go.Bar(x=["a", "b"], y=[None, None])])
+    assert any("2 trace(s) hold no data" in p for p in _seen(tmp_path, fig(nan_bars), head)), "bars of NaN draw nothing"
+    drawn = go.Figure([go.Scatter(x=np.arange(3.0), y=np.arange(3.0)), go.Bar(x=[], y=[])])  # one trace with data
+    assert not _seen(tmp_path, fig(drawn), head)
+
+
+def test_the_check_fails_an_empty_output_cell(tmp_path):
+    _need_browser()
+
+    def cell(output: str) -> str:  # MyST-NB's markup of a code cell and its output
+        return (
+            '<div class="cell docutils container"><div class="cell_input docutils container">'
+            '<div class="highlight"><pre>print("x")</pre></div></div>'
+            f'<div class="cell_output docutils container">{output}</div></div>'
+        )
+
+    stream = (
+        '<div class="output stream highlight-myst-ansi notranslate"><div class="highlight"><pre>{}</pre></div></div>'
+    )
+    for what, output in {
+        "nothing": "",
+        "whitespace": stream.format("<span></span>\n   \n"),
+        "a script only": '<div class="output text_html"><script>var shown = 0;</script><style>p {}</style></div>',
+    }.items():
+        problems = _seen(tmp_path, cell(output))
+        assert any(p.startswith("empty output cell: div.cell") for p in problems), f"missed {what}: {problems}"
+    shown = cell(stream.format("mIoU 61.2")) + cell('<svg width="40" height="20"><rect width="40" height="20"/></svg>')
+    assert not _seen(tmp_path, shown)
+
+
+def test_the_check_fails_a_long_page_that_folds_nothing(tmp_path):
+    _need_browser()
+    long = f'<div style="height: {bc.HEIGHT * (bc.MAX_SCREENS + 1)}px">a long chapter</div>'
+    lengths: dict[str, float] = {}
+    problems = _seen(tmp_path, long, lengths=lengths)
+    assert any(f"screens long (limit {bc.MAX_SCREENS} at 1280 x 900 px) and folds nothing" in p for p in problems)
+    assert bc.MAX_SCREENS + 1 < lengths["page.html"] < bc.MAX_SCREENS + 1.5
+    folds = [
+        "<details><summary>the source</summary><pre>code</pre></details>",
+        '<div class="cell tag_hide-input docutils container">a hidden input</div>',
+        '<div class="sd-dropdown">a dropdown</div>',
+    ]
+    for fold in folds:
+        assert not _seen(tmp_path, long + fold), fold
+    assert not _seen(tmp_path, f'<div style="height: {bc.HEIGHT * (bc.MAX_SCREENS - 1)}px">a short chapter</div>')
+
+
 @pytest.mark.slow
 def test_every_page_of_the_book_passes_in_the_browser(built_book):
     _need_browser()
     t0 = time.perf_counter()
-    problems = bc.check(built_book["html"], forbidden=[str(REPO), built_book["data_root"], str(built_book["tmp"])])
+    lengths: dict[str, float] = {}
+    forbidden = [str(REPO), built_book["data_root"], str(built_book["tmp"])]
+    problems = bc.check(built_book["html"], forbidden=forbidden, lengths=lengths)
+    print("page lengths in screens of 900 px:", ", ".join(f"{k} {v:.1f}" for k, v in lengths.items()))
     assert not problems, "\n".join(map(str, problems))
     assert len(bc.book_pages(built_book["html"])) >= 13
     print(f"browser check: {len(bc.book_pages(built_book['html']))} pages in {time.perf_counter() - t0:.0f} s")

@@ -2,7 +2,7 @@
 what is wrong with it.
 
     python -m mkdlib.report.browser_check                    # book/_build/html
-    python -m mkdlib.report.browser_check DIR --screenshots shots/
+    python -m mkdlib.report.browser_check DIR --screenshots shots/ --lengths
 
 A page fails on:
 
@@ -15,7 +15,18 @@ A page fails on:
   visible even where a system hides them until one scrolls);
 * **maths not rendered** (MathJax did not typeset the page's ``math`` elements) or a **plotly
   figure not drawn**;
-* a **machine path** in the text (the absolute path of the repository).
+* a **machine path** in the text (the absolute path of the repository);
+* **clipped text or tables**: an element of the page whose text, table or dataframe overflows its
+  box where the overflow is hidden (``overflow: hidden`` or ``clip``: cut off, no scrollbar), a
+  table cell whose content runs out of the cell, or text running out of its box under the element
+  beside it;
+* a **plotly figure with no traces**, or whose traces all hold no data (nothing drawn on its axes);
+* an **empty output cell**: a notebook cell's output area (MyST-NB's ``div.cell_output``) that shows
+  nothing (no text but whitespace, no image, table or figure): a cell to tag ``remove-output``, or
+  to make show something;
+* a **long page that folds nothing**: longer than ``MAX_SCREENS`` (8) screens of ``WIDTH`` x
+  ``HEIGHT`` (1,280 x 900) px with no ``<details>``, toggle, ``hide-input``/``hide-output``/
+  ``hide-cell`` cell or dropdown (``--lengths`` prints each page's length in screens).
 
 Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-driver``) and selenium.
 """
@@ -32,13 +43,20 @@ from pathlib import Path
 from ..io import REPO_ROOT as REPO
 
 DEFAULT_HTML = REPO / "book" / "_build" / "html"
+#: the reader's screen: the window every page is opened in, and the unit of a page's length
 WIDTH, HEIGHT = 1280, 900
+#: a page longer than this many screens (of ``HEIGHT`` px) must fold something (issue 23)
+MAX_SCREENS = 8
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 
-# One probe per page, run in the page: returns the problems it sees (strings).
+# One probe per page, run in the page: returns {problems: the problems it sees (strings), screens: the
+# page's length in screens of HEIGHT px}.
 PROBE = r"""
 const problems = [];
-const forbidden = arguments[0];
+const [forbidden, screen_w, screen_h, max_screens] = arguments;
+const MEDIA = 'img, svg, canvas, iframe, video, audio, object, embed, table, input, button, mjx-container, .plotly-graph-div';
+const FOLDS = 'details, .toggle, .toggle-hidden, button.toggle-button, .tag_hide-input, .tag_hide-output, .tag_hide-cell, ' +
+              '.dropdown, .sd-dropdown';
 const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
 const col = art.getBoundingClientRect();
 const styled = getComputedStyle(document.documentElement).getPropertyValue('--mkd-book').trim() !== '';
@@ -84,7 +102,124 @@ for (const p of document.querySelectorAll('.plotly-graph-div')) {
 }
 const text = document.body.innerText;
 for (const f of forbidden) { if (f && text.includes(f)) problems.push('machine path in the page: ' + f); }
-return problems;
+
+// --- clipped text and tables: visible content past the edge of a box that hides its overflow (no
+// scrollbar), a table cell whose content runs out of it, or text running out of its box under the
+// element beside it. scrollWidth/scrollHeight only pick the candidates: what counts is where the
+// visible text and media end (not a visually hidden copy such as MathJax's assistive MathML).
+const skip = 'svg, mjx-container, .plotly-graph-div, script, style, template, .headerlink, .visually-hidden, .sr-only';
+const visibleText = (el) => {
+  const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, {acceptNode: (n) =>
+    (n.parentElement && n.parentElement.closest('script, style, template')) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
+  let n; while ((n = w.nextNode())) { if (n.textContent.trim()) return true; }
+  return false;
+};
+const hasContent = (el) => visibleText(el) || !!el.querySelector(MEDIA);
+const unseen = (e) => {
+  if (e.matches('script, style, template, .visually-hidden, .sr-only, mjx-assistive-mml')) return true;
+  const s = getComputedStyle(e);
+  return s.display === 'none' || s.visibility === 'hidden' || (s.clipPath && s.clipPath !== 'none') ||
+         (s.clip && s.clip !== 'auto' && ['absolute', 'fixed'].includes(s.position));
+};
+// how far el's visible content (text, media) reaches past its padding box, right and down
+const reach = (el) => {
+  const r = el.getBoundingClientRect();
+  const edgeX = r.left + el.clientLeft + el.clientWidth, edgeY = r.top + el.clientTop + el.clientHeight;
+  let right = -Infinity, bottom = -Infinity;
+  const add = (q) => { if (q.width > 0 || q.height > 0) { right = Math.max(right, q.right); bottom = Math.max(bottom, q.bottom); } };
+  const visit = (node) => {
+    for (const c of node.childNodes) {
+      if (c.nodeType === Node.TEXT_NODE) {
+        if (!c.textContent.trim()) continue;
+        const range = document.createRange(); range.selectNodeContents(c);
+        for (const q of range.getClientRects()) add(q);
+      } else if (c.nodeType === Node.ELEMENT_NODE && !unseen(c)) {
+        const cs = getComputedStyle(c);
+        if (c.matches(MEDIA)) add(c.getBoundingClientRect());
+        // a nested box that clips or scrolls: its own edge counts, what it holds is checked on its own
+        else if (cs.overflowX !== 'visible' || cs.overflowY !== 'visible') { if (hasContent(c)) add(c.getBoundingClientRect()); }
+        else visit(c);
+      }
+    }
+  };
+  visit(el);
+  return [right - edgeX, bottom - edgeY];
+};
+const tol = 2;  // px: a descender or a rounding is not a clipped text
+const TEXT_TAGS = ['P', 'LI', 'DT', 'DD', 'FIGCAPTION', 'CAPTION', 'LABEL', 'H1', 'H2', 'H3', 'H4'];
+const hides = (o) => o === 'hidden' || o === 'clip';
+for (const el of art.querySelectorAll('*')) {
+  if (el.closest(skip)) continue;
+  const r = el.getBoundingClientRect();
+  if (r.width < 2 || r.height < 2) continue;  // not rendered (closed fold, display: none) or a 1 px screen-reader box
+  if (el.scrollWidth - el.clientWidth <= tol && el.scrollHeight - el.clientHeight <= tol) continue;
+  const s = getComputedStyle(el);
+  if (s.visibility === 'hidden' || s.display === 'contents') continue;
+  const [overX, overY] = reach(el);
+  const cell = ['TD', 'TH'].includes(el.tagName);
+  let why = null;
+  if (overX > tol && hides(s.overflowX)) why = 'is clipped on the right by ' + Math.round(overX) + ' px (overflow ' + s.overflowX + ', no scrollbar)';
+  else if (overY > tol && hides(s.overflowY)) why = 'is clipped at the bottom by ' + Math.round(overY) + ' px (overflow ' + s.overflowY + ', no scrollbar)';
+  else if (cell && overX > tol && s.overflowX === 'visible') why = 'runs ' + Math.round(overX) + ' px out of its table cell, over its neighbour';
+  else if (overX > tol && s.overflowX === 'visible' && (el.children.length === 0 || TEXT_TAGS.includes(el.tagName))) {
+    // text sticking out of its box: a fault where it lands on the next element beside it
+    const out = {left: r.right, right: r.right + overX, top: r.top, bottom: r.bottom};
+    let nb = el.nextElementSibling;
+    while (nb && nb.getBoundingClientRect().width === 0) nb = nb.nextElementSibling;
+    if (nb) {
+      const q = nb.getBoundingClientRect();
+      if (q.left < out.right - 1 && q.right > out.left + 1 && q.top < out.bottom - 1 && q.bottom > out.top + 1)
+        why = 'runs ' + Math.round(overX) + ' px out of its box, under its neighbour ' + nb.tagName.toLowerCase();
+    }
+  }
+  if (why) problems.push('clipped: ' + describe(el) + ' ' + why);
+}
+
+// --- plotly figures with no traces, or whose traces hold no data: no finite number in any data
+// array (an empty list, or bars of NaN over category labels, draw nothing); a purely textual trace
+// (a table of strings) counts as data
+const DATA_KEYS = ['x', 'y', 'z', 'values', 'labels', 'r', 'theta', 'lat', 'lon', 'a', 'b', 'c', 'u', 'v', 'w',
+                   'open', 'high', 'low', 'close', 'locations', 'source', 'value', 'dimensions', 'cells', 'header', 'node', 'link'];
+const TYPED = {f8: Float64Array, f4: Float32Array, i1: Int8Array, u1: Uint8Array, u1c: Uint8ClampedArray,
+               i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
+const decode = (spec) => {  // plotly's base64 typed-array spec ({dtype, bdata}); plotly.js keeps its decoding in _inputArray
+  if (spec._inputArray) return spec._inputArray;
+  const T = TYPED[spec.dtype];
+  if (!T) return spec.bdata.length ? [0] : [];
+  const bytes = Uint8Array.from(atob(spec.bdata), (ch) => ch.charCodeAt(0));
+  return new T(bytes.buffer, 0, Math.floor(bytes.length / T.BYTES_PER_ELEMENT));
+};
+const leaves = (v, depth, out) => {  // the values in a trace's data attributes
+  if (v === null || v === undefined || depth > 4) { if (depth > 0) out.push(null); return out; }
+  if (typeof v === 'number' || typeof v === 'string') out.push(v);
+  else if (Array.isArray(v) || ArrayBuffer.isView(v)) for (const x of v) leaves(x, depth + 1, out);
+  else if (typeof v === 'object' && typeof v.bdata === 'string') for (const x of decode(v)) out.push(x);
+  else if (typeof v === 'object') for (const k of Object.keys(v)) if (DATA_KEYS.includes(k)) leaves(v[k], depth + 1, out);
+  return out;
+};
+const holdsData = (t) => {
+  const vals = DATA_KEYS.flatMap((k) => t[k] === undefined ? [] : leaves(t[k], 0, []));
+  return vals.some((x) => typeof x === 'number' && Number.isFinite(x)) ||
+         (vals.length > 0 && vals.every((x) => typeof x === 'string' && x.trim() !== ''));
+};
+for (const p of document.querySelectorAll('.plotly-graph-div')) {
+  if (!p.querySelector('.main-svg')) continue;  // reported above as not drawn
+  const traces = Array.isArray(p.data) ? p.data : [];
+  if (!traces.length) problems.push('plotly figure with no traces: ' + describe(p));
+  else if (!traces.some(holdsData)) problems.push('plotly figure whose ' + traces.length + ' trace(s) hold no data: ' + describe(p));
+}
+
+// --- notebook output areas that show nothing
+for (const o of art.querySelectorAll('div.cell_output')) {
+  if (!hasContent(o)) problems.push('empty output cell: ' + describe(o.closest('div.cell') || o));
+}
+
+// --- long pages with nothing folded
+const screens = document.documentElement.scrollHeight / screen_h;
+if (screens > max_screens && !art.querySelector(FOLDS))
+  problems.push('page is ' + screens.toFixed(1) + ' screens long (limit ' + max_screens + ' at ' + screen_w + ' x ' + screen_h +
+                ' px) and folds nothing (no <details>, toggle, hide-input cell or dropdown)');
+return {problems: problems, screens: screens};
 """
 
 
@@ -176,8 +311,12 @@ def check(
     height: int = HEIGHT,
     forbidden: list[str] | None = None,
     screenshots: str | Path | None = None,
+    lengths: dict[str, float] | None = None,
+    max_screens: float = MAX_SCREENS,
 ) -> list[Problem]:
-    """Open every page of ``html_dir``; return every problem found (empty: the book passes)."""
+    """Open every page of ``html_dir``; return every problem found (empty: the book passes).
+
+    ``lengths``, when given, is filled with each page's length in screens (of ``height`` px)."""
     html_dir = Path(html_dir).resolve()
     pages = book_pages(html_dir)
     if not pages:
@@ -190,7 +329,10 @@ def check(
             name = page.relative_to(html_dir).as_posix()
             drv.get(page.as_uri())
             _settle(drv)
-            problems += [Problem(name, p) for p in drv.execute_script(PROBE, forbidden)]
+            seen = drv.execute_script(PROBE, forbidden, width, height, max_screens)
+            problems += [Problem(name, p) for p in seen["problems"]]
+            if lengths is not None:
+                lengths[name] = round(float(seen["screens"]), 1)
             problems += [
                 Problem(name, "console error: " + e["message"][:300])
                 for e in drv.get_log("browser")
@@ -218,13 +360,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("html", nargs="?", default=str(DEFAULT_HTML))
     p.add_argument("--width", type=int, default=WIDTH)
     p.add_argument("--screenshots", default=None, help="save a full-page screenshot of each page here")
+    p.add_argument("--lengths", action="store_true", help=f"print each page's length in screens of {HEIGHT} px")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
+    lengths: dict[str, float] = {}
     try:
-        problems = check(args.html, args.width, screenshots=args.screenshots)
+        problems = check(args.html, args.width, screenshots=args.screenshots, lengths=lengths)
     except (BrowserUnavailable, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.lengths:
+        for name, screens in lengths.items():
+            print(f"{name}: {screens:.1f} screens")
     for pr in problems:
         print(pr)
     n = len(book_pages(args.html))
