@@ -8,6 +8,7 @@ a 2-core CPU: the headline comparison has three seeds, the sweeps one (stated in
     python -m mkdlib.experiments --list          # what each grid holds and what is done
     python -m mkdlib.experiments headline --device cuda --parallel 4   # 4 runs at once on one GPU
     python -m mkdlib.experiments gamma --parallel 2 --set iters=300    # overrides: other keys, honestly
+    python -m mkdlib.report.readme headline --update                   # the README's results block
 
 With --parallel, --set, --only or --device, each run is its own process (mkdlib.parallel) and the
 command ends with a summary of finished and failed runs (exit status 1 if any failed).
@@ -20,7 +21,6 @@ import sys
 from collections.abc import Callable
 
 from .config import Config, ConfigError, base_config, make_config, resolve
-from .io import REPO_ROOT
 from .registry import METHOD_INFO
 from .results import is_done
 
@@ -280,85 +280,6 @@ def setting_label(cfg: Config) -> str:
     return ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != base[k])
 
 
-def summary_rows(name: str) -> list[dict]:
-    """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
-    final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
-    import statistics
-
-    from .results import load_result
-
-    groups: dict[str, dict] = {}
-    for cfg in grid_configs([name]):
-        seedless = resolve(make_config(cfg, seed=0)).key()
-        g = groups.setdefault(
-            seedless,
-            {
-                "run": cfg.run_name(),
-                "labels": cfg.split,
-                "setting": setting_label(cfg),
-                "planned": 0,
-                "miou": [],
-                "minutes": [],
-            },
-        )
-        g["planned"] += 1
-        if is_done(cfg.key()):
-            r = load_result(cfg.key())
-            g["miou"].append(100 * r["final"]["miou"])
-            g["minutes"].append(r["wall_time_s"] / 60)
-    rows = []
-    for g in groups.values():
-        m = g.pop("miou")
-        rows.append(
-            {
-                **g,
-                "seeds": len(m),
-                "miou_mean": statistics.fmean(m) if m else None,
-                "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
-                "minutes": statistics.fmean(g.pop("minutes")) if m else None,
-            }
-        )
-    return rows
-
-
-def summary_markdown(name: str) -> str:
-    """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
-    lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
-    for r in summary_rows(name):
-        miou = (
-            "not run yet"
-            if r["miou_mean"] is None
-            else (f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
-        )
-        minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
-        setting = f"`{r['setting']}`" if r["setting"] else "default"
-        lines.append(f"| {r['run']} | {r['labels']} | {setting} | {miou} | {r['seeds']}/{r['planned']} | {minutes} |")
-    return "\n".join(lines)
-
-
-README = REPO_ROOT / "README.md"
-
-
-def readme_block(name: str, text: str | None = None) -> str:
-    """The README's generated results block of grid ``name`` (between its two markers)."""
-    text = README.read_text() if text is None else text
-    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
-    if start not in text or end not in text:
-        raise KeyError(f"README.md has no block {start} ... {end}")
-    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
-
-
-def update_readme(name: str) -> None:
-    """Write the grid's summary table into the README's block (numbers read from the store)."""
-    from .io import atomic_write_text
-
-    text = README.read_text()
-    readme_block(name, text)  # both markers are there
-    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
-    head, rest = text.split(start, 1)
-    atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
-
-
 def short_run(iters: int = 60, data_root: str | None = None, base: dict | None = None, **selection):
     """Train a short run of a selection (``method``, ``split``, switches) on the built-in default
     config: what the explorer's "train short run" button launches. ``base``: extra Config fields.
@@ -385,8 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("grids", nargs="*", default=[])
     p.add_argument("--list", action="store_true")
-    p.add_argument("--summary", action="store_true", help="the grids' results as a markdown table (mean ± sd)")
-    p.add_argument("--update-readme", action="store_true", help="write the grids' tables into README.md's blocks")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--shard", default="0/1", help="i/n: run the i-th of n cost-balanced parts (parallel processes)")
     p.add_argument("--parallel", type=int, default=None, metavar="N", help="N runs at once, each its own process")
@@ -400,14 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
     args = p.parse_args(argv)
-    if args.update_readme:
-        for g in args.grids or ["calibration"]:
-            update_readme(g)
-        return 0
-    if args.summary:
-        for g in args.grids or ["calibration"]:
-            print(f"{g}:\n{summary_markdown(g)}\n")
-        return 0
     if args.list or not args.grids:
         for g in GRIDS:
             cfgs = grid(g)

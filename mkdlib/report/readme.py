@@ -1,0 +1,112 @@
+"""The README's results blocks: each grid's runs summarised from the results store, matched by the
+book's one rule (:func:`mkdlib.report.store.stored_key`), and written between the README's
+``<!-- results:<grid> -->`` markers (a test checks that they equal the store's summary).
+
+    python -m mkdlib.report.readme calibration headline          # print the grids' tables
+    python -m mkdlib.report.readme calibration headline --update # write them into README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from ..config import make_config, resolve
+from ..experiments import grid_configs, setting_label
+from ..io import REPO_ROOT, atomic_write_text
+from .store import seed_free_key, stored_key, stored_result
+
+README = REPO_ROOT / "README.md"
+
+
+def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
+    """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
+    final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
+    groups: dict[str, dict] = {}
+    for cfg in grid_configs([name]):
+        g = groups.setdefault(
+            seed_free_key(resolve(make_config(cfg, seed=0))),
+            {
+                "run": cfg.run_name(),
+                "labels": cfg.split,
+                "setting": setting_label(cfg),
+                "planned": 0,
+                "miou": [],
+                "minutes": [],
+            },
+        )
+        g["planned"] += 1
+        key = stored_key(cfg, root)
+        if key is not None:
+            r = stored_result(key, root)
+            g["miou"].append(100 * r["final"]["miou"])
+            g["minutes"].append(r["wall_time_s"] / 60)
+    rows = []
+    for g in groups.values():
+        m = g.pop("miou")
+        rows.append(
+            {
+                **g,
+                "seeds": len(m),
+                "miou_mean": statistics.fmean(m) if m else None,
+                "miou_sd": statistics.stdev(m) if len(m) > 1 else None,
+                "minutes": statistics.fmean(g.pop("minutes")) if m else None,
+            }
+        )
+    return rows
+
+
+def summary_markdown(name: str, root: str | Path | None = None) -> str:
+    """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
+    lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
+    for r in summary_rows(name, root):
+        miou = (
+            "not run yet"
+            if r["miou_mean"] is None
+            else (f"{r['miou_mean']:.1f}" + (f" ± {r['miou_sd']:.1f}" if r["miou_sd"] is not None else ""))
+        )
+        minutes = "" if r["minutes"] is None else f"{r['minutes']:.1f}"
+        setting = f"`{r['setting']}`" if r["setting"] else "default"
+        lines.append(f"| {r['run']} | {r['labels']} | {setting} | {miou} | {r['seeds']}/{r['planned']} | {minutes} |")
+    return "\n".join(lines)
+
+
+def readme_block(name: str, text: str | None = None) -> str:
+    """The README's generated results block of grid ``name`` (between its two markers)."""
+    text = README.read_text() if text is None else text
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    if start not in text or end not in text:
+        raise KeyError(f"README.md has no block {start} ... {end}")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def update_readme(name: str) -> None:
+    """Write the grid's summary table into the README's block (numbers read from the store)."""
+    text = README.read_text()
+    readme_block(name, text)  # both markers are there
+    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    head, rest = text.split(start, 1)
+    atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mkdlib.report.readme", description=__doc__)
+    p.add_argument("grids", nargs="*", default=["calibration"])
+    p.add_argument("--update", action="store_true", help="write the tables into README.md's blocks")
+    args = p.parse_args(argv)
+    try:
+        for g in args.grids:
+            if args.update:
+                update_readme(g)
+            else:
+                print(f"{g}:\n{summary_markdown(g)}\n")
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
