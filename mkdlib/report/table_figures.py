@@ -1,0 +1,168 @@
+"""The tables chapter's figures: Table 1 (label fractions), Table 3 (ablation), Tables 4/5 (the
+sweeps) and the effects, ours beside the paper's, in the book's palette (re-exported by viz)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .figstyle import readable
+
+
+def _no_data(ax, what: str = "not yet run") -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
+    """mIoU vs label fraction: ours (built-in dataset, sd over seeds) beside the paper's Table 1.
+
+    ``runs``: :func:`mkdlib.paper.grid_runs` rows; ``paper``: the ``table1_voc_classic`` table.
+    """
+    import seaborn as sns
+
+    from .palette import METHOD_COLOURS
+    from .paper import FRACTIONS, method_label
+
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4), sharey=True)
+    done = runs.dropna(subset=["miou"])
+    if len(done):
+        colours = {method_label(m): c for m, c in METHOD_COLOURS.items()}
+        done = done.assign(
+            split=pd.Categorical(done["split"], FRACTIONS, ordered=True), method=done["method"].map(method_label)
+        )
+        sns.lineplot(
+            done,
+            x="split",
+            y="miou",
+            hue="method",
+            palette={m: colours.get(m, "0.5") for m in done["method"].unique()},
+            errorbar="sd",
+            err_style="bars",
+            marker="o",
+            ax=ax,
+            sort=True,
+        )
+    else:
+        _no_data(ax)
+    ax.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="ours: built-in dataset")
+    styles = {
+        "CPS-R101": (METHOD_COLOURS["cps"], "-"),
+        "MKD-R50": (METHOD_COLOURS["mkd"], "--"),
+        "MKD-R101": (METHOD_COLOURS["mkd"], "-"),
+    }
+    for name, (colour, style) in styles.items():
+        axp.plot(list(FRACTIONS), paper.loc[name].values, style, color=colour, marker="o", label=name)
+    ax.set_ylim(0, 100)
+    axp.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="paper: PASCAL VOC 2012 (Table 1)")
+    axp.legend(fontsize="small")
+    for a in (ax, axp):
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    return readable(fig)
+
+
+def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
+    """Table 3 as bars: ours (mean, sd over seeds, one dot per seed) beside the paper's."""
+    import seaborn as sns
+
+    from .paper import PAPER, short_label
+
+    labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
+    from .palette import METHOD_COLOURS, PAPER_COLOUR
+
+    # zero-based, shared axes: ours and the paper's bars read on one scale
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True, sharex=True)
+    done = runs.dropna(subset=["miou"]).assign(label=lambda d: d["label"].map(short_label))
+    ours = METHOD_COLOURS["mkd"]
+    if len(done):
+        sns.barplot(done, y="label", x="miou", order=labels, errorbar="sd", color=ours, alpha=0.6, ax=ax)
+        sns.stripplot(done, y="label", x="miou", order=labels, color=ours, edgecolor="k", linewidth=0.5, size=4, ax=ax)
+    else:
+        ax.set_yticks(range(len(labels)), labels)
+        _no_data(ax)
+    ax.set(xlabel="val mIoU (%)", ylabel="", title="ours: built-in dataset")
+    col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
+    axp.barh(range(len(labels)), table[col].values, color=PAPER_COLOUR)
+    axp.set_xlim(0, 100)
+    axp.set(xlabel="val mIoU (%)", title="paper: VOCAug 1/16, R50")
+    for a in (ax, axp):
+        a.grid(axis="x", alpha=0.3)
+    fig.text(
+        0.01,
+        0.005,
+        "co-training (CPS) + MT: mean teacher, mutual MT, SDA: strong aug, FDA: feature aug",
+        fontsize="small",
+        color="0.3",
+        va="bottom",
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return readable(fig)
+
+
+def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
+    """Table 4/5 as lines: ours vs ``param`` (built-in dataset) beside the paper's R50 and R101."""
+    import seaborn as sns
+
+    from .paper import PAPER
+
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    done = runs.dropna(subset=["miou"])
+    if len(done):
+        from .palette import method_colour
+        from .paper import method_label
+
+        done = done.assign(series=[method_label(m) for m in done["method"]])
+        colours = {method_label(m): method_colour(m) for m in done["method"].unique()}
+        sns.lineplot(
+            done, x=param, y="miou", hue="series", palette=colours, errorbar="sd", err_style="bars", marker="o", ax=ax
+        )
+        ax.legend(fontsize="small", title=None)
+    else:
+        _no_data(ax)
+    ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
+    for col in (f"{PAPER} R50", f"{PAPER} R101"):
+        s = table[col].dropna()
+        axp.plot(s.index, s.values, marker="o", label=col.replace(f"{PAPER} ", ""))
+    axp.set(xlabel=param, ylabel="val mIoU (%)", title="paper: VOCAug 1/16")
+    axp.legend(fontsize="small")
+    for a in (ax, axp):
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    return readable(fig)
+
+
+def plot_effect_directions(effects: pd.DataFrame) -> Figure:
+    """Each paper effect as two bars: our gain (built-in dataset, with its seed-noise band) and the
+    paper's gain. ``effects``: :func:`mkdlib.paper.effect_directions`."""
+    from .paper import OURS, PAPER
+
+    labels = [f"{t}: {e}" for t, e in effects.index]
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.4))
+    ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
+    ax.barh(
+        y - 0.2,
+        ours.fillna(0.0),
+        height=0.4,
+        color="C0",
+        label="ours (built-in dataset)",
+        xerr=noise.fillna(0.0),
+        error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
+    )
+    ax.barh(y + 0.2, theirs, height=0.4, color="C1", label="paper")
+    for yi, v in zip(y, ours):
+        if np.isnan(v):
+            ax.text(0, yi - 0.2, " not yet run", va="center", fontsize="x-small", color="grey")
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set(
+        xlabel="mIoU gain over the table's reference row (points)",
+        title="Does each effect reproduce? (error bars: 2 sd of seed noise)",
+    )
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return readable(fig)
