@@ -105,11 +105,12 @@ def gpu_hours(cfg: Config, processes: int) -> float:
 
 def measured_gpu_hours(cfg: Config, root: str | Path | None = None) -> float | None:
     """GPU-hours of a stored run of ``cfg`` that ran on CUDA (wall time x processes), else None."""
-    from ..results import is_done, load_result
+    from .store import stored_key, stored_result
 
-    if not is_done(cfg.key(), root):
+    key = stored_key(cfg, root)
+    if key is None:
         return None
-    r = load_result(cfg.key(), root)
+    r = stored_result(key, root)
     env = r.get("env", {})
     if "cuda" not in str(env.get("device", "")):
         return None
@@ -176,10 +177,10 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     runs = stored_runs(root)
     wall, per_iter = {}, {}  # per_iter: method -> CPU seconds per iteration of its stored runs
     if len(runs):
-        from ..results import load_result
+        from .store import stored_result
 
         for r in runs.itertuples():
-            result = load_result(r.key, root)
+            result = stored_result(r.key, root)
             wall[(r.seed_free_key, int(r.seed))] = result["wall_time_s"]
             per_iter.setdefault(result["config"]["method"], []).append(
                 result["wall_time_s"] / result["config"]["iters"]

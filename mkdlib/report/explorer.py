@@ -267,12 +267,12 @@ def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataF
     """Stored runs side by side, narrow enough for the book's column: one row per run (method,
     seed), its split, the Table 3 switches that are on, gamma, beta, iterations, mIoU, wall time."""
     from ..config import SWITCHES, make_config
-    from ..results import load_result
     from .paper import short_label, switch_label
+    from .store import stored_result
 
     rows = []
     for k in keys:
-        r = load_result(k, root)
+        r = stored_result(k, root)
         c = r["config"]
         cfg = make_config(**{f: c[f] for f in ("method", *SWITCHES) if f in c})
         rows.append(
@@ -301,8 +301,9 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
 
     from ..config import METHODS, SWITCHES, make_config, resolve
     from ..experiments import short_run
-    from ..results import load_curves, load_result
+    from ..results import load_curves
     from .paper import FRACTIONS, stored_runs
+    from .store import stored_result
     from .viz import plot_curves
 
     method = w.Dropdown(options=METHODS, value="mkd", description="method")
@@ -341,7 +342,7 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
             return
         opts = []
         for k in stored_runs(root)["key"]:
-            r = load_result(k, root)
+            r = stored_result(k, root)
             c = r["config"]
             if (
                 c["method"] == want.method
