@@ -314,6 +314,9 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
                     "vs legacy (paired)": None
                     if start == TEACHER_STARTS[0] or effect is None
                     else round(effect.mean, 1),
+                    "95% interval": ""
+                    if start == TEACHER_STARTS[0] or effect is None or effect.low != effect.low
+                    else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
                     "collapsed seeds": sum(stats.is_collapsed(r["miou"], r["top_share"], sup) for r in runs.values()),
                     "seeds": len(runs),
                     "supervised (same length)": None if sup is None else round(sup, 1),
@@ -334,15 +337,17 @@ def chosen_start(method: str = "mkd") -> str:
 
 
 def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
-    """What the traces (at the last traced iteration of each start) and the teachers grid say,
+    """What the traces (at each start's iteration with the most seeds) and the teachers grid say,
     start by start, and which start the presets use."""
     if summary.empty:
         return "No trace is stored yet: `python -m mkdlib.report.collapse` computes them (minutes each)."
     lines = []
     sup = supervised_curve()
-    last = summary.reset_index().groupby("teacher start", sort=False)["iteration"].max()
+    # per start, the traced iteration with the most seeds (the later one on a tie)
+    flat = summary.reset_index().sort_values(["seeds", "iteration"])
+    chosen = flat.groupby("teacher start", sort=False).tail(1).set_index("teacher start")["iteration"]
     for (label, it), r in summary.iterrows():
-        if it != last[label]:
+        if it != chosen[label]:
             continue
         share = r["teacher's top class share"]
         state = "collapsed" if share > COLLAPSE_TOP_SHARE else "no collapse"
@@ -356,9 +361,10 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
     mt = starts[starts["row"] == "mean teacher"]
     for _, r in mt.iterrows():
         if r["seeds"] and r["vs legacy (paired)"] == r["vs legacy (paired)"] and r["vs legacy (paired)"] is not None:
+            interval = f", 95 % interval {r['95% interval']}" if r["95% interval"] else ""
             lines.append(
                 f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {r['seeds']} seed(s), "
-                f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds."
+                f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds{interval}."
             )
     return "\n".join(lines) + (
         f"\n\nThe `mkd` preset, and so every Table 3 row, starts its teachers with **{chosen_start('mkd')}**; "
