@@ -293,7 +293,7 @@ def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
         recompute = (
             f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
             f" at the stored runs' cost per iteration; the {len(todo)} configs not yet stored, about"
-            f" {todo.sum() / 60:.1f}"
+            f" {todo.sum() / 60:.1f} CPU-hours"
         )
         if todo.isna().any():
             recompute += f" ({int(todo.isna().sum())} of them of a method with no stored run, not counted)"
