@@ -202,8 +202,13 @@ def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None 
     from .palette import SUBSET_COLOURS
 
     n = max(len(traces), 1)
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2), sharey=True, squeeze=False)
-    for ax, (label, df) in zip(axes[0], traces.items()):
+    cols = min(n, 2)  # two panels a row: the book's column is narrow
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.6), sharey=True, squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    for ax, (label, df) in zip(flat, traces.items()):
         lines = [
             ("teacher 1", "eval", "validation", "teacher, eval BN", "-"),
             ("teacher 1", "batch", "validation", "teacher, batch stats", "--"),
@@ -221,17 +226,18 @@ def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None 
         twin = ax.twinx()
         twin.plot(share.iteration, share.top_share, ":", color="0.4", label="teacher's top class share")
         twin.set_ylim(0, 100)
-        twin.set_yticks([0, 50, 100] if ax is axes[0][-1] else [])
+        twin.set_yticks([0, 50, 100] if ax in axes[:, -1] else [])
         ax.set_title(label, fontsize=9)
         ax.set_xscale("log")
         ax.set_xlabel("iteration")
         ax.set_ylim(0, 100)
-    axes[0][0].set_ylabel("mIoU (%)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mIoU (%)")
     if traces:
-        handles = axes[0][0].get_legend_handles_labels()
+        handles = flat[0].get_legend_handles_labels()
         extra = twin.get_legend_handles_labels()
         fig.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    fig.tight_layout(rect=(0, 0.14 / rows, 1, 1))
     return fig
 
 
