@@ -306,6 +306,42 @@ def most_improved(
     return sorted(scores, key=lambda s: s[2] - s[1], reverse=True)[:k]
 
 
+def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The image, dimmed, with the pixels ``pred`` gets wrong in red (ignored pixels, 255, left out)."""
+    out = (image.astype(np.float32) * 0.45).astype(np.uint8)
+    wrong = (pred != truth) & (truth != IGNORE_INDEX)
+    out[wrong] = (230, 30, 30)
+    return out
+
+
+def overlay_figure(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    predictions: Mapping[str, Sequence[np.ndarray]],
+    class_names: Sequence[str],
+    row_titles: Sequence[str] | None = None,
+    errors_of: str | None = None,
+) -> Figure:
+    """Figure 2 as overlays: the image, the ground truth and each method's prediction blended over
+    the image (background left plain), and where ``errors_of`` (a method) is wrong, in red."""
+    rows = []
+    for i, (img, gt) in enumerate(zip(images, truths)):
+        row = [img, overlay(img, np.where(gt == IGNORE_INDEX, 0, gt))]
+        row += [overlay(img, p[i]) for p in predictions.values()]
+        if errors_of in predictions:
+            row.append(error_map(img, predictions[errors_of][i], gt))
+        rows.append(row)
+    short = {
+        "supervised only": "supervised",
+        "mean teacher": "MT",
+        "CPS + CutMix": "CPS+CutMix",
+        "CPS (co-training)": "CPS",
+    }
+    titles = ["image", "truth", *(short.get(n, n) for n in predictions)]
+    titles += [f"{short.get(errors_of, errors_of)} errors"] if errors_of in predictions else []
+    return image_grid(rows, col_titles=titles, row_titles=row_titles, class_names=class_names, size=1.4)
+
+
 def qualitative_figure(
     images: Sequence[np.ndarray],
     truths: Sequence[np.ndarray],
