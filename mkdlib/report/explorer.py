@@ -93,6 +93,15 @@ def _menu(buttons: list[dict]) -> list[dict]:
     ]
 
 
+def _colour(label: str) -> str:
+    """The palette's colour of a method named by its label (an MKD variant's otherwise)."""
+    from ..registry import METHOD_INFO
+    from .palette import method_colour
+
+    by_label = {info.label: name for name, info in METHOD_INFO.items()}
+    return method_colour(by_label.get(label, "mkd"))
+
+
 def final_miou_figure(root: str | Path | None = None):
     """Final mIoU of every stored run, by view: bars (mean, sd over seeds) and one dot per seed
     (hover: key, seed, final and best mIoU). The dropdown picks the view."""
@@ -107,7 +116,10 @@ def final_miou_figure(root: str | Path | None = None):
         for series, s in v.groupby("series", sort=False):
             g = s.groupby("x", sort=False)["miou"]
             mean, sd, n = g.mean().reindex(order), g.std(ddof=1).reindex(order), g.count().reindex(order).fillna(0)
+            # one colour per method: by bar in the method view, by series where a series is a method
+            colours = [_colour(o) for o in order] if view == "method" else [_colour(series)] * len(order)
             fig.add_bar(
+                marker=dict(color=colours),
                 x=[_wrap(o) for o in order],
                 y=mean.values,
                 error_y=dict(array=sd.fillna(0).values),
@@ -123,7 +135,11 @@ def final_miou_figure(root: str | Path | None = None):
                 y=done["miou"],
                 mode="markers",
                 name=f"{series}: one seed",
-                marker=dict(color="black", size=7),
+                marker=dict(
+                    color=[_colour(x) for x in done["x"]] if view == "method" else _colour(series),
+                    size=7,
+                    line=dict(color="black", width=1),
+                ),
                 visible=view == "method",
                 customdata=list(zip(done["key"], done["seed"].astype(int), done["best_miou"].round(2))),
                 hovertemplate="%{customdata[0]}<br>seed %{customdata[1]}: final %{y:.2f}, "
