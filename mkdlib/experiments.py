@@ -171,6 +171,9 @@ CALIBRATION_SWITCHES = (dict(teacher_bn_train=True), dict(pseudo_loss_norm="labe
 #: without CutMix, a weaker teacher term, confident teacher pseudo labels only (the paper's Table 1 *
 #: variant), a milder feature augmentation, and the last three together.
 DIAGNOSIS = (
+    # L_ss targets from the partner's plain logits: the corrected MKD (targets from feature-augmented
+    # logits, Algorithm 1 line 14) names every object one class at seed 0 once lambda passes ~0.5
+    dict(pseudo_from_augmented=False),
     dict(unsup_rampup=0.0),  # the teachers' start without the ramp-up: what it costs or gives MKD
     dict(cps_targets="weak_view"),
     dict(cutmix=False),
