@@ -194,6 +194,14 @@ def pairs(store: Store, a: dict, b: dict, config: Callable[[dict, int], Config] 
     return out
 
 
+#: method pairs whose per-seed differences measure the seed noise of a difference between methods
+BASELINE_PAIRS = (
+    (dict(method="mean_teacher"), dict(method="supervised")),
+    (dict(method="cps_cutmix"), dict(method="supervised")),
+    (dict(method="mean_teacher"), dict(method="cps_cutmix")),
+)
+
+
 def claims_table(root: str | Path | None = None) -> pd.DataFrame:
     """One row per claim: the paper's effect, ours (mean of per-seed differences, 95 % interval),
     pairs, the minimum detectable effect, a verdict and the runs behind it."""
@@ -204,9 +212,11 @@ def claims_table(root: str | Path | None = None) -> pd.DataFrame:
         ps = pairs(store, c.a, c.b)
         collapsed = [r["key"] for pair in ps for r in pair if stats.is_collapsed(r["miou"], r["top_share"], sup)]
         found.append((c, ps, collapsed))
-    pooled_sd, pooled_df = stats.pool_sd(
-        [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
-    )
+    groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
+    # a one-pair claim borrows the spread of per-seed differences of the other claims, and of the
+    # paired baselines (supervised, mean teacher, CPS + CutMix) while the claims have too few pairs
+    groups += [[a["miou"] - b["miou"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
+    pooled_sd, pooled_df = stats.pool_sd([g for g in groups if len(g) >= 2])
     for c, ps, collapsed in found:
         effect = stats.paired_effect([a["miou"] for a, _ in ps], [b["miou"] for _, b in ps], pooled_sd, pooled_df)
         rows.append(
