@@ -59,6 +59,8 @@ def test_collapse_rule():
     assert stats.is_collapsed(40.0, 95.0, 45.0)  # one class on 95 % of the pixels
     assert stats.is_collapsed(20.0, 50.0, 45.0)  # below half of supervised
     assert not stats.is_collapsed(40.0, 60.0, 45.0)  # below supervised, not collapsed: an effect
+    assert stats.is_collapsed(40.0, 60.0, 45.0, naming_share=100.0)  # every object found named one class
+    assert not stats.is_collapsed(40.0, 60.0, 45.0, naming_share=50.0)
 
 
 def _store(root, cfg, miou: float, one_class: bool = False) -> None:

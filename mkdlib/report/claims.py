@@ -167,7 +167,13 @@ class Store:
             share = 100 * counts.max() / counts.sum()
         except (OSError, KeyError, ValueError):
             pass
-        return {"key": key, "miou": 100 * r["final"]["miou"], "top_share": share}
+        naming = None
+        if r["final"].get("confusion") is not None:  # the share of found objects given one class
+            from ..evaluate import object_scores
+
+            dominant = object_scores(np.asarray(r["final"]["confusion"]))["dominant_class_share"]
+            naming = None if dominant != dominant else 100 * dominant
+        return {"key": key, "miou": 100 * r["final"]["miou"], "top_share": share, "naming_share": naming}
 
 
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
@@ -210,7 +216,12 @@ def claims_table(root: str | Path | None = None) -> pd.DataFrame:
     rows, found = [], []
     for c in claims():
         ps = pairs(store, c.a, c.b)
-        collapsed = [r["key"] for pair in ps for r in pair if stats.is_collapsed(r["miou"], r["top_share"], sup)]
+        collapsed = [
+            r["key"]
+            for pair in ps
+            for r in pair
+            if stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"])
+        ]
         found.append((c, ps, collapsed))
     groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
     # a one-pair claim borrows the spread of per-seed differences of the other claims, and of the

@@ -323,7 +323,9 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
                     "95% interval": ""
                     if start == TEACHER_STARTS[0] or effect is None or effect.low != effect.low
                     else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
-                    "collapsed seeds": sum(stats.is_collapsed(r["miou"], r["top_share"], sup) for r in runs.values()),
+                    "collapsed seeds": sum(
+                        stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"]) for r in runs.values()
+                    ),
                     "seeds": len(runs),
                     "supervised (same length)": None if sup is None else round(sup, 1),
                 }

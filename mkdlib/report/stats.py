@@ -109,8 +109,13 @@ def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = 
     return INCONCLUSIVE
 
 
-def is_collapsed(miou: float, top_share: float | None, supervised_miou: float | None) -> bool:
-    """One class on more than COLLAPSE_TOP_SHARE % of the pixels, or below half of supervised."""
+def is_collapsed(
+    miou: float, top_share: float | None, supervised_miou: float | None, naming_share: float | None = None
+) -> bool:
+    """One class on more than COLLAPSE_TOP_SHARE % of the pixels, or of the object pixels the run
+    finds (``naming_share``: every object named one class), or below half of supervised."""
     if top_share is not None and top_share > COLLAPSE_TOP_SHARE:
+        return True
+    if naming_share is not None and naming_share > COLLAPSE_TOP_SHARE:
         return True
     return supervised_miou is not None and miou < COLLAPSE_OF_SUPERVISED * supervised_miou
