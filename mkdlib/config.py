@@ -381,21 +381,21 @@ def resolve(cfg: Config) -> Config:
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     s = cfg.switches()
+    has_teacher = s["own_teacher"] or s["mutual_mean_teacher"]
     # a setting that cannot act takes its legacy value: one training, one key
     inert = {
         "cutmix": not s["strong_aug"],  # cutmix only acts with strong_aug
         "cps_targets": not (s["strong_aug"] and s["co_training"]),  # else the students' view is the weak one
         "fa_on_sup": not s["feature_aug"],
-        "teacher_feature_aug": not (s["feature_aug"] and (s["own_teacher"] or s["mutual_mean_teacher"])),
-        "teacher_bn_buffers": not (s["own_teacher"] or s["mutual_mean_teacher"]),
+        "pseudo_from_augmented": not s["feature_aug"],  # no augmented logits: the plain argmax
+        "teacher_feature_aug": not (s["feature_aug"] and has_teacher),
+        "teacher_bn_buffers": not has_teacher,
         "photometric_probs": not s["strong_aug"],
         "student_forward": cfg.method == "supervised",
         "consistency_pixels": cfg.method == "supervised",
     }
     legacy = {"cutmix": True, **PRESET_SETTINGS}
     cfg = dataclasses.replace(cfg, **{k: legacy[k] for k, off in inert.items() if off})
-    if not s["feature_aug"] and cfg.pseudo_from_augmented:  # no augmented logits: the plain argmax
-        cfg = dataclasses.replace(cfg, pseudo_from_augmented=False)
     if cfg.method == "mean_teacher" and cfg.consistency_pixels != "unlabeled":
         raise ConfigError(
             "consistency_pixels 'all' (L_st over labeled + unlabeled images, the MKD release) is "
@@ -417,7 +417,6 @@ def resolve(cfg: Config) -> Config:
             "method 'mean_teacher' is one student with its own teacher; for co-training "
             "with teachers use method 'mkd' with the switches"
         )
-    has_teacher = s["own_teacher"] or s["mutual_mean_teacher"]
     if two_students and not has_teacher and not s["co_training"]:
         raise ConfigError("method 'mkd' with every switch off trains nothing semi-supervised")
     if not has_teacher and cfg.alpha > 0 and cfg.alpha != ALPHA_DEFAULT:  # cps/supervised configs carry the default
