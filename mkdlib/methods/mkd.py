@@ -121,21 +121,17 @@ class MKD(Method):
         both = self.cfg.consistency_pixels == "all"
         if not self.cfg.teacher_feature_aug:
             return weak_view_logits(self.teachers, views, labeled=both)
-        lam = ramp_cosine(progress, self.cfg.fa_lambda)
+        lam, n_l = ramp_cosine(progress, self.cfg.fa_lambda), len(views.labeled) if both else 0
         out = []
         with torch.inference_mode():
-            for teacher, stats, o in zip(
-                self.teachers, self.teacher_feature_stats, weak_view_outputs(self.teachers, views)
-            ):
-                labels = pseudo_label(o.logits, ignore=views.ignore)
-                logits, features = o.logits, o.features
+            outs = weak_view_outputs(self.teachers, views, labeled=both)
+            for teacher, stats, o in zip(self.teachers, self.teacher_feature_stats, outs):
+                labels = pseudo_label(o.logits[n_l:], ignore=views.ignore)
                 if both:
-                    lab = teacher(views.labeled)
                     labels = torch.cat([views.mask, labels])
-                    logits, features = torch.cat([lab.logits, logits]), torch.cat([lab.features, features])
-                stats.update(features, labels)
+                stats.update(o.features, labels)
                 weight = teacher.module.classifier.weight.detach().flatten(1)
-                out.append(feature_augment(logits, labels, isda_offsets(weight, stats.variance), lam))
+                out.append(feature_augment(o.logits, labels, isda_offsets(weight, stats.variance), lam))
         return out
 
     def partner_weak_targets(self, views: Views) -> list[torch.Tensor] | None:
@@ -245,24 +241,28 @@ class MKD(Method):
         return terms["sup"] + ramp * (cfg.alpha * terms.get("st", 0.0) + cfg.beta * terms.get("ss", 0.0))
 
 
-def weak_view_outputs(nets, views: Views) -> list[SegOutput]:
-    """Each network on the weak view (forward only), logits and features mixed with the students'
-    CutMix mask (features as the release mixes them: nearest-resized mask)."""
-    with torch.inference_mode():
+def weak_view_outputs(nets, views: Views, labeled: bool = False, features: bool = True) -> list[SegOutput]:
+    """Each network on the weak view (forward only: no graph, no autograd bookkeeping), logits and
+    features mixed with the students' CutMix mask (features as the release mixes them, with the
+    nearest-resized mask; left unmixed when ``features`` is False). ``labeled``: each network's
+    outputs on the labeled images first (consistency over labeled + unlabeled images)."""
+    with torch.inference_mode():  # every weak-view forward first, then the labeled ones (dropout's draws)
         outs = [n(views.weak) for n in nets]
         if views.cut is not None:
-            outs = [SegOutput(mix(o.logits, views.cut), mix(o.features, views.cut)) for o in outs]
+            outs = [
+                SegOutput(mix(o.logits, views.cut), mix(o.features, views.cut) if features else o.features)
+                for o in outs
+            ]
+        if labeled:
+            labs = [n(views.labeled) for n in nets]
+            outs = [
+                SegOutput(torch.cat([lab.logits, o.logits]), torch.cat([lab.features, o.features]))
+                for lab, o in zip(labs, outs)
+            ]
     return outs
 
 
 def weak_view_logits(nets, views: Views, labeled: bool = False) -> list[torch.Tensor]:
-    """Each network on the weak view (forward only: no graph, no autograd bookkeeping), mixed with
-    the students' CutMix mask: the teachers' L_st targets and, with cps_targets weak_view, L_ss's.
-    ``labeled``: the labeled images' logits first (consistency over labeled + unlabeled images)."""
-    with torch.inference_mode():
-        logits = [n(views.weak).logits for n in nets]
-        if views.cut is not None:
-            logits = [mix(t, views.cut) for t in logits]
-        if labeled:
-            logits = [torch.cat([n(views.labeled).logits, t]) for n, t in zip(nets, logits)]
-    return logits
+    """The logits of :func:`weak_view_outputs`: the teachers' L_st targets and, with cps_targets
+    weak_view, L_ss's."""
+    return [o.logits for o in weak_view_outputs(nets, views, labeled, features=False)]
