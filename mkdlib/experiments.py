@@ -104,16 +104,17 @@ def table3_row(on: dict) -> dict:
     return dict(method="mkd", co_training=True, **{**switches, **on})
 
 
-#: candidate teacher starts (book/paper-vs-code.md): the legacy one (BatchNorm buffers averaged,
-#: eval mode, unlabeled weight from step 1), the student's buffers copied, the release's
-#: batch-statistic teachers (parameters-only EMA), and a short ramp-up of the unlabeled weight
-TEACHER_STARTS = (
-    dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.0),
-    dict(teacher_bn_buffers="copy", teacher_bn_train=False, unsup_rampup=0.0),
+#: candidate teacher starts, by the label the book gives them (book/paper-vs-code.md): the legacy
+#: one (BatchNorm buffers averaged, eval mode, unlabeled weight from step 1), the student's buffers
+#: copied, the release's batch-statistic teachers (parameters-only EMA), and a short ramp-up of the
+#: unlabeled weight; the grid and the traces (mkdlib.report.collapse) both read this
+TEACHER_STARTS = {
+    "buffers averaged (legacy)": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.0),
+    "buffers copied": dict(teacher_bn_buffers="copy", teacher_bn_train=False, unsup_rampup=0.0),
     # = the release's parameters-only EMA: batch statistics ignore the buffers
-    dict(teacher_bn_buffers="ema", teacher_bn_train=True, unsup_rampup=0.0),
-    dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.1),
-)
+    "batch statistics": dict(teacher_bn_buffers="ema", teacher_bn_train=True, unsup_rampup=0.0),
+    "unlabeled ramp-up 0.1": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.1),
+}
 #: a 1,000-iteration schedule (seed 0, each start): the weak-view row does not collapse there as
 #: it does at the default length, so the collapse question is answered by traces of the default
 #: length's first 1,000 iterations, 3 seeds (mkdlib.report.collapse), not by this screen
@@ -127,9 +128,11 @@ def teacher_start_grid() -> list[Config]:
     cheapest answers first. The weak-view row at full length is the ablation grid's."""
     b, short = base_config, TEACHER_SCREEN_ITERS
     weak = dict(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", iters=short)
-    co = [b(**weak, **t, seed=SWEEP_SEED) for t in TEACHER_STARTS]
+    co = [b(**weak, **t, seed=SWEEP_SEED) for t in TEACHER_STARTS.values()]
     sup = [b(method="supervised", split="1/16", iters=short, seed=s) for s in HEADLINE_SEEDS]
-    mt = [[b(method="mean_teacher", split="1/16", **t, seed=s) for t in TEACHER_STARTS] for s in HEADLINE_SEEDS]
+    mt = [
+        [b(method="mean_teacher", split="1/16", **t, seed=s) for t in TEACHER_STARTS.values()] for s in HEADLINE_SEEDS
+    ]
     # the ramp-up first (the copied buffers collapse the weak-view row: mkdlib.report.collapse)
     ramp, copied = [m[3] for m in mt], [m[1] for m in mt]
     return co + ramp[:1] + sup + ramp[1:] + [mt[1][2], mt[2][2]] + copied + [m[0] for m in mt] + [mt[0][2]]

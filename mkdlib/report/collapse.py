@@ -29,6 +29,7 @@ from torch import nn
 from ..config import Config, base_config, resolve
 from ..data import EvalDataset, prepare_data
 from ..evaluate import confusion_matrix, mean_iou
+from ..experiments import TEACHER_STARTS
 from ..io import atomic_write_json
 from ..results import results_dir
 from .stats import COLLAPSE_TOP_SHARE
@@ -113,14 +114,9 @@ def trace(cfg: Config, at: Sequence[int] = TRACE_ITERS, run_dir: str | Path | No
     return pd.DataFrame(rows)
 
 
-#: the starts the book shows: the legacy one (buffers averaged, eval mode) and the candidates, on
-#: co-training + mutual mean teacher with weak views (Table 3 row 3), seed 0, at the default length
-TRACED_STARTS = {
-    "buffers averaged (legacy)": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.0),
-    "buffers copied": dict(teacher_bn_buffers="copy", teacher_bn_train=False, unsup_rampup=0.0),
-    "batch statistics": dict(teacher_bn_buffers="ema", teacher_bn_train=True, unsup_rampup=0.0),
-    "unlabeled ramp-up 0.1": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.1),
-}
+#: the starts traced: every candidate of the teachers grid (mkdlib.experiments.TEACHER_STARTS), on
+#: co-training + mutual mean teacher with weak views (Table 3 row 3), at the default length
+TRACED_STARTS = TEACHER_STARTS
 
 
 def traced_config(start: dict, seed: int = 0) -> Config:
@@ -272,19 +268,12 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def _start_label(start: dict) -> str:
-    for label, s in TRACED_STARTS.items():
-        if s == start:
-            return label
-    return ", ".join(f"{k}={v}" for k, v in start.items())
-
-
 def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     """The teachers grid (mkdlib.experiments.teacher_start_grid) read from the store: each teacher
     start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
     (one class on > 90 % of the pixels, or below half of supervised at the same length)."""
-    from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, TEACHER_STARTS, table3_row
+    from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
     from . import stats
     from .claims import Store, supervised_reference
 
@@ -300,12 +289,13 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     for row, (fields_, iters) in targets.items():
         sup = supervised_reference(store, iters=iters)
         legacy = {}
-        for start in TEACHER_STARTS:
+        for k, (label, start) in enumerate(TEACHER_STARTS.items()):
+            is_legacy = k == 0  # the first start is the legacy one, the reference of the others
             runs = {
                 s: store.run(resolve(base_config(**fields_, **start, split="1/16", seed=s))) for s in HEADLINE_SEEDS
             }
             runs = {s: r for s, r in runs.items() if r is not None}
-            if start == TEACHER_STARTS[0]:
+            if is_legacy:
                 legacy = runs
             shared = [s for s in runs if s in legacy]
             effect = stats.paired_effect([runs[s]["miou"] for s in shared], [legacy[s]["miou"] for s in shared])
@@ -313,15 +303,13 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
             rows.append(
                 {
                     "row": row,
-                    "teacher start": _start_label(start),
+                    "teacher start": label,
                     "iterations": iters or base_config().iters,
                     "mIoU per seed": ", ".join(f"{v:.1f}" for v in values),
                     "mean": round(sum(values) / len(values), 1) if values else None,
-                    "vs legacy (paired)": None
-                    if start == TEACHER_STARTS[0] or effect is None
-                    else round(effect.mean, 1),
+                    "vs legacy (paired)": None if is_legacy or effect is None else round(effect.mean, 1),
                     "95% interval": ""
-                    if start == TEACHER_STARTS[0] or effect is None or effect.low != effect.low
+                    if is_legacy or effect is None or effect.low != effect.low
                     else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
                     "collapsed seeds": sum(
                         stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"]) for r in runs.values()
