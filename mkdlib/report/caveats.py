@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_CONFIG, base_config, committed_weights, provenance_path, resolve
 from ..data.synthetic import SyntheticSpec
-from ..results import is_done, load_curves
+from .store import evaluation_curves
 
 
 def late_change(root: str | Path | None = None, methods=("supervised", "mean_teacher", "cps_cutmix", "mkd")) -> dict:
@@ -18,14 +18,7 @@ def late_change(root: str | Path | None = None, methods=("supervised", "mean_tea
     config's stored 1/16 runs, per method: how far from converged the last evaluation is."""
     out = {}
     for m in methods:
-        deltas = []
-        for seed in range(10):
-            cfg = resolve(base_config(method=m, seed=seed))
-            if not is_done(cfg.key(), root):
-                continue
-            evals = [r for r in load_curves(cfg.key(), root) if "miou" in r]
-            if len(evals) >= 2:
-                deltas.append(100 * (evals[-1]["miou"] - evals[-2]["miou"]))
+        deltas = [100 * (ev[-1]["miou"] - ev[-2]["miou"]) for ev in evaluation_curves(m, root) if len(ev) >= 2]
         if deltas:
             out[m] = statistics.fmean(deltas)
     return out

@@ -176,15 +176,12 @@ def trace_summary(root: str | Path | None = None, at: Sequence[int] = (500, 1000
 def supervised_curve(root: str | Path | None = None) -> pd.Series:
     """Validation mIoU (%) of supervised training at 1/16 by iteration (the default config, mean over
     the stored seeds): the yardstick a weak-view row has to beat."""
-    from ..results import is_done, load_curves
+    from .store import evaluation_curves
 
     points: dict[int, list[float]] = {}
-    for seed in range(10):
-        cfg = resolve(base_config(method="supervised", seed=seed))
-        if is_done(cfg.key(), root):
-            for r in load_curves(cfg.key(), root):
-                if "miou" in r:
-                    points.setdefault(r["iter"], []).append(100 * r["miou"])
+    for evals in evaluation_curves("supervised", root):
+        for r in evals:
+            points.setdefault(r["iter"], []).append(100 * r["miou"])
     return pd.Series({it: sum(v) / len(v) for it, v in sorted(points.items())}, dtype=float)
 
 

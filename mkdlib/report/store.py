@@ -260,3 +260,16 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
     :func:`mkdlib.report.viz.plot_miou_curves`."""
     done = runs[(runs["seed"] == seed) & runs["key"].notna()]
     return {getattr(r, label): results.load_curves(r.key, root) for r in done.itertuples()}
+
+
+def evaluation_curves(method: str, root: str | Path | None = None, seeds=range(10)) -> list[list[dict]]:
+    """The validation evaluations (``iter``, ``miou``) of the default config's stored 1/16 runs of
+    ``method``, one list per stored seed, matched by the one rule (:func:`stored_key`)."""
+    from ..config import base_config, resolve
+
+    out = []
+    for seed in seeds:
+        key = stored_key(resolve(base_config(method=method, seed=seed)), root)
+        if key is not None:
+            out.append([r for r in results.load_curves(key, root) if "miou" in r])
+    return out
