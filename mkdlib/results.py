@@ -96,17 +96,13 @@ def tidy_runs(root: str | Path | None = None):
     config fields, the iteration, the validation mIoU there and whether it is the final one."""
     import pandas as pd
 
-    from .io import read_jsonl
-
+    root = Path(root or results_dir())
     rows = []
-    for path in sorted(Path(root or results_dir()).glob("*/result.json")):
-        r = json.loads(path.read_text())
-        cfg = with_legacy_settings(r["config"])
-        evals = (
-            [e for e in read_jsonl(path.parent / "metrics.jsonl") if "miou" in e]
-            if (path.parent / "metrics.jsonl").is_file()
-            else []
-        )
+    for path in sorted(root.glob("*/result.json")):
+        r = load_result(path.parent.name, root)
+        cfg = r["config"]
+        has_curves = (path.parent / "metrics.jsonl").is_file()
+        evals = [e for e in load_curves(r["key"], root) if "miou" in e] if has_curves else []
         final = {"iter": cfg.get("iters"), "miou": r["final"]["miou"]}
         for e in evals or [final]:
             rows.append(
