@@ -7,7 +7,6 @@ seed), so a row never pools runs of different configs; a collapsed run is counte
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,11 +189,11 @@ def supervised_reference(store: Store, split: str = "1/16", iters: int | None = 
     return sum(vals) / len(vals) if vals else None
 
 
-def pairs(store: Store, a: dict, b: dict, config: Callable[[dict, int], Config] = config_at) -> list[tuple[dict, dict]]:
-    """The stored runs of both sides that share a seed."""
+def pairs(store: Store, a: dict, b: dict) -> list[tuple[dict, dict]]:
+    """The stored runs of both sides (config fields, :func:`config_at`) that share a seed."""
     out = []
     for s in SEEDS:
-        ra, rb = store.run(config(a, s)), store.run(config(b, s))
+        ra, rb = store.run(config_at(a, s)), store.run(config_at(b, s))
         if ra is not None and rb is not None:
             out.append((ra, rb))
     return out
