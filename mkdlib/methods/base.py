@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..models import SegmentationNet, build_model
+from ..models import SegmentationNet, SegOutput, build_model
 
 
 class Method(nn.Module):
@@ -38,6 +38,15 @@ class Method(nn.Module):
         for t in self.teachers:  # teachers: eval-mode BatchNorm unless asked otherwise
             t.train(mode and self.cfg.teacher_bn_train)
         return self
+
+    def labeled_and_unlabeled(self, net: nn.Module, labeled: torch.Tensor, unlabeled: torch.Tensor) -> SegOutput:
+        """``net`` on the labeled and the unlabeled images, labeled first: in one forward
+        (``student_forward: joint``, BatchNorm statistics over both) or two (``separate``, each
+        subset its own, as Algorithm 1, CPS and the MKD release)."""
+        if self.cfg.student_forward == "joint":
+            return net(torch.cat([labeled, unlabeled]))
+        lab, unl = net(labeled), net(unlabeled)
+        return SegOutput(torch.cat([lab.logits, unl.logits]), torch.cat([lab.features, unl.features]))
 
     def eval_model(self) -> nn.Module:
         """The network that is evaluated (student 1, as in the released code, or teacher 1)."""

@@ -28,10 +28,7 @@ class MeanTeacher(Method):
             m = cutmix_boxes(len(x_s), *x_s.shape[-2:], generator=rng, device=x_s.device)
             x_s, t_logits, ignore = mix(x_s, m), mix(t_logits, m), mix(ignore, m)
         target = pseudo_label(t_logits, cfg.threshold, ignore)
-        if cfg.student_forward == "joint":  # labeled + unlabeled in one forward (shared BatchNorm statistics)
-            logits = student(torch.cat([x_l, x_s])).logits
-        else:
-            logits = torch.cat([student(x_l).logits, student(x_s).logits])
+        logits = self.labeled_and_unlabeled(student, x_l, x_s).logits
         sup = supervised_loss(logits[: len(x_l)], y_l)
         unsup = pseudo_label_loss(logits[len(x_l) :], target, cfg.pseudo_loss_norm)
         return {

@@ -152,14 +152,7 @@ class MKD(Method):
     def student_outputs(self, views: Views) -> list[SegOutput]:
         """Each student on the labeled images and on its unlabeled view, labeled first: in one
         forward (``student_forward: joint``, shared BatchNorm statistics) or two (``separate``)."""
-        if self.cfg.student_forward == "joint":
-            x = torch.cat([views.labeled, views.student])
-            return [s(x) for s in self.students]
-        outs = []
-        for s in self.students:
-            lab, unl = s(views.labeled), s(views.student)
-            outs.append(SegOutput(torch.cat([lab.logits, unl.logits]), torch.cat([lab.features, unl.features])))
-        return outs
+        return [self.labeled_and_unlabeled(s, views.labeled, views.student) for s in self.students]
 
     def own_labels(self, outs: list[SegOutput], views: Views) -> list[torch.Tensor]:
         """Each student's argmax on its unlabeled images, computed once: it labels the feature
