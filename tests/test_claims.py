@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mkdlib.report import stats
-from mkdlib.report.claims import claims, claims_table, config_at
+from mkdlib.report.claims import FINDINGS, claims, claims_table, config_at, findings_table
 
 
 def test_detectable_effect_is_the_paired_t_formula():
@@ -92,6 +92,30 @@ def test_claims_table_pairs_by_seed_and_flags_collapse(tmp_path):
     cps = t.loc["MKD beats CPS"]
     assert cps["verdict"] == stats.COLLAPSED and config_at(vs_cps.b, 0).key() in cps["collapsed runs"]
     assert t.loc["MKD beats the mean teacher", "verdict"] == stats.NOT_RUN
+
+
+def test_findings_count_each_sides_collapses_and_judge_by_the_interval(tmp_path):
+    forwards = FINDINGS[0]
+    assert forwards.a["student_forward"] == "joint" and forwards.b["student_forward"] == "separate"
+    for s, (joint, separate) in enumerate([(58.0, 26.0), (60.0, 50.0), (61.0, 52.0)]):
+        _store(tmp_path, config_at(forwards.a, s), joint)
+        _store(tmp_path, config_at(forwards.b, s), separate, one_class=(s == 0))
+    for s in range(2):
+        _store(tmp_path, config_at(dict(method="supervised"), s), 45.0)
+    t = findings_table(tmp_path).set_index("question")
+    row = t.loc[forwards.claim]
+    assert (row["collapsed A"], row["collapsed B"], row["pairs"]) == ("0/3", "1/3", 3)
+    assert row["verdict"] == stats.COLLAPSED  # a collapsed run behind it: counted apart
+    assert "paper effect" not in t.columns
+    for s, separate in enumerate([57.0, 58.9, 59.8]):  # no collapse, differences 1, 1.1, 1.2: A better
+        folder = tmp_path / config_at(forwards.b, s).key()
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+        _store(tmp_path, config_at(forwards.b, s), separate)
+    row = findings_table(tmp_path).set_index("question").loc[forwards.claim]
+    assert row["verdict"] == "A better" and row["collapsed B"] == "0/3"
+    assert t.loc[FINDINGS[1].claim, "verdict"] == stats.NOT_RUN
 
 
 def test_tidy_runs_has_a_row_per_evaluation(tmp_path):

@@ -210,10 +210,56 @@ BASELINE_PAIRS = (
 def claims_table(root: str | Path | None = None) -> pd.DataFrame:
     """One row per claim: the paper's effect, ours (mean of per-seed differences, 95 % interval),
     pairs, the minimum detectable effect, a verdict and the runs behind it."""
+    return _compare(claims(), Store(root))
+
+
+#: the book's own questions, no claim of the paper: the same paired comparison, A against B
+FINDINGS = (
+    Claim(
+        "MKD with one student forward (labeled + unlabeled) instead of Algorithm 1's two",
+        "Algorithm 1, lines 11-12",
+        math.nan,
+        dict(method="mkd", student_forward="joint"),
+        dict(method="mkd", student_forward="separate"),
+    ),
+    Claim(
+        "MKD (Algorithm 1, mkdlib's settings) against the release's step",
+        "book/paper-vs-code.md",
+        math.nan,
+        dict(method="mkd"),
+        dict(method="mkd_release"),
+    ),
+)
+
+
+def findings_table(root: str | Path | None = None) -> pd.DataFrame:
+    """:data:`FINDINGS` compared as the claims are; a side's collapsed runs are listed per side
+    (``collapsed A`` / ``collapsed B``): there a collapse is the finding, not a reason to stop."""
     store = Store(root)
+    t = _compare(FINDINGS, store).rename(columns={"claim": "question"}).drop(columns=["paper effect"])
+    sup = supervised_reference(store)
+    for side, col in (("a", "collapsed A"), ("b", "collapsed B")):
+        counts = []
+        for f in FINDINGS:
+            runs = [r for s in SEEDS if (r := store.run(config_at(getattr(f, side), s))) is not None]
+            bad = sum(stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"]) for r in runs)
+            counts.append(f"{bad}/{len(runs)}")
+        t[col] = counts
+    t["verdict"] = [_finding_verdict(v, lo) for v, lo in zip(t["verdict"], t["95% interval"])]
+    return t
+
+
+def _finding_verdict(claim_verdict: str, interval: str) -> str:
+    if claim_verdict in (stats.COLLAPSED, stats.NOT_RUN) or not interval:
+        return claim_verdict
+    low, high = (float(x) for x in interval.split("]")[0].strip("[").split(","))
+    return "A better" if low > 0 else "B better" if high < 0 else "within noise"
+
+
+def _compare(items: list[Claim] | tuple[Claim, ...], store: Store) -> pd.DataFrame:
     sup = supervised_reference(store)
     rows, found = [], []
-    for c in claims():
+    for c in items:
         ps = pairs(store, c.a, c.b)
         collapsed = [
             r["key"]
@@ -238,7 +284,7 @@ def claims_table(root: str | Path | None = None) -> pd.DataFrame:
                 "95% interval": _interval(effect),
                 "pairs": 0 if effect is None else effect.pairs,
                 "detectable effect": None if effect is None or math.isnan(effect.mde) else round(effect.mde, 1),
-                "verdict": stats.verdict(effect, c.paper, bool(collapsed)),
+                "verdict": stats.verdict(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
                 "collapsed runs": ", ".join(collapsed),
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
             }
