@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mkdlib.report import stats
-from mkdlib.report.claims import FINDINGS, claims, claims_table, config_at, findings_table
+from mkdlib.report.claims import FINDINGS, claims, claims_table, config_at, findings_summary, findings_table
 
 
 def test_detectable_effect_is_the_paired_t_formula():
@@ -107,6 +107,7 @@ def test_findings_count_each_sides_collapses_and_judge_by_the_interval(tmp_path)
     assert (row["collapsed A"], row["collapsed B"], row["pairs"]) == ("0/3", "1/3", 3)
     assert row["verdict"] == stats.COLLAPSED  # a collapsed run behind it: counted apart
     assert "paper effect" not in t.columns
+    assert "collapsed runs 0/3 (A) and 1/3 (B): collapsed" in findings_summary(t.reset_index())
     for s, separate in enumerate([57.0, 58.9, 59.8]):  # no collapse, differences 1, 1.1, 1.2: A better
         folder = tmp_path / config_at(forwards.b, s).key()
         for f in folder.iterdir():

@@ -315,3 +315,18 @@ def claims_summary(table: pd.DataFrame) -> str:
     else:
         text += f" {head['claim']}: not run yet on the corrected MKD step."
     return text
+
+
+def findings_summary(table: pd.DataFrame) -> str:
+    """One sentence per finding (:func:`findings_table`): A minus B with its interval, each side's
+    collapsed runs, and the verdict."""
+    out = []
+    for _, r in table.iterrows():
+        if not r["pairs"]:
+            out.append(f"{r['question']}: not run yet.")
+            continue
+        out.append(
+            f"{r['question']}: {r['ours']:+.1f} points {r['95% interval']} over {r['pairs']} paired seed(s); "
+            f"collapsed runs {r['collapsed A']} (A) and {r['collapsed B']} (B): {r['verdict']}."
+        )
+    return " ".join(out)
