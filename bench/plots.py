@@ -16,10 +16,9 @@ PART_LABELS = {
     "cutmix": "CutMix",
 }
 from mkdlib.registry import METHOD_INFO  # noqa: E402
+from mkdlib.report.palette import METHOD_COLOURS, OTHER_COLOURS  # noqa: E402
 
 METHOD_LABELS = {m: info.label if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
-#: colour of a whole step (methods whose step is not split into parts): none of the parts' colours
-WHOLE_STEP = "#34495e"
 
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -69,8 +68,8 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
     else:
         fig = ax.figure
     ms = {m: rec["methods"][m][field] * 1e3 for m in methods}
-    colors = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # no grey: "other" is grey
-    whole_labelled = False
+    # the book's palette: a whole step in its method's colour, MKD's parts in colours no method has
+    colors = list(OTHER_COLOURS)
     for i, m in enumerate(methods):
         if m == "mkd" and "parts" in rec:
             bottom = 0.0
@@ -83,14 +82,7 @@ def plot_cost_breakdown(record: dict | str | Path | None = None, clock: str = "c
             rest = ms[m] - bottom
             ax.bar(i, max(rest, 0.0), bottom=bottom, color="0.85", hatch="//", label="other (losses, glue)", width=0.6)
         else:
-            ax.bar(
-                i,
-                ms[m],
-                color=WHOLE_STEP,
-                width=0.6,
-                label=None if whole_labelled else "whole step (not split into parts)",
-            )
-            whole_labelled = True
+            ax.bar(i, ms[m], color=METHOD_COLOURS[m], width=0.6, label=f"{METHOD_LABELS[m]}: whole step")
         ax.text(i, ms[m], f"{ms[m]:.0f} ms", ha="center", va="bottom", fontsize=9)
     if "cps" in ms:
         ax.axhline(target * ms["cps"], color="k", ls="--", lw=1)

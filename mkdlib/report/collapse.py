@@ -192,7 +192,7 @@ def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None 
     training on validation at the same iterations (``supervised``)."""
     import matplotlib.pyplot as plt
 
-    from .palette import SUBSET_COLOURS
+    from .palette import METHOD_COLOURS, SUBSET_COLOURS
 
     n = max(len(traces), 1)
     cols = min(n, 2)  # two panels a row: the book's column is narrow
@@ -214,7 +214,9 @@ def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None 
             ax.plot(d.iteration, d.miou, style, color=colour, marker="o", ms=3, label=name)
         if supervised is not None and len(supervised):
             shown = supervised[supervised.index <= df.iteration.max()]
-            ax.plot(shown.index, shown.values, "s", color="0.55", ms=5, label="supervised, validation")
+            ax.plot(
+                shown.index, shown.values, "s", color=METHOD_COLOURS["supervised"], ms=5, label="supervised, validation"
+            )
         share = df[(df.network == "teacher 1") & (df.bn == "eval") & (df.subset == "validation")]
         twin = ax.twinx()
         twin.plot(share.iteration, share.top_share, ":", color="0.4", label="teacher's top class share")

@@ -54,3 +54,38 @@ def readable(fig: Figure, min_px: float = MIN_TEXT_PX) -> Figure:
             except Exception:  # a layout that tight_layout cannot handle keeps its positions
                 pass
     return fig
+
+
+# --------------------------------------------------------------------------- legends
+def legend_below(fig: Figure, ncol: int = 2, **kwargs):
+    """One legend for the whole figure, under its axes and outside every plot area, so that it
+    never covers data (``fig`` must use the constrained layout, which makes room for it). Collects
+    each axes' entries once (the same run in two panels is one entry) and drops their own legends
+    (seaborn adds one to every axes it draws on)."""
+    handles, labels = [], []
+    for ax in fig.axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels and not label.startswith("_"):
+                handles.append(h)
+                labels.append(label)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if not handles:
+        return None
+    kwargs = {"fontsize": "small", "frameon": False, **kwargs}
+    return fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), **kwargs)
+
+
+def legends_over_data(fig: Figure) -> list[str]:
+    """The legends of ``fig`` that overlap a plot area (a legend there can hide data): the texts
+    of their first entries; empty when every legend lies outside every axes."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend() is not None)]
+    areas = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible() and ax.has_data()]
+    found = []
+    for leg in legends:
+        box = leg.get_window_extent(renderer).shrunk(0.98, 0.98)
+        if any(box.overlaps(a) for a in areas):
+            found.append(leg.get_texts()[0].get_text() if leg.get_texts() else "?")
+    return found

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .figstyle import readable
+from .figstyle import legend_below, readable
+from .palette import METHOD_COLOURS, OURS_COLOUR, PAPER_COLOUR, method_colour
 
 
 def _no_data(ax, what: str = "not yet run") -> None:
@@ -22,10 +23,9 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     """
     import seaborn as sns
 
-    from .palette import METHOD_COLOURS
     from .paper import FRACTIONS, method_label
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.4), sharey=True)
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.8), sharey=True, layout="constrained")
     done = runs.dropna(subset=["miou"])
     if len(done):
         colours = {method_label(m): c for m, c in METHOD_COLOURS.items()}
@@ -56,10 +56,9 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
         axp.plot(list(FRACTIONS), paper.loc[name].values, style, color=colour, marker="o", label=name)
     ax.set_ylim(0, 100)
     axp.set(xlabel="labeled fraction", ylabel="val mIoU (%)", title="paper: PASCAL VOC 2012 (Table 1)")
-    axp.legend(fontsize="small")
     for a in (ax, axp):
         a.grid(alpha=0.3)
-    fig.tight_layout()
+    legend_below(fig, ncol=3)  # ours (methods) and the paper's rows, under both panels
     return readable(fig)
 
 
@@ -70,8 +69,6 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     from .paper import PAPER, short_label
 
     labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
-    from .palette import METHOD_COLOURS, PAPER_COLOUR
-
     # zero-based, shared axes: ours and the paper's bars read on one scale
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8, 0.45 * len(labels) + 1.8), sharey=True, sharex=True)
     done = runs.dropna(subset=["miou"]).assign(label=lambda d: d["label"].map(short_label))
@@ -107,10 +104,9 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
     from .paper import PAPER
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.6), layout="constrained")
     done = runs.dropna(subset=["miou"])
     if len(done):
-        from .palette import method_colour
         from .paper import method_label
 
         done = done.assign(series=[method_label(m) for m in done["method"]])
@@ -118,18 +114,17 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
         sns.lineplot(
             done, x=param, y="miou", hue="series", palette=colours, errorbar="sd", err_style="bars", marker="o", ax=ax
         )
-        ax.legend(fontsize="small", title=None)
     else:
         _no_data(ax)
     ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
-    for col in (f"{PAPER} R50", f"{PAPER} R101"):
+    for col, style in ((f"{PAPER} R50", "--"), (f"{PAPER} R101", "-")):  # MKD's rows, as in Table 1's figure
         s = table[col].dropna()
-        axp.plot(s.index, s.values, marker="o", label=col.replace(f"{PAPER} ", ""))
+        label = f"paper MKD-{col.replace(f'{PAPER} ', '')}"
+        axp.plot(s.index, s.values, style, color=METHOD_COLOURS["mkd"], marker="o", label=label)
     axp.set(xlabel=param, ylabel="val mIoU (%)", title="paper: VOCAug 1/16")
-    axp.legend(fontsize="small")
     for a in (ax, axp):
         a.grid(alpha=0.3)
-    fig.tight_layout()
+    legend_below(fig, ncol=4)
     return readable(fig)
 
 
@@ -140,18 +135,18 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
 
     labels = [f"{t}: {e}" for t, e in effects.index]
     y = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.8), layout="constrained")
     ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
     ax.barh(
         y - 0.2,
         ours.fillna(0.0),
         height=0.4,
-        color="C0",
+        color=OURS_COLOUR,
         label="ours (built-in dataset)",
         xerr=noise.fillna(0.0),
         error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
     )
-    ax.barh(y + 0.2, theirs, height=0.4, color="C1", label="paper")
+    ax.barh(y + 0.2, theirs, height=0.4, color=PAPER_COLOUR, label="paper")
     for yi, v in zip(y, ours):
         if np.isnan(v):
             ax.text(0, yi - 0.2, " not yet run", va="center", fontsize="x-small", color="grey")
@@ -162,7 +157,6 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
         xlabel="mIoU gain over the table's reference row (points)",
         title="Does each effect reproduce? (error bars: 2 sd of seed noise)",
     )
-    ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
+    legend_below(fig, ncol=2)
     return readable(fig)

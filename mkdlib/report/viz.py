@@ -23,10 +23,13 @@ from .figstyle import (  # noqa: F401 (part of viz's API)
     FIGURE_DPI,
     MIN_TEXT_PX,
     _tight_width_in,
+    legend_below,
+    legends_over_data,
     min_font_pt,
     readable,
     rendered_text_px,
 )
+from .palette import METHOD_COLOURS, OURS_COLOUR, series_colours, series_styles
 from .table_figures import (  # noqa: F401 (the tables chapter's figures, part of viz's API)
     _no_data,
     plot_ablation,
@@ -173,46 +176,52 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
     """Loss and validation-mIoU curves from ``metrics.jsonl`` records.
 
     One run (a list of records): the total loss and each term (sup, st, ss). Several runs (a dict
-    label -> records): the total loss and the mIoU of each, side by side.
+    label -> records): the total loss and the mIoU of each, side by side, each run in its method's
+    colour (:func:`mkdlib.report.palette.series_styles`); the legend sits under both panels.
     """
-    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.6), layout="constrained")
     many = isinstance(curves, Mapping)
+    styles = series_styles(curves) if many else {}
     for label, recs in curves.items() if many else [(None, curves)]:
         train, ev = _curve_frames(recs)
+        colour, ls = styles.get(label, (None, "-"))
         terms = ["loss"] if many else [t for t in ("loss", "sup", "st", "ss") if t in train]
         for t in terms:
             if len(train):
-                ax_loss.plot(train["iter"], train[t], label=(label if many else t), lw=1.2 if t == "loss" else 0.9)
+                kw = {"color": colour, "ls": ls} if many else {}
+                ax_loss.plot(
+                    train["iter"], train[t], label=(label if many else t), lw=1.2 if t == "loss" else 0.9, **kw
+                )
         if len(ev):
-            ax_miou.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label or "student 1")
+            kw = {"color": colour, "ls": ls} if many else {"color": "k"}
+            ax_miou.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label or "student 1", **kw)
     ax_loss.set(xlabel="iteration", ylabel="loss", title="training loss" + (" (total)" if many else " terms"))
     ax_loss.set_yscale("log")
     ax_miou.set(xlabel="iteration", ylabel="val mIoU (%)", title=f"validation mIoU, {BUILT_IN.split(',')[0]}")
     for ax in (ax_loss, ax_miou):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
+    legend_below(fig, ncol=3 if many else 5)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return readable(fig)
 
 
 def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = None) -> Figure:
     """Validation mIoU over training for several runs (label -> ``metrics.jsonl`` records): shows
-    which runs peak mid-training and then degrade, which a final-mIoU table hides."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    which runs peak mid-training and then degrade, which a final-mIoU table hides. A run of a
+    method is drawn in the method's colour (its variants in other line styles)."""
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
+    styles = series_styles(curves)
     for label, recs in curves.items():
         _, ev = _curve_frames(recs)
         if len(ev):
-            ax.plot(ev["iter"], 100 * ev["miou"], marker="o", ms=3, label=label)
+            colour, ls = styles[label]
+            ax.plot(ev["iter"], 100 * ev["miou"], ls=ls, color=colour, marker="o", ms=3, label=label)
     if not ax.get_legend_handles_labels()[0]:
         _no_data(ax)
-    else:  # below the axes: long labels then cost no plot width
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set(xlabel="iteration", ylabel="val mIoU (%)", title=title or f"validation mIoU, {BUILT_IN.split(',')[0]}")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    legend_below(fig, ncol=2)  # below the axes: long labels then cost no plot width
     return readable(fig)
 
 
@@ -220,13 +229,14 @@ def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping
     """Each method's gain over supervised training at every evaluation (a frame of
     :func:`mkdlib.report.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
     and the gate's minimum gain: when in training semi-supervision starts to pay."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     labels = labels or {}
     for method, g in gains.groupby("method", sort=False):
         g = g.sort_values("iter")
         n = int(g["seeds"].max())
         label = f"{labels.get(method, method)} ({n} seed{'s' if n != 1 else ''})"
-        (line,) = ax.plot(g["iter"], g["gain"], marker="o", ms=3, label=label)
+        colour = series_colours([method])[method]
+        (line,) = ax.plot(g["iter"], g["gain"], marker="o", ms=3, color=colour, label=label)
         band = g["noise"].notna()
         if band.any():
             lo, hi = g["gain"] - g["noise"], g["gain"] + g["noise"]
@@ -236,21 +246,25 @@ def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping
     else:
         ax.axhline(0, color="0.3", lw=0.8)
         ax.axhline(min_gain, color="0.3", lw=0.8, ls="--", label=f"gate: +{min_gain:g}")
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+        legend_below(fig, ncol=3)
     ax.set(
         xlabel="iteration",
         ylabel="gain over supervised (mIoU points)",
         title="gain over supervised training at 1/16 (band: 2 sd of the difference)",
     )
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return readable(fig)
 
 
 def plot_per_class_iou(
-    per_class: Sequence[float] | Mapping[str, Sequence[float]], class_names: Sequence[str], title: str | None = None
+    per_class: Sequence[float] | Mapping[str, Sequence[float]],
+    class_names: Sequence[str],
+    title: str | None = None,
+    method: str | None = None,
 ) -> Figure:
-    """Per-class IoU bars (%); a dict label -> IoUs gives grouped bars, one colour per run."""
+    """Per-class IoU bars (%); a dict label -> IoUs gives grouped bars, one per run in its method's
+    colour, with the legend under the axes (never over a bar). One run's bars are in the colour of
+    its ``method`` (the book's neutral colour for ours without one)."""
     import seaborn as sns
 
     data = per_class if isinstance(per_class, Mapping) else {"run": per_class}
@@ -260,13 +274,19 @@ def plot_per_class_iou(
         for c, v in zip(class_names, ious)
     ]
     df = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(min(8.5, max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5)), 3.2))
-    sns.barplot(df, x="class", y="IoU (%)", hue="run" if len(data) > 1 else None, ax=ax)
+    width = min(8.5, max(5.0, 1.1 * len(class_names) * max(1, len(data)) ** 0.5))
+    fig, ax = plt.subplots(figsize=(width, 3.4 if len(data) > 1 else 3.2), layout="constrained")
+    if len(data) > 1:
+        sns.barplot(df, x="class", y="IoU (%)", hue="run", palette=series_colours(data), saturation=1, ax=ax)
+        legend_below(fig, ncol=3)
+    else:
+        sns.barplot(
+            df, x="class", y="IoU (%)", color=METHOD_COLOURS.get(method or "", OURS_COLOUR), saturation=1, ax=ax
+        )
     ax.set_ylim(0, 100)
     ax.set_title(title or f"per-class IoU ({BUILT_IN.split(',')[0]})", fontsize="medium")
     ax.tick_params(axis="x", labelrotation=20)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     return readable(fig)
 
 
