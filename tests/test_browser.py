@@ -147,6 +147,19 @@ def test_the_check_fails_an_empty_output_cell(tmp_path):
     assert not _seen(tmp_path, shown)
 
 
+def test_the_check_fails_a_table_cell_showing_a_raw_missing_value(tmp_path):
+    _need_browser()
+    import pandas as pd
+
+    from mkdlib.report.display import dashed
+
+    frame = pd.DataFrame({"mIoU": [61.2, float("nan")], "seeds": pd.array([3, None], dtype="Int64")})
+    for shown in (frame.to_html(), frame.astype(object).where(frame.notna(), None).to_html()):
+        problems = _seen(tmp_path, shown)
+        assert any('table cell(s) read "' in p for p in problems), problems
+    assert not _seen(tmp_path, dashed(frame)._repr_html_())  # the book's way: "—" and a note
+
+
 def test_the_check_fails_a_long_page_that_folds_nothing(tmp_path):
     _need_browser()
     long = f'<div style="height: {bc.HEIGHT * (bc.MAX_SCREENS + 1)}px">a long chapter</div>'

@@ -16,6 +16,8 @@ A page fails on:
 * **maths not rendered** (MathJax did not typeset the page's ``math`` elements) or a **plotly
   figure not drawn**;
 * a **machine path** in the text (the absolute path of the repository);
+* a **raw missing value**: a table cell that reads pandas' ``NaN``, ``<NA>`` or ``None`` instead of
+  the book's "—" and its note (:func:`mkdlib.report.display.dashed`);
 * **clipped text or tables**: an element of the page whose text, table or dataframe overflows its
   box where the overflow is hidden (``overflow: hidden`` or ``clip``: cut off, no scrollbar), a
   table cell whose content runs out of the cell, or text running out of its box under the element
@@ -102,6 +104,8 @@ for (const p of document.querySelectorAll('.plotly-graph-div')) {
 }
 const text = document.body.innerText;
 for (const f of forbidden) { if (f && text.includes(f)) problems.push('machine path in the page: ' + f); }
+const raw = [...art.querySelectorAll('td')].filter((td) => ['NaN', '<NA>', 'None', 'nan', 'NaT'].includes(td.innerText.trim()));
+if (raw.length) problems.push(raw.length + ' table cell(s) read "' + raw[0].innerText.trim() + '" instead of "—": ' + describe(raw[0]));
 
 // --- clipped text and tables: visible content past the edge of a box that hides its overflow (no
 // scrollbar), a table cell whose content runs out of it, or text running out of its box under the

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .cells import OURS, PAPER, SOURCES
@@ -114,3 +115,43 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
         out = out.iloc[:, order]
         out.columns = pd.MultiIndex.from_tuples([groups[i] for i in order])
     return out
+
+
+#: what a dash stands for in a table with missing cells, said under the table
+MISSING_NOTE = "—: no value (a run not stored yet, or a quantity that does not apply to the row)"
+
+
+class DashedTable:
+    """A frame as the book shows it when some cells have no value: each missing cell (NaN,
+    ``<NA>``, None) reads "—" instead of pandas' NaN / <NA>, numbers keep pandas' own formatting,
+    and a one-line note under the table says what the dash means."""
+
+    def __init__(self, df: pd.DataFrame, note: str | None = None, mark: str = "—"):
+        df = df.copy()
+        for col in range(df.shape[1]):  # pandas writes <NA> of a nullable column (Int64) whatever na_rep says
+            s = df.iloc[:, col]
+            if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.isna().any():
+                df.isetitem(col, s.astype(object).where(s.notna(), np.nan))
+        self.df, self.mark = df, mark
+        self.note = note if note is not None else MISSING_NOTE
+        self.has_missing = bool(df.isna().to_numpy().any())
+
+    def _repr_html_(self) -> str:
+        html = self.df.to_html(
+            na_rep=self.mark,
+            notebook=True,
+            max_rows=pd.get_option("display.max_rows"),
+            max_cols=pd.get_option("display.max_columns"),
+            show_dimensions=pd.get_option("display.show_dimensions") is True,
+        )
+        return html + (f'<p class="table-note"><small>{self.note}</small></p>' if self.has_missing else "")
+
+    def __repr__(self) -> str:
+        text = self.df.to_string(na_rep=self.mark)
+        return text + (f"\n{self.note}" if self.has_missing else "")
+
+
+def dashed(df: pd.DataFrame, note: str | None = None) -> DashedTable:
+    """``df`` for ``display()`` with missing cells as "—" and a note on what they mean (``note``;
+    default :data:`MISSING_NOTE`); the note is left out when no cell is missing."""
+    return DashedTable(df, note)

@@ -243,7 +243,7 @@ def html_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
             elif fmt == "duration":
                 twin = r.get("same run as")
                 note = f"<br>(the same run as <code>{html.escape(twin)}</code>)" if twin else ""
-                cells.append(f"<td>{_duration(r['GPU-hours'], r['measured'])}{note}</td>")
+                cells.append(f"<td>{html.escape(_duration(r['GPU-hours'], r['measured']))}{note}</td>")
             else:
                 text = fmt.format(**r)
                 cells.append(f"<td>{html.escape('—' if text == 'nan' else text)}</td>")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..registry import SWITCH_LABELS  # re-exported for the notebooks
 from .cells import LONG_COLUMNS, OURS, PAPER, SOURCES, Cells, wide
-from .display import SHORT, cell_kind, compact, flat_index, for_display, short_label, table_view, tidy
+from .display import SHORT, cell_kind, compact, dashed, flat_index, for_display, short_label, table_view, tidy
 from .effects import NO_CHANGE_IN_PAPER, NO_RUNS, _judge, _mean_sd, effect_directions, headline_summary, verdict
 from .notices import (
     format_gain,
@@ -85,6 +85,7 @@ __all__ = [
     "_stored_rows",
     "cell_kind",
     "compact",
+    "dashed",
     "diagnosis_runs",
     "effect_directions",
     "error_breakdown",
