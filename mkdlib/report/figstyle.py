@@ -76,6 +76,17 @@ def legend_below(fig: Figure, ncol: int = 2, **kwargs):
     return fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(handles)), **kwargs)
 
 
+def legend_under_axes(ax, ncol: int = 2, gap_in: float = 0.65, **kwargs):
+    """The legend of ``ax`` a fixed ``gap_in`` inches under its bottom edge (below the tick labels
+    and the x label), for a figure laid out by ``tight_layout`` (which counts it), never over data."""
+    from matplotlib.transforms import ScaledTranslation
+
+    fig = ax.figure
+    anchor = ax.transAxes + ScaledTranslation(0, -gap_in, fig.dpi_scale_trans)
+    kwargs = {"fontsize": "small", "frameon": False, **kwargs}
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=anchor, ncol=ncol, **kwargs)
+
+
 def legends_over_data(fig: Figure) -> list[str]:
     """The legends of ``fig`` that overlap a plot area (a legend there can hide data): the texts
     of their first entries; empty when every legend lies outside every axes."""

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .figstyle import legend_below, readable
+from .figstyle import legend_below, legend_under_axes, readable
 from .palette import METHOD_COLOURS, OURS_COLOUR, PAPER_COLOUR, method_colour
 
 
@@ -135,7 +135,9 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
 
     labels = [f"{t}: {e}" for t, e in effects.index]
     y = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(labels) + 1.8), layout="constrained")
+    fig, ax = plt.subplots(
+        figsize=(8, 0.38 * len(labels) + 1.8)
+    )  # tight layout: its long labels squeeze a constrained one
     ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
     ax.barh(
         y - 0.2,
@@ -158,5 +160,6 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
         title="Does each effect reproduce? (error bars: 2 sd of seed noise)",
     )
     ax.grid(axis="x", alpha=0.3)
-    legend_below(fig, ncol=2)
+    legend_under_axes(ax, ncol=2)
+    fig.tight_layout()
     return readable(fig)
