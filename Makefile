@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup book main test test-fast bench clean-runs pretrain lint publish browser-check
+.PHONY: setup book main test test-fast bench clean-runs pretrain lint publish browser-check nbval
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ publish: setup
 # Every page of book/_build/html in headless Chromium at 1,280 px (also part of `make test`).
 browser-check: setup
 	$(PY) -m mkdlib.report.browser_check
+
+# nbval: execute again the chapters the last `make book` wrote (book/chapters/) and compare every output,
+# sanitized by tests/nbval_sanitize.cfg (ids, dates, times, paths, commits): fails on any number or table
+# of the book that changed since the build (also tests/test_nbval.py, part of `make test`).
+nbval: setup
+	cd book/chapters && $(abspath $(PY)) -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with $(abspath tests/nbval_sanitize.cfg) -p no:cacheprovider -q *.ipynb
 
 # lint (ruff, configured in pyproject.toml), then the tests
 lint: setup
