@@ -99,12 +99,14 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
 
 
 def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
-    """Table 4/5 as lines: ours vs ``param`` (built-in dataset) beside the paper's R50 and R101."""
+    """Table 4/5 as lines: ours vs ``param`` (built-in dataset) beside the paper's R50 and R101, on
+    one zero-based mIoU axis (the paper's sweep moves its mIoU by under a point: so it reads)."""
     import seaborn as sns
 
     from .paper import PAPER
 
-    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.6), layout="constrained")
+    # zero-based, shared y axis: ours and the paper's numbers read on one scale (as Tables 1 and 3)
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.6), sharey=True, layout="constrained")
     done = runs.dropna(subset=["miou"])
     if len(done):
         from .paper import method_label
@@ -122,6 +124,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
         label = f"paper MKD-{col.replace(f'{PAPER} ', '')}"
         axp.plot(s.index, s.values, style, color=METHOD_COLOURS["mkd"], marker="o", label=label)
     axp.set(xlabel=param, ylabel="val mIoU (%)", title="paper: VOCAug 1/16")
+    ax.set_ylim(0, 100)
     for a in (ax, axp):
         a.grid(alpha=0.3)
     legend_below(fig, ncol=4)
