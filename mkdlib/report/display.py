@@ -128,9 +128,9 @@ class DashedTable:
 
     def __init__(self, df: pd.DataFrame, note: str | None = None, mark: str = "—"):
         df = df.copy()
-        for col in range(df.shape[1]):  # pandas writes <NA> of a nullable column (Int64) whatever na_rep says
+        for col in range(df.shape[1]):  # pandas writes <NA> (Int64) and None (object) whatever na_rep says
             s = df.iloc[:, col]
-            if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.isna().any():
+            if (s.dtype == object or isinstance(s.dtype, pd.api.extensions.ExtensionDtype)) and s.isna().any():
                 df.isetitem(col, s.astype(object).where(s.notna(), np.nan))
         self.df, self.mark = df, mark
         self.note = note if note is not None else MISSING_NOTE
