@@ -202,7 +202,8 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
 
 
 def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_cutmix(tmp_path):
-    from mkdlib.experiments import grid
+    from mkdlib.config import base_config, resolve
+    from mkdlib.experiments import DIAGNOSIS, OTHER_FORWARD, grid
     from mkdlib.report.paper import OURS, diagnosis_runs, notice_diagnosis, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
@@ -218,7 +219,13 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     assert row[f"{OURS} gain vs MKD"] == pytest.approx(5.5)
     assert row[f"{OURS} gain vs CPS + CutMix"] == pytest.approx(1.5)
     assert "CPS (paper's settings)" not in t.index  # plain CPS is no reference for an MKD with CutMix
-    assert t[f"{OURS} mIoU"].isna().sum() == len(grid("diagnosis")) - 1  # the others: not yet run
+    assert t[f"{OURS} mIoU"].isna().sum() == len(DIAGNOSIS) - 1  # the others: not yet run
+    for s in (0, 1):  # a change run on several seeds (the student forwards) is one row with its seeds
+        forward = resolve(base_config(method="mkd", split="1/16", seed=s, **OTHER_FORWARD))
+        _store(root, forward, 0.5)
+        (root / forward.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.5}\n')
+    forwards = table_diagnosis(root).filter(like="student_forward", axis=0)
+    assert len(forwards) == 1 and forwards[f"{OURS} seeds"].item() == 2
     # pooled seed sd 0.707 (both references: 2 seeds, 1 point apart); 1 seed vs 2: 2 * 0.707 * sqrt(1.5)
     notice = notice_diagnosis(t, root)
     assert "1 of 1 changes put MKD above CPS + CutMix" in notice and "±1.7 points" in notice
@@ -231,6 +238,8 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     assert list(curves) == [
         "MKD (paper's settings)",
         "CPS + CutMix (paper's settings)",
+        f"MKD, student_forward {'joint' if OTHER_FORWARD['student_forward'] == 'separate' else 'separate'} -> "
+        f"{OTHER_FORWARD['student_forward']}",
         f"MKD, alpha 1.5 -> {alpha.alpha:g}",
     ]
     assert curves[f"MKD, alpha 1.5 -> {alpha.alpha:g}"] == [{"iter": 200, "miou": 0.3}]
