@@ -124,6 +124,9 @@ def test_every_figure_draws_each_method_in_its_palette_colour_and_no_legend_over
         renderer = fig.canvas.get_renderer()  # and making room for the legend squeezed no plot away
         widths = [ax.get_window_extent(renderer).width / fig.dpi for ax in fig.axes if ax.get_visible()]
         assert min(widths) > 1.5, f"{name}: a plot area only {min(widths):.2f} in wide"
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_the_checks_catch_a_method_in_a_foreign_colour_and_a_legend_over_data():
