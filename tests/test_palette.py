@@ -129,6 +129,13 @@ def test_every_figure_draws_each_method_in_its_palette_colour_and_no_legend_over
     plt.close("all")
 
 
+def test_the_collapse_figure_gives_no_method_colour_to_a_network_curve():
+    from mkdlib.report.palette import METHOD_COLOURS, SUBSET_COLOURS
+
+    assert not set(SUBSET_COLOURS.values()) & set(METHOD_COLOURS.values())
+    assert len(set(SUBSET_COLOURS.values())) == len(SUBSET_COLOURS)
+
+
 def test_the_checks_catch_a_method_in_a_foreign_colour_and_a_legend_over_data():
     import matplotlib
 

@@ -23,12 +23,13 @@ OURS_COLOUR = "#333333"
 OTHER_COLOURS = ("#332288", "#882255", "#999933", "#DDCC77", "#661100", "#6A3D9A", "#AA4466", "#E69F00")
 #: line styles of a method's variants (its runs at other settings), all in the method's colour
 VARIANT_STYLES = ("-", "--", ":", "-.")
-#: what the collapse figure scores: a network on a subset of images
+#: what the collapse figure scores: a network on a subset of images (no method's colour: every
+#: curve there is one MKD run's network, and supervised training's yardstick is in its own grey)
 SUBSET_COLOURS = {
-    "teacher validation": "#0072B2",
+    "teacher validation": "#332288",
     "student labeled": "#E69F00",
-    "student unlabeled": "#D55E00",
-    "student validation": "#009E73",
+    "student unlabeled": "#882255",
+    "student validation": "#999933",
 }
 #: short names the book's figures also give methods (besides their registry names and labels)
 ALIASES = {
