@@ -2,9 +2,10 @@
 
 Two students (different initialisations) and, when a teacher switch is on, their EMA teachers.
 Per step: update teachers (Eq. 1); teachers see the weak view of the unlabeled batch; students see
-the labeled images and the strong (CutMix) unlabeled ones, in separate forwards (Algorithm 1
-lines 11-12, CPS and the release: BatchNorm statistics per subset; ``student_forward: joint``
-concatenates them, as mkdlib did first); the CutMix mask also mixes the teachers' logits. Feature
+the labeled images and the strong (CutMix) unlabeled ones, in one forward (``student_forward:
+joint``, the ``mkd`` preset: measured, book/paper-vs-code.md) or in two (``separate``: Algorithm 1
+lines 11-12, CPS and the release, BatchNorm statistics per subset; ``mkd_release``); the CutMix
+mask also mixes the teachers' logits. Feature
 augmentation (Eq. 3, FD) turns each student's logits into ISDA-augmented logits, using ground
 truth on labeled pixels and the student's own argmax on unlabeled ones. Loss (Eq. 4):
     L = L_sup + alpha * L_st + beta * L_ss
