@@ -29,3 +29,43 @@ def test_dashed_shows_every_kind_of_missing_cell_as_a_dash_with_its_note():
     assert df["seeds"].dtype == "Int64" and df.isna().sum().sum() == 4  # the caller's frame is untouched
     full = paper.dashed(df.dropna())
     assert "—" not in full._repr_html_() and "—" not in repr(full)  # no missing cell: no note
+
+
+def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merges_header_groups():
+    """The intro's compact tables (issue 23: caveats, verdict and claims on the first two screens):
+    only the named columns wrap, a missing cell reads "—", two-level headers merge their groups."""
+    import re
+
+    from mkdlib.report.display import compact_table
+
+    df = pd.DataFrame({"claim": ["MKD beats CPS with CutMix", "beta 1.0 beats beta 0"], "ours": [1.5, np.nan]})
+    html = compact_table(df, wrap={"claim": "14em"}, index=False)._repr_html_()
+    cells = re.findall(r'<td style="([^"]*)">([^<]*)</td>', html)
+    assert [t for _, t in cells] == ["MKD beats CPS with CutMix", "1.5", "beta 1.0 beats beta 0", "—"]
+    assert all(("white-space:normal" in s) == (t.startswith(("MKD", "beta"))) for s, t in cells)
+    assert "min-width:14em" in cells[0][0] and "nan" not in html.lower().replace("—", "")
+    assert "<th" in html and "<tbody><tr><td" in html  # index=False: no row labels
+
+    wide = pd.DataFrame(
+        [["45.6 ± 1.2", 3, "66.77"]],
+        index=pd.Index(["MKD"], name="method"),
+        columns=pd.MultiIndex.from_tuples([("ours", "mIoU ± sd"), ("ours", "seeds"), ("paper", "VOCAug")]),
+    )
+    html = compact_table(wide)._repr_html_()
+    assert re.search(r'colspan="2">ours</th>', html) and html.count("<tr>") == 3  # 2 header rows, 1 body row
+    assert ">method</th>" in html and ">MKD</th>" in html
+
+
+def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_store():
+    from mkdlib.config import DEFAULT_CONFIG, base_config, resolve
+    from mkdlib.report import caveats
+
+    cfg = resolve(base_config())
+    rows = caveats.regime_caveats()
+    assert [t for t, _, _ in rows] == ["data", "encoder", "training", "convergence", "what it can say"]
+    here = dict((t, h) for t, h, _ in rows)
+    assert f"{cfg.iters:,} iterations" in here["training"] and DEFAULT_CONFIG.name in here["training"]
+    assert cfg.encoder in here["encoder"] and "80 %" in here["encoder"]
+    html = caveats.caveats_html()
+    assert html.count("<tr>") == 1 + len(rows) and "the paper" in html and "SGD + poly" in html
+    assert 'colspan="2"' in html  # ours alone: convergence, what it can say

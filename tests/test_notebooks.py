@@ -382,8 +382,12 @@ def _article(path: Path) -> str:
 @pytest.mark.slow
 def test_intro_leads_with_the_verdict_then_figure_1(built_book):
     page = _article(built_book["html"] / "chapters" / "intro.html")
-    verdict, table, figure = page.find("The verdict"), page.find("<table"), page.find("Figure 1: the framework")
-    assert 0 <= verdict < table < figure, "the intro must open with the verdict and its table, then Figure 1"
+    caveats, verdict = page.find("How far this analogue is from the paper"), page.find("The verdict")
+    table, figure = page.find("<table", verdict), page.find("Figure 1: the framework")
+    claims = page.find("<table", page.find("claims, one by one"))
+    assert 0 <= caveats < verdict < table < claims < figure, (
+        "the intro must open with the caveats, the verdict and its table, the claims table, then Figure 1"
+    )
     # the private store holds no grid run: the verdict says so instead of failing
     assert "No stored runs yet" in page
     from mkdlib.report import paper
