@@ -175,3 +175,66 @@ def test_cost_chart_draws_each_whole_step_in_its_methods_colour():
             assert _hex(bar.get_facecolor()) == _hex(METHOD_COLOURS[method]), method
         else:
             assert _hex(bar.get_facecolor()) not in {_hex(c) for c in METHOD_COLOURS.values()}
+
+
+def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
+    """Every trace of the explorer's plotly figures (bars, seed dots, curves) in every view: a method in
+    its palette colour, a setting that is no method (Table 3 switches, gamma, beta) in a colour no
+    method has, and no trace left to plotly's default colours."""
+    from mkdlib.report import explorer
+    from mkdlib.report.palette import METHOD_COLOURS, method_of
+
+    method_hex = {_hex(c) for c in METHOD_COLOURS.values()}
+    runs = pd.DataFrame(
+        [
+            {
+                "view": v,
+                "x": x,
+                "series": s,
+                "seed": seed,
+                "miou": 40.0 + seed,
+                "best_miou": 41.0,
+                "key": f"{v}-{x}-{seed}",
+            }
+            for v, x, s in (
+                ("method", "supervised only", "built-in dataset"),
+                ("method", "CPS + CutMix", "built-in dataset"),
+                ("method", "MKD", "built-in dataset"),
+                ("switches", "co-training", "built-in dataset"),
+                ("switches", "co-training +<br>strong aug", "built-in dataset"),
+                ("gamma", "0.4", "built-in dataset"),
+                ("split", "1/16", "MKD"),
+                ("split", "1/8", "MKD"),
+                ("split", "1/16", "CPS (co-training)"),
+            )
+            for seed in (0, 1)
+        ]
+    )
+    for view in ("method", "switches", "gamma", "split"):
+        v = runs[runs["view"] == view]
+        styles = explorer.curve_styles(view, v)
+        for (series, x, _seed), (colour, _dash, _) in styles.items():
+            named = method_of(x.replace("<br>", " ")) if view == "method" else method_of(series)
+            if view in ("method", "split"):
+                assert _hex(colour) == _hex(METHOD_COLOURS[named]), (view, series, x)
+            else:
+                assert _hex(colour) not in method_hex, (view, x, colour)
+        # seeds of one run (or fractions of one method) told apart by dash, not colour
+        if view != "split":
+            assert {d for (_, x, _), (_, d, _) in styles.items() if x == v["x"].iloc[0]} == {"solid", "dash"}
+        assert len({c for c, _, _ in styles.values()}) == v["x" if view != "split" else "series"].nunique()
+
+    # and on the stored runs: every drawn trace carries an explicit colour; every curve that names a
+    # method ("MKD (release) (seed 1)", "MKD, 1/8 (seed 0)") is in its colour, every other in none
+    import re
+
+    for fig in (explorer.curves_figure(), explorer.final_miou_figure()):
+        for t in fig.data:
+            colour = t.line.color if t.type == "scatter" and t.mode == "lines+markers" else t.marker.color
+            assert colour is not None, f"{t.name}: plotly's default colour"
+    for t in explorer.curves_figure().data:
+        method = method_of(re.sub(r" \(seed \d+\)$", "", t.name))
+        if method is not None:
+            assert _hex(t.line.color) == _hex(METHOD_COLOURS[method]), t.name
+        else:
+            assert _hex(t.line.color) not in method_hex, t.name

@@ -102,6 +102,45 @@ def _colour(label: str) -> str:
     return method_colour(by_label.get(label, "mkd"))
 
 
+#: plotly line dashes and marker symbols: a run's seed (or, in the split view, its labeled fraction)
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x")
+
+
+def curve_styles(view: str, runs: pd.DataFrame) -> dict[tuple[str, str, int], tuple[str, str, str]]:
+    """(colour, dash, marker symbol) of each run's curve, keyed (series, x, seed): one colour per
+    method in the palette's colour (the method view by its bar label, the split view by its series),
+    the other views' settings (switches, gamma, beta: no method) in colours no method has; seeds
+    (and in the split view the labeled fractions) told apart by dash and marker, never by colour."""
+    out = {}
+    settings = list(dict.fromkeys(runs["x"]))
+    colours = view_colours(view, runs)
+    for r in runs.itertuples():
+        seed = int(r.seed)
+        k = settings.index(r.x) if view == "split" else seed
+        out[(r.series, r.x, seed)] = (colours[(r.series, r.x)], DASHES[k % len(DASHES)], SYMBOLS[k % len(SYMBOLS)])
+    return out
+
+
+def view_colours(view: str, runs: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The colour of each (series, x) of a view, the same in the bars and in the curves: a method's
+    own palette colour where the bar or the series is a method (the method and split views), else
+    one colour per setting from those no method has (Table 3 switches, gamma, beta)."""
+    from .palette import series_colours
+
+    settings = list(dict.fromkeys(runs["x"]))
+    other = series_colours([f"setting {x}" for x in settings])  # "setting ...": never a method's name
+    out = {}
+    for series, x in dict.fromkeys(zip(runs["series"], runs["x"])):
+        if view == "method":
+            out[(series, x)] = _colour(x)
+        elif view == "split":
+            out[(series, x)] = _colour(series)
+        else:
+            out[(series, x)] = other[f"setting {x}"]
+    return out
+
+
 def final_miou_figure(root: str | Path | None = None):
     """Final mIoU of every stored run, by view: bars (mean, sd over seeds) and one dot per seed
     (hover: key, seed, final and best mIoU). The dropdown picks the view."""
@@ -113,11 +152,12 @@ def final_miou_figure(root: str | Path | None = None):
     for view in VIEWS:
         v = runs[runs["view"] == view]
         order = list(dict.fromkeys(v["x"]))
+        palette = view_colours(view, v)
         for series, s in v.groupby("series", sort=False):
             g = s.groupby("x", sort=False)["miou"]
             mean, sd, n = g.mean().reindex(order), g.std(ddof=1).reindex(order), g.count().reindex(order).fillna(0)
-            # one colour per method: by bar in the method view, by series where a series is a method
-            colours = [_colour(o) for o in order] if view == "method" else [_colour(series)] * len(order)
+            # one colour per method (by bar in the method view, by series in the split view), else per setting
+            colours = [palette.get((series, o), _colour(series) if view == "split" else "#999999") for o in order]
             fig.add_bar(
                 marker=dict(color=colours),
                 x=[_wrap(o) for o in order],
@@ -136,7 +176,7 @@ def final_miou_figure(root: str | Path | None = None):
                 mode="markers",
                 name=f"{series}: one seed",
                 marker=dict(
-                    color=[_colour(x) for x in done["x"]] if view == "method" else _colour(series),
+                    color=[palette[(series, x)] for x in done["x"]],
                     size=7,
                     line=dict(color="black", width=1),
                 ),
@@ -184,14 +224,20 @@ def curves_figure(root: str | Path | None = None):
     fig = go.Figure()
     owner: list[str] = []
     for view in VIEWS:
-        for r in runs[runs["view"] == view].itertuples():
+        v = runs[runs["view"] == view]
+        styles = curve_styles(view, v)
+        for r in v.itertuples():
             ev = [c for c in load_curves(r.key, root) if c.get("miou") is not None]
             name = (f"{r.series}, " if view == "split" else "") + f"{r.x} (seed {int(r.seed)})"
+            colour, dash, symbol = styles[(r.series, r.x, int(r.seed))]
             fig.add_scatter(
                 x=[c["iter"] for c in ev],
                 y=[100 * c["miou"] for c in ev],
                 mode="lines+markers",
                 name=name,
+                line=dict(color=colour, dash=dash, width=2),
+                marker=dict(color=colour, symbol=symbol, size=6),
+                legendgroup=f"{view}:{r.series if view == 'split' else r.x}",
                 visible=view == "method",
                 hovertemplate=f"{name}<br>iteration %{{x}}: %{{y:.2f}}<extra></extra>",
             )
