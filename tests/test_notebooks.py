@@ -468,3 +468,27 @@ def test_experiment_index_lists_every_config_with_its_command(built_book):
         for cfg in grid(name):
             assert grid_command(cfg) in page
     assert "(est.)" in page
+
+
+def test_class_overlay_colours_classes_over_the_image_in_grey():
+    """Figure 2's overlays (issue 23): a scene's own colours never pass for a class colour; every
+    coloured pixel is a class (nearest palette colour: its own), background and ignore stay grey."""
+    from mkdlib.data import voc_palette
+    from mkdlib.report.viz import class_overlay, error_map
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a colourful scene
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:2], mask[2:4], mask[4:6], mask[6, :4], mask[7, :4] = 1, 2, 3, 4, 255
+    out = class_overlay(image, mask).astype(int)
+    grey = (mask == 0) | (mask == 255)
+    assert (out[grey][:, 0] == out[grey][:, 1]).all() and (out[grey][:, 1] == out[grey][:, 2]).all()
+    pal = voc_palette()[:5].astype(int)
+    for y, x in zip(*np.nonzero(~grey)):
+        spread = out[y, x] - out[y, x].mean()  # the pixel's hue, without its brightness
+        nearest = np.argmin([np.abs(spread - (p - p.mean())).sum() for p in pal[1:]]) + 1
+        assert nearest == mask[y, x], (y, x, out[y, x])
+    err = error_map(image, np.where(mask == 1, 2, mask), mask)
+    assert (err[:2] == (230, 30, 30)).all() and (err[2:6, :, 0] == err[2:6, :, 1]).all()  # errors red, rest grey
+    with pytest.raises(ValueError, match="differ in size"):
+        class_overlay(image, mask[:4])

@@ -326,9 +326,30 @@ def most_improved(
     return sorted(scores, key=lambda s: s[2] - s[1], reverse=True)[:k]
 
 
+def grey(image: np.ndarray, lo: float = 70.0, hi: float = 215.0) -> np.ndarray:
+    """An RGB image as grey (its luminance, squeezed into ``lo``..``hi``), RGB again: the base that
+    class colours are laid over, so that no colour of the scene (a red stripe, a green checker) can
+    be read as a class colour."""
+    lum = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat((lo + (hi - lo) * lum / 255.0)[..., None], 3, axis=-1).astype(np.uint8)
+
+
+def class_overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.7) -> np.ndarray:
+    """A class map (H, W) in palette colours over the image in grey (:func:`grey`): every coloured
+    pixel is a class, every grey one background (0) or ignored (255). Figure 2's overlays and the
+    training chapter's predictions use it; :func:`overlay` (over the colour image) is what
+    ``mkdlib predict`` writes."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"class_overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
+    base = grey(image).astype(np.float32)
+    fg = ((mask != 0) & (mask != IGNORE_INDEX))[..., None]
+    out = np.where(fg, (1 - alpha) * base + alpha * colorize(mask).astype(np.float32), base)
+    return out.clip(0, 255).astype(np.uint8)
+
+
 def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The image, dimmed, with the pixels ``pred`` gets wrong in red (ignored pixels, 255, left out)."""
-    out = (image.astype(np.float32) * 0.45).astype(np.uint8)
+    """The image in dim grey with the pixels ``pred`` gets wrong in red (ignored pixels, 255, left out)."""
+    out = (grey(image) * 0.6).astype(np.uint8)
     wrong = (pred != truth) & (truth != IGNORE_INDEX)
     out[wrong] = (230, 30, 30)
     return out
@@ -342,12 +363,13 @@ def overlay_figure(
     row_titles: Sequence[str] | None = None,
     errors_of: str | None = None,
 ) -> Figure:
-    """Figure 2 as overlays: the image, the ground truth and each method's prediction blended over
-    the image (background left plain), and where ``errors_of`` (a method) is wrong, in red."""
+    """Figure 2 as overlays: the image, then the ground truth and each method's prediction in class
+    colours over the image in grey (:func:`class_overlay`: background and ignored pixels left grey),
+    and where ``errors_of`` (a method) is wrong, in red."""
     rows = []
     for i, (img, gt) in enumerate(zip(images, truths)):
-        row = [img, overlay(img, np.where(gt == IGNORE_INDEX, 0, gt))]
-        row += [overlay(img, p[i]) for p in predictions.values()]
+        row = [img, class_overlay(img, gt)]
+        row += [class_overlay(img, p[i]) for p in predictions.values()]
         if errors_of in predictions:
             row.append(error_map(img, predictions[errors_of][i], gt))
         rows.append(row)
