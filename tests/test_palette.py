@@ -129,6 +129,23 @@ def test_every_figure_draws_each_method_in_its_palette_colour_and_no_legend_over
     plt.close("all")
 
 
+def test_one_runs_loss_terms_are_drawn_in_colours_no_method_has():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mkdlib.report import viz
+    from mkdlib.report.palette import LOSS_TERM_COLOURS, METHOD_COLOURS
+
+    recs = [{"iter": i, "loss": 2 / i, "sup": 1 / i, "st": 0.5 / i, "ss": 0.4 / i} for i in range(1, 20)]
+    fig = viz.plot_curves(recs + [{"iter": 10, "miou": 0.3}, {"iter": 19, "miou": 0.4}])
+    drawn = {line.get_label(): _hex(line.get_color()) for line in fig.axes[0].lines}
+    assert drawn == {t: _hex(c) for t, c in LOSS_TERM_COLOURS.items()}
+    assert not set(drawn.values()) & {_hex(c) for c in METHOD_COLOURS.values()}
+    plt.close(fig)
+
+
 def test_the_collapse_figure_gives_no_method_colour_to_a_network_curve():
     from mkdlib.report.palette import METHOD_COLOURS, SUBSET_COLOURS
 

@@ -21,6 +21,9 @@ PAPER_COLOUR = "#BBBBBB"
 OURS_COLOUR = "#333333"
 #: series that name no method (a Table 3 row, a diagnosis setting): colours no method has, in turn
 OTHER_COLOURS = ("#332288", "#882255", "#999933", "#DDCC77", "#661100", "#6A3D9A", "#AA4466", "#E69F00")
+#: one run's loss terms (the training chapter's curves): the total in the book's "ours" grey, each
+#: term in a colour no method has (matplotlib's default blue, orange and green read as methods)
+LOSS_TERM_COLOURS = {"loss": "#333333", "sup": "#332288", "st": "#882255", "ss": "#999933"}
 #: line styles of a method's variants (its runs at other settings), all in the method's colour
 VARIANT_STYLES = ("-", "--", ":", "-.")
 #: what the collapse figure scores: a network on a subset of images (no method's colour: every

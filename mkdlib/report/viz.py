@@ -29,7 +29,7 @@ from .figstyle import (  # noqa: F401 (part of viz's API)
     readable,
     rendered_text_px,
 )
-from .palette import METHOD_COLOURS, OURS_COLOUR, series_colours, series_styles
+from .palette import LOSS_TERM_COLOURS, METHOD_COLOURS, OURS_COLOUR, series_colours, series_styles
 from .table_figures import (  # noqa: F401 (the tables chapter's figures, part of viz's API)
     _no_data,
     plot_ablation,
@@ -151,13 +151,16 @@ def sample_gallery(
     ncols: int = 6,
     size: float = 1.8,
 ) -> Figure:
-    """Samples in pairs of rows: the image, then its mask overlaid on it."""
+    """Samples in pairs of rows: the image, then its mask in class colours over it in grey
+    (:func:`class_overlay`)."""
     if len(images) != len(masks):
         raise ValueError(f"sample_gallery: {len(images)} images but {len(masks)} masks")
     rows = []
     for start in range(0, len(images), ncols):
         rows.append(list(images[start : start + ncols]))
-        rows.append([overlay(im, m) for im, m in zip(images[start : start + ncols], masks[start : start + ncols])])
+        rows.append(
+            [class_overlay(im, m) for im, m in zip(images[start : start + ncols], masks[start : start + ncols])]
+        )
     fig = image_grid(rows, col_titles=titles, class_names=class_names, size=size)
     for i, ax_row in enumerate(np.asarray(fig.axes[: len(rows) * ncols]).reshape(len(rows), ncols)):
         ax_row[0].set_ylabel("image" if i % 2 == 0 else "labels", fontsize=9)
@@ -188,7 +191,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
         terms = ["loss"] if many else [t for t in ("loss", "sup", "st", "ss") if t in train]
         for t in terms:
             if len(train):
-                kw = {"color": colour, "ls": ls} if many else {}
+                kw = {"color": colour, "ls": ls} if many else {"color": LOSS_TERM_COLOURS.get(t, "#999999")}
                 ax_loss.plot(
                     train["iter"], train[t], label=(label if many else t), lw=1.2 if t == "loss" else 0.9, **kw
                 )
