@@ -492,3 +492,25 @@ def test_class_overlay_colours_classes_over_the_image_in_grey():
     assert (err[:2] == (230, 30, 30)).all() and (err[2:6, :, 0] == err[2:6, :, 1]).all()  # errors red, rest grey
     with pytest.raises(ValueError, match="differ in size"):
         class_overlay(image, mask[:4])
+
+
+def test_source_listings_are_folded_under_a_summary_naming_them():
+    """The chapters' source listings (issue 23: code walls): a closed <details> whose summary names
+    the function and its length; opened, the highlighted source; as text, the source (for nbval)."""
+    import inspect
+    import re
+
+    from mkdlib.data.transforms import mix
+    from mkdlib.report.viz import SourceListing
+
+    listing = SourceListing(mix)
+    html = listing._repr_html_()
+    n = inspect.getsource(mix).rstrip("\n").count("\n") + 1
+    assert html.startswith('<details class="mkd-source"><summary>') and " open" not in html.split(">")[0]
+    assert f"Source: mkdlib.data.transforms.mix ({n} lines)" in html
+    shown = re.sub(r"<[^>]+>", "", html.split("</summary>", 1)[1])
+    import html as html_lib
+
+    assert html_lib.unescape(shown).strip() == inspect.getsource(mix).strip()  # all of it, nothing re-typed
+    assert 'class="highlight"' in html and '<span class="k">def</span>' in html
+    assert repr(listing).splitlines()[1:] == inspect.getsource(mix).rstrip("\n").splitlines()

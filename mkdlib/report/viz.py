@@ -66,13 +66,47 @@ def display_path(path: str | Path) -> str:
     return f"<outside the repository>/{path.name}"
 
 
+class SourceListing:
+    """mkdlib's own source of an object as the book shows it: folded (``<details>``) under a one-line
+    summary that names it and its length, highlighted like the book's code blocks when opened (a
+    listing is reference, not reading: the components page was mostly source listings, issue 23).
+    Its text form is the source itself, so nbval compares the code the page shows."""
+
+    def __init__(self, obj):
+        import inspect
+
+        self.source = inspect.getsource(obj).rstrip("\n")
+        module = getattr(obj, "__module__", "") or ""
+        self.name = f"{module}.{getattr(obj, '__qualname__', getattr(obj, '__name__', repr(obj)))}".lstrip(".")
+
+    @property
+    def summary(self) -> str:
+        n = self.source.count("\n") + 1
+        return f"Source: {self.name} ({n} line{'s' if n != 1 else ''})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+
+        code = highlight(self.source, PythonLexer(), HtmlFormatter(nowrap=True))
+        return (
+            f'<details class="mkd-source"><summary><code>{html.escape(self.summary)}</code></summary>'
+            f'<div class="highlight-python notranslate"><div class="highlight"><pre>{code}</pre></div></div></details>'
+        )
+
+    def __repr__(self) -> str:
+        return f"{self.summary}\n{self.source}"
+
+
 def show_source(obj) -> None:
-    """Display mkdlib's own source of ``obj`` in a notebook (never a re-typed copy that can drift)."""
-    import inspect
+    """Display mkdlib's own source of ``obj`` in a notebook (never a re-typed copy that can drift),
+    folded under a summary line (:class:`SourceListing`)."""
+    from IPython.display import display
 
-    from IPython.display import Markdown, display
-
-    display(Markdown(f"```python\n{inspect.getsource(obj)}\n```"))
+    display(SourceListing(obj))
 
 
 # --------------------------------------------------------------------------- masks and images
