@@ -69,3 +69,15 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
     html = caveats.caveats_html()
     assert html.count("<tr>") == 1 + len(rows) and "the paper" in html and "SGD + poly" in html
     assert 'colspan="2"' in html  # ours alone: convergence, what it can say
+
+
+def test_folded_puts_a_long_table_in_a_closed_fold_under_its_summary():
+    from mkdlib.report.display import folded
+
+    table = "<table><tr><td>python -m mkdlib train --config a.yaml</td></tr></table>"
+    shown = folded(table, "headline: 21 configs, 17 stored")
+    html = shown._repr_html_()
+    assert html.startswith('<details class="mkd-fold"><summary>headline: 21 configs, 17 stored</summary>')
+    assert table in html and html.endswith("</details>") and "<details open" not in html
+    assert repr(shown) == "headline: 21 configs, 17 stored"
+    assert "&lt;" in folded("", "a < b")._repr_html_()  # the summary is text, escaped

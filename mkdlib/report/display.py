@@ -222,3 +222,25 @@ class CompactTable(DashedTable):
 def compact_table(df: pd.DataFrame, note: str | None = None, wrap=(), index: bool = True) -> CompactTable:
     """``df`` for ``display()`` as a :class:`CompactTable`."""
     return CompactTable(df, note, wrap=wrap, index=index)
+
+
+class Folded:
+    """HTML (a long table) folded in a closed ``<details>`` under a one-line summary that says what
+    it holds: the page stays scannable, the table is one click away (issue 23: long tables behind
+    dropdowns). Its text form is the summary."""
+
+    def __init__(self, html: str, summary: str):
+        self.html, self.summary = html, summary
+
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        return f'<details class="mkd-fold"><summary>{_html.escape(self.summary)}</summary>{self.html}</details>'
+
+    def __repr__(self) -> str:
+        return self.summary
+
+
+def folded(html: str, summary: str) -> Folded:
+    """``html`` for ``display()`` folded under ``summary`` (:class:`Folded`)."""
+    return Folded(html, summary)
