@@ -198,3 +198,24 @@ def test_the_full_book_passes_in_the_browser_when_it_is_built():
     _need_browser()
     problems = bc.check(html)
     assert not problems, "\n".join(map(str, problems))
+
+
+def test_the_check_fails_what_must_be_on_the_first_screens_and_is_not(tmp_path):
+    """The intro's caveats, headline and claims tables are marked data-mkd-within-screens="2"
+    (issue 23: on the first two screens at 1,280 x 900); the check fails one that ends lower, in a
+    viewport of exactly 1,280 x 900 px."""
+    _need_browser()
+    marked = '<table data-mkd-within-screens="2"><tr><td>claims</td></tr></table>'
+    above = f'<div style="height: {2 * bc.HEIGHT - 200}px">caveats and verdict</div>'
+    assert not _seen(tmp_path, above + marked)
+    below = f'<div style="height: {2 * bc.HEIGHT + 10}px">caveats and verdict</div>'
+    problems = _seen(tmp_path, below + marked)
+    assert any("must be on the first 2 screen(s) (1800 px) but ends at" in p for p in problems), problems
+    size = '<p id="vp"></p><script>document.getElementById("vp").textContent = innerWidth + "x" + innerHeight</script>'
+    (tmp_path / "page.html").write_text(CLEAN.format(body=size, head=""))
+    drv = bc._driver(bc.WIDTH, bc.HEIGHT)
+    try:
+        drv.get((tmp_path / "page.html").as_uri())
+        assert drv.execute_script("return [innerWidth, innerHeight]") == [bc.WIDTH, bc.HEIGHT]
+    finally:
+        drv.quit()

@@ -45,6 +45,10 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
     assert all(("white-space:normal" in s) == (t.startswith(("MKD", "beta"))) for s, t in cells)
     assert "min-width:14em" in cells[0][0] and "nan" not in html.lower().replace("—", "")
     assert "<th" in html and "<tbody><tr><td" in html  # index=False: no row labels
+    assert "data-mkd-within-screens" not in html
+    assert (
+        'data-mkd-within-screens="2"' in compact_table(df, within_screens=2)._repr_html_()
+    )  # the browser check's mark
 
     wide = pd.DataFrame(
         [["45.6 ± 1.2", 3, "66.77"]],
@@ -69,6 +73,7 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
     html = caveats.caveats_html()
     assert html.count("<tr>") == 1 + len(rows) and "the paper" in html and "SGD + poly" in html
     assert 'colspan="2"' in html  # ours alone: convergence, what it can say
+    assert html.startswith('<div class="admonition important" data-mkd-within-screens="2">')  # on the first screens
 
 
 def test_folded_puts_a_long_table_in_a_closed_fold_under_its_summary():

@@ -28,7 +28,13 @@ A page fails on:
   to make show something;
 * a **long page that folds nothing**: longer than ``MAX_SCREENS`` (8) screens of ``WIDTH`` x
   ``HEIGHT`` (1,280 x 900) px with no ``<details>``, toggle, ``hide-input``/``hide-output``/
-  ``hide-cell`` cell or dropdown (``--lengths`` prints each page's length in screens).
+  ``hide-cell`` cell or dropdown (``--lengths`` prints each page's length in screens);
+* **what must be on the first screens and is not**: an element marked ``data-mkd-within-screens="n"``
+  (the intro's caveats box, headline table and claims table: ``n`` = 2) that ends below the first
+  ``n`` screens of the page.
+
+Every page is opened in a viewport of exactly ``WIDTH`` x ``HEIGHT`` px (headless Chromium's window
+size would leave a shorter one).
 
 Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-driver``) and selenium.
 """
@@ -218,6 +224,15 @@ for (const o of art.querySelectorAll('div.cell_output')) {
   if (!hasContent(o)) problems.push('empty output cell: ' + describe(o.closest('div.cell') || o));
 }
 
+// --- what must be on the first screens: an element marked data-mkd-within-screens="n" ends above n screens
+for (const el of document.querySelectorAll('[data-mkd-within-screens]')) {
+  const n = parseFloat(el.getAttribute('data-mkd-within-screens'));
+  const bottom = el.getBoundingClientRect().bottom + window.scrollY;
+  if (bottom > n * screen_h + 1)
+    problems.push(describe(el) + ' must be on the first ' + n + ' screen(s) (' + n * screen_h + ' px) but ends at ' +
+                  Math.round(bottom) + ' px');
+}
+
 // --- long pages with nothing folded
 const screens = document.documentElement.scrollHeight / screen_h;
 if (screens > max_screens && !art.querySelector(FOLDS))
@@ -286,7 +301,18 @@ def _driver(width: int, height: int):
     ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=opts, service=Service(driver))
+    drv = webdriver.Chrome(options=opts, service=Service(driver))
+    _viewport(drv, width, height)
+    return drv
+
+
+def _viewport(drv, width: int, height: int) -> None:
+    """The page's viewport exactly ``width`` x ``height`` CSS px (the window size alone leaves the
+    browser's own bars out of it: 1,280 x 757 for a 1,280 x 900 window in headless Chromium)."""
+    drv.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 def _settle(drv, timeout: float = 20.0) -> None:
@@ -346,10 +372,10 @@ def check(
                 out = Path(screenshots) / (name.replace("/", "__").removesuffix(".html") + ".png")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 full = drv.execute_script("return document.documentElement.scrollHeight")
-                drv.set_window_size(width, min(int(full) + 100, 16000))
+                _viewport(drv, width, min(int(full), 16000))
                 time.sleep(0.3)
                 drv.save_screenshot(str(out))
-                drv.set_window_size(width, height)
+                _viewport(drv, width, height)
     finally:
         drv.quit()
     return problems

@@ -93,7 +93,7 @@ def caveats_html(root: str | Path | None = None) -> str:
         f'<th style="{cell}text-align:left;min-width:0;">{t}</th>' for t in ("here (built-in analogue)", "the paper")
     )
     return (
-        '<div class="admonition important"><p class="admonition-title">'
+        '<div class="admonition important" data-mkd-within-screens="2"><p class="admonition-title">'
         "How far this analogue is from the paper (read before any number)</p>"
         f'<table class="mkd-caveats" style="font-size:0.82em;line-height:1.25;margin:0;width:100%;">'
         f"<thead><tr>{top}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"

@@ -166,14 +166,21 @@ class CompactTable(DashedTable):
     (every other cell stays on one line), each at least as wide as ``wrap`` says ({column: CSS
     width}, or a sequence of columns: 10em each): a table that must fit the first screens of a page
     without a horizontal scrollbar. ``index=False`` leaves the row labels out (a column says what a
-    row is)."""
+    row is). ``within_screens``: the browser check fails the page when the table ends below its first
+    that many screens (``data-mkd-within-screens``)."""
 
     def __init__(
-        self, df: pd.DataFrame, note: str | None = None, wrap=(), index: bool = True, font: str = COMPACT_FONT
+        self,
+        df: pd.DataFrame,
+        note: str | None = None,
+        wrap=(),
+        index: bool = True,
+        font: str = COMPACT_FONT,
+        within_screens: int | None = None,
     ):
         super().__init__(df, note)
         self.wrap = dict(wrap) if isinstance(wrap, dict) else {c: "10em" for c in wrap}
-        self.index, self.font = index, font
+        self.index, self.font, self.within_screens = index, font, within_screens
 
     def _repr_html_(self) -> str:
         import html as _html
@@ -213,15 +220,18 @@ class CompactTable(DashedTable):
             if self.has_missing
             else ""
         )
+        within = f' data-mkd-within-screens="{self.within_screens}"' if self.within_screens else ""
         return (
-            f'<table class="dataframe mkd-compact" style="font-size:{self.font};margin:0;">'
+            f'<table class="dataframe mkd-compact"{within} style="font-size:{self.font};margin:0;">'
             f"<thead>{''.join(head_rows)}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
         )
 
 
-def compact_table(df: pd.DataFrame, note: str | None = None, wrap=(), index: bool = True) -> CompactTable:
+def compact_table(
+    df: pd.DataFrame, note: str | None = None, wrap=(), index: bool = True, within_screens: int | None = None
+) -> CompactTable:
     """``df`` for ``display()`` as a :class:`CompactTable`."""
-    return CompactTable(df, note, wrap=wrap, index=index)
+    return CompactTable(df, note, wrap=wrap, index=index, within_screens=within_screens)
 
 
 class Folded:
