@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 
 from .config import Config, ConfigError, base_config, make_config, resolve
-from .registry import METHOD_INFO, preset_setting
+from .registry import METHOD_INFO, SWITCHES, preset_setting
 from .results import is_done
 
 HEADLINE_SEEDS = (0, 1, 2)
@@ -294,7 +294,14 @@ def setting_label(cfg: Config) -> str:
     """The fields of a grid config that differ from its method's default config at its split
     ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart."""
     base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
-    return ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != base[k])
+    # settings that cannot act with cfg's switches (resolve() gives them their legacy value, e.g.
+    # fa_on_sup without feature aug) are compared with the default at those switches: not labelled
+    same_switches = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed, **cfg.switches())).to_dict()
+    return ", ".join(
+        f"{k}={v}"
+        for k, v in cfg.to_dict().items()
+        if k not in Config.RUNTIME_ONLY and v != base[k] and (k in SWITCHES or v != same_switches[k])
+    )
 
 
 def short_run(iters: int = 60, data_root: str | None = None, base: dict | None = None, **selection):
