@@ -1,8 +1,9 @@
 """The built-in dataset's experiment grids: the analogues of the paper's Tables 1-5.
 
 Each grid is a list of Configs; a run is skipped when its key is already in the results store,
-so the grids are resumable and the book renders from stored results. The grids are sized for
-a 2-core CPU: the headline comparison has three seeds, the sweeps one (stated in the book).
+so the grids are resumable and the book renders from stored results. Seeds are sized for what a
+verdict needs (stated in the book): the headline comparison 6 paired seeds, Table 3's rows and the
+teachers' start 3, the sweeps one (three at their default value), the diagnosis one per change.
 
     python -m mkdlib.experiments headline        # run what is missing, in order
     python -m mkdlib.experiments --list          # what each grid holds and what is done
