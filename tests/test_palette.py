@@ -255,3 +255,25 @@ def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
             assert _hex(t.line.color) == _hex(METHOD_COLOURS[method]), t.name
         else:
             assert _hex(t.line.color) not in method_hex, t.name
+
+
+def test_table3_figure_says_which_rows_have_no_stored_run():
+    """An empty bar reads as 0 mIoU: the Table 3 figure writes "not yet run" on our side of every row
+    with no stored run, and on no row that has one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mkdlib.report import paper, viz
+
+    table = paper.table_ablation()
+    first = table.index[0]
+    runs = pd.DataFrame({"label": [first, first], "miou": [50.0, 52.0], "seed": [0, 1]})
+    fig = viz.plot_ablation(runs, table)
+    ours = fig.axes[0]
+    marked = [t for t in ours.texts if t.get_text() == "not yet run"]
+    rows = [lab.get_text() for lab in ours.get_yticklabels()]
+    assert len(marked) == len(table) - 1
+    assert {rows[round(t.get_position()[1])] for t in marked} == set(rows) - {paper.short_label(first)}
+    plt.close(fig)
