@@ -49,3 +49,14 @@ def test_stored_traces_and_summary_read_the_trace_files(tmp_path, monkeypatch):
     summary = collapse.trace_summary(at=(500,))
     assert summary.loc[(label, 500), "teacher's top class share"] == 95.0
     assert "collapsed" in collapse.notice_collapse(summary, collapse.teacher_start_table())
+
+
+def test_collapse_figure_without_traces_says_so():
+    import matplotlib.pyplot as plt
+
+    from mkdlib.report.collapse import NO_TRACE, plot_collapse
+
+    fig = plot_collapse({})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == [NO_TRACE] and not any(ax.lines for ax in fig.axes)
+    plt.close(fig)

@@ -44,6 +44,9 @@ SUBSETS = ("labeled", "unlabeled", "validation")
 BN_MODES = ("eval", "batch")
 
 
+NO_TRACE = "No trace is stored yet: `python -m mkdlib.report.collapse` computes them (minutes each)."
+
+
 def traces_dir() -> Path:
     return results_dir() / "traces"
 
@@ -194,7 +197,12 @@ def plot_collapse(traces: dict[str, pd.DataFrame], supervised: pd.Series | None 
 
     from .palette import METHOD_COLOURS, SUBSET_COLOURS
 
-    n = max(len(traces), 1)
+    if not traces:  # a bare axes would read as a figure of nothing: say what is missing instead
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, NO_TRACE, ha="center", va="center", wrap=True, fontsize=9)
+        return fig
+    n = len(traces)
     cols = min(n, 2)  # two panels a row: the book's column is narrow
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.6), sharey=True, squeeze=False)
@@ -335,7 +343,7 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
     """What the traces (at each start's iteration with the most seeds) and the teachers grid say,
     start by start, and which start the presets use."""
     if summary.empty:
-        return "No trace is stored yet: `python -m mkdlib.report.collapse` computes them (minutes each)."
+        return NO_TRACE
     lines = []
     sup = supervised_curve()
     # per start, the traced iteration with the most seeds (the later one on a tie)
