@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import torch
 
 from mkdlib import resolve
@@ -49,6 +50,16 @@ def test_stored_traces_and_summary_read_the_trace_files(tmp_path, monkeypatch):
     summary = collapse.trace_summary(at=(500,))
     assert summary.loc[(label, 500), "teacher's top class share"] == 95.0
     assert "collapsed" in collapse.notice_collapse(summary, collapse.teacher_start_table())
+    # one class on 60 % only, but the student at 12 on validation against supervised's 44: collapsed
+    rows = [{**r, "top_share": 60.0, "miou": 12.0} for r in rows]
+    path.write_text(json.dumps({"rows": rows}))
+    summary = collapse.trace_summary(at=(500,))
+    monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 44.0}))
+    assert f"**{label}** (1 seed(s), iteration 500): collapsed" in collapse.notice_collapse(
+        summary, pd.DataFrame({"row": []})
+    )
+    monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 20.0}))
+    assert "iteration 500): no collapse" in collapse.notice_collapse(summary, pd.DataFrame({"row": []}))
 
 
 def test_collapse_figure_without_traces_says_so():

@@ -32,7 +32,7 @@ from ..evaluate import confusion_matrix, mean_iou
 from ..experiments import TEACHER_STARTS
 from ..io import atomic_write_json
 from ..results import results_dir
-from .stats import COLLAPSE_TOP_SHARE
+from . import stats
 
 #: iterations at which a trace scores the networks (the collapse is decided by iteration 500)
 TRACE_ITERS = (10, 25, 50, 100, 200, 350, 500, 750, 1000)
@@ -353,7 +353,10 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
         if it != chosen[label]:
             continue
         share = r["teacher's top class share"]
-        state = "collapsed" if share > COLLAPSE_TOP_SHARE else "no collapse"
+        # the claims' rule (mkdlib.report.stats): one class on > 90 % of the teacher's pixels, or the
+        # student below half of supervised training at the same iteration
+        collapsed = stats.is_collapsed(r["student, validation"], share, sup.get(it))
+        state = "collapsed" if collapsed else "no collapse"
         lines.append(
             f"- **{label}** ({int(r['seeds'])} seed(s), iteration {it}): {state}; the eval-mode teacher gives "
             f"{share:.0f} % of validation pixels one class and scores {r['teacher, validation']:.1f}; the "
