@@ -261,6 +261,8 @@ def test_explorer_figures_have_a_view_per_dropdown_entry(tmp_path):
     assert gamma_bars[0].y[1] == pytest.approx(25.0) and math.isnan(gamma_bars[0].y[0])
     curves = explorer.curves_figure(root)
     assert [list(t.y) for t in curves.data] == [[20.0, 25.0]]
+    split_series = set(explorer.explorer_runs(root).query("view == 'split'")["series"])
+    assert {"CPS + CutMix", "mean teacher", "MKD", "supervised only"} <= split_series  # every method run at a fraction
     assert "No stored runs yet" in explorer.notice(tmp_path / "empty")
     empty = explorer.final_miou_figure(tmp_path / "empty")
     assert any("no stored runs yet" in a.text for a in empty.layout.annotations)
