@@ -152,3 +152,20 @@ def store_result(root, cfg, miou, confusion=None, curves=None, wall_time_s: floa
     )
     if curves:
         (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))
+
+
+@pytest.fixture
+def cost_chart():
+    """bench.plots' cost chart drawn from the committed bench record (the test skips without one)."""
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sys.path.insert(0, str(REPO))
+    from bench.plots import plot_cost_breakdown
+
+    try:
+        return plot_cost_breakdown()
+    except FileNotFoundError:
+        pytest.skip("no bench record in bench/results")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,21 +168,11 @@ def test_the_checks_catch_a_method_in_a_foreign_colour_and_a_legend_over_data():
     assert viz.legends_over_data(fig) == ["MKD"]
 
 
-def test_cost_chart_draws_each_whole_step_in_its_methods_colour():
-    import sys
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    sys.path.insert(0, str(REPO))
-    from bench.plots import METHOD_LABELS, plot_cost_breakdown
+def test_cost_chart_draws_each_whole_step_in_its_methods_colour(cost_chart):
+    from bench.plots import METHOD_LABELS
     from mkdlib.report.palette import METHOD_COLOURS
 
-    try:
-        fig = plot_cost_breakdown()
-    except FileNotFoundError:
-        pytest.skip("no bench record in bench/results")
-    ax = fig.axes[0]
+    ax = cost_chart.axes[0]
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     by_label = {label: m for m, label in METHOD_LABELS.items()}
     for bar in ax.patches:

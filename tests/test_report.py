@@ -220,20 +220,8 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     assert viz.rendered_text_px(viz.readable(big)) >= 9  # readable() raises what is too small
 
 
-def test_cost_chart_legend_matches_its_bars():
-    import sys
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    sys.path.insert(0, str(REPO))
-    from bench.plots import plot_cost_breakdown
-
-    try:
-        fig = plot_cost_breakdown()
-    except FileNotFoundError:
-        pytest.skip("no bench record in bench/results")
-    ax = fig.axes[0]
+def test_cost_chart_legend_matches_its_bars(cost_chart):
+    ax = cost_chart.axes[0]
     legend = {
         tuple(np.round(h.get_facecolor(), 3)): t.get_text()
         for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())
