@@ -7,6 +7,7 @@ seed), so a row never pools runs of different configs; a collapsed run is counte
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +176,11 @@ class Store:
         return {"key": key, "miou": 100 * r["final"]["miou"], "top_share": share, "naming_share": naming}
 
 
+def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
+    """:func:`mkdlib.report.stats.is_collapsed` on a run as :class:`Store` returns it."""
+    return stats.is_collapsed(run["miou"], run["top_share"], supervised_miou, run["naming_share"])
+
+
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
     return resolve(base_config(**{"split": split, **fields}, seed=seed))
 
@@ -210,7 +216,7 @@ BASELINE_PAIRS = (
 def claims_table(root: str | Path | None = None) -> pd.DataFrame:
     """One row per claim: the paper's effect, ours (mean of per-seed differences, 95 % interval),
     pairs, the minimum detectable effect, a verdict and the runs behind it."""
-    return _compare(claims(), Store(root))
+    return _compare(claims(), Store(root), stats.verdict)
 
 
 #: the book's own questions, no claim of the paper: the same paired comparison, A against B
@@ -236,37 +242,39 @@ def findings_table(root: str | Path | None = None) -> pd.DataFrame:
     """:data:`FINDINGS` compared as the claims are; a side's collapsed runs are listed per side
     (``collapsed A`` / ``collapsed B``): there a collapse is the finding, not a reason to stop."""
     store = Store(root)
-    t = _compare(FINDINGS, store).rename(columns={"claim": "question"}).drop(columns=["paper effect"])
+    t = _compare(FINDINGS, store, _finding_verdict).rename(columns={"claim": "question"}).drop(columns=["paper effect"])
     sup = supervised_reference(store)
     for side, col in (("a", "collapsed A"), ("b", "collapsed B")):
         counts = []
         for f in FINDINGS:
             runs = [r for s in SEEDS if (r := store.run(config_at(getattr(f, side), s))) is not None]
-            bad = sum(stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"]) for r in runs)
+            bad = sum(run_collapsed(r, sup) for r in runs)
             counts.append(f"{bad}/{len(runs)}")
         t[col] = counts
-    t["verdict"] = [_finding_verdict(v, lo) for v, lo in zip(t["verdict"], t["95% interval"])]
     return t
 
 
-def _finding_verdict(claim_verdict: str, interval: str) -> str:
-    if claim_verdict in (stats.COLLAPSED, stats.NOT_RUN) or not interval:
-        return claim_verdict
-    low, high = (float(x) for x in interval.split("]")[0].strip("[").split(","))
-    return "A better" if low > 0 else "B better" if high < 0 else "within noise"
+def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, collapsed: bool) -> str:
+    """A finding has no paper side: A better / B better when the interval excludes 0, else within
+    noise; collapsed and not run as for a claim (:func:`mkdlib.report.stats.verdict`)."""
+    judged = stats.verdict(effect, paper, collapsed)
+    if judged in (stats.COLLAPSED, stats.NOT_RUN) or not math.isfinite(effect.low):
+        return judged
+    return "A better" if effect.low > 0 else "B better" if effect.high < 0 else "within noise"
 
 
-def _compare(items: list[Claim] | tuple[Claim, ...], store: Store) -> pd.DataFrame:
+def _compare(
+    items: list[Claim] | tuple[Claim, ...],
+    store: Store,
+    judge: Callable[[stats.PairedEffect | None, float | None, bool], str],
+) -> pd.DataFrame:
+    """One row per claim of ``items``, paired by seed; ``judge(effect, paper effect, collapsed)`` gives
+    its verdict."""
     sup = supervised_reference(store)
     rows, found = [], []
     for c in items:
         ps = pairs(store, c.a, c.b)
-        collapsed = [
-            r["key"]
-            for pair in ps
-            for r in pair
-            if stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"])
-        ]
+        collapsed = [r["key"] for pair in ps for r in pair if run_collapsed(r, sup)]
         found.append((c, ps, collapsed))
     groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
     # a one-pair claim borrows the spread of per-seed differences of the other claims, and of the
@@ -284,7 +292,7 @@ def _compare(items: list[Claim] | tuple[Claim, ...], store: Store) -> pd.DataFra
                 "95% interval": _interval(effect),
                 "pairs": 0 if effect is None else effect.pairs,
                 "detectable effect": None if effect is None or math.isnan(effect.mde) else round(effect.mde, 1),
-                "verdict": stats.verdict(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
+                "verdict": judge(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
                 "collapsed runs": ", ".join(collapsed),
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
             }

@@ -281,8 +281,7 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
     (one class on > 90 % of the pixels, or below half of supervised at the same length)."""
     from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
-    from . import stats
-    from .claims import Store, supervised_reference
+    from .claims import Store, run_collapsed, supervised_reference
 
     store = Store(root)
     rows = []
@@ -318,9 +317,7 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
                     "95% interval": ""
                     if is_legacy or effect is None or effect.low != effect.low
                     else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
-                    "collapsed seeds": sum(
-                        stats.is_collapsed(r["miou"], r["top_share"], sup, r["naming_share"]) for r in runs.values()
-                    ),
+                    "collapsed seeds": sum(run_collapsed(r, sup) for r in runs.values()),
                     "seeds": len(runs),
                     "supervised (same length)": None if sup is None else round(sup, 1),
                 }

@@ -224,9 +224,11 @@ def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
     rows = []
     for cfg, sfk in references:
         rows += [{"setting": reference_setting(method_label(cfg.method)), **r} for r in _stored_rows(cfg, snap, sfk)]
-    for cfg, sfk in {
-        sfk: (cfg, sfk) for cfg, sfk, _ in snap.grid("diagnosis")
-    }.values():  # a change once, all its seeds
+    seen = set()
+    for cfg, sfk, _ in snap.grid("diagnosis"):
+        if sfk in seen:  # a change run on several seeds: one row per stored seed, read once
+            continue
+        seen.add(sfk)
         rows += [{"setting": label(cfg), **r} for r in _stored_rows(cfg, snap, sfk)]
     return pd.DataFrame(rows)
 
