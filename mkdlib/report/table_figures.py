@@ -81,8 +81,9 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
         _no_data(ax)
     ax.set(xlabel="val mIoU (%)", ylabel="", title="ours: built-in dataset")
     if len(done):  # a row with no stored run says so (an empty bar would read as 0 mIoU)
+        stored = set(done["label"])
         for i, label in enumerate(labels):
-            if label not in set(done["label"]):
+            if label not in stored:
                 ax.text(2, i, "not yet run", va="center", ha="left", fontsize="small", color="0.4")
     col = [c for c in table.columns if c.startswith(PAPER) and "gain" not in c][0]
     axp.barh(range(len(labels)), table[col].values, color=PAPER_COLOUR)

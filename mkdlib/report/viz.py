@@ -376,12 +376,7 @@ def class_overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.7) -> np
     pixel is a class, every grey one background (0) or ignored (255). Figure 2's overlays and the
     training chapter's predictions use it; :func:`overlay` (over the colour image) is what
     ``mkdlib predict`` writes."""
-    if image.shape[:2] != mask.shape:
-        raise ValueError(f"class_overlay: image {image.shape[:2]} and mask {mask.shape} differ in size")
-    base = grey(image).astype(np.float32)
-    fg = ((mask != 0) & (mask != IGNORE_INDEX))[..., None]
-    out = np.where(fg, (1 - alpha) * base + alpha * colorize(mask).astype(np.float32), base)
-    return out.clip(0, 255).astype(np.uint8)
+    return overlay(grey(image), np.where(mask == IGNORE_INDEX, 0, mask), alpha)  # ignored: grey, as background
 
 
 def error_map(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
