@@ -229,7 +229,7 @@ FINDINGS = (
         dict(method="mkd", student_forward="separate"),
     ),
     Claim(
-        "MKD (Algorithm 1, mkdlib's settings) against the release's step",
+        "MKD (the `mkd` preset: Algorithm 1 with one student forward) against the release's step",
         "book/paper-vs-code.md",
         math.nan,
         dict(method="mkd"),
