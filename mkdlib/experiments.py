@@ -21,7 +21,7 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import Config, ConfigError, base_config, make_config, resolve
@@ -202,16 +202,23 @@ DIAGNOSIS = (
 )
 
 
-def grid_configs(names: list[str], overrides: dict | None = None, only: str | None = None) -> list[Config]:
+def _filters(only: str | Sequence[str] | None) -> tuple[str, ...]:
+    return (only,) if isinstance(only, str) else tuple(only or ())
+
+
+def grid_configs(
+    names: list[str], overrides: dict | None = None, only: str | Sequence[str] | None = None
+) -> list[Config]:
     """The configs of the named grids, in order, each with ``overrides`` applied and resolved again;
-    duplicates (across grids, or made equal by an override) once; ``only``: keys containing it."""
-    seen, out = set(), []
+    duplicates (across grids, or made equal by an override) once; ``only``: keys containing it (or
+    any of them: several filters pick the runs to do first without a new grid)."""
+    seen, out, filters = set(), [], _filters(only)
     for name in names:
         for cfg in grid(name):
             if overrides:
                 cfg = resolve(make_config(cfg, **overrides))
             key = cfg.key()
-            if key in seen or (only and only not in key):
+            if key in seen or (filters and not any(f in key for f in filters)):
                 continue
             seen.add(key)
             out.append(cfg)
@@ -243,7 +250,7 @@ def run_grids(
     parallel: int | None = None,
     device: str | None = None,
     overrides: dict | None = None,
-    only: str | None = None,
+    only: str | Sequence[str] | None = None,
     shard_spec: str = "0/1",
     progress: bool = True,
     say: Callable[[str], None] = print,
@@ -258,10 +265,10 @@ def run_grids(
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
     configs = grid_configs(names, overrides, only)
-    if only and not configs:  # a filter that selects nothing is a mistake, not a finished grid
+    if _filters(only) and not configs:  # a filter that selects nothing is a mistake, not a finished grid
         keys = [c.key() for c in grid_configs(names, overrides)]
         raise ConfigError(
-            f"--only {only!r} matches none of the {len(keys)} run key(s) of {', '.join(names)}; keys look like "
+            f"--only {' / '.join(map(repr, _filters(only)))} matches none of the {len(keys)} run key(s) of {', '.join(names)}; keys look like "
             f"{keys[0] if keys else '<dataset>-<run>-<split>-s<seed>-<hash>'} (see --list)"
         )
     missing = [c for c in configs if not is_done(c.key())]
@@ -366,7 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FIELD=VALUE",
         help="override a field in every config (repeatable; key fields give other run keys)",
     )
-    p.add_argument("--only", default=None, metavar="TEXT", help="only the configs whose run key contains TEXT")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="only the configs whose run key contains TEXT (repeatable: any of them)",
+    )
     args = p.parse_args(argv)
     if args.list or not args.grids:
         cpu_s = cpu_seconds_per_iter()

@@ -376,3 +376,14 @@ def test_grid_filter_that_selects_nothing_is_an_error(capsys):
     store_result(Path(os.environ["MKD_RESULTS_DIR"]), stored, 0.5)
     assert main(["headline", "--only", stored.key()]) == 0
     assert "nothing to run: 1 config(s) selected, 1 already in the results store" in capsys.readouterr().out
+
+
+def test_repeated_grid_filters_keep_any_of_them_in_the_grids_order(capsys):
+    from mkdlib.experiments import grid_configs, main
+
+    every = [c.key() for c in grid_configs(["ablation", "headline"])]
+    picked = [c.key() for c in grid_configs(["ablation", "headline"], only=["co+mt-1_16", "mkd_release-1_16-s2"])]
+    assert picked == [k for k in every if "co+mt-1_16" in k or "mkd_release-1_16-s2" in k]
+    assert len(picked) == 4 and picked[0].startswith("synthetic-co+mt-") and "mkd_release" in picked[-1]
+    assert main(["headline", "--only", "no-such-run", "--only", "nor-this"]) == 2
+    assert "error: --only 'no-such-run' / 'nor-this' matches none" in capsys.readouterr().err
