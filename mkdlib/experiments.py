@@ -18,15 +18,13 @@ command ends with a summary of finished and failed runs (exit status 1 if any fa
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
+import math
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from .config import Config, ConfigError, base_config, make_config, resolve
 from .registry import METHOD_INFO, SWITCHES, preset_setting
-from .results import is_done, results_dir
+from .results import cpu_seconds_per_iter, estimate_cpu_seconds, is_done
 
 HEADLINE_SEEDS = (0, 1, 2)
 #: the headline comparison at 1/16 (paired by seed: same initialisation and data order)
@@ -335,27 +333,6 @@ def short_run(iters: int = 60, data_root: str | None = None, base: dict | None =
     return train(cfg)
 
 
-def cpu_seconds_per_iter(root=None) -> dict[str, float]:
-    """Median CPU-seconds per iteration (wall time times torch threads) of the stored CPU runs,
-    by method: what ``--list`` sizes the work left with, so a session can plan its grids."""
-    by_method: dict[str, list[float]] = {}
-    for path in Path(root or results_dir()).glob("*/result.json"):
-        result = json.loads(path.read_text())
-        env = result.get("env", {})
-        if env.get("device") == "cpu" and result.get("sec_per_iter"):
-            cost = result["sec_per_iter"] * env.get("torch_threads", 1)
-            by_method.setdefault(result["config"]["method"], []).append(cost)
-    return {m: statistics.median(v) for m, v in by_method.items()}
-
-
-def estimate_cpu_hours(configs: list[Config], cpu_s: dict[str, float]) -> float:
-    """CPU-hours for ``configs``: a method's own median where stored, else the median of the
-    stored methods scaled by METHOD_INFO's relative step cost."""
-    per_unit = statistics.median(cpu_s[m] / METHOD_INFO[m].step_cost for m in cpu_s if m in METHOD_INFO)
-    secs = sum(c.iters * cpu_s.get(c.method, per_unit * METHOD_INFO[c.method].step_cost) for c in configs)
-    return secs / 3600
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m mkdlib.experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -382,15 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.list or not args.grids:
-        cpu_s = cpu_seconds_per_iter()
+        rates = cpu_seconds_per_iter()
         for g in GRIDS:
             cfgs = grid(g)
             left = [c for c in cfgs if not is_done(c.key())]
             line = f"{g:{max(map(len, GRIDS))}s} {len(cfgs) - len(left)}/{len(cfgs)} done"
-            if left and cpu_s:
-                line += f", ~{estimate_cpu_hours(left, cpu_s):.1f} CPU-h left"
+            hours = sum(estimate_cpu_seconds(c.method, c.iters, rates) for c in left) / 3600
+            if left and not math.isnan(hours):
+                line += f", ~{hours:.1f} CPU-h left"
             print(line)
-        if cpu_s:
+        if rates:
             print("(CPU-hours estimated from the stored CPU runs' seconds per iteration times threads)")
         return 0
     from .parallel import parse_overrides

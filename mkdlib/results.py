@@ -10,14 +10,16 @@ is needed. Tables and figures read the store and never retrain.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import statistics
 from pathlib import Path
 
 import numpy as np
 
 from .io import REPO_ROOT, _atomic, atomic_write_json
-from .registry import with_legacy_settings
+from .registry import METHOD_INFO, with_legacy_settings
 
 
 def results_dir() -> Path:
@@ -63,6 +65,29 @@ def load_curves(key: str, root: str | Path | None = None) -> list[dict]:
 def load_predictions(key: str, root: str | Path | None = None) -> dict[str, np.ndarray]:
     with np.load(Path(root or results_dir()) / key / "predictions.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+def cpu_seconds_per_iter(root: str | Path | None = None) -> dict[str, float]:
+    """Median CPU-seconds per iteration of the stored CPU runs, by method (wall time per iteration
+    times torch threads): the one rate the work left is sized with (``experiments --list``, the
+    book's experiment index)."""
+    by_method: dict[str, list[float]] = {}
+    for path in Path(root or results_dir()).glob("*/result.json"):
+        result = json.loads(path.read_text())
+        env = result.get("env", {})
+        if env.get("device", "cpu") == "cpu":
+            cost = result["wall_time_s"] / result["config"]["iters"] * env.get("torch_threads", 1)
+            by_method.setdefault(result["config"]["method"], []).append(cost)
+    return {m: statistics.median(v) for m, v in by_method.items()}
+
+
+def estimate_cpu_seconds(method: str, iters: int, rates: dict[str, float]) -> float:
+    """CPU-seconds of a run: its method's stored rate, else the stored methods' median rate per
+    unit of METHOD_INFO's relative step cost, scaled by its own (NaN when nothing is stored)."""
+    if method in rates:
+        return iters * rates[method]
+    units = [rates[m] / METHOD_INFO[m].step_cost for m in rates if m in METHOD_INFO]
+    return iters * statistics.median(units) * METHOD_INFO[method].step_cost if units else math.nan
 
 
 def load_results(root: str | Path | None = None):

@@ -98,6 +98,7 @@ def test_list_sizes_the_work_left_from_stored_cpu_runs(tmp_path, monkeypatch, ca
     from mkdlib.config import base_config, resolve
     from mkdlib.io import atomic_write_json
     from mkdlib.registry import METHOD_INFO
+    from mkdlib.results import cpu_seconds_per_iter, estimate_cpu_seconds
 
     def store(method: str, seed: int, sec_per_iter: float, threads: int, device: str = "cpu") -> None:
         cfg = resolve(base_config(method=method, split="1/16", seed=seed))
@@ -108,8 +109,7 @@ def test_list_sizes_the_work_left_from_stored_cpu_runs(tmp_path, monkeypatch, ca
                 "config": cfg.to_dict(),
                 "final": {"miou": 0.5},
                 "best_miou": 0.5,
-                "wall_time_s": 1.0,
-                "sec_per_iter": sec_per_iter,
+                "wall_time_s": sec_per_iter * cfg.iters,
                 "env": {"device": device, "torch_threads": threads},
             },
         )
@@ -117,13 +117,11 @@ def test_list_sizes_the_work_left_from_stored_cpu_runs(tmp_path, monkeypatch, ca
     store("supervised", 0, 0.1, 1)
     store("supervised", 1, 0.05, 4)  # 0.2 CPU-s: the median of 0.1 and 0.2 is 0.15
     store("supervised", 2, 9.0, 1, device="cuda")  # GPU runs do not size CPU work
-    rates = experiments.cpu_seconds_per_iter(tmp_path)
+    rates = cpu_seconds_per_iter(tmp_path)
     assert rates.keys() == {"supervised"} and abs(rates["supervised"] - 0.15) < 1e-9
-    sup = resolve(base_config(method="supervised", split="1/16", seed=5))
-    mkd = resolve(base_config(method="mkd", split="1/16", seed=5))
-    hours = experiments.estimate_cpu_hours([sup, mkd], rates)
-    expected = (sup.iters * 0.15 + mkd.iters * 0.15 * METHOD_INFO["mkd"].step_cost) / 3600
-    assert abs(hours - expected) < 1e-9
+    assert abs(estimate_cpu_seconds("supervised", 4000, rates) - 600) < 1e-6
+    mkd = estimate_cpu_seconds("mkd", 4000, rates)
+    assert abs(mkd - 600 * METHOD_INFO["mkd"].step_cost) < 1e-6
 
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
     assert experiments.main(["--list"]) == 0

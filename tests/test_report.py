@@ -579,6 +579,7 @@ def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path
 
 def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_path):
     from mkdlib.experiments import grid
+    from mkdlib.registry import METHOD_INFO
     from mkdlib.report import experiment_index as ei
 
     sup = next(c for c in grid("calibration") if c.method == "supervised" and c.split == "1/16")
@@ -588,12 +589,15 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
     assert row["CPU minutes (stored run)"] == pytest.approx(10.0) and row["CPU minutes (estimate)"] == 10.0
     short = idx[(idx["grid"] == "short_schedule") & idx["experiment"].str.startswith("supervised")]
     assert short["CPU minutes (estimate)"].tolist() == pytest.approx([5.0] * 6)  # half the iterations
-    assert idx[idx["experiment"].str.startswith("mkd")]["CPU minutes (estimate)"].isna().all()
+    # a method with no stored run: the supervised rate (0.15 s per iteration) times its step cost
+    mkd = idx[idx["command"] == ei.grid_command(grid("headline")[3])].iloc[0]
+    assert mkd["CPU minutes (estimate)"] == pytest.approx(0.15 * METHOD_INFO["mkd"].step_cost * 4000 / 60)
     text = ei.notice(ei.paper_index(tmp_path), idx)
-    supervised = idx["experiment"].str.startswith("supervised")
-    hours = idx[supervised]["CPU minutes (estimate)"].sum() / 60
+    hours = idx["CPU minutes (estimate)"].sum() / 60
     assert f"about {hours:.1f} CPU-hours" in text
-    assert f"({int((~supervised).sum())} of them of a method with no stored run, not counted)" in text
+    (tmp_path / "empty").mkdir()
+    empty = ei.notice(ei.paper_index(tmp_path / "empty"), ei.grid_index(tmp_path / "empty"))
+    assert "0 of their" in empty and "CPU-hours" not in empty  # nothing stored: no rate to size with
 
 
 def test_gain_by_iteration_notice_reads_the_table(tmp_path):

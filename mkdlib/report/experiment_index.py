@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import math
-import statistics
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 from ..config import Config, base_config, make_config, resolve
 from ..data.registry import dataset_info
 from ..io import REPO_ROOT as REPO
+from ..results import cpu_seconds_per_iter, estimate_cpu_seconds
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
@@ -169,22 +169,18 @@ def paper_index(root: str | Path | None = None) -> pd.DataFrame:
 def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     """One row per config of the built-in grids (a config in several grids: listed under the
     first): grid, what it is, command, GPU-hours (estimate, or measured) and the CPU wall time of
-    its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored its method's
-    mean stored CPU seconds per iteration times its iterations (NaN: no run of the method stored)."""
+    its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
+    :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
     from ..experiments import GRIDS, grid
     from .paper import seed_free_key, stored_runs, switch_label
 
     runs = stored_runs(root)
-    wall, per_iter = {}, {}  # per_iter: method -> CPU seconds per iteration of its stored runs
+    wall, rates = {}, cpu_seconds_per_iter(root)
     if len(runs):
         from .store import stored_result
 
         for r in runs.itertuples():
-            result = stored_result(r.key, root)
-            wall[(r.seed_free_key, int(r.seed))] = result["wall_time_s"]
-            per_iter.setdefault(result["config"]["method"], []).append(
-                result["wall_time_s"] / result["config"]["iters"]
-            )
+            wall[(r.seed_free_key, int(r.seed))] = stored_result(r.key, root)["wall_time_s"]
     rows, seen = [], set()
     for name in GRIDS:
         for cfg in grid(name):
@@ -193,12 +189,7 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
             seen.add(cfg.key())
             measured = measured_gpu_hours(cfg, root)
             stored = wall.get((seed_free_key(cfg), cfg.seed))
-            if stored is not None:
-                estimate = stored / 60
-            elif cfg.method in per_iter:
-                estimate = statistics.fmean(per_iter[cfg.method]) * cfg.iters / 60
-            else:
-                estimate = math.nan
+            estimate = (stored if stored is not None else estimate_cpu_seconds(cfg.method, cfg.iters, rates)) / 60
             what = f"{cfg.method} at {cfg.split}, seed {cfg.seed}: {switch_label(cfg)}"
             rows.append(
                 {
@@ -292,12 +283,10 @@ def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
     if estimate.notna().any():
         recompute = (
             f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
-            f" at the stored runs' cost per iteration; the {len(todo)} configs not yet stored, about"
-            f" {todo.sum() / 60:.1f} CPU-hours"
+            f" at the stored runs' cost per iteration (a method not yet stored: their rate scaled by its relative"
+            f" step cost); the {len(todo)} configs not yet stored, about"
+            f" {todo.sum() / 60:.1f} CPU-hours."
         )
-        if todo.isna().any():
-            recompute += f" ({int(todo.isna().sum())} of them of a method with no stored run, not counted)"
-        recompute += "."
 
     return (
         f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
