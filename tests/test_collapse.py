@@ -71,3 +71,37 @@ def test_collapse_figure_without_traces_says_so():
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts == [NO_TRACE] and not any(ax.lines for ax in fig.axes)
     plt.close(fig)
+
+
+def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(tmp_path, monkeypatch):
+    """The rows that collapsed before the fix, read from the ablation grid's runs: collapsed seeds
+    counted by the claims' rule (below half of supervised), the rest judged against supervised."""
+    from conftest import store_result
+
+    from mkdlib.config import base_config
+    from mkdlib.experiments import HEADLINE_SEEDS, table3_row
+
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
+    for s in HEADLINE_SEEDS:
+        store_result(tmp_path, resolve(base_config(method="supervised", split="1/16", seed=s)), 0.45)
+    for s, miou in zip(HEADLINE_SEEDS, (0.40, 0.36, 0.10)):  # seed 2 below half of supervised: collapsed
+        cfg = resolve(base_config(**table3_row(dict(own_teacher=True)), split="1/16", seed=s))
+        store_result(tmp_path, cfg, miou)
+    table = collapse.teacher_start_table(tmp_path)
+    preset = table[table["teacher start"].str.endswith("(preset)")].set_index("row")
+    assert list(preset.index) == list(collapse.FULL_LENGTH_ROWS)
+    mt = preset.loc["co-training + MT, weak views"]
+    assert (mt["mIoU per seed"], mt["seeds"], mt["collapsed seeds"]) == ("40.0, 36.0, 10.0", 3, 1)
+    assert preset.loc["co-training + mutual MT, weak views", "seeds"] == 0
+    text = collapse.notice_collapse(pd.DataFrame(), table)  # no traces: the figure's notice says so
+    assert text == collapse.NO_TRACE
+    monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 44.0}))
+    label, _ = next(iter(collapse.TRACED_STARTS.items()))
+    summary = pd.DataFrame(
+        [{"teacher, validation": 40.0, "teacher's top class share": 50.0, "student, labeled": 80.0,
+          "student, unlabeled": 40.0, "student, validation": 40.0, "seeds": 3}],
+        index=pd.MultiIndex.from_tuples([(label, 500)], names=["teacher start", "iteration"]),
+    )  # fmt: skip
+    text = collapse.notice_collapse(summary, table)
+    assert "**co-training + MT, weak views** 40.0, 36.0, 10.0 (mean 28.7), collapsed 1 of 3 seed(s)" in text
+    assert "semi-supervision that hurts" in text and "mutual MT, weak views**" not in text

@@ -279,11 +279,38 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     """The teachers grid (mkdlib.experiments.teacher_start_grid) read from the store: each teacher
     start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
-    (one class on > 90 % of the pixels, or below half of supervised at the same length)."""
+    (one class on > 90 % of the pixels, or below half of supervised at the same length); then the
+    two weak-view Table 3 rows at full length on the preset's start (the ablation grid's runs):
+    the rows that collapsed before the fix."""
     from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
     from .claims import Store, run_collapsed, supervised_reference
 
     store = Store(root)
+
+    def stored(fields_: dict) -> dict:
+        runs = {s: store.run(resolve(base_config(**fields_, split="1/16", seed=s))) for s in HEADLINE_SEEDS}
+        return {s: r for s, r in runs.items() if r is not None}
+
+    def row(name: str, label: str, iters: int | None, runs: dict, legacy: dict | None) -> dict:
+        sup = supervised_reference(store, iters=iters)
+        shared = [s for s in runs if legacy is not None and s in legacy]
+        effect = stats.paired_effect([runs[s]["miou"] for s in shared], [legacy[s]["miou"] for s in shared])
+        values = [runs[s]["miou"] for s in sorted(runs)]
+        return {
+            "row": name,
+            "teacher start": label,
+            "iterations": iters or base_config().iters,
+            "mIoU per seed": ", ".join(f"{v:.1f}" for v in values),
+            "mean": round(sum(values) / len(values), 1) if values else None,
+            "vs legacy (paired)": None if legacy is None or effect is None else round(effect.mean, 1),
+            "95% interval": ""
+            if legacy is None or effect is None or effect.low != effect.low
+            else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
+            "collapsed seeds": sum(run_collapsed(r, sup) for r in runs.values()),
+            "seeds": len(runs),
+            "supervised (same length)": None if sup is None else round(sup, 1),
+        }
+
     rows = []
     targets = {
         "co-training + mutual MT, weak views": (
@@ -292,37 +319,22 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
         ),
         "mean teacher": (dict(method="mean_teacher"), None),
     }
-    for row, (fields_, iters) in targets.items():
-        sup = supervised_reference(store, iters=iters)
-        legacy = {}
-        for k, (label, start) in enumerate(TEACHER_STARTS.items()):
-            is_legacy = k == 0  # the first start is the legacy one, the reference of the others
-            runs = {
-                s: store.run(resolve(base_config(**fields_, **start, split="1/16", seed=s))) for s in HEADLINE_SEEDS
-            }
-            runs = {s: r for s, r in runs.items() if r is not None}
-            if is_legacy:
-                legacy = runs
-            shared = [s for s in runs if s in legacy]
-            effect = stats.paired_effect([runs[s]["miou"] for s in shared], [legacy[s]["miou"] for s in shared])
-            values = [runs[s]["miou"] for s in sorted(runs)]
-            rows.append(
-                {
-                    "row": row,
-                    "teacher start": label,
-                    "iterations": iters or base_config().iters,
-                    "mIoU per seed": ", ".join(f"{v:.1f}" for v in values),
-                    "mean": round(sum(values) / len(values), 1) if values else None,
-                    "vs legacy (paired)": None if is_legacy or effect is None else round(effect.mean, 1),
-                    "95% interval": ""
-                    if is_legacy or effect is None or effect.low != effect.low
-                    else f"[{effect.low:+.1f}, {effect.high:+.1f}]",
-                    "collapsed seeds": sum(run_collapsed(r, sup) for r in runs.values()),
-                    "seeds": len(runs),
-                    "supervised (same length)": None if sup is None else round(sup, 1),
-                }
-            )
+    for name, (fields_, iters) in targets.items():
+        legacy = None  # the first start is the legacy one, the reference of the others
+        for label, start in TEACHER_STARTS.items():
+            runs = stored({**fields_, **start})
+            rows.append(row(name, label, iters, runs, legacy))
+            legacy = runs if legacy is None else legacy
+    for name, on in FULL_LENGTH_ROWS.items():
+        rows.append(row(name, f"{chosen_start('mkd')} (preset)", None, stored(table3_row(on)), None))
     return pd.DataFrame(rows)
+
+
+#: the weak-view Table 3 rows that collapsed before the fix (1.4 and 1.5 mIoU), at full length
+FULL_LENGTH_ROWS = {
+    "co-training + MT, weak views": dict(own_teacher=True),
+    "co-training + mutual MT, weak views": dict(mutual_mean_teacher=True),
+}
 
 
 def chosen_start(method: str = "mkd") -> str:
@@ -369,6 +381,17 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
                 f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {r['seeds']} seed(s), "
                 f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds{interval}."
             )
+    full = starts[starts["teacher start"].str.endswith("(preset)")] if "teacher start" in starts else starts
+    for _, r in full.iterrows():
+        if not r["seeds"]:
+            continue
+        below = r["supervised (same length)"] is not None and r["mean"] < r["supervised (same length)"]
+        lines.append(
+            f"- full length ({r['iterations']:,} iterations), the preset's start: **{r['row']}** "
+            f"{r['mIoU per seed']} (mean {r['mean']:.1f}), collapsed {r['collapsed seeds']} of {r['seeds']} "
+            f"seed(s); supervised training at 1/16: {r['supervised (same length)']:.1f}"
+            + (": below it without collapsing, semi-supervision that hurts here (an effect)." if below else ".")
+        )
     return "\n".join(lines) + (
         f"\n\nThe `mkd` preset, and so every Table 3 row, starts its teachers with **{chosen_start('mkd')}**; "
         f"the mean teacher with **{chosen_start('mean_teacher')}**; `mkd_release` as the release "
