@@ -138,9 +138,9 @@ def built_book(tiny_data_root, tmp_path_factory):
         }
 
 
-def store_result(root, cfg, miou, confusion=None, curves=None, wall_time_s: float = 60.0):
+def store_result(root, cfg, miou, confusion=None, curves=None, wall_time_s: float = 60.0, env: dict | None = None):
     """A minimal finished run of ``cfg`` in the results store at ``root`` (its result.json, and its
-    metrics.jsonl when ``curves`` are given): what the reporting tests read."""
+    metrics.jsonl when ``curves`` are given; ``env``: where it ran): what the reporting tests read."""
     import json
 
     from mkdlib.io import atomic_write_json
@@ -148,7 +148,14 @@ def store_result(root, cfg, miou, confusion=None, curves=None, wall_time_s: floa
     final = {"miou": miou, "per_class_iou": [], **({"confusion": confusion} if confusion else {})}
     atomic_write_json(
         root / cfg.key() / "result.json",
-        {"key": cfg.key(), "config": cfg.to_dict(), "final": final, "best_miou": miou, "wall_time_s": wall_time_s},
+        {
+            "key": cfg.key(),
+            "config": cfg.to_dict(),
+            "final": final,
+            "best_miou": miou,
+            "wall_time_s": wall_time_s,
+            **({"env": env} if env else {}),
+        },
     )
     if curves:
         (root / cfg.key() / "metrics.jsonl").write_text("".join(json.dumps(c) + "\n" for c in curves))

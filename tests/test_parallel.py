@@ -95,24 +95,16 @@ def test_bad_grid_options_are_clear_errors(capsys):
 def test_list_sizes_the_work_left_from_stored_cpu_runs(tmp_path, monkeypatch, capsys):
     """``--list`` estimates CPU-hours left: a method's own stored seconds per iteration times its
     threads; a method never stored gets the stored methods' rate scaled by its relative step cost."""
+    from conftest import store_result
+
     from mkdlib.config import base_config, resolve
-    from mkdlib.io import atomic_write_json
     from mkdlib.registry import METHOD_INFO
     from mkdlib.results import cpu_seconds_per_iter, estimate_cpu_seconds
 
     def store(method: str, seed: int, sec_per_iter: float, threads: int, device: str = "cpu") -> None:
         cfg = resolve(base_config(method=method, split="1/16", seed=seed))
-        atomic_write_json(
-            tmp_path / cfg.key() / "result.json",
-            {
-                "key": cfg.key(),
-                "config": cfg.to_dict(),
-                "final": {"miou": 0.5},
-                "best_miou": 0.5,
-                "wall_time_s": sec_per_iter * cfg.iters,
-                "env": {"device": device, "torch_threads": threads},
-            },
-        )
+        env = {"device": device, "torch_threads": threads}
+        store_result(tmp_path, cfg, 0.5, wall_time_s=sec_per_iter * cfg.iters, env=env)
 
     store("supervised", 0, 0.1, 1)
     store("supervised", 1, 0.05, 4)  # 0.2 CPU-s: the median of 0.1 and 0.2 is 0.15

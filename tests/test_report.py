@@ -310,22 +310,11 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
 
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
     from mkdlib.config import make_config, resolve
-    from mkdlib.io import atomic_write_json
     from mkdlib.report import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
     cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
-    atomic_write_json(
-        tmp_path / cfg.key() / "result.json",
-        {
-            "key": cfg.key(),
-            "config": cfg.to_dict(),
-            "final": {"miou": 0.7},
-            "best_miou": 0.7,
-            "wall_time_s": 7200.0,
-            "env": {"device": "cuda:0", "world_size": 4},
-        },
-    )
+    store_result(tmp_path, cfg, 0.7, wall_time_s=7200.0, env={"device": "cuda:0", "world_size": 4})
     idx = ei.paper_index(tmp_path)
     assert len(idx) == len(list((REPO / "configs" / "paper").glob("*.yaml")))
     row = idx[idx["config"] == "configs/paper/t4_gamma0.4_r50.yaml"].iloc[0]
