@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +68,15 @@ def load_predictions(key: str, root: str | Path | None = None) -> dict[str, np.n
         return {k: z[k] for k in z.files}
 
 
-def cpu_seconds_per_iter(root: str | Path | None = None) -> dict[str, float]:
+def cpu_seconds_per_iter(root: str | Path | None = None, stored: Iterable[dict] | None = None) -> dict[str, float]:
     """Median CPU-seconds per iteration of the stored CPU runs, by method (wall time per iteration
     times torch threads): the one rate the work left is sized with (``experiments --list``, the
-    book's experiment index)."""
+    book's experiment index). ``stored``: the results already read (the book's store snapshot),
+    else they are read from ``root``."""
+    if stored is None:
+        stored = (json.loads(p.read_text()) for p in Path(root or results_dir()).glob("*/result.json"))
     by_method: dict[str, list[float]] = {}
-    for path in Path(root or results_dir()).glob("*/result.json"):
-        result = json.loads(path.read_text())
+    for result in stored:
         env = result.get("env", {})
         if env.get("device", "cpu") == "cpu":
             cost = result["wall_time_s"] / result["config"]["iters"] * env.get("torch_threads", 1)

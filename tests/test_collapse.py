@@ -105,3 +105,24 @@ def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(t
     text = collapse.notice_collapse(summary, table)
     assert "**co-training + MT, weak views** 40.0, 36.0, 10.0 (mean 28.7), collapsed 1 of 3 seed(s)" in text
     assert "semi-supervision that hurts" in text and "mutual MT, weak views**" not in text
+
+
+def test_full_length_rows_without_a_supervised_run_say_so(tmp_path, monkeypatch):
+    from conftest import store_result
+
+    from mkdlib.config import base_config
+    from mkdlib.experiments import table3_row
+
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
+    store_result(tmp_path, resolve(base_config(**table3_row(dict(own_teacher=True)), split="1/16", seed=0)), 0.4)
+    table = collapse.teacher_start_table(tmp_path)
+    monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series(dtype=float))
+    label, _ = next(iter(collapse.TRACED_STARTS.items()))
+    summary = pd.DataFrame(
+        [{"teacher, validation": 40.0, "teacher's top class share": 50.0, "student, labeled": 80.0,
+          "student, unlabeled": 40.0, "student, validation": 40.0, "seeds": 1}],
+        index=pd.MultiIndex.from_tuples([(label, 500)], names=["teacher start", "iteration"]),
+    )  # fmt: skip
+    text = collapse.notice_collapse(summary, table)
+    assert "**co-training + MT, weak views** 40.0 (mean 40.0), collapsed 0 of 1 seed(s); no supervised run" in text
+    assert "nan" not in text

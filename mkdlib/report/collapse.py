@@ -385,12 +385,17 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
     for _, r in full.iterrows():
         if not r["seeds"]:
             continue
-        below = r["supervised (same length)"] is not None and r["mean"] < r["supervised (same length)"]
+        sup = r["supervised (same length)"]  # NaN in the frame when no supervised run is stored
+        known = pd.notna(sup)
         lines.append(
             f"- full length ({r['iterations']:,} iterations), the preset's start: **{r['row']}** "
-            f"{r['mIoU per seed']} (mean {r['mean']:.1f}), collapsed {r['collapsed seeds']} of {r['seeds']} "
-            f"seed(s); supervised training at 1/16: {r['supervised (same length)']:.1f}"
-            + (": below it without collapsing, semi-supervision that hurts here (an effect)." if below else ".")
+            f"{r['mIoU per seed']} (mean {r['mean']:.1f}), collapsed {r['collapsed seeds']} of {r['seeds']} seed(s)"
+            + (f"; supervised training at 1/16: {sup:.1f}" if known else "; no supervised run at 1/16 stored")
+            + (
+                ": below it without collapsing, semi-supervision that hurts here (an effect)."
+                if known and r["mean"] < sup
+                else "."
+            )
         )
     return "\n".join(lines) + (
         f"\n\nThe `mkd` preset, and so every Table 3 row, starts its teachers with **{chosen_start('mkd')}**; "

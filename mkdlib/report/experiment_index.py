@@ -172,15 +172,12 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
     :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
     from ..experiments import GRIDS, grid
-    from .paper import seed_free_key, stored_runs, switch_label
+    from .paper import seed_free_key, switch_label
+    from .store import snapshot
 
-    runs = stored_runs(root)
-    wall, rates = {}, cpu_seconds_per_iter(root)
-    if len(runs):
-        from .store import stored_result
-
-        for r in runs.itertuples():
-            wall[(r.seed_free_key, int(r.seed))] = stored_result(r.key, root)["wall_time_s"]
+    snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
+    wall = {(r.seed_free_key, int(r.seed)): snap.results[r.key]["wall_time_s"] for r in snap.runs.itertuples()}
+    rates = cpu_seconds_per_iter(stored=snap.results.values())
     rows, seen = [], set()
     for name in GRIDS:
         for cfg in grid(name):
