@@ -96,13 +96,7 @@ def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(t
     text = collapse.notice_collapse(pd.DataFrame(), table)  # no traces: the figure's notice says so
     assert text == collapse.NO_TRACE
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 44.0}))
-    label, _ = next(iter(collapse.TRACED_STARTS.items()))
-    summary = pd.DataFrame(
-        [{"teacher, validation": 40.0, "teacher's top class share": 50.0, "student, labeled": 80.0,
-          "student, unlabeled": 40.0, "student, validation": 40.0, "seeds": 3}],
-        index=pd.MultiIndex.from_tuples([(label, 500)], names=["teacher start", "iteration"]),
-    )  # fmt: skip
-    text = collapse.notice_collapse(summary, table)
+    text = collapse.notice_collapse(healthy_trace_summary(seeds=3), table)
     assert "**co-training + MT, weak views** 40.0, 36.0, 10.0 (mean 28.7), collapsed 1 of 3 seed(s)" in text
     assert "semi-supervision that hurts" in text and "mutual MT, weak views**" not in text
 
@@ -117,12 +111,15 @@ def test_full_length_rows_without_a_supervised_run_say_so(tmp_path, monkeypatch)
     store_result(tmp_path, resolve(base_config(**table3_row(dict(own_teacher=True)), split="1/16", seed=0)), 0.4)
     table = collapse.teacher_start_table(tmp_path)
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series(dtype=float))
-    label, _ = next(iter(collapse.TRACED_STARTS.items()))
-    summary = pd.DataFrame(
-        [{"teacher, validation": 40.0, "teacher's top class share": 50.0, "student, labeled": 80.0,
-          "student, unlabeled": 40.0, "student, validation": 40.0, "seeds": 1}],
-        index=pd.MultiIndex.from_tuples([(label, 500)], names=["teacher start", "iteration"]),
-    )  # fmt: skip
-    text = collapse.notice_collapse(summary, table)
+    text = collapse.notice_collapse(healthy_trace_summary(seeds=1), table)
     assert "**co-training + MT, weak views** 40.0 (mean 40.0), collapsed 0 of 1 seed(s); no supervised run" in text
     assert "nan" not in text
+
+
+def healthy_trace_summary(seeds: int) -> pd.DataFrame:
+    """A trace summary of the first traced start at iteration 500 that did not collapse."""
+    label, _ = next(iter(collapse.TRACED_STARTS.items()))
+    row = {"teacher, validation": 40.0, "teacher's top class share": 50.0, "student, labeled": 80.0}
+    row |= {"student, unlabeled": 40.0, "student, validation": 40.0, "seeds": seeds}
+    index = pd.MultiIndex.from_tuples([(label, 500)], names=["teacher start", "iteration"])
+    return pd.DataFrame([row], index=index)
