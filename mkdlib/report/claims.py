@@ -300,10 +300,15 @@ def _compare(
     return pd.DataFrame(rows)
 
 
+#: appended to an interval taken from the pooled seed spread (one pair: no spread of its own); a
+#: page short of room swaps it for a mark it explains
+POOLED_SD_TAG = " (pooled sd)"
+
+
 def _interval(effect: stats.PairedEffect | None) -> str:
     if effect is None or not math.isfinite(effect.low):
         return ""
-    tag = " (pooled sd)" if effect.pooled else ""
+    tag = POOLED_SD_TAG if effect.pooled else ""
     return f"[{effect.low:+.1f}, {effect.high:+.1f}]{tag}"
 
 
