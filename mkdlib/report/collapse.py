@@ -279,7 +279,8 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     """The teachers grid (mkdlib.experiments.teacher_start_grid) read from the store: each teacher
     start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
-    (one class on > 90 % of the pixels, or below half of supervised at the same length); then the
+    (the claims' one rule, :func:`mkdlib.report.stats.is_collapsed`, against supervised training at
+    the same length); then the
     two weak-view Table 3 rows at full length on the preset's start (the ablation grid's runs):
     the rows that collapsed before the fix."""
     from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
