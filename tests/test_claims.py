@@ -63,6 +63,18 @@ def test_collapse_rule():
     assert not stats.is_collapsed(40.0, 60.0, 45.0, naming_share=50.0)
 
 
+def test_collapse_rule_in_words_follows_the_thresholds(monkeypatch):
+    """The book's keys print stats.collapse_rule(): it must name the thresholds is_collapsed uses."""
+    words = stats.collapse_rule()
+    assert "more than 90 % of its pixels" in words and "more than 90 % of the object pixels" in words
+    assert "below half of supervised" in words
+    monkeypatch.setattr(stats, "COLLAPSE_TOP_SHARE", 80.0)
+    monkeypatch.setattr(stats, "COLLAPSE_OF_SUPERVISED", 0.6)
+    words = stats.collapse_rule()
+    assert "more than 80 % of its pixels" in words and "0.6 times the mIoU of supervised" in words
+    assert stats.is_collapsed(40.0, 85.0, 45.0) and stats.is_collapsed(26.0, 50.0, 45.0)
+
+
 def _store(root, cfg, miou: float, one_class: bool = False) -> None:
     folder = root / cfg.key()
     folder.mkdir(parents=True)

@@ -109,6 +109,18 @@ def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = 
     return INCONCLUSIVE
 
 
+def collapse_rule() -> str:
+    """:func:`is_collapsed` in words, from the same thresholds, so the book's keys cannot drift from
+    the rule the claims table applies ("a run collapses when it ...")."""
+    share = f"{COLLAPSE_TOP_SHARE:g} %"
+    fraction = {0.5: "half"}.get(COLLAPSE_OF_SUPERVISED, f"{COLLAPSE_OF_SUPERVISED:g} times the mIoU")
+    return (
+        f"predicts one class on more than {share} of its pixels, names more than {share} of the object "
+        f"pixels it finds one class (it finds the objects but calls them all the same), or scores below "
+        f"{fraction} of supervised training at the same split and length"
+    )
+
+
 def is_collapsed(
     miou: float, top_share: float | None, supervised_miou: float | None, naming_share: float | None = None
 ) -> bool:
