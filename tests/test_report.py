@@ -87,7 +87,8 @@ def test_tables_are_cells_on_one_long_frame(tmp_path):
     assert {"Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "diagnosis"} <= set(long["table"])
     cell = long.query("table == 'Table 2' and source == 'ours' and row == 'MKD'").set_index("metric")["value"]
     assert cell["mIoU"] == pytest.approx(31.0) and cell["seeds"] == 2 and cell["sd"] == pytest.approx(math.sqrt(2))
-    assert cell["gain vs CPS + CutMix"] == pytest.approx(6.0)
+    # paired by seed: MKD's seed-0 run (30) against CPS + CutMix's only run (seed 0, 25), one pair
+    assert cell["gain vs CPS + CutMix"] == pytest.approx(5.0) and cell["pairs vs CPS + CutMix"] == 1
     t2 = table_methods(root)
     cells = long[long["table"] == "Table 2"].reset_index(drop=True)
     rebuilt = wide(cells)
@@ -96,7 +97,8 @@ def test_tables_are_cells_on_one_long_frame(tmp_path):
     renamed = t2.rename(columns={"ours (built-in) gain vs CPS + CutMix": "MKD's lead"})
     renamed.attrs["columns"]["MKD's lead"] = ("ours", "gain vs CPS + CutMix")
     shown = for_display(renamed)
-    assert shown.loc["MKD", "MKD's lead"] == "+6.00" and shown.loc["MKD", "ours (built-in) seeds"] == "2"
+    assert shown.loc["MKD", "MKD's lead"] == "+5.00" and shown.loc["MKD", "ours (built-in) seeds"] == "2"
+    assert shown.loc["MKD", "ours (built-in) pairs vs CPS + CutMix"] == "1"
     assert shown.loc["mean teacher", "ours (built-in) mIoU"] == "not yet run"
     assert shown.loc["supervised only", "paper VOCAug R50 1/16"] == "—"
 
@@ -154,7 +156,7 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     _store(root, beta[0], 0.20)
     _store(root, beta[1], 0.30)  # beta = 0.5: +10 over beta = 0, the paper's direction (+0.28)
     text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)
-    # beta = 1 is the headline MKD (22 +- 2 over 3 seeds): +2, within 2 sd of the seed noise
+    # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
     assert "1 in the paper's direction, 1 within the seed noise" in text
     assert "beta = 0.5 (+10.0 over beta = 0)" in text
     _store(root, beta[0], 0.40)  # now the reference beats every row: no row is called "best"
@@ -608,3 +610,28 @@ def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
     assert _judge(-10.0, 4.0, 0.03) == "opposite direction"
     assert _judge(2.0, 4.0, 0.0) == "within seed noise"
     assert _judge(6.0, 4.0, 1.0) == "same direction"
+
+
+def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path):
+    """Same seed, same initialisation and data order: a sweep's one-seed row is set against its
+    reference at that seed, and a row with more seeds (the default value: the headline's) is set
+    against the reference over the seeds both have, never against the mean of other seeds."""
+    from mkdlib.experiments import grid
+    from mkdlib.report import paper
+
+    root = tmp_path / "store"
+    for cfg, miou in zip(_headline("mkd"), (0.20, 0.30, 0.40)):  # the default gamma: 3 seeds, mean 30
+        _store(root, cfg, miou)
+    gamma = grid("gamma")
+    _store(root, gamma[0], 0.15)  # gamma = 0, seed 0
+    _store(root, gamma[2], 0.25)  # gamma = 0.4, seed 0
+    t = paper.table_sweep("gamma", root)
+    gain, pairs = f"{paper.OURS} gain vs gamma=0", f"{paper.OURS} pairs vs gamma=0"
+    assert t.loc[0.99, f"{paper.OURS} mIoU"] == pytest.approx(30.0) and t.loc[0.99, f"{paper.OURS} seeds"] == 3
+    assert t.loc[0.99, gain] == pytest.approx(5.0) and t.loc[0.99, pairs] == 1  # 20 - 15, not 30 - 15
+    assert t.loc[0.4, gain] == pytest.approx(10.0) and t.loc[0.4, pairs] == 1
+    assert math.isnan(t.loc[0.2, gain]) and t.loc[0.2, pairs] == 0  # not run: no pair
+    # the noise of one pair: 2 sd of a difference of two one-seed runs (pooled sd 10: MKD's 3 seeds)
+    eff = paper.effect_directions(root).loc["Table 4"]
+    assert eff.loc["gamma = 0.4", "noise (±)"] == pytest.approx(2 * 10.0 * math.sqrt(2))
+    assert eff.loc["gamma = 0.4", "verdict"] == "within seed noise"

@@ -44,16 +44,25 @@ class Cells:
             dtype=float,
         )
 
-    def gains(self, reference, paper_metric: str, what: str) -> None:
-        """Gain over the ``reference`` row, ours (mIoU) and the paper's (``paper_metric``), and their
-        difference."""
-        ours, theirs = self.series("ours", "mIoU"), self.series("paper", paper_metric)
+    def gains(self, reference, paper_metric: str | None, what: str, runs: pd.DataFrame, by: str) -> None:
+        """Gain over the ``reference`` row: ours **paired by seed** (runs with one seed share their
+        initialisation and data order, so the gain is the mean of per-seed differences over the seeds
+        both rows have; "pairs vs ``what``" counts them), the paper's (``paper_metric``; None: no
+        paper column) and their difference. ``runs``: one row per run with ``by``, ``seed``, ``miou``."""
+        theirs = self.series("paper", paper_metric) if paper_metric else pd.Series(dtype=float)
+        per_seed = runs.dropna(subset=["miou"]).groupby([by, "seed"])["miou"].mean()
+        ref = per_seed.xs(reference, level=by) if reference in per_seed.index.get_level_values(by) else None
         for row in list(dict.fromkeys(r["row"] for r in self.records)):
-            o = ours.get(row, math.nan) - ours.get(reference, math.nan)
-            t = theirs.get(row, math.nan) - theirs.get(reference, math.nan)
+            diff = pd.Series(dtype=float)
+            if ref is not None and row in per_seed.index.get_level_values(by):
+                diff = (per_seed.xs(row, level=by) - ref).dropna()
+            o = float(diff.mean()) if len(diff) else math.nan
             self.add("ours", row, f"gain vs {what}", o)
-            self.add("paper", row, f"gain vs {what}", t)
-            self.add("ours - paper", row, "difference of gains (ours - paper)", o - t)
+            self.add("ours", row, f"pairs vs {what}", len(diff))
+            if paper_metric:
+                t = theirs.get(row, math.nan) - theirs.get(reference, math.nan)
+                self.add("paper", row, f"gain vs {what}", t)
+                self.add("ours - paper", row, "difference of gains (ours - paper)", o - t)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.records, columns=LONG_COLUMNS)

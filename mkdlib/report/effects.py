@@ -48,8 +48,9 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     reference row beside the paper's, and whether it reproduces. Table 2's reference is CPS +
     CutMix, the matching baseline of an MKD that trains with CutMix.
 
-    ``noise`` is ``z`` standard deviations of a difference of two means,
-    ``z * sd * sqrt(1/n_row + 1/n_ref)`` with ``sd`` = :func:`seed_noise_sd` for both
+    Our gain is paired by seed (the tables' "pairs vs" columns count the seeds both rows have), and
+    ``noise`` is ``z`` standard deviations of a difference of two means over those ``n`` pairs,
+    ``z * sd * sqrt(2 / n)`` with ``sd`` = :func:`seed_noise_sd`
     (:func:`mkdlib.report.stats.difference_noise`). Verdict (:func:`_judge`):
     "same direction" / "opposite direction" when our gain is larger than the noise (or, where the
     paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" otherwise, "not
@@ -66,7 +67,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     rows = []
     for name, t, ref, what in specs:
         ref = t.index[0] if ref is None else ref
-        ours, theirs, seeds = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+        ours, theirs, pairs = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} pairs vs {what}"]
 
         def label(i) -> str:
             return f"{t.index.name} = {i:g}" if isinstance(i, float) else str(i)
@@ -74,8 +75,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
         for idx in t.index:
             if idx == ref or math.isnan(theirs[idx]):
                 continue
-            n_row, n_ref = seeds[idx], seeds[ref]
-            noise, gain = difference_noise(sd, n_row, sd, n_ref, z), ours[idx]
+            noise, gain = difference_noise(sd, pairs[idx], sd, pairs[idx], z), ours[idx]
             rows.append(
                 {
                     "table": name,

@@ -88,7 +88,7 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
 def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0) -> str:
     """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
     exceed the seed noise, and in which direction compared with the paper's."""
-    ours, paper, n = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} seeds"]
+    ours, paper, pairs = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} pairs vs {what}"]
     ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
     ref = ref[0] if len(ref) else t.index[0]
     sd = seed_noise_sd(root)
@@ -96,7 +96,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     for idx in t.index:
         if idx == ref or math.isnan(paper[idx]):
             continue
-        verdicts[idx] = _judge(ours[idx], difference_noise(sd, n[idx], sd, n[ref], z), paper[idx])
+        verdicts[idx] = _judge(ours[idx], difference_noise(sd, pairs[idx], sd, pairs[idx], z), paper[idx])
     p_best = t[f"{PAPER} gain vs {what}"].idxmax()
     label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
     paper_text = (
@@ -173,14 +173,15 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float =
         return what_to_notice(f"{NO_RUNS.capitalize()} for the diagnosis grid or its {FAIR_REFERENCE} reference.")
     best = done.idxmax()
     beat = int((done > 0).sum())
-    seeds = t[f"{OURS} seeds"]
+    pairs = t[f"{OURS} pairs vs {FAIR_REFERENCE}"]
     sd = seed_noise_sd(root)
-    noise = difference_noise(sd, seeds[best], sd, seeds[ref], z)
+    noise = difference_noise(sd, pairs[best], sd, pairs[best], z)
     yardstick = (
         "No config has two seeds yet, so there is no seed noise to judge it by."
         if math.isnan(noise)
-        else f"One seed per change: against {FAIR_REFERENCE}'s {seeds[ref]:g} seed(s), {z:g} sd of seed "
-        f"noise is ±{noise:.1f} points, so the best change is {_judge(done[best], noise)}."
+        else f"Gains are paired by seed: the best change has {pairs[best]:g} seed(s) paired with "
+        f"{FAIR_REFERENCE}, and {z:g} sd of seed noise for that many pairs is ±{noise:.1f} points, so it is "
+        f"{_judge(done[best], noise)}."
     )
     return what_to_notice(
         f"{beat} of {len(done)} changes put MKD above {FAIR_REFERENCE}; the best is {best} "

@@ -4,7 +4,9 @@ diagnosis grid and the error breakdown, all as queries on the results store (:mo
 Our numbers are **built-in dataset** results: a different dataset, model size and schedule than the
 paper's (:mod:`.transcribed`). Absolute mIoUs are therefore never subtracted from the paper's; each
 comparison table instead shows the *gain over a reference row* (e.g. co-training for Table 3) for
-both, and the difference of those gains. Each table is built as long cells (:class:`.cells.Cells`)
+both, and the difference of those gains; our gain is the mean of per-seed differences over the
+seeds both rows have (same seed: same initialisation and data order), so a one-seed row is set
+against its reference's run at that seed, not against the mean of all its seeds. Each table is built as long cells (:class:`.cells.Cells`)
 and laid out wide (:func:`.cells.wide`); :func:`results_frame` holds every cell of them all.
 """
 
@@ -139,7 +141,7 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     for row, paper_row in METHOD_ROWS.items():
         cells.add("paper", row, "VOCAug R50 1/16", voc.loc[paper_row, "R50 1/16 (662)"] if paper_row else math.nan)
         cells.add("paper", row, "Cityscapes R50 1/16", city.loc[paper_row, "R50 1/16 (186)"] if paper_row else math.nan)
-    cells.gains(FAIR_REFERENCE, "VOCAug R50 1/16", FAIR_REFERENCE)
+    cells.gains(FAIR_REFERENCE, "VOCAug R50 1/16", FAIR_REFERENCE, runs, "row")
     return wide(cells.frame())
 
 
@@ -156,7 +158,7 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
     cells.ours(s, labels)
     for label in labels:
         cells.add("paper", label, "mIoU (VOCAug R50)", paper_label.get(label, math.nan))
-    cells.gains("co-training", "mIoU (VOCAug R50)", "co-training")
+    cells.gains("co-training", "mIoU (VOCAug R50)", "co-training", runs, "label")
     return wide(cells.frame(), "switches on")
 
 
@@ -178,7 +180,7 @@ def table_sweep(param: str, root: str | Path | None = None, method: str = "mkd")
     for v in values:
         for backbone in ("R50", "R101"):
             cells.add("paper", v, backbone, paper[backbone].get(v, math.nan))
-    cells.gains(values[0], "R50", f"{param}={values[0]:g}")
+    cells.gains(values[0], "R50", f"{param}={values[0]:g}", runs, param)
     return wide(cells.frame(), param)
 
 
@@ -244,11 +246,8 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     cells.ours(seed_summary(runs, ["setting"]), settings)
     for setting in settings:
         cells.add("ours", setting, "best mIoU during training", best.get(setting, math.nan))
-    mean = cells.series("ours", "mIoU")
     for what in ("MKD", FAIR_REFERENCE):
-        ref = reference_setting(what)
-        for setting in settings:
-            cells.add("ours", setting, f"gain vs {what}", mean[setting] - mean.get(ref, math.nan))
+        cells.gains(reference_setting(what), None, what, runs, "setting")
     return wide(cells.frame(), "setting")
 
 
