@@ -85,9 +85,12 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     return what_to_notice(f"{ours} {paper}")
 
 
-def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0) -> str:
+def notice_gains_vs_reference(
+    t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0, subject: str = ""
+) -> str:
     """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
-    exceed the seed noise, and in which direction compared with the paper's."""
+    exceed the seed noise, and in which direction compared with the paper's. ``subject`` opens the
+    text (e.g. "On `mkd_release`: ") where one table has two sweeps."""
     ours, paper, pairs = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} pairs vs {what}"]
     ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
     ref = ref[0] if len(ref) else t.index[0]
@@ -106,7 +109,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     done = {k: v for k, v in verdicts.items() if v != "not yet run"}
     if not done:
         return what_to_notice(
-            f"{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
+            f"{subject}{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
         )
     phrase = {
         "same direction": "in the paper's direction",
@@ -125,7 +128,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
         else f" No row run here beats {label(ref)}; the closest is {label(o_best)} ({ours[o_best]:+.1f})."
     )
     return what_to_notice(
-        f"Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
+        f"{subject}Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
     )
 
 

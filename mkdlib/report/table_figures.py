@@ -105,9 +105,12 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
 
 def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     """Table 4/5 as lines: ours vs ``param`` (built-in dataset) beside the paper's R50 and R101, on
-    one zero-based mIoU axis (the paper's sweep moves its mIoU by under a point: so it reads)."""
+    one zero-based mIoU axis (the paper's sweep moves its mIoU by under a point: so it reads). Our
+    line joins the sweep seed's runs (one seed per value: the line compares runs with the same
+    initialisation and data order); the default value's other seeds are the faint dots around it."""
     import seaborn as sns
 
+    from ..experiments import SWEEP_SEED
     from .paper import PAPER
 
     # zero-based, shared y axis: ours and the paper's numbers read on one scale (as Tables 1 and 3)
@@ -116,11 +119,13 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     if len(done):
         from .paper import method_label
 
-        done = done.assign(series=[method_label(m) for m in done["method"]])
-        colours = {method_label(m): method_colour(m) for m in done["method"].unique()}
-        sns.lineplot(
-            done, x=param, y="miou", hue="series", palette=colours, errorbar="sd", err_style="bars", marker="o", ax=ax
-        )
+        done = done.assign(series=[f"{method_label(m)}, seed {SWEEP_SEED}" for m in done["method"]])
+        colours = dict(zip(done["series"], (method_colour(m) for m in done["method"])))
+        sweep, others = done[done["seed"] == SWEEP_SEED], done[done["seed"] != SWEEP_SEED]
+        sns.lineplot(sweep, x=param, y="miou", hue="series", palette=colours, errorbar=None, marker="o", ax=ax)
+        for series, g in others.groupby("series", sort=False):
+            ax.scatter(g[param], g["miou"], color=colours[series], s=18, alpha=0.4,
+                       label=f"{series.rsplit(', seed', 1)[0]}, other seeds")
     else:
         _no_data(ax)
     ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
