@@ -150,9 +150,9 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     if best != "MKD":
         first += f"; MKD scores {_mean_sd(mean['MKD'], sd_['MKD'], n['MKD'])}"
     first += "."
-    gain = mean["MKD"] - mean[FAIR_REFERENCE]
+    gain, pairs = t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"], t.loc["MKD", f"{OURS} pairs vs {FAIR_REFERENCE}"]
     sd = seed_noise_sd(root)
-    noise = difference_noise(sd, n["MKD"], sd, n[FAIR_REFERENCE], z)
+    noise = difference_noise(sd, pairs, sd, pairs, z)  # paired by seed: the mean of per-seed differences
     judged = _judge(gain, noise, p_voc)
     if judged == "not yet run":
         second = (
