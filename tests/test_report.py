@@ -159,7 +159,9 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
     assert "1 in the paper's direction, 1 within the seed noise" in text
     assert "beta = 0.5 (+10.0 over beta = 0)" in text
-    release = paper.notice_gains_vs_reference(paper.table_sweep("beta", root, method="mkd_release"), "beta=0", root, subject="On release: ")
+    release = paper.notice_gains_vs_reference(
+        paper.table_sweep("beta", root, method="mkd_release"), "beta=0", root, subject="On release: "
+    )
     assert release.startswith("**What to notice.** On release: No stored runs yet")  # its sweep: none stored
     _store(root, beta[0], 0.40)  # now the reference beats every row: no row is called "best"
     text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)

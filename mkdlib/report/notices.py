@@ -72,9 +72,8 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     sd = seed_noise_sd(root)
     noise = difference_noise(sd, pairs["MKD"], sd, pairs["MKD"], z)
     judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
-    ours = (
-        f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points"
-        + ("" if math.isnan(gain) else f", the mean of {pairs['MKD']:g} per-seed differences")
+    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points" + (
+        "" if math.isnan(gain) else f", the mean of {pairs['MKD']:g} per-seed differences"
     )
     ours += (
         ""

@@ -124,8 +124,14 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
         sweep, others = done[done["seed"] == SWEEP_SEED], done[done["seed"] != SWEEP_SEED]
         sns.lineplot(sweep, x=param, y="miou", hue="series", palette=colours, errorbar=None, marker="o", ax=ax)
         for series, g in others.groupby("series", sort=False):
-            ax.scatter(g[param], g["miou"], color=colours[series], s=18, alpha=0.4,
-                       label=f"{series.rsplit(', seed', 1)[0]}, other seeds")
+            ax.scatter(
+                g[param],
+                g["miou"],
+                color=colours[series],
+                s=18,
+                alpha=0.4,
+                label=f"{series.rsplit(', seed', 1)[0]}, other seeds",
+            )
     else:
         _no_data(ax)
     ax.set(xlabel=param, ylabel="val mIoU (%)", title="ours: built-in dataset")
