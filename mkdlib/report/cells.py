@@ -50,12 +50,10 @@ class Cells:
         both rows have; "pairs vs ``what``" counts them), the paper's (``paper_metric``; None: no
         paper column) and their difference. ``runs``: one row per run with ``by``, ``seed``, ``miou``."""
         theirs = self.series("paper", paper_metric) if paper_metric else pd.Series(dtype=float)
-        per_seed = runs.dropna(subset=["miou"]).groupby([by, "seed"])["miou"].mean()
-        ref = per_seed.xs(reference, level=by) if reference in per_seed.index.get_level_values(by) else None
+        by_seed = runs.dropna(subset=["miou"]).pivot_table(index=by, columns="seed", values="miou")  # row x seed
         for row in list(dict.fromkeys(r["row"] for r in self.records)):
-            diff = pd.Series(dtype=float)
-            if ref is not None and row in per_seed.index.get_level_values(by):
-                diff = (per_seed.xs(row, level=by) - ref).dropna()
+            paired = row in by_seed.index and reference in by_seed.index
+            diff = (by_seed.loc[row] - by_seed.loc[reference]).dropna() if paired else pd.Series(dtype=float)
             o = float(diff.mean()) if len(diff) else math.nan
             self.add("ours", row, f"gain vs {what}", o)
             self.add("ours", row, f"pairs vs {what}", len(diff))

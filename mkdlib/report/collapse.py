@@ -280,9 +280,8 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
     (the claims' one rule, :func:`mkdlib.report.stats.is_collapsed`, against supervised training at
-    the same length); then the
-    two weak-view Table 3 rows at full length on the preset's start (the ablation grid's runs):
-    the rows that collapsed before the fix."""
+    the same length); then the two weak-view Table 3 rows at full length on the preset's start (the
+    ablation grid's runs): the rows that collapsed before the fix."""
     from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
     from .claims import Store, run_collapsed, supervised_reference
 

@@ -1,9 +1,9 @@
 """Do the paper's effects reproduce here? The seed-noise rule, each effect's verdict, the intro's
 headline table and the book's three-sentence verdict, generated from the stored runs.
 
-A gain is judged against ``z`` standard deviations of the difference of two means
-(:func:`mkdlib.report.stats.difference_noise`, with the pooled seed spread of the headline grid:
-:func:`mkdlib.report.store.seed_noise_sd`).
+A gain, paired by seed, is judged against ``z`` standard deviations of the difference of two means
+over its pairs (:func:`mkdlib.report.stats.paired_noise`, with the pooled seed spread of the headline
+grid: :func:`mkdlib.report.store.seed_noise_sd`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import OURS, PAPER
-from .stats import difference_noise
+from .stats import paired_noise
 from .store import grid_runs, seed_noise_sd, seed_summary
 from .tables import FAIR_REFERENCE, table_ablation, table_methods, table_sweep
 
@@ -51,7 +51,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     Our gain is paired by seed (the tables' "pairs vs" columns count the seeds both rows have), and
     ``noise`` is ``z`` standard deviations of a difference of two means over those ``n`` pairs,
     ``z * sd * sqrt(2 / n)`` with ``sd`` = :func:`seed_noise_sd`
-    (:func:`mkdlib.report.stats.difference_noise`). Verdict (:func:`_judge`):
+    (:func:`mkdlib.report.stats.paired_noise`). Verdict (:func:`_judge`):
     "same direction" / "opposite direction" when our gain is larger than the noise (or, where the
     paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" otherwise, "not
     yet run" when either run is missing. Table 1 has no like-for-like gain beyond
@@ -75,7 +75,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
         for idx in t.index:
             if idx == ref or math.isnan(theirs[idx]):
                 continue
-            noise, gain = difference_noise(sd, pairs[idx], sd, pairs[idx], z), ours[idx]
+            noise, gain = paired_noise(sd, pairs[idx], z), ours[idx]
             rows.append(
                 {
                     "table": name,
@@ -152,7 +152,7 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     first += "."
     gain, pairs = t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"], t.loc["MKD", f"{OURS} pairs vs {FAIR_REFERENCE}"]
     sd = seed_noise_sd(root)
-    noise = difference_noise(sd, pairs, sd, pairs, z)  # paired by seed: the mean of per-seed differences
+    noise = paired_noise(sd, pairs, z)
     judged = _judge(gain, noise, p_voc)
     if judged == "not yet run":
         second = (

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .cells import OURS, PAPER
 from .effects import NO_CHANGE_IN_PAPER, NO_RUNS, _judge
-from .stats import difference_noise
+from .stats import paired_noise
 from .store import seed_noise_sd
 from .tables import FAIR_REFERENCE, reference_setting
 
@@ -70,7 +70,7 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     best = mean.idxmax()
     gain = t2.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"]  # paired by seed
     sd = seed_noise_sd(root)
-    noise = difference_noise(sd, pairs["MKD"], sd, pairs["MKD"], z)
+    noise = paired_noise(sd, pairs["MKD"], z)
     judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
     ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points" + (
         "" if math.isnan(gain) else f", the mean of {pairs['MKD']:g} per-seed differences"
@@ -101,7 +101,7 @@ def notice_gains_vs_reference(
     for idx in t.index:
         if idx == ref or math.isnan(paper[idx]):
             continue
-        verdicts[idx] = _judge(ours[idx], difference_noise(sd, pairs[idx], sd, pairs[idx], z), paper[idx])
+        verdicts[idx] = _judge(ours[idx], paired_noise(sd, pairs[idx], z), paper[idx])
     p_best = t[f"{PAPER} gain vs {what}"].idxmax()
     label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
     paper_text = (
@@ -180,7 +180,7 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float =
     beat = int((done > 0).sum())
     pairs = t[f"{OURS} pairs vs {FAIR_REFERENCE}"]
     sd = seed_noise_sd(root)
-    noise = difference_noise(sd, pairs[best], sd, pairs[best], z)
+    noise = paired_noise(sd, pairs[best], z)
     yardstick = (
         "No config has two seeds yet, so there is no seed noise to judge it by."
         if math.isnan(noise)

@@ -123,14 +123,14 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
         colours = dict(zip(done["series"], (method_colour(m) for m in done["method"])))
         sweep, others = done[done["seed"] == SWEEP_SEED], done[done["seed"] != SWEEP_SEED]
         sns.lineplot(sweep, x=param, y="miou", hue="series", palette=colours, errorbar=None, marker="o", ax=ax)
-        for series, g in others.groupby("series", sort=False):
+        for method, g in others.groupby("method", sort=False):
             ax.scatter(
                 g[param],
                 g["miou"],
-                color=colours[series],
+                color=method_colour(method),
                 s=18,
                 alpha=0.4,
-                label=f"{series.rsplit(', seed', 1)[0]}, other seeds",
+                label=f"{method_label(method)}, other seeds",
             )
     else:
         _no_data(ax)

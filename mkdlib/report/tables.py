@@ -6,8 +6,9 @@ paper's (:mod:`.transcribed`). Absolute mIoUs are therefore never subtracted fro
 comparison table instead shows the *gain over a reference row* (e.g. co-training for Table 3) for
 both, and the difference of those gains; our gain is the mean of per-seed differences over the
 seeds both rows have (same seed: same initialisation and data order), so a one-seed row is set
-against its reference's run at that seed, not against the mean of all its seeds. Each table is built as long cells (:class:`.cells.Cells`)
-and laid out wide (:func:`.cells.wide`); :func:`results_frame` holds every cell of them all.
+against its reference's run at that seed, not against the mean of all its seeds. Each table is
+built as long cells (:class:`.cells.Cells`) and laid out wide (:func:`.cells.wide`);
+:func:`results_frame` holds every cell of them all.
 """
 
 from __future__ import annotations
