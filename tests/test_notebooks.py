@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -165,18 +166,28 @@ def _store(root, cfg, miou, confusion=None):
     store_result(root, cfg, miou, confusion, wall_time_s=1.0)
 
 
-def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
-    """Our gain is compared with the paper's only when it exceeds 2 sd of the seed noise, which
-    comes from the headline grid's repeated seeds."""
+def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
+    """Each gain is the mean of per-seed differences with its 95 % interval (one pair: the spread
+    pooled over the claims table's comparisons, the claims table's rule); it is compared with the
+    paper's only when the interval excludes 0, and a gain with a collapsed run behind it is
+    counted apart."""
+    from scipy import stats as sps
+
     from mkdlib.experiments import grid
-    from mkdlib.report.paper import OURS, PAPER, effect_directions, paper_table, seed_noise_sd
+    from mkdlib.report.claims import pooled_spread
+    from mkdlib.report.paper import OURS, PAPER, effect_directions, notice_effects, paper_table
 
     root = tmp_path / "store"
-    cps_seeds = [c for c in grid("headline") if c.method == "cps"]  # the seed noise: headline seeds
     co_seeds = [c for c in grid("ablation") if sum(c.switches().values()) == 1]  # Table 3's reference row
     assert len(co_seeds) == 3
-    for cfg, miou in [*zip(cps_seeds, (0.50, 0.52, 0.48)), *zip(co_seeds, (0.50, 0.52, 0.48))]:
+    for cfg, miou in zip(co_seeds, (0.50, 0.52, 0.48)):
         _store(root, cfg, miou)  # co-training: 50 +- 2 points
+    headline = {"supervised": (0.40, 0.40, 0.40), "mean_teacher": (0.50, 0.51, 0.52), "cps_cutmix": (0.50, 0.50, 0.50)}
+    for method, mious in headline.items():  # paired baselines: differences 0, 1, 2 (twice) and 0, 0, 0
+        for cfg, miou in zip([c for c in grid("headline") if c.method == method and c.split == "1/16"], mious):
+            _store(root, cfg, miou)
+    sd, dof = pooled_spread(root)
+    assert dof == 6 and sd == pytest.approx(math.sqrt((2 + 2 + 0) / 6))
 
     def row(switch):  # the ablation row "co-training + <switch>"
         return next(
@@ -186,19 +197,24 @@ def test_effect_directions_judge_each_gain_against_seed_noise(tmp_path):
     _store(root, row("strong_aug"), 0.60)  # +10: beyond the noise, same sign as the paper's +3.70
     _store(root, row("feature_aug"), 0.49)  # -1: within the noise
     _store(root, row("mutual_mean_teacher"), 0.30)  # -20: beyond the noise, against the paper's +1.37
-    assert seed_noise_sd(root) == pytest.approx(2.0)
+    _store(root, row("own_teacher"), 0.15)  # below half of supervised (40): collapsed
     eff = effect_directions(root).loc["Table 3"]
-    noise = 2 * 2.0 * np.sqrt(2 / 1)  # one pair: each row's seed-0 run against co-training's seed 0
+    half = sps.t.ppf(0.975, dof) * sd  # one pair: each row's seed-0 run against co-training's seed 0
     strong = eff.loc["co-training + strong aug"]
     assert strong[f"{OURS} gain"] == pytest.approx(10.0)
-    assert strong["noise (±)"] == pytest.approx(noise)
+    assert strong[f"{OURS} gain, 95% low"] == pytest.approx(10.0 - half)
+    assert strong[f"{OURS} gain, 95% high"] == pytest.approx(10.0 + half)
+    assert strong[f"{OURS} detectable effect"] == pytest.approx((sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd)
     paper3 = paper_table("table3_ablation")
     assert strong[f"{PAPER} gain"] == pytest.approx(paper3["miou"][3] - paper3["miou"][0])
     assert strong["verdict"] == "same direction" and strong["reference"] == "co-training"
     assert eff.loc["co-training + feature aug", "verdict"] == "within seed noise"
     assert eff.loc["co-training + mutual mean teacher", "verdict"] == "opposite direction"
-    assert eff.loc["co-training + mean teacher", "verdict"] == "not yet run"
+    collapsed = eff.loc["co-training + mean teacher"]
+    assert collapsed["verdict"] == "collapsed" and collapsed["collapsed runs"] == row("own_teacher").key()
+    assert eff.loc["co-training + mutual mean teacher + strong aug", "verdict"] == "not yet run"
     assert (effect_directions(root).loc["Table 4", "verdict"] == "not yet run").all()
+    assert "1 rest on a collapsed run and are counted apart" in notice_effects(effect_directions(root))
 
 
 def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_cutmix(tmp_path):
@@ -209,14 +225,15 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     root = tmp_path / "store"
     for cfg in grid("headline"):
         if cfg.split == "1/16" and cfg.method in ("cps", "cps_cutmix", "mkd") and cfg.seed < 2:
-            _store(root, cfg, {"cps": 0.10, "cps_cutmix": 0.28, "mkd": 0.24}[cfg.method] + 0.01 * cfg.seed)
+            step = 0.02 if cfg.method == "mkd" else 0.01  # MKD - CPS + CutMix: -4, -3 (sd 0.71)
+            _store(root, cfg, {"cps": 0.10, "cps_cutmix": 0.28, "mkd": 0.24}[cfg.method] + step * cfg.seed)
     alpha = next(c for c in grid("diagnosis") if c.alpha != 1.5 and c.threshold == 0)
     _store(root, alpha, 0.295)  # seed 0
     t = table_diagnosis(root)
     assert t.loc["MKD (paper's settings)", f"{OURS} seeds"] == 2
-    assert t.loc["MKD (paper's settings)", f"{OURS} mIoU"] == pytest.approx(24.5)
+    assert t.loc["MKD (paper's settings)", f"{OURS} mIoU"] == pytest.approx(25.0)
     row = t.loc[f"MKD, alpha 1.5 -> {alpha.alpha:g}"]
-    # paired by seed: against the references' runs at seed 0 (24, 28), not their two-seed means (24.5, 28.5)
+    # paired by seed: against the references' runs at seed 0 (24, 28), not their two-seed means (25, 28.5)
     assert row[f"{OURS} gain vs MKD"] == pytest.approx(5.5) and row[f"{OURS} pairs vs MKD"] == 1
     assert row[f"{OURS} gain vs CPS + CutMix"] == pytest.approx(1.5)
     assert "CPS (paper's settings)" not in t.index  # plain CPS is no reference for an MKD with CutMix
@@ -227,9 +244,11 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
         (root / forward.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.5}\n')
     forwards = table_diagnosis(root).filter(like="student_forward", axis=0)
     assert len(forwards) == 1 and forwards[f"{OURS} seeds"].item() == 2
-    # pooled seed sd 0.707 (both references: 2 seeds, 1 point apart); one pair: 2 * 0.707 * sqrt(2 / 1)
+    # one pair borrows the claims' pooled spread: MKD - CPS + CutMix (-4, -3) and MKD - CPS (14, 15),
+    # sd 0.707 with 2 dof; +1.5 +- t(0.975, 2) * 0.707 = +-3.04
     notice = notice_diagnosis(t, root)
-    assert "1 of 1 changes put MKD above CPS + CutMix" in notice and "±2.0 points" in notice
+    assert "1 of 1 changes put MKD above CPS + CutMix" in notice
+    assert "95 % interval [-1.5, +4.5] over 1 pair, pooled sd" in notice
     assert notice.endswith("so it is within seed noise.")
     (root / alpha.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.3}\n')
     for cfg in grid("headline"):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import store_result
+from scipy import stats as sps
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,11 +44,15 @@ def test_verdict_is_generated_from_the_stored_runs(tmp_path):
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.30, 0.31, 0.32)):
         _store(root, cfg, miou)
-    for cfg, miou in zip(_headline("cps_cutmix"), (0.20, 0.21, 0.22)):
+    for cfg, miou in zip(_headline("cps_cutmix"), (0.20, 0.22, 0.21)):
         _store(root, cfg, miou)
     text = verdict(root)
     assert "**MKD** scores highest: 31.0 ± 1.0 mIoU (3 seeds)" in text
-    assert "+10.0 points, more than 2 sd of the seed noise (±1.6)" in text  # 2 * 1.0 * sqrt(2/3)
+    # per-seed differences 10, 9, 11: sd 1, 95 % half-width t(0.975, 2) / sqrt(3) = 2.48, detectable
+    # (t(0.975, 2) + t(0.8, 2)) / sqrt(3) = 3.10: the claims table's rule
+    assert (
+        "is +10.0 points (95 % interval [+7.5, +12.5] over 3 pairs, detectable 3.1 points): a real difference" in text
+    )
     assert text.endswith("here that gain reproduces in direction.")
     assert len([s for s in text.split(". ") if s]) >= 3
     summary = headline_summary(root)
@@ -152,12 +157,19 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.20, 0.22, 0.24)):
         _store(root, cfg, miou)
+    for method, mious in (("mean_teacher", (0.30, 0.31, 0.32)), ("cps_cutmix", (0.30, 0.30, 0.30))):
+        for cfg, miou in zip(_headline(method), mious):  # paired baselines: a spread to borrow
+            _store(root, cfg, miou)
     beta = grid("beta")
     _store(root, beta[0], 0.20)
     _store(root, beta[1], 0.30)  # beta = 0.5: +10 over beta = 0, the paper's direction (+0.28)
     text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)
     # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
     assert "1 in the paper's direction, 1 within the seed noise" in text
+    from mkdlib.report.claims import pooled_spread
+
+    sd, dof = pooled_spread(root)  # the claims' comparisons and baselines above
+    assert f"detect gains of {(sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd:.1f} points or more" in text
     assert "beta = 0.5 (+10.0 over beta = 0)" in text
     release = paper.notice_gains_vs_reference(
         paper.table_sweep("beta", root, method="mkd_release"), "beta=0", root, subject="On release: "
@@ -609,11 +621,18 @@ def test_gain_by_iteration_notice_reads_the_table(tmp_path):
 
 def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
     from mkdlib.report.paper import NO_CHANGE_IN_PAPER, _judge
+    from mkdlib.report.stats import PairedEffect
 
-    assert _judge(-10.0, 4.0, 0.0) == NO_CHANGE_IN_PAPER
-    assert _judge(-10.0, 4.0, 0.03) == "opposite direction"
-    assert _judge(2.0, 4.0, 0.0) == "within seed noise"
-    assert _judge(6.0, 4.0, 1.0) == "same direction"
+    def gain(mean: float, half: float) -> PairedEffect:
+        return PairedEffect(mean, mean - half, mean + half, 2 * half, 3, half, False)
+
+    assert _judge(gain(-10.0, 4.0), 0.0) == NO_CHANGE_IN_PAPER
+    assert _judge(gain(-10.0, 4.0), 0.03) == "opposite direction"
+    assert _judge(gain(2.0, 4.0), 0.0) == "within seed noise"  # the interval holds 0
+    assert _judge(gain(6.0, 4.0), 1.0) == "same direction"
+    assert _judge(gain(6.0, 4.0), 1.0, collapsed=True) == "collapsed"  # counted apart from effects
+    assert _judge(gain(6.0, math.nan), 1.0) == "within seed noise"  # no spread: no interval
+    assert _judge(None, 1.0) == "not yet run"
 
 
 def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path):
@@ -635,7 +654,22 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     assert t.loc[0.99, gain] == pytest.approx(5.0) and t.loc[0.99, pairs] == 1  # 20 - 15, not 30 - 15
     assert t.loc[0.4, gain] == pytest.approx(10.0) and t.loc[0.4, pairs] == 1
     assert math.isnan(t.loc[0.2, gain]) and t.loc[0.2, pairs] == 0  # not run: no pair
-    # the noise of one pair: 2 sd of a difference of two one-seed runs (pooled sd 10: MKD's 3 seeds)
     eff = paper.effect_directions(root).loc["Table 4"]
-    assert eff.loc["gamma = 0.4", "noise (±)"] == pytest.approx(2 * 10.0 * math.sqrt(2))
-    assert eff.loc["gamma = 0.4", "verdict"] == "within seed noise"
+    assert eff.loc["gamma = 0.4", "verdict"] == "within seed noise"  # no spread to borrow: no interval
+    assert math.isnan(eff.loc["gamma = 0.4", f"{paper.OURS} gain, 95% low"])
+    # MKD against CPS + CutMix over 3 seeds (differences 2, 0, 0): the spread a one-pair row borrows
+    for cfg, miou in zip(_headline("cps_cutmix"), (0.18, 0.30, 0.40)):
+        _store(root, cfg, miou)
+    from mkdlib.report.claims import claims_table, pooled_spread
+
+    sd = float(np.std([2.0, 0.0, 0.0], ddof=1))
+    assert pooled_spread(root) == (pytest.approx(sd), 2)
+    eff = paper.effect_directions(root).loc["Table 4"]
+    half = sps.t.ppf(0.975, 2) * sd  # one pair, the claims table's pooled spread
+    row = eff.loc["gamma = 0.4"]
+    assert row[f"{paper.OURS} gain, 95% low"] == pytest.approx(10.0 - half)
+    assert row[f"{paper.OURS} gain, 95% high"] == pytest.approx(10.0 + half)
+    assert row[f"{paper.OURS} pairs vs reference"] == 1 and row["verdict"] == "same direction"  # paper +0.41
+    claim = claims_table(root).set_index("claim").loc["gamma 0.4 beats gamma 0 (0.4 best)"]
+    assert claim["95% interval"] == f"[{10.0 - half:+.1f}, {10.0 + half:+.1f}] (pooled sd)"  # one rule
+    assert claim["detectable effect"] == pytest.approx(row[f"{paper.OURS} detectable effect"], abs=0.05)

@@ -28,7 +28,7 @@ def _count_reads(monkeypatch) -> Counter:
 
 def _build_tables_chapter(root) -> dict:
     """What notebooks/04_tables.ipynb builds from the store (and the intro's verdict)."""
-    from mkdlib.report import calibration, paper
+    from mkdlib.report import calibration, claims, paper
 
     out = {"status": paper.grid_status(root)}
     cal = calibration.calibration_runs(root)
@@ -49,7 +49,7 @@ def _build_tables_chapter(root) -> dict:
         out[param] = (paper.table_view(t), paper.notice_gains_vs_reference(t, f"{param}=0", root))
     out["release"] = paper.table_sweep("beta", root, method="mkd_release")
     effects = paper.effect_directions(root)
-    out["effects"] = (paper.table_view(effects), paper.notice_effects(effects), paper.seed_noise_sd(root))
+    out["effects"] = (paper.table_view(effects), paper.notice_effects(effects), claims.pooled_spread(root))
     runs = paper.grid_runs(["ablation", "methods", "headline"], root)
     breakdown = paper.error_breakdown(runs[runs["split"] == "1/16"], root=root)
     out["breakdown"] = (paper.table_view(breakdown), paper.notice_breakdown(breakdown, chance=1 / 4))

@@ -4,7 +4,10 @@ Every table is built as **cells on one long frame** (``source, table, row, metri
 :class:`Cells`) and only then laid out wide (:func:`wide`) and formatted as text
 (:mod:`mkdlib.report.display`). The wide frame keeps its cells (as records) in ``attrs["cells"]`` and
 each column's (source, metric) in ``attrs["columns"]``, so formatting reads what a number is from
-those fields, not from its display text.
+those fields, not from its display text; a table with gains keeps each row's per-seed differences in
+``attrs["paired"]`` (``{what: {row: {"differences": [...], "keys": [runs behind them]}}}``), which the
+verdicts judge
+(:func:`mkdlib.report.effects.paired_gain`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Cells:
 
     def __init__(self, table: str):
         self.table, self.records = table, []
+        self.paired: dict[str, dict] = {}  # what -> row -> per-seed differences (points), their runs' keys
 
     def add(self, source: str, row, metric: str, value) -> None:
         self.records.append(
@@ -57,13 +61,21 @@ class Cells:
             o = float(diff.mean()) if len(diff) else math.nan
             self.add("ours", row, f"gain vs {what}", o)
             self.add("ours", row, f"pairs vs {what}", len(diff))
+            keys = []
+            if "key" in runs.columns and len(diff):
+                both = runs[runs[by].isin([row, reference]) & runs["seed"].isin(diff.index)]
+                keys = sorted(set(both["key"].dropna()))
+            self.paired.setdefault(what, {})[row] = {"differences": [float(d) for d in diff], "keys": keys}
             if paper_metric:
                 t = theirs.get(row, math.nan) - theirs.get(reference, math.nan)
                 self.add("paper", row, f"gain vs {what}", t)
                 self.add("ours - paper", row, "difference of gains (ours - paper)", o - t)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.records, columns=LONG_COLUMNS)
+        df = pd.DataFrame(self.records, columns=LONG_COLUMNS)
+        if self.paired:
+            df.attrs["paired"] = self.paired
+        return df
 
 
 def _label(source: str, text) -> str:
@@ -91,4 +103,6 @@ def wide(cells: pd.DataFrame, index_name: str | None = None, by: str = "row") ->
         df.at[r, c] = v
     df.index.name = index_name
     df.attrs = {"cells": cells.to_dict("records"), attr: kinds}  # plain records: attrs are copied and compared
+    if "paired" in cells.attrs:
+        df.attrs["paired"] = cells.attrs["paired"]
     return df

@@ -155,6 +155,12 @@ class Store:
             self._cache[key] = self._load(key)
         return self._cache[key]
 
+    def by_key(self, key: str) -> dict:
+        """The stored run ``key`` (its mIoU and shares, as :meth:`run` returns it)."""
+        if key not in self._cache:
+            self._cache[key] = self._load(key)
+        return self._cache[key]
+
     def _load(self, key: str) -> dict:
         from .store import stored_result
 
@@ -263,6 +269,52 @@ def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, col
     return "A better" if effect.low > 0 else "B better" if effect.high < 0 else "within noise"
 
 
+def _found(items, store: Store) -> list[tuple[Claim, list, list[str]]]:
+    """(claim, its stored pairs, keys of its collapsed runs) for each of ``items``."""
+    sup = supervised_reference(store)
+    found = []
+    for c in items:
+        ps = pairs(store, c.a, c.b)
+        found.append((c, ps, [r["key"] for pair in ps for r in pair if run_collapsed(r, sup)]))
+    return found
+
+
+def _pooled(found: list, store: Store) -> tuple[float | None, int]:
+    """The spread a one-pair comparison borrows: per-seed differences of the comparisons with 2 or
+    more pairs and no collapsed run, and of the paired baselines (supervised, mean teacher, CPS +
+    CutMix: they carry it while the claims have too few pairs)."""
+    groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
+    groups += [[a["miou"] - b["miou"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
+    return stats.pool_sd([g for g in groups if len(g) >= 2])
+
+
+def _store(root: str | Path | None) -> Store:
+    """One :class:`Store` per state of the results store, so its runs are read once."""
+    from .store import snapshot
+
+    return snapshot(root).memo("claims_store", lambda: Store(root))
+
+
+def pooled_spread(root: str | Path | None = None) -> tuple[float | None, int]:
+    """(sd, degrees of freedom) of per-seed differences pooled over the claims table's comparisons
+    (:func:`_pooled`): the spread every one-pair verdict of the book borrows, so the tables' verdicts
+    and the claims table judge by one rule. Computed once per state of the store."""
+    from .store import snapshot
+
+    store = _store(root)
+    return snapshot(root).memo("pooled_spread", lambda: _pooled(_found(claims(), store), store))
+
+
+def collapsed_runs(keys: list[str], root: str | Path | None = None) -> list[str]:
+    """Those of the stored runs ``keys`` (at 1/16 of the labels) that collapsed
+    (:func:`run_collapsed`): what a verdict counts apart from effects."""
+    from .store import snapshot
+
+    store = _store(root)
+    sup = snapshot(root).memo("supervised_reference", lambda: supervised_reference(store))
+    return [k for k in keys if run_collapsed(store.by_key(k), sup)]
+
+
 def _compare(
     items: list[Claim] | tuple[Claim, ...],
     store: Store,
@@ -270,17 +322,9 @@ def _compare(
 ) -> pd.DataFrame:
     """One row per claim of ``items``, paired by seed; ``judge(effect, paper effect, collapsed)`` gives
     its verdict."""
-    sup = supervised_reference(store)
-    rows, found = [], []
-    for c in items:
-        ps = pairs(store, c.a, c.b)
-        collapsed = [r["key"] for pair in ps for r in pair if run_collapsed(r, sup)]
-        found.append((c, ps, collapsed))
-    groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
-    # a one-pair claim borrows the spread of per-seed differences of the other claims, and of the
-    # paired baselines (supervised, mean teacher, CPS + CutMix) while the claims have too few pairs
-    groups += [[a["miou"] - b["miou"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
-    pooled_sd, pooled_df = stats.pool_sd([g for g in groups if len(g) >= 2])
+    found = _found(items, store)
+    pooled_sd, pooled_df = _pooled(found, store)
+    rows = []
     for c, ps, collapsed in found:
         effect = stats.paired_effect([a["miou"] for a, _ in ps], [b["miou"] for _, b in ps], pooled_sd, pooled_df)
         rows.append(

@@ -1,9 +1,10 @@
-"""Do the paper's effects reproduce here? The seed-noise rule, each effect's verdict, the intro's
-headline table and the book's three-sentence verdict, generated from the stored runs.
+"""Do the paper's effects reproduce here? Each effect's verdict, the intro's headline table and the
+book's three-sentence verdict, generated from the stored runs.
 
-A gain, paired by seed, is judged against ``z`` standard deviations of the difference of two means
-over its pairs (:func:`mkdlib.report.stats.paired_noise`, with the pooled seed spread of the headline
-grid: :func:`mkdlib.report.store.seed_noise_sd`).
+One rule, the claims table's (:mod:`mkdlib.report.claims`): a gain is the mean of per-seed
+differences (runs with one seed share initialisation and data order), judged by its 95 % t interval
+and stated with the smallest effect its pairs could detect (80 % power); a row with one pair borrows
+the spread pooled over the claims' comparisons (:func:`mkdlib.report.claims.pooled_spread`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,68 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import stats
 from .cells import OURS, PAPER
-from .stats import paired_noise
-from .store import grid_runs, seed_noise_sd, seed_summary
+from .store import grid_runs, seed_summary
 from .tables import FAIR_REFERENCE, table_ablation, table_methods, table_sweep
 
 NO_RUNS = "no stored runs yet"
 NO_CHANGE_IN_PAPER = "beyond seed noise (paper: no change)"
+COLLAPSED = stats.COLLAPSED
 
 
-def _judge(gain: float, noise: float, paper_gain: float | None = None) -> str:
-    """ "not yet run" / "within seed noise" / "same direction" / "opposite direction" (as the
-    paper's gain; without one: "beyond seed noise"; where the paper's gain is 0, it has no
-    direction: "beyond seed noise (paper: no change)")."""
-    if gain is None or math.isnan(gain):
+def _paired(t: pd.DataFrame, row, what: str) -> dict:
+    return t.attrs.get("paired", {}).get(what, {}).get(row, {"differences": [], "keys": []})
+
+
+def paired_gain(t: pd.DataFrame, row, what: str, root: str | Path | None = None) -> stats.PairedEffect | None:
+    """Our gain of ``row`` over the reference of a table's "gain vs ``what``" column, from the
+    per-seed differences the table keeps (``t.attrs["paired"]``, :class:`mkdlib.report.cells.Cells`):
+    mean, 95 % interval and detectable effect (:func:`mkdlib.report.stats.paired_effect`; one pair
+    borrows :func:`mkdlib.report.claims.pooled_spread`). None when no seed has both rows."""
+    from .claims import pooled_spread
+
+    diffs = _paired(t, row, what)["differences"]
+    if not diffs:
+        return None
+    sd, df = pooled_spread(root) if len(diffs) < 2 else (None, 0)
+    return stats.paired_effect(diffs, [0.0] * len(diffs), sd, df)
+
+
+def collapsed_behind(t: pd.DataFrame, row, what: str, root: str | Path | None = None) -> list[str]:
+    """Keys of the collapsed runs (:func:`mkdlib.report.claims.collapsed_runs`) behind ``row``'s gain
+    over its reference: such a gain is counted apart from effects."""
+    from .claims import collapsed_runs
+
+    return collapsed_runs(_paired(t, row, what)["keys"], root)
+
+
+def _judge(effect: stats.PairedEffect | None, paper_gain: float | None = None, collapsed: bool = False) -> str:
+    """ "not yet run" / "collapsed" (a run behind the gain collapsed: counted apart from effects) /
+    "within seed noise" (the 95 % interval holds 0, or there is no spread to build one) / "same
+    direction" / "opposite direction" (the interval excludes 0 on the paper's side / the other;
+    without a paper gain: "beyond seed noise"; where the paper's gain is 0, it has no direction:
+    "beyond seed noise (paper: no change)")."""
+    if effect is None or math.isnan(effect.mean):
         return "not yet run"
-    if math.isnan(noise) or abs(gain) < noise:
+    if collapsed:
+        return COLLAPSED
+    if not math.isfinite(effect.low) or effect.low <= 0 <= effect.high:
         return "within seed noise"
     if paper_gain is None or math.isnan(paper_gain):
         return "beyond seed noise"
     if paper_gain == 0:
         return NO_CHANGE_IN_PAPER
-    return "same direction" if math.copysign(1, gain) == math.copysign(1, paper_gain) else "opposite direction"
+    return "same direction" if (effect.low > 0) == (paper_gain > 0) else "opposite direction"
+
+
+def interval_text(effect: stats.PairedEffect | None) -> str:
+    """ "95 % interval [-4.0, +2.1] over 6 pairs, detectable 4.1" (one pair: "..., pooled sd"); ""
+    without an interval."""
+    if effect is None or not math.isfinite(effect.low):
+        return ""
+    pairs = f"{effect.pairs} pair{'s' if effect.pairs != 1 else ''}" + (", pooled sd" if effect.pooled else "")
+    return f"95 % interval [{effect.low:+.1f}, {effect.high:+.1f}] over {pairs}, detectable {effect.mde:.1f}"
 
 
 def _mean_sd(mean: float, sd: float, n) -> str:
@@ -43,21 +84,28 @@ def _mean_sd(mean: float, sd: float, n) -> str:
     return f"{mean:.1f} ± {sd:.1f}" if n and n >= 2 and not math.isnan(sd) else f"{mean:.1f} (one seed)"
 
 
-def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.DataFrame:
+#: the summary's columns besides gains and verdict
+LOW, HIGH, PAIRS, DETECTABLE = (
+    f"{OURS} gain, 95% low",
+    f"{OURS} gain, 95% high",
+    f"{OURS} pairs vs reference",
+    f"{OURS} detectable effect",
+)
+
+
+def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
     """Each effect the paper reports in Tables 2-5, measured here: our gain over the table's
     reference row beside the paper's, and whether it reproduces. Table 2's reference is CPS +
     CutMix, the matching baseline of an MKD that trains with CutMix.
 
-    Our gain is paired by seed (the tables' "pairs vs" columns count the seeds both rows have), and
-    ``noise`` is ``z`` standard deviations of a difference of two means over those ``n`` pairs,
-    ``z * sd * sqrt(2 / n)`` with ``sd`` = :func:`seed_noise_sd`
-    (:func:`mkdlib.report.stats.paired_noise`). Verdict (:func:`_judge`):
-    "same direction" / "opposite direction" when our gain is larger than the noise (or, where the
-    paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" otherwise, "not
-    yet run" when either run is missing. Table 1 has no like-for-like gain beyond
-    1/16 (no CPS at other fractions here, no supervised row in the paper), so it is left out.
+    Our gain is paired by seed (:func:`paired_gain`), with its 95 % interval, its pairs and the
+    smallest effect those pairs detect (80 % power, 5 % two-sided): the claims table's rule. Verdict
+    (:func:`_judge`): "same direction" / "opposite direction" when the interval excludes 0 (where the
+    paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" when it holds 0,
+    "collapsed" when a run behind it collapsed (listed in "collapsed runs", counted apart from
+    effects), "not yet run" when either row is missing. Table 1 has no like-for-like gain beyond 1/16 (no CPS
+    at other fractions here, no supervised row in the paper), so it is left out.
     """
-    sd = seed_noise_sd(root)
     specs = [
         ("Table 2", table_methods(root), FAIR_REFERENCE, FAIR_REFERENCE),
         ("Table 3", table_ablation(root), "co-training", "co-training"),
@@ -67,7 +115,7 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     rows = []
     for name, t, ref, what in specs:
         ref = t.index[0] if ref is None else ref
-        ours, theirs, pairs = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} pairs vs {what}"]
+        theirs = t[f"{PAPER} gain vs {what}"]
 
         def label(i) -> str:
             return f"{t.index.name} = {i:g}" if isinstance(i, float) else str(i)
@@ -75,16 +123,20 @@ def effect_directions(root: str | Path | None = None, z: float = 2.0) -> pd.Data
         for idx in t.index:
             if idx == ref or math.isnan(theirs[idx]):
                 continue
-            noise, gain = paired_noise(sd, pairs[idx], z), ours[idx]
+            e, collapsed = paired_gain(t, idx, what, root), collapsed_behind(t, idx, what, root)
             rows.append(
                 {
                     "table": name,
                     "effect": label(idx),
                     "reference": label(ref),
-                    f"{OURS} gain": gain,
+                    f"{OURS} gain": math.nan if e is None else e.mean,
+                    LOW: math.nan if e is None else e.low,
+                    HIGH: math.nan if e is None else e.high,
+                    PAIRS: 0 if e is None else e.pairs,
+                    DETECTABLE: math.nan if e is None else e.mde,
                     f"{PAPER} gain": theirs[idx],
-                    "noise (±)": noise,
-                    "verdict": _judge(gain, noise, theirs[idx]),
+                    "verdict": _judge(e, theirs[idx], bool(collapsed)),
+                    "collapsed runs": ", ".join(collapsed),
                 }
             )
     return pd.DataFrame(rows).set_index(["table", "effect"])
@@ -123,10 +175,10 @@ def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
     return df
 
 
-def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
+def verdict(root: str | Path | None = None) -> str:
     """Three sentences, generated from the stored runs and the paper's Table 2: which method is
-    best here, whether MKD's gain over its matching baseline exceeds ``z`` sd of the seed noise,
-    and whether the paper's gain (over CPS w/ CutMix) reproduces in direction."""
+    best here, MKD's paired gain over its matching baseline with its 95 % interval and detectable
+    effect (:func:`paired_gain`), and whether the paper's gain (over CPS w/ CutMix) reproduces."""
     t = table_methods(root)
     mean, sd_, n = t[f"{OURS} mIoU"], t[f"{OURS} sd"], t[f"{OURS} seeds"]
     p_voc = t.loc["MKD", f"{PAPER} VOCAug R50 1/16"] - t.loc[FAIR_REFERENCE, f"{PAPER} VOCAug R50 1/16"]
@@ -150,25 +202,27 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
     if best != "MKD":
         first += f"; MKD scores {_mean_sd(mean['MKD'], sd_['MKD'], n['MKD'])}"
     first += "."
-    gain, pairs = t.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"], t.loc["MKD", f"{OURS} pairs vs {FAIR_REFERENCE}"]
-    sd = seed_noise_sd(root)
-    noise = paired_noise(sd, pairs, z)
-    judged = _judge(gain, noise, p_voc)
+    effect = paired_gain(t, "MKD", FAIR_REFERENCE, root)
+    collapsed = collapsed_behind(t, "MKD", FAIR_REFERENCE, root)
+    judged = _judge(effect, p_voc, bool(collapsed))
+    baseline = f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix),"
     if judged == "not yet run":
+        second = f"{baseline} cannot be measured yet: one of the two is not yet run."
+    elif judged == COLLAPSED:
         second = (
-            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), cannot "
-            "be measured yet: one of the two is not yet run."
+            f"{baseline} is {effect.mean:+.1f} points, but {len(collapsed)} run(s) behind it collapsed "
+            f"({', '.join(collapsed)}): no effect can be read from it."
         )
-    elif math.isnan(noise):
+    elif not math.isfinite(effect.low):
         second = (
-            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
-            f"{gain:+.1f} points, but without repeated seeds there is no seed noise to judge it against."
+            f"{baseline} is {effect.mean:+.1f} points, but without repeated seeds there is no seed "
+            "noise to judge it against."
         )
     else:
+        real = judged != "within seed noise"
         second = (
-            f"MKD's gain over {FAIR_REFERENCE}, its matching baseline (both train with CutMix), is "
-            f"{gain:+.1f} points, {'more' if abs(gain) >= noise else 'less'} than {z:g} sd of the seed "
-            f"noise (±{noise:.1f}): {'a real difference at this scale' if abs(gain) >= noise else 'the two cannot be told apart'}."
+            f"{baseline} is {effect.mean:+.1f} points ({interval_text(effect)} points): "
+            f"{'a real difference at this scale' if real else 'the two cannot be told apart'}."
         )
     outcome = {
         "same direction": "here that gain reproduces in direction",
@@ -176,5 +230,6 @@ def verdict(root: str | Path | None = None, z: float = 2.0) -> str:
         "within seed noise": "here the difference is within the seed noise",
         NO_CHANGE_IN_PAPER: "here the two differ beyond the seed noise",
         "not yet run": "here it is not yet measured",
+        COLLAPSED: "here a collapse stands in the way of the comparison",
     }[judged]
     return f"{first} {second} {paper_sentence}; {outcome}."

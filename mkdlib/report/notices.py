@@ -8,9 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import OURS, PAPER
-from .effects import NO_CHANGE_IN_PAPER, NO_RUNS, _judge
-from .stats import paired_noise
-from .store import seed_noise_sd
+from .effects import COLLAPSED, NO_CHANGE_IN_PAPER, NO_RUNS, _judge, collapsed_behind, interval_text, paired_gain
 from .tables import FAIR_REFERENCE, reference_setting
 
 
@@ -55,10 +53,10 @@ def notice_label_fractions(t1: pd.DataFrame) -> str:
     return what_to_notice(" ".join(parts + [paper]))
 
 
-def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
+def notice_methods(t2: pd.DataFrame, root: str | Path | None = None) -> str:
     """What to notice in the Table 2 analogue: the best method, MKD against its matching baseline
-    (CPS + CutMix) and the paper's fair and unfair MKD gains."""
-    mean, pairs = t2[f"{OURS} mIoU"], t2[f"{OURS} pairs vs {FAIR_REFERENCE}"]
+    (CPS + CutMix, paired by seed, judged by its 95 % interval) and the paper's fair and unfair MKD gains."""
+    mean = t2[f"{OURS} mIoU"]
     voc = t2[f"{PAPER} VOCAug R50 1/16"]
     paper = (
         f"In the paper MKD leads CPS w/ CutMix by {voc['MKD'] - voc[FAIR_REFERENCE]:+.2f} points on VOCAug "
@@ -68,40 +66,38 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None, z: float = 
     if mean.notna().sum() == 0:
         return what_to_notice(f"{NO_RUNS.capitalize()} for the method comparison. {paper}")
     best = mean.idxmax()
-    gain = t2.loc["MKD", f"{OURS} gain vs {FAIR_REFERENCE}"]  # paired by seed
-    sd = seed_noise_sd(root)
-    noise = paired_noise(sd, pairs["MKD"], z)
-    judged = _judge(gain, noise, voc["MKD"] - voc[FAIR_REFERENCE])
-    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: {format_gain(gain)} points" + (
-        "" if math.isnan(gain) else f", the mean of {pairs['MKD']:g} per-seed differences"
+    effect = paired_gain(t2, "MKD", FAIR_REFERENCE, root)
+    judged = _judge(effect, voc["MKD"] - voc[FAIR_REFERENCE], bool(collapsed_behind(t2, "MKD", FAIR_REFERENCE, root)))
+    ours = f"Here {best} scores highest ({mean[best]:.1f}). MKD against CPS + CutMix: " + (
+        "not yet run."
+        if effect is None
+        else f"{effect.mean:+.1f} points, the mean of {effect.pairs} per-seed differences"
     )
-    ours += (
-        ""
-        if judged == "not yet run"
-        else (
-            f" ({judged}; noise ±{noise:.1f})."
-            if not math.isnan(noise)
+    if effect is not None:
+        ours += (
+            f" ({judged}; {interval_text(effect)})."
+            if interval_text(effect)
             else " (one seed: no seed noise to judge it by)."
         )
-    )
     return what_to_notice(f"{ours} {paper}")
 
 
-def notice_gains_vs_reference(
-    t: pd.DataFrame, what: str, root: str | Path | None = None, z: float = 2.0, subject: str = ""
-) -> str:
+def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, subject: str = "") -> str:
     """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
-    exceed the seed noise, and in which direction compared with the paper's. ``subject`` opens the
-    text (e.g. "On `mkd_release`: ") where one table has two sweeps."""
-    ours, paper, pairs = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"], t[f"{OURS} pairs vs {what}"]
+    are beyond the seed noise (paired 95 % interval, :func:`mkdlib.report.effects.paired_gain`), and in
+    which direction compared with the paper's. ``subject`` opens the text (e.g. "On `mkd_release`: ")
+    where one table has two sweeps."""
+    ours, paper = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"]
     ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
     ref = ref[0] if len(ref) else t.index[0]
-    sd = seed_noise_sd(root)
-    verdicts = {}
+    verdicts, mdes = {}, []
     for idx in t.index:
         if idx == ref or math.isnan(paper[idx]):
             continue
-        verdicts[idx] = _judge(ours[idx], paired_noise(sd, pairs[idx], z), paper[idx])
+        effect = paired_gain(t, idx, what, root)
+        verdicts[idx] = _judge(effect, paper[idx], bool(collapsed_behind(t, idx, what, root)))
+        if effect is not None and math.isfinite(effect.mde):
+            mdes.append(effect.mde)
     p_best = t[f"{PAPER} gain vs {what}"].idxmax()
     label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
     paper_text = (
@@ -118,6 +114,7 @@ def notice_gains_vs_reference(
         "opposite direction": "against the paper's direction",
         "within seed noise": "within the seed noise",
         NO_CHANGE_IN_PAPER: "beyond the noise where the paper's row changes nothing",
+        COLLAPSED: "collapsed (a run behind it: counted apart)",
     }
     counts = pd.Series(done).value_counts()
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
@@ -129,13 +126,21 @@ def notice_gains_vs_reference(
         if ours[o_best] > 0
         else f" No row run here beats {label(ref)}; the closest is {label(o_best)} ({ours[o_best]:+.1f})."
     )
+    detect = ""
+    if mdes:
+        reach = f"{min(mdes):.1f}" if max(mdes) - min(mdes) < 0.05 else f"{min(mdes):.1f} to {max(mdes):.1f}"
+        detect = f" The pairs behind these rows detect gains of {reach} points or more (80 % power)."
     return what_to_notice(
-        f"{subject}Of {len(done)} rows run here, judged against {z:g} sd of the seed noise: {summary}.{best} {paper_text}"
+        f"{subject}Of {len(done)} rows run here, each judged by its paired 95 % interval: {summary}.{best}"
+        f"{detect} {paper_text}"
     )
 
 
 def notice_effects(effects: pd.DataFrame) -> str:
-    """What to notice in the summary of effects."""
+    """What to notice in the summary of effects (:func:`mkdlib.report.effects.effect_directions`):
+    the verdicts counted, and the smallest effect the pairs could see beside the paper's gains."""
+    from .effects import DETECTABLE
+
     v = effects["verdict"].value_counts()
     done = int(v.drop("not yet run", errors="ignore").sum())
     if not done:
@@ -143,11 +148,22 @@ def notice_effects(effects: pd.DataFrame) -> str:
     same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
     flat = int(v.get(NO_CHANGE_IN_PAPER, 0))
     flat_text = f", {flat} change beyond the noise where the paper shows no change" if flat else ""
+    bad = int(v.get(COLLAPSED, 0))
+    flat_text += f"; {bad} rest on a collapsed run and are counted apart" if bad else ""
+    mde, paper = effects[DETECTABLE].dropna(), effects[f"{PAPER} gain"].abs()
+    reach = (
+        f" The pairs behind these rows detect {mde.min():.1f} to {mde.max():.1f} points (80 % power); the "
+        f'paper\'s gains are {paper.min():.2f} to {paper.max():.2f}, so a "within the noise" here says '
+        f"little where the paper's gain is smaller than that."
+        if len(mde)
+        else ""
+    )
     return what_to_notice(
         f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
         f"noise, {opposite} go the opposite way{flat_text}, and {int(v.get('within seed noise', 0))} are "
-        "within the noise. The absolute scale differs too much for this to say anything about VOC: it says "
-        "whether this built-in dataset, at this budget, is a regime where MKD's parts help."
+        f"within the noise (each judged by its paired 95 % interval).{reach} The absolute scale differs too much "
+        "for this to say anything about VOC: it says whether this built-in dataset, at this budget, is a regime "
+        "where MKD's parts help."
     )
 
 
@@ -168,9 +184,9 @@ def notice_breakdown(df: pd.DataFrame, chance: float | None = None) -> str:
     return what_to_notice(text)
 
 
-def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float = 2.0) -> str:
+def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
     """What to notice in the diagnosis table: does any single change make MKD beat its matching
-    baseline, CPS + CutMix, here, beyond the seed noise of a one-seed row against the reference?"""
+    baseline, CPS + CutMix, here, judged by the paired 95 % interval of its gain?"""
     col, ref = f"{OURS} gain vs {FAIR_REFERENCE}", reference_setting(FAIR_REFERENCE)
     changes = t.drop(index=[reference_setting("MKD"), ref], errors="ignore")
     done = changes[col].dropna()
@@ -178,15 +194,17 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None, z: float =
         return what_to_notice(f"{NO_RUNS.capitalize()} for the diagnosis grid or its {FAIR_REFERENCE} reference.")
     best = done.idxmax()
     beat = int((done > 0).sum())
-    pairs = t[f"{OURS} pairs vs {FAIR_REFERENCE}"]
-    sd = seed_noise_sd(root)
-    noise = paired_noise(sd, pairs[best], z)
+    effect = paired_gain(t, best, FAIR_REFERENCE, root)
     yardstick = (
         "No config has two seeds yet, so there is no seed noise to judge it by."
-        if math.isnan(noise)
-        else f"Gains are paired by seed: the best change has {pairs[best]:g} seed(s) paired with "
-        f"{FAIR_REFERENCE}, and {z:g} sd of seed noise for that many pairs is ±{noise:.1f} points, so it is "
-        f"{_judge(done[best], noise)}."
+        if not interval_text(effect)
+        else f"Gains are paired by seed: the best change has {effect.pairs} seed(s) paired with "
+        f"{FAIR_REFERENCE} ({interval_text(effect)} points), "
+        + (
+            "but a run behind it collapsed: no effect can be read from it."
+            if collapsed_behind(t, best, FAIR_REFERENCE, root)
+            else f"so it is {_judge(effect)}."
+        )
     )
     return what_to_notice(
         f"{beat} of {len(done)} changes put MKD above {FAIR_REFERENCE}; the best is {best} "

@@ -4,7 +4,7 @@ The work is done in the modules this one re-exports, one per seam:
 
 - :mod:`.store`: the results store read once per process (cached while it is unchanged) and the
   queries every table makes on it: stored runs, grid runs matched by seed-free key, seed summaries,
-  the seed noise, the curves of a runs table;
+  the curves of a runs table;
 - :mod:`.transcribed`: the paper's published numbers (``paper_results.yaml``);
 - :mod:`.cells` and :mod:`.tables`: each table as cells on one long frame (``source, table, row,
   metric, value``), laid out wide; the Tables 1-5 analogues, the diagnosis, the error breakdown;
@@ -38,7 +38,6 @@ from .store import (
     grid_status,
     seed_curves,
     seed_free_key,
-    seed_noise_sd,
     seed_summary,
     stored_key,
     stored_result,
@@ -113,7 +112,6 @@ __all__ = [
     "results_frame",
     "seed_curves",
     "seed_free_key",
-    "seed_noise_sd",
     "seed_summary",
     "short_label",
     "split_sizes",

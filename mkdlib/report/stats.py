@@ -94,13 +94,6 @@ def difference_noise(sd_a: float, n_a, sd_b: float, n_b, z: float = 2.0) -> floa
     return z * math.sqrt(sd_a**2 / n_a + sd_b**2 / n_b)
 
 
-def paired_noise(sd: float, pairs, z: float = 2.0) -> float:
-    """``z`` sd of a gain paired by seed over ``pairs`` seeds, with ``sd`` the spread between seeds of
-    one config (:func:`mkdlib.report.store.seed_noise_sd`): :func:`difference_noise` with both
-    means over the same ``pairs`` seeds, ``z * sd * sqrt(2 / pairs)``."""
-    return difference_noise(sd, pairs, sd, pairs, z)
-
-
 def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = False) -> str:
     """reproduced: the interval excludes 0 on the paper's side; contradicted: it excludes 0 on the
     other side; inconclusive: it holds 0 (or there is no interval); collapsed: a run behind it

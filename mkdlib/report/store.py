@@ -245,15 +245,6 @@ def seed_summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
 
 
-def seed_noise_sd(root: str | Path | None = None) -> float:
-    """Pooled standard deviation (mIoU points) between seeds of the same config, from the headline
-    grid's repeated seeds: the yardstick for whether a one-seed sweep difference means anything."""
-    runs = grid_runs("headline", root).dropna(subset=["miou"])
-    groups = [g["miou"] for _, g in runs.groupby("grid_key") if len(g) >= 2]
-    dof = sum(len(g) - 1 for g in groups)
-    return math.sqrt(sum((len(g) - 1) * g.var(ddof=1) for g in groups) / dof) if dof else math.nan
-
-
 def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path | None = None) -> dict:
     """``{row label: metrics.jsonl records}`` of the stored runs with ``seed`` in a runs table
     (:func:`grid_runs`, :func:`mkdlib.report.tables.diagnosis_runs`), for

@@ -148,8 +148,9 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
 
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:
-    """Each paper effect as two bars: our gain (built-in dataset, with its seed-noise band) and the
-    paper's gain. ``effects``: :func:`mkdlib.paper.effect_directions`."""
+    """Each paper effect as two bars: our gain (built-in dataset, with its paired 95 % interval) and
+    the paper's gain. ``effects``: :func:`mkdlib.paper.effect_directions`."""
+    from .effects import HIGH, LOW
     from .paper import OURS, PAPER
 
     labels = [f"{t}: {e}" for t, e in effects.index]
@@ -157,14 +158,15 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(
         figsize=(8, 0.38 * len(labels) + 1.8)
     )  # tight layout: its long labels squeeze a constrained one
-    ours, theirs, noise = effects[f"{OURS} gain"], effects[f"{PAPER} gain"], effects["noise (±)"]
+    ours, theirs = effects[f"{OURS} gain"], effects[f"{PAPER} gain"]
+    below, above = (ours - effects[LOW]).fillna(0.0), (effects[HIGH] - ours).fillna(0.0)
     ax.barh(
         y - 0.2,
         ours.fillna(0.0),
         height=0.4,
         color=OURS_COLOUR,
         label="ours (built-in dataset)",
-        xerr=noise.fillna(0.0),
+        xerr=np.vstack([below.to_numpy(), above.to_numpy()]),
         error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
     )
     ax.barh(y + 0.2, theirs, height=0.4, color=PAPER_COLOUR, label="paper")
@@ -176,7 +178,7 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     ax.set(
         xlabel="mIoU gain over the table's reference row (points)",
-        title="Does each effect reproduce? (error bars: 2 sd of seed noise)",
+        title="Does each effect reproduce? (error bars: paired 95 % interval)",
     )
     ax.grid(axis="x", alpha=0.3)
     legend_under_axes(ax, ncol=2)
