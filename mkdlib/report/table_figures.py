@@ -148,12 +148,14 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 
 
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:
-    """Each paper effect as two bars: our gain (built-in dataset, with its paired 95 % interval) and
-    the paper's gain. ``effects``: :func:`mkdlib.paper.effect_directions`."""
-    from .effects import HIGH, LOW
+    """Each paper effect as two bars: our gain (built-in dataset, with its paired 95 % interval;
+    hatched where a run behind it collapsed) and the paper's gain. ``effects``:
+    :func:`mkdlib.paper.effect_directions`."""
+    from .display import short_label
+    from .effects import COLLAPSED, HIGH, LOW
     from .paper import OURS, PAPER
 
-    labels = [f"{t}: {e}" for t, e in effects.index]
+    labels = [f"{t}: {short_label(e)}" for t, e in effects.index]
     y = np.arange(len(labels))
     fig, ax = plt.subplots(
         figsize=(8, 0.38 * len(labels) + 1.8)
@@ -170,15 +172,18 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
         error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
     )
     ax.barh(y + 0.2, theirs, height=0.4, color=PAPER_COLOUR, label="paper")
-    for yi, v in zip(y, ours):
+    for yi, v, verdict in zip(y, ours, effects["verdict"]):
         if np.isnan(v):
             ax.text(0, yi - 0.2, " not yet run", va="center", fontsize="x-small", color="grey")
+        elif verdict == COLLAPSED:  # counted apart from effects: the bar is no gain
+            ax.barh(yi - 0.2, v, height=0.4, color="white", edgecolor=OURS_COLOUR, hatch="///")
+            ax.text(max(v, 0), yi - 0.2, " collapsed", va="center", fontsize="x-small", color="grey")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, labels, fontsize="small")
     ax.invert_yaxis()
     ax.set(
         xlabel="mIoU gain over the table's reference row (points)",
-        title="Does each effect reproduce? (error bars: paired 95 % interval)",
+        title="Does each effect reproduce?\n(error bars: paired 95 % interval; hatched: a run collapsed)",
     )
     ax.grid(axis="x", alpha=0.3)
     legend_under_axes(ax, ncol=2)
