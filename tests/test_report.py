@@ -50,10 +50,8 @@ def test_verdict_is_generated_from_the_stored_runs(tmp_path):
     assert "**MKD** scores highest: 31.0 ± 1.0 mIoU (3 seeds)" in text
     # per-seed differences 10, 9, 11: sd 1, 95 % half-width t(0.975, 2) / sqrt(3) = 2.48, detectable
     # (t(0.975, 2) + t(0.8, 2)) / sqrt(3) = 3.10: the claims table's rule
-    assert (
-        "is +10.0 points (95 % interval [+7.5, +12.5] over 3 pairs, detectable 3.1 points): a real difference" in text
-    )
-    assert text.endswith("here that gain reproduces in direction.")
+    assert "is +10.0 points (95 % interval [+7.5, +12.5] over 3 pairs): a real difference" in text
+    assert "here that gain reproduces in direction (these 3 pairs detect 3.1 points or more at 80 % power)." in text
     assert len([s for s in text.split(". ") if s]) >= 3
     summary = headline_summary(root)
     assert summary.loc["MKD", ("ours (built-in)", "mIoU ± sd")] == "31.0 ± 1.0"
@@ -165,11 +163,12 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     _store(root, beta[1], 0.30)  # beta = 0.5: +10 over beta = 0, the paper's direction (+0.28)
     text = paper.notice_gains_vs_reference(paper.table_sweep("beta", root), "beta=0", root)
     # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
-    assert "1 in the paper's direction, 1 within the seed noise" in text
+    assert "Of 2 rows run here that the paper also reports" in text
+    assert "1 reproduced in the paper's direction, 1 inconclusive (the interval holds 0)" in text
     from mkdlib.report.claims import pooled_spread
 
     sd, dof = pooled_spread(root)  # the claims' comparisons and baselines above
-    assert f"detect gains of {(sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd:.1f} points or more" in text
+    assert f"could detect is {(sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd:.1f} points" in text
     assert "beta = 0.5 (+10.0 over beta = 0)" in text
     release = paper.notice_gains_vs_reference(
         paper.table_sweep("beta", root, method="mkd_release"), "beta=0", root, subject="On release: "
@@ -627,11 +626,11 @@ def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
         return PairedEffect(mean, mean - half, mean + half, 2 * half, 3, half, False)
 
     assert _judge(gain(-10.0, 4.0), 0.0) == NO_CHANGE_IN_PAPER
-    assert _judge(gain(-10.0, 4.0), 0.03) == "opposite direction"
-    assert _judge(gain(2.0, 4.0), 0.0) == "within seed noise"  # the interval holds 0
-    assert _judge(gain(6.0, 4.0), 1.0) == "same direction"
+    assert _judge(gain(-10.0, 4.0), 0.03) == "contradicted"  # the claims table's words
+    assert _judge(gain(2.0, 4.0), 0.0) == "inconclusive"  # the interval holds 0
+    assert _judge(gain(6.0, 4.0), 1.0) == "reproduced"
     assert _judge(gain(6.0, 4.0), 1.0, collapsed=True) == "collapsed"  # counted apart from effects
-    assert _judge(gain(6.0, math.nan), 1.0) == "within seed noise"  # no spread: no interval
+    assert _judge(gain(6.0, math.nan), 1.0) == "inconclusive"  # no spread: no interval
     assert _judge(None, 1.0) == "not yet run"
 
 
@@ -655,7 +654,7 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     assert t.loc[0.4, gain] == pytest.approx(10.0) and t.loc[0.4, pairs] == 1
     assert math.isnan(t.loc[0.2, gain]) and t.loc[0.2, pairs] == 0  # not run: no pair
     eff = paper.effect_directions(root).loc["Table 4"]
-    assert eff.loc["gamma = 0.4", "verdict"] == "within seed noise"  # no spread to borrow: no interval
+    assert eff.loc["gamma = 0.4", "verdict"] == "inconclusive"  # no spread to borrow: no interval
     assert math.isnan(eff.loc["gamma = 0.4", f"{paper.OURS} gain, 95% low"])
     # MKD against CPS + CutMix over 3 seeds (differences 2, 0, 0): the spread a one-pair row borrows
     for cfg, miou in zip(_headline("cps_cutmix"), (0.18, 0.30, 0.40)):
@@ -669,7 +668,7 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     row = eff.loc["gamma = 0.4"]
     assert row[f"{paper.OURS} gain, 95% low"] == pytest.approx(10.0 - half)
     assert row[f"{paper.OURS} gain, 95% high"] == pytest.approx(10.0 + half)
-    assert row[f"{paper.OURS} pairs vs reference"] == 1 and row["verdict"] == "same direction"  # paper +0.41
+    assert row[f"{paper.OURS} pairs vs reference"] == 1 and row["verdict"] == "reproduced"  # paper +0.41
     claim = claims_table(root).set_index("claim").loc["gamma 0.4 beats gamma 0 (0.4 best)"]
     assert claim["95% interval"] == f"[{10.0 - half:+.1f}, {10.0 + half:+.1f}] (pooled sd)"  # one rule
     assert claim["detectable effect"] == pytest.approx(row[f"{paper.OURS} detectable effect"], abs=0.05)

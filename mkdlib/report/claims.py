@@ -17,6 +17,7 @@ import pandas as pd
 from ..config import Config, base_config, resolve
 from ..results import load_predictions
 from . import stats
+from .display import count
 
 SEEDS = tuple(range(10))
 
@@ -365,8 +366,8 @@ def claims_summary(table: pd.DataFrame) -> str:
     if head["pairs"]:
         mde = head["detectable effect"]
         text += (
-            f" {head['claim']}: ours {head['ours']:+.1f} points {head['95% interval']} over {head['pairs']} "
-            f"paired seed(s), the paper's {head['paper effect']:+.2f}"
+            f" {head['claim']}: ours {head['ours']:+.1f} points {head['95% interval']} over "
+            f"{count(head['pairs'], 'paired seed')}, the paper's {head['paper effect']:+.2f}"
             + (f"; these seeds detect {mde:.1f} points or more." if mde == mde and mde is not None else ".")
         )
     else:
@@ -383,7 +384,7 @@ def findings_summary(table: pd.DataFrame) -> str:
             out.append(f"{r['question']}: not run yet.")
             continue
         out.append(
-            f"{r['question']}: {r['ours']:+.1f} points {r['95% interval']} over {r['pairs']} paired seed(s); "
+            f"{r['question']}: {r['ours']:+.1f} points {r['95% interval']} over {count(r['pairs'], 'paired seed')}; "
             f"collapsed runs {r['collapsed A']} (A) and {r['collapsed B']} (B): {r['verdict']}."
         )
     return " ".join(out)

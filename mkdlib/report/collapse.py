@@ -33,6 +33,7 @@ from ..experiments import TEACHER_STARTS
 from ..io import atomic_write_json
 from ..results import results_dir
 from . import stats
+from .display import count
 
 #: iterations at which a trace scores the networks (the collapse is decided by iteration 500)
 TRACE_ITERS = (10, 25, 50, 100, 200, 350, 500, 750, 1000)
@@ -367,7 +368,7 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
         collapsed = stats.is_collapsed(r["student, validation"], share, sup.get(it))
         state = "collapsed" if collapsed else "no collapse"
         lines.append(
-            f"- **{label}** ({int(r['seeds'])} seed(s), iteration {it}): {state}; the eval-mode teacher gives "
+            f"- **{label}**, {count(int(r['seeds']), 'seed')} at iteration {it}: {state}; the eval-mode teacher gives "
             f"{share:.0f} % of validation pixels one class and scores {r['teacher, validation']:.1f}; the "
             f"student {r['student, labeled']:.1f} on its labeled images, {r['student, unlabeled']:.1f} on "
             f"unlabeled ones, {r['student, validation']:.1f} on validation"
@@ -378,7 +379,7 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
         if r["seeds"] and r["vs legacy (paired)"] == r["vs legacy (paired)"] and r["vs legacy (paired)"] is not None:
             interval = f", 95 % interval {r['95% interval']}" if r["95% interval"] else ""
             lines.append(
-                f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {r['seeds']} seed(s), "
+                f"- mean teacher with **{r['teacher start']}**: {r['mean']:.1f} over {count(r['seeds'], 'seed')}, "
                 f"{r['vs legacy (paired)']:+.1f} against the legacy start at the same seeds{interval}."
             )
     full = starts[starts["teacher start"].str.endswith("(preset)")] if "teacher start" in starts else starts
@@ -389,10 +390,10 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
         known = pd.notna(sup)
         lines.append(
             f"- full length ({r['iterations']:,} iterations), the preset's start: **{r['row']}** "
-            f"{r['mIoU per seed']} (mean {r['mean']:.1f}), collapsed {r['collapsed seeds']} of {r['seeds']} seed(s)"
+            f"{r['mIoU per seed']} (mean {r['mean']:.1f}), collapsed {r['collapsed seeds']} of {count(r['seeds'], 'seed')}"
             + (f"; supervised training at 1/16: {sup:.1f}" if known else "; no supervised run at 1/16 stored")
             + (
-                ": below it without collapsing, semi-supervision that hurts here (an effect)."
+                ", and the run is below it without collapsing: semi-supervision that hurts here (an effect)."
                 if known and r["mean"] < sup
                 else "."
             )

@@ -16,12 +16,18 @@ import pandas as pd
 
 from . import stats
 from .cells import OURS, PAPER
+from .display import count, short_label
 from .store import grid_runs, seed_summary
 from .tables import FAIR_REFERENCE, table_ablation, table_methods, table_sweep
 
 NO_RUNS = "no stored runs yet"
 NO_CHANGE_IN_PAPER = "beyond seed noise (paper: no change)"
-COLLAPSED = stats.COLLAPSED
+COLLAPSED, INCONCLUSIVE, REPRODUCED, CONTRADICTED = (
+    stats.COLLAPSED,
+    stats.INCONCLUSIVE,
+    stats.REPRODUCED,
+    stats.CONTRADICTED,
+)
 
 
 def _paired(t: pd.DataFrame, row, what: str) -> dict:
@@ -51,31 +57,33 @@ def collapsed_behind(t: pd.DataFrame, row, what: str, root: str | Path | None = 
 
 
 def _judge(effect: stats.PairedEffect | None, paper_gain: float | None = None, collapsed: bool = False) -> str:
-    """ "not yet run" / "collapsed" (a run behind the gain collapsed: counted apart from effects) /
-    "within seed noise" (the 95 % interval holds 0, or there is no spread to build one) / "same
-    direction" / "opposite direction" (the interval excludes 0 on the paper's side / the other;
-    without a paper gain: "beyond seed noise"; where the paper's gain is 0, it has no direction:
-    "beyond seed noise (paper: no change)")."""
+    """The claims table's words (:func:`mkdlib.report.stats.verdict`): "not yet run" / "collapsed" (a
+    run behind the gain collapsed: counted apart from effects) / "inconclusive" (the 95 % interval
+    holds 0, or there is no spread to build one) / "reproduced" / "contradicted" (the interval
+    excludes 0 on the paper's side / the other: the direction, not the size, reproduces); without a
+    paper gain: "beyond seed noise"; where the paper's gain is 0, it has no direction: "beyond seed
+    noise (paper: no change)"."""
     if effect is None or math.isnan(effect.mean):
         return "not yet run"
     if collapsed:
         return COLLAPSED
     if not math.isfinite(effect.low) or effect.low <= 0 <= effect.high:
-        return "within seed noise"
+        return INCONCLUSIVE
     if paper_gain is None or math.isnan(paper_gain):
         return "beyond seed noise"
     if paper_gain == 0:
         return NO_CHANGE_IN_PAPER
-    return "same direction" if (effect.low > 0) == (paper_gain > 0) else "opposite direction"
+    return REPRODUCED if (effect.low > 0) == (paper_gain > 0) else CONTRADICTED
 
 
-def interval_text(effect: stats.PairedEffect | None) -> str:
+def interval_text(effect: stats.PairedEffect | None, detectable: bool = True) -> str:
     """ "95 % interval [-4.0, +2.1] over 6 pairs, detectable 4.1" (one pair: "..., pooled sd"); ""
     without an interval."""
     if effect is None or not math.isfinite(effect.low):
         return ""
-    pairs = f"{effect.pairs} pair{'s' if effect.pairs != 1 else ''}" + (", pooled sd" if effect.pooled else "")
-    return f"95 % interval [{effect.low:+.1f}, {effect.high:+.1f}] over {pairs}, detectable {effect.mde:.1f}"
+    pairs = count(effect.pairs, "pair") + (", pooled sd" if effect.pooled else "")
+    text = f"95 % interval [{effect.low:+.1f}, {effect.high:+.1f}] over {pairs}"
+    return text + (f", detectable {effect.mde:.1f}" if detectable else "")
 
 
 def _mean_sd(mean: float, sd: float, n) -> str:
@@ -100,10 +108,11 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
 
     Our gain is paired by seed (:func:`paired_gain`), with its 95 % interval, its pairs and the
     smallest effect those pairs detect (80 % power, 5 % two-sided): the claims table's rule. Verdict
-    (:func:`_judge`): "same direction" / "opposite direction" when the interval excludes 0 (where the
-    paper's gain is 0, "beyond seed noise (paper: no change)"), "within seed noise" when it holds 0,
-    "collapsed" when a run behind it collapsed (listed in "collapsed runs", counted apart from
-    effects), "not yet run" when either row is missing. Table 1 has no like-for-like gain beyond 1/16 (no CPS
+    (:func:`_judge`): "reproduced" / "contradicted" when the interval excludes 0 (where the paper's
+    gain is 0, "beyond seed noise (paper: no change)"), "inconclusive" when it holds 0, "collapsed"
+    when a run behind it collapsed ("collapsed runs": how many of the runs behind the gain; their keys
+    are in the claims table), "not yet run" when either row is missing. Table 3's rows read in the
+    paper's abbreviations. Table 1 has no like-for-like gain beyond 1/16 (no CPS
     at other fractions here, no supervised row in the paper), so it is left out.
     """
     specs = [
@@ -118,12 +127,13 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
         theirs = t[f"{PAPER} gain vs {what}"]
 
         def label(i) -> str:
-            return f"{t.index.name} = {i:g}" if isinstance(i, float) else str(i)
+            return f"{t.index.name} = {i:g}" if isinstance(i, float) else short_label(str(i))
 
         for idx in t.index:
             if idx == ref or math.isnan(theirs[idx]):
                 continue
             e, collapsed = paired_gain(t, idx, what, root), collapsed_behind(t, idx, what, root)
+            behind = len(_paired(t, idx, what)["keys"])
             rows.append(
                 {
                     "table": name,
@@ -136,7 +146,7 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
                     DETECTABLE: math.nan if e is None else e.mde,
                     f"{PAPER} gain": theirs[idx],
                     "verdict": _judge(e, theirs[idx], bool(collapsed)),
-                    "collapsed runs": ", ".join(collapsed),
+                    "collapsed runs": f"{len(collapsed)}/{behind}" if behind else "",
                 }
             )
     return pd.DataFrame(rows).set_index(["table", "effect"])
@@ -219,17 +229,19 @@ def verdict(root: str | Path | None = None) -> str:
             "noise to judge it against."
         )
     else:
-        real = judged != "within seed noise"
+        real = judged != INCONCLUSIVE
         second = (
-            f"{baseline} is {effect.mean:+.1f} points ({interval_text(effect)} points): "
+            f"{baseline} is {effect.mean:+.1f} points ({interval_text(effect, detectable=False)}): "
             f"{'a real difference at this scale' if real else 'the two cannot be told apart'}."
         )
     outcome = {
-        "same direction": "here that gain reproduces in direction",
-        "opposite direction": "here MKD falls behind instead",
-        "within seed noise": "here the difference is within the seed noise",
+        REPRODUCED: "here that gain reproduces in direction",
+        CONTRADICTED: "here MKD falls behind instead",
+        INCONCLUSIVE: "here the comparison is inconclusive",
         NO_CHANGE_IN_PAPER: "here the two differ beyond the seed noise",
         "not yet run": "here it is not yet measured",
         COLLAPSED: "here a collapse stands in the way of the comparison",
     }[judged]
+    if effect is not None and math.isfinite(effect.mde):
+        outcome += f" (these {count(effect.pairs, 'pair')} detect {effect.mde:.1f} points or more at 80 % power)"
     return f"{first} {second} {paper_sentence}; {outcome}."

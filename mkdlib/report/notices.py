@@ -8,7 +8,19 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import OURS, PAPER
-from .effects import COLLAPSED, NO_CHANGE_IN_PAPER, NO_RUNS, _judge, collapsed_behind, interval_text, paired_gain
+from .display import count, short_label
+from .effects import (
+    COLLAPSED,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NO_CHANGE_IN_PAPER,
+    NO_RUNS,
+    REPRODUCED,
+    _judge,
+    collapsed_behind,
+    interval_text,
+    paired_gain,
+)
 from .tables import FAIR_REFERENCE, reference_setting
 
 
@@ -79,6 +91,12 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None) -> str:
             if interval_text(effect)
             else " (one seed: no seed noise to judge it by)."
         )
+    fallen = [row for row in t2.index if row != FAIR_REFERENCE and collapsed_behind(t2, row, FAIR_REFERENCE, root)]
+    if fallen:
+        ours += (
+            f" {' and '.join(fallen)} collapsed (the claims table's rule) and {'is' if len(fallen) == 1 else 'are'} "
+            "counted apart from effects."
+        )
     return what_to_notice(f"{ours} {paper}")
 
 
@@ -99,22 +117,24 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
         if effect is not None and math.isfinite(effect.mde):
             mdes.append(effect.mde)
     p_best = t[f"{PAPER} gain vs {what}"].idxmax()
-    label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else str
+    no_paper = [i for i in t.index if i != ref and math.isnan(paper[i])]
+    label = (lambda i: f"{t.index.name} = {i:g}") if t.index.dtype.kind == "f" else short_label
     paper_text = (
-        f"The paper's best row is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
+        f"The paper's best row (ResNet-50) is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
         f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points."
     )
     done = {k: v for k, v in verdicts.items() if v != "not yet run"}
+    unreported = f" ({' and '.join(label(i) for i in no_paper)}: no paper value)" if no_paper else ""
     if not done:
         return what_to_notice(
             f"{subject}{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
         )
     phrase = {
-        "same direction": "in the paper's direction",
-        "opposite direction": "against the paper's direction",
-        "within seed noise": "within the seed noise",
+        REPRODUCED: "reproduced in the paper's direction",
+        CONTRADICTED: "contradicted (against the paper's direction)",
+        INCONCLUSIVE: "inconclusive (the interval holds 0)",
         NO_CHANGE_IN_PAPER: "beyond the noise where the paper's row changes nothing",
-        COLLAPSED: "collapsed (a run behind it: counted apart)",
+        COLLAPSED: "collapsed (counted apart from effects)",
     }
     counts = pd.Series(done).value_counts()
     summary = ", ".join(f"{c} {phrase[v]}" for v, c in counts.items())
@@ -128,10 +148,16 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     )
     detect = ""
     if mdes:
-        reach = f"{min(mdes):.1f}" if max(mdes) - min(mdes) < 0.05 else f"{min(mdes):.1f} to {max(mdes):.1f}"
-        detect = f" The pairs behind these rows detect gains of {reach} points or more (80 % power)."
+        if max(mdes) - min(mdes) < 0.05:
+            detect = f" The smallest gain these pairs could detect is {min(mdes):.1f} points (80 % power)."
+        else:
+            detect = (
+                f" The smallest gain these pairs could detect is {min(mdes):.1f} to {max(mdes):.1f} points, by row "
+                "(80 % power)."
+            )
     return what_to_notice(
-        f"{subject}Of {len(done)} rows run here, each judged by its paired 95 % interval: {summary}.{best}"
+        f"{subject}Of {count(len(done), 'row')} run here that the paper also reports{unreported}, each judged by "
+        f"its paired 95 % interval: {summary}.{best}"
         f"{detect} {paper_text}"
     )
 
@@ -145,23 +171,31 @@ def notice_effects(effects: pd.DataFrame) -> str:
     done = int(v.drop("not yet run", errors="ignore").sum())
     if not done:
         return what_to_notice(f"{NO_RUNS.capitalize()}: no effect of Tables 2-5 can be judged yet.")
-    same, opposite = int(v.get("same direction", 0)), int(v.get("opposite direction", 0))
-    flat = int(v.get(NO_CHANGE_IN_PAPER, 0))
-    flat_text = f", {flat} change beyond the noise where the paper shows no change" if flat else ""
-    bad = int(v.get(COLLAPSED, 0))
-    flat_text += f"; {bad} rest on a collapsed run and are counted apart" if bad else ""
+
+    def n(verdict: str, one: str, many: str) -> str:
+        k = int(v.get(verdict, 0))
+        return f"{k} {one if k == 1 else many}"
+
+    parts = [
+        n(REPRODUCED, "reproduces the paper's direction", "reproduce the paper's direction"),
+        n(CONTRADICTED, "is contradicted (the opposite direction)", "are contradicted (the opposite direction)"),
+        n(INCONCLUSIVE, "is inconclusive", "are inconclusive"),
+    ]
+    if v.get(NO_CHANGE_IN_PAPER, 0):
+        parts.append(n(NO_CHANGE_IN_PAPER, "changes", "change") + " beyond the noise where the paper shows no change")
+    if v.get(COLLAPSED, 0):
+        parts.append(n(COLLAPSED, "rests", "rest") + " on a collapsed run (counted apart)")
     mde, paper = effects[DETECTABLE].dropna(), effects[f"{PAPER} gain"].abs()
     reach = (
         f" The pairs behind these rows detect {mde.min():.1f} to {mde.max():.1f} points (80 % power); the "
-        f'paper\'s gains are {paper.min():.2f} to {paper.max():.2f}, so a "within the noise" here says '
-        f"little where the paper's gain is smaller than that."
+        f'paper\'s effects are {paper.min():.2f} to {paper.max():.2f} points in size, so "inconclusive" says '
+        "little where the paper's effect is smaller than that."
         if len(mde)
         else ""
     )
     return what_to_notice(
-        f"Of {done} effects measured here, {same} reproduce the paper's direction beyond the seed "
-        f"noise, {opposite} go the opposite way{flat_text}, and {int(v.get('within seed noise', 0))} are "
-        f"within the noise (each judged by its paired 95 % interval).{reach} The absolute scale differs too much "
+        f"Of {done} effects measured here, each judged by its paired 95 % interval, {', '.join(parts[:-1])} "
+        f"and {parts[-1]}.{reach} The absolute scale differs too much "
         "for this to say anything about VOC: it says whether this built-in dataset, at this budget, is a regime "
         "where MKD's parts help."
     )
@@ -198,7 +232,7 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
     yardstick = (
         "No config has two seeds yet, so there is no seed noise to judge it by."
         if not interval_text(effect)
-        else f"Gains are paired by seed: the best change has {effect.pairs} seed(s) paired with "
+        else f"Gains are paired by seed: the best change has {count(effect.pairs, 'seed')} paired with "
         f"{FAIR_REFERENCE} ({interval_text(effect)} points), "
         + (
             "but a run behind it collapsed: no effect can be read from it."
@@ -206,10 +240,18 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
             else f"so it is {_judge(effect)}."
         )
     )
+    missing = len(changes) - len(done)
+    worst = done.idxmin()
+    worst_text = (
+        f" The worst is *{worst}* ({done[worst]:+.1f} against {FAIR_REFERENCE})."
+        if worst != best and done[worst] < 0
+        else ""
+    )
     return what_to_notice(
-        f"{beat} of {len(done)} changes put MKD above {FAIR_REFERENCE}; the best is {best} "
-        f"({done[best]:+.1f} against {FAIR_REFERENCE}, {changes.loc[best, f'{OURS} gain vs MKD']:+.1f} "
-        f"against MKD with the paper's settings). {yardstick}"
+        f"{beat} of {len(done)} changes run so far put MKD above {FAIR_REFERENCE}"
+        + (f" ({missing} not yet run)" if missing else "")
+        + f"; the best is *{best}* ({done[best]:+.1f} against {FAIR_REFERENCE}, "
+        f"{changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD with the paper's settings). {yardstick}{worst_text}"
     )
 
 

@@ -172,12 +172,15 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
         error_kw={"ecolor": "0.4", "capsize": 2, "lw": 0.8},
     )
     ax.barh(y + 0.2, theirs, height=0.4, color=PAPER_COLOUR, label="paper")
-    for yi, v, verdict in zip(y, ours, effects["verdict"]):
+    right = np.nanmax(
+        np.vstack([ours.to_numpy(), effects[HIGH].to_numpy(), theirs.to_numpy(), np.zeros(len(y))]), axis=0
+    )
+    for yi, v, verdict, x in zip(y, ours, effects["verdict"], right):
         if np.isnan(v):
             ax.text(0, yi - 0.2, " not yet run", va="center", fontsize="x-small", color="grey")
         elif verdict == COLLAPSED:  # counted apart from effects: the bar is no gain
             ax.barh(yi - 0.2, v, height=0.4, color="white", edgecolor=OURS_COLOUR, hatch="///")
-            ax.text(max(v, 0), yi - 0.2, " collapsed", va="center", fontsize="x-small", color="grey")
+            ax.text(x, yi, " collapsed", va="center", fontsize="x-small", color="grey")  # right of its bars
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, labels, fontsize="small")
     ax.invert_yaxis()

@@ -252,6 +252,17 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
     return wide(cells.frame(), "setting")
 
 
+def breakdown_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """The stored runs at 1/16 of the headline, methods and ablation grids, each row labelled by its
+    full config (``row``): a method's default config by its Table 2 name, any other ablation config
+    by its Table 3 row. So runs of different configs never share a row (CPS + CutMix is not the
+    ablation's co-training + strong aug: its L_ss targets differ)."""
+    runs = grid_runs(["ablation", "methods", "headline"], root)
+    runs = runs[runs["split"] == "1/16"]
+    default = (runs["grid"] != "ablation") | (runs["setting"].fillna("") == "")
+    return runs.assign(row=[method_label(m) if d else lab for m, d, lab in zip(runs["method"], default, runs["label"])])
+
+
 def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path | None = None) -> pd.DataFrame:
     """Does a method fail to *find* objects or to *name* them? Per row label of a runs table
     (:func:`grid_runs`, :func:`diagnosis_runs`): mIoU and :func:`mkdlib.evaluate.object_scores`
