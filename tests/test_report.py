@@ -651,6 +651,7 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     gain, pairs = f"{paper.OURS} gain vs gamma=0", f"{paper.OURS} pairs vs gamma=0"
     assert t.loc[0.99, f"{paper.OURS} mIoU"] == pytest.approx(30.0) and t.loc[0.99, f"{paper.OURS} seeds"] == 3
     assert t.loc[0.99, gain] == pytest.approx(5.0) and t.loc[0.99, pairs] == 1  # 20 - 15, not 30 - 15
+    assert t.loc[0.99, f"{paper.OURS} mIoU at seed 0"] == pytest.approx(20.0)  # the run it is paired with
     assert t.loc[0.4, gain] == pytest.approx(10.0) and t.loc[0.4, pairs] == 1
     assert math.isnan(t.loc[0.2, gain]) and t.loc[0.2, pairs] == 0  # not run: no pair
     eff = paper.effect_directions(root).loc["Table 4"]

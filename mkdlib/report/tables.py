@@ -166,8 +166,11 @@ def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
 def table_sweep(param: str, root: str | Path | None = None, method: str = "mkd") -> pd.DataFrame:
     """Table 4 (``param="gamma"``, the EMA weight of Eq. 1) or Table 5 (``"beta"``, the weight of
     L_ss in Eq. 4, alpha = 1.5) analogue for ``method``'s runs of the grid; gains are over the
-    smallest value (0: no EMA memory / no student-student term). Paper: VOCAug 1/16, ResNet-50 and
-    ResNet-101."""
+    smallest value (0: no EMA memory / no student-student term), paired by seed; "mIoU at seed 0"
+    is the sweep seed's run of each value, the one its gain is paired with (the default value's
+    mean is over all its seeds). Paper: VOCAug 1/16, ResNet-50 and ResNet-101."""
+    from ..experiments import SWEEP_SEED
+
     tables = {"gamma": "table4_gamma", "beta": "table5_beta"}
     if param not in tables:
         raise KeyError(f"sweep {param!r} is unknown; sweeps: {', '.join(tables)}")
@@ -178,6 +181,9 @@ def table_sweep(param: str, root: str | Path | None = None, method: str = "mkd")
     values = sorted(set(s.index) | set(paper.index))
     cells = Cells({"gamma": "Table 4", "beta": "Table 5"}[param])
     cells.ours(s, values)
+    at_seed = runs[runs["seed"] == SWEEP_SEED].dropna(subset=["miou"]).groupby(param)["miou"].mean()
+    for v in values:  # the run every gain is paired with (the default's mean is over all its seeds)
+        cells.add("ours", v, f"mIoU at seed {SWEEP_SEED}", at_seed.get(v, math.nan))
     for v in values:
         for backbone in ("R50", "R101"):
             cells.add("paper", v, backbone, paper[backbone].get(v, math.nan))
