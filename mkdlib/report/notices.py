@@ -248,7 +248,7 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
         else ""
     )
     return what_to_notice(
-        f"{beat} of {len(done)} changes run so far put MKD above {FAIR_REFERENCE}"
+        f"{beat} of {len(done)} changes{' run so far' if missing else ''} put MKD above {FAIR_REFERENCE}"
         + (f" ({missing} not yet run)" if missing else "")
         + f"; the best is *{best}* ({done[best]:+.1f} against {FAIR_REFERENCE}, "
         f"{changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD with the paper's settings). {yardstick}{worst_text}"
