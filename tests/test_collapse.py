@@ -55,11 +55,11 @@ def test_stored_traces_and_summary_read_the_trace_files(tmp_path, monkeypatch):
     path.write_text(json.dumps({"rows": rows}))
     summary = collapse.trace_summary(at=(500,))
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 44.0}))
-    assert f"**{label}** (1 seed(s), iteration 500): collapsed" in collapse.notice_collapse(
+    assert f"**{label}**, 1 seed at iteration 500: collapsed" in collapse.notice_collapse(
         summary, pd.DataFrame({"row": []})
     )
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 20.0}))
-    assert "iteration 500): no collapse" in collapse.notice_collapse(summary, pd.DataFrame({"row": []}))
+    assert "iteration 500: no collapse" in collapse.notice_collapse(summary, pd.DataFrame({"row": []}))
 
 
 def test_collapse_figure_without_traces_says_so():
@@ -97,7 +97,7 @@ def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(t
     assert text == collapse.NO_TRACE
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series({500: 44.0}))
     text = collapse.notice_collapse(healthy_trace_summary(seeds=3), table)
-    assert "**co-training + MT, weak views** 40.0, 36.0, 10.0 (mean 28.7), collapsed 1 of 3 seed(s)" in text
+    assert "**co-training + MT, weak views** 40.0, 36.0, 10.0 (mean 28.7), collapsed 1 of 3 seeds" in text
     assert "semi-supervision that hurts" in text and "mutual MT, weak views**" not in text
 
 
@@ -112,7 +112,7 @@ def test_full_length_rows_without_a_supervised_run_say_so(tmp_path, monkeypatch)
     table = collapse.teacher_start_table(tmp_path)
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series(dtype=float))
     text = collapse.notice_collapse(healthy_trace_summary(seeds=1), table)
-    assert "**co-training + MT, weak views** 40.0 (mean 40.0), collapsed 0 of 1 seed(s); no supervised run" in text
+    assert "**co-training + MT, weak views** 40.0 (mean 40.0), collapsed 0 of 1 seed; no supervised run" in text
     assert "nan" not in text
 
 

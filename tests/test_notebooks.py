@@ -175,7 +175,7 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
 
     from mkdlib.experiments import grid
     from mkdlib.report.claims import pooled_spread
-    from mkdlib.report.paper import OURS, PAPER, effect_directions, notice_effects, paper_table
+    from mkdlib.report.paper import OURS, PAPER, effect_directions, effects_view, notice_effects, paper_table
 
     root = tmp_path / "store"
     co_seeds = [c for c in grid("ablation") if sum(c.switches().values()) == 1]  # Table 3's reference row
@@ -208,6 +208,9 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
     paper3 = paper_table("table3_ablation")
     assert strong[f"{PAPER} gain"] == pytest.approx(paper3["miou"][3] - paper3["miou"][0])
     assert strong["verdict"] == "reproduced" and strong["reference"] == "co-training"
+    shown = effects_view(effect_directions(root)).loc["Table 3"].loc["+ SDA"]  # the page's narrow view
+    assert shown[f"{OURS} 95% interval"] == f"[{10.0 - half:+.1f}, {10.0 + half:+.1f}]"
+    assert f"{OURS} gain, 95% low" not in shown.index and "reference" not in shown.index
     assert eff.loc["+ FDA", "verdict"] == "inconclusive"
     assert eff.loc["+ mutual MT", "verdict"] == "contradicted"
     collapsed = eff.loc["+ MT"]  # 1 of the 2 runs behind it (the row's, co-training's seed 0)

@@ -49,7 +49,11 @@ def _build_tables_chapter(root) -> dict:
         out[param] = (paper.table_view(t), paper.notice_gains_vs_reference(t, f"{param}=0", root))
     out["release"] = paper.table_sweep("beta", root, method="mkd_release")
     effects = paper.effect_directions(root)
-    out["effects"] = (paper.table_view(effects), paper.notice_effects(effects), claims.pooled_spread(root))
+    out["effects"] = (
+        paper.table_view(paper.effects_view(effects)),
+        paper.notice_effects(effects),
+        claims.pooled_spread(root),
+    )
     runs = paper.grid_runs(["ablation", "methods", "headline"], root)
     breakdown = paper.error_breakdown(runs[runs["split"] == "1/16"], root=root)
     out["breakdown"] = (paper.table_view(breakdown), paper.notice_breakdown(breakdown, chance=1 / 4))

@@ -32,7 +32,7 @@ class Claim:
 
 
 def _paper_values() -> dict:
-    from .paper import load_paper
+    from .transcribed import load_paper
 
     p = load_paper()
     t2 = p["table2_vocaug"]["rows"]

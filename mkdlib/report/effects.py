@@ -152,6 +152,15 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["table", "effect"])
 
 
+def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
+    """:func:`effect_directions` as the book shows it, narrow enough for the page: the interval as
+    one text column ("[-4.0, +2.1]"), without the reference (the prose names each table's)."""
+    out = effects.drop(columns=[LOW, HIGH, "reference"])
+    interval = ["" if math.isnan(lo) else f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(effects[LOW], effects[HIGH])]
+    out.insert(1, f"{OURS} 95% interval", interval)
+    return out.rename(columns={PAIRS: f"{OURS} pairs vs reference"})
+
+
 def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
     """The intro's table: each headline method at 1/16 of the labels (and supervised training with
     all labels), ours as mean ± sd over its stored seeds, beside the paper's Table 2 (ResNet-50,

@@ -156,7 +156,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
                 "(80 % power)."
             )
     return what_to_notice(
-        f"{subject}Of {count(len(done), 'row')} run here that the paper also reports{unreported}, each judged by "
+        f"{subject}{'of' if subject else 'Of'} {count(len(done), 'row')} run here that the paper also reports{unreported}, each judged by "
         f"its paired 95 % interval: {summary}.{best}"
         f"{detect} {paper_text}"
     )
@@ -242,13 +242,17 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
     )
     missing = len(changes) - len(done)
     worst = done.idxmin()
+    fallen = collapsed_behind(t, worst, FAIR_REFERENCE, root)
     worst_text = (
-        f" The worst is *{worst}* ({done[worst]:+.1f} against {FAIR_REFERENCE})."
+        f" The worst is *{worst}* ({done[worst]:+.1f} against {FAIR_REFERENCE}"
+        + (f"; {len(fallen)} of its runs collapsed" if fallen else "")
+        + ")."
         if worst != best and done[worst] < 0
         else ""
     )
     return what_to_notice(
-        f"{beat} of {len(done)} changes{' run so far' if missing else ''} put MKD above {FAIR_REFERENCE}"
+        f"{beat} of {len(done)} changes{' run so far' if missing else ''} put MKD above {FAIR_REFERENCE} at the "
+        "seeds they share"
         + (f" ({missing} not yet run)" if missing else "")
         + f"; the best is *{best}* ({done[best]:+.1f} against {FAIR_REFERENCE}, "
         f"{changes.loc[best, f'{OURS} gain vs MKD']:+.1f} against MKD with the paper's settings). {yardstick}{worst_text}"

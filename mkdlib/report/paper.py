@@ -18,7 +18,16 @@ from __future__ import annotations
 from ..registry import SWITCH_LABELS  # re-exported for the notebooks
 from .cells import LONG_COLUMNS, OURS, PAPER, SOURCES, Cells, wide
 from .display import SHORT, cell_kind, compact, dashed, flat_index, for_display, short_label, table_view, tidy
-from .effects import NO_CHANGE_IN_PAPER, NO_RUNS, _judge, _mean_sd, effect_directions, headline_summary, verdict
+from .effects import (
+    NO_CHANGE_IN_PAPER,
+    NO_RUNS,
+    _judge,
+    _mean_sd,
+    effect_directions,
+    effects_view,
+    headline_summary,
+    verdict,
+)
 from .notices import (
     format_gain,
     notice_breakdown,
@@ -88,6 +97,7 @@ __all__ = [
     "dashed",
     "diagnosis_runs",
     "effect_directions",
+    "effects_view",
     "breakdown_runs",
     "error_breakdown",
     "flat_index",
