@@ -210,7 +210,7 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
     assert strong["verdict"] == "reproduced" and strong["reference"] == "co-training"
     shown = effects_view(effect_directions(root)).loc["Table 3"].loc["+ SDA"]  # the page's narrow view
     assert shown[f"{OURS} 95% interval"] == f"[{10.0 - half:+.1f}, {10.0 + half:+.1f}]"
-    assert f"{OURS} gain, 95% low" not in shown.index and "reference" not in shown.index
+    assert shown[f"{OURS} verdict"] == "reproduced" and "reference" not in shown.index
     assert eff.loc["+ FDA", "verdict"] == "inconclusive"
     assert eff.loc["+ mutual MT", "verdict"] == "contradicted"
     collapsed = eff.loc["+ MT"]  # 1 of the 2 runs behind it (the row's, co-training's seed 0)

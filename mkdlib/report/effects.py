@@ -154,11 +154,18 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
 
 def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
     """:func:`effect_directions` as the book shows it, narrow enough for the page: the interval as
-    one text column ("[-4.0, +2.1]"), without the reference (the prose names each table's)."""
-    out = effects.drop(columns=[LOW, HIGH, "reference"])
+    one text column ("[-4.0, +2.1]"), the verdict next to it, without the reference (the prose names
+    each table's)."""
     interval = ["" if math.isnan(lo) else f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(effects[LOW], effects[HIGH])]
-    out.insert(1, f"{OURS} 95% interval", interval)
-    return out.rename(columns={PAIRS: f"{OURS} pairs vs reference"})
+    out = pd.DataFrame(index=effects.index)
+    out[f"{OURS} gain"] = effects[f"{OURS} gain"]
+    out[f"{OURS} 95% interval"] = interval
+    out[f"{OURS} verdict"] = effects["verdict"]
+    out[f"{OURS} pairs vs ref."] = effects[PAIRS]
+    out[f"{OURS} detectable"] = effects[DETECTABLE]
+    out[f"{OURS} collapsed"] = effects["collapsed runs"]
+    out[f"{PAPER} gain"] = effects[f"{PAPER} gain"]
+    return out
 
 
 def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
