@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .cells import Cells, wide
+from .display import count
 from .effects import NO_RUNS
 from .notices import format_gain, what_to_notice
 from .stats import difference_noise  # the book's one noise formula (re-exported here)
@@ -204,7 +205,7 @@ def notice_gain_by_iteration(table: pd.DataFrame) -> str:
     for method, r in table.iterrows():
         start = r["G2 holds from iteration"]
         when = "never passes the gate" if start == "never" else f"passes it from iteration {start} on"
-        seeds = f"{int(r['seeds'])} seed{'s' if r['seeds'] != 1 else ''}"
+        seeds = count(int(r["seeds"]), "seed")
         parts.append(f"{method} {when} ({format_gain(r['gain there'])} at {r['last iteration']}, {seeds})")
     return what_to_notice(
         "Read at each evaluation of the 4,000-iteration schedule, "

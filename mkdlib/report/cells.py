@@ -6,8 +6,7 @@ Every table is built as **cells on one long frame** (``source, table, row, metri
 each column's (source, metric) in ``attrs["columns"]``, so formatting reads what a number is from
 those fields, not from its display text; a table with gains keeps each row's per-seed differences in
 ``attrs["paired"]`` (``{what: {row: {"differences": [...], "keys": [runs behind them]}}}``), which the
-verdicts judge
-(:func:`mkdlib.report.effects.paired_gain`).
+verdicts judge (:func:`mkdlib.report.effects.paired_gain`).
 """
 
 from __future__ import annotations

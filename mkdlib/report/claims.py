@@ -150,11 +150,7 @@ class Store:
         from .store import stored_key
 
         key = stored_key(cfg, self.root)
-        if key is None:
-            return None
-        if key not in self._cache:
-            self._cache[key] = self._load(key)
-        return self._cache[key]
+        return None if key is None else self.by_key(key)
 
     def by_key(self, key: str) -> dict:
         """The stored run ``key`` (its mIoU and shares, as :meth:`run` returns it)."""

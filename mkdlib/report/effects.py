@@ -65,15 +65,12 @@ def _judge(effect: stats.PairedEffect | None, paper_gain: float | None = None, c
     noise (paper: no change)"."""
     if effect is None or math.isnan(effect.mean):
         return "not yet run"
-    if collapsed:
-        return COLLAPSED
+    no_paper = paper_gain is None or math.isnan(paper_gain)
+    if collapsed or not (no_paper or paper_gain == 0):
+        return stats.verdict(effect, paper_gain, collapsed)
     if not math.isfinite(effect.low) or effect.low <= 0 <= effect.high:
         return INCONCLUSIVE
-    if paper_gain is None or math.isnan(paper_gain):
-        return "beyond seed noise"
-    if paper_gain == 0:
-        return NO_CHANGE_IN_PAPER
-    return REPRODUCED if (effect.low > 0) == (paper_gain > 0) else CONTRADICTED
+    return "beyond seed noise" if no_paper else NO_CHANGE_IN_PAPER  # no direction to compare
 
 
 def interval_text(effect: stats.PairedEffect | None, detectable: bool = True) -> str:
@@ -223,7 +220,7 @@ def verdict(root: str | Path | None = None) -> str:
     best = mean.idxmax()
     first = (
         f"On the built-in dataset with 1/16 of the labels, **{best}** scores highest: "
-        f"{_mean_sd(mean[best], sd_[best], n[best])} mIoU ({int(n[best])} seed{'s' if n[best] != 1 else ''})"
+        f"{_mean_sd(mean[best], sd_[best], n[best])} mIoU ({count(int(n[best]), 'seed')})"
     )
     if best != "MKD":
         first += f"; MKD scores {_mean_sd(mean['MKD'], sd_['MKD'], n['MKD'])}"
@@ -236,7 +233,7 @@ def verdict(root: str | Path | None = None) -> str:
         second = f"{baseline} cannot be measured yet: one of the two is not yet run."
     elif judged == COLLAPSED:
         second = (
-            f"{baseline} is {effect.mean:+.1f} points, but {len(collapsed)} run(s) behind it collapsed "
+            f"{baseline} is {effect.mean:+.1f} points, but {count(len(collapsed), 'run')} behind it collapsed "
             f"({', '.join(collapsed)}): no effect can be read from it."
         )
     elif not math.isfinite(effect.low):

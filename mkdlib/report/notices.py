@@ -12,6 +12,7 @@ from .display import count, short_label
 from .effects import (
     COLLAPSED,
     CONTRADICTED,
+    DETECTABLE,
     INCONCLUSIVE,
     NO_CHANGE_IN_PAPER,
     NO_RUNS,
@@ -165,8 +166,6 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
 def notice_effects(effects: pd.DataFrame) -> str:
     """What to notice in the summary of effects (:func:`mkdlib.report.effects.effect_directions`):
     the verdicts counted, and the smallest effect the pairs could see beside the paper's gains."""
-    from .effects import DETECTABLE
-
     v = effects["verdict"].value_counts()
     done = int(v.drop("not yet run", errors="ignore").sum())
     if not done:

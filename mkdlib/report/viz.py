@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ..data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
+from .display import count
 from .figstyle import (  # noqa: F401 (part of viz's API)
     COLUMN_PX,
     FIGURE_DPI,
@@ -82,7 +83,7 @@ class SourceListing:
     @property
     def summary(self) -> str:
         n = self.source.count("\n") + 1
-        return f"Source: {self.name} ({n} line{'s' if n != 1 else ''})"
+        return f"Source: {self.name} ({count(n, 'line')})"
 
     def _repr_html_(self) -> str:
         import html
@@ -271,7 +272,7 @@ def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping
     for method, g in gains.groupby("method", sort=False):
         g = g.sort_values("iter")
         n = int(g["seeds"].max())
-        label = f"{labels.get(method, method)} ({n} seed{'s' if n != 1 else ''})"
+        label = f"{labels.get(method, method)} ({count(n, 'seed')})"
         colour = series_colours([method])[method]
         (line,) = ax.plot(g["iter"], g["gain"], marker="o", ms=3, color=colour, label=label)
         band = g["noise"].notna()
