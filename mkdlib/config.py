@@ -90,13 +90,14 @@ class Config:
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescale range of the weak augmentation
     eval_mode: str = "whole"  # whole | center_crop | sliding
     eval_crop: int | None = None  # window / crop size for center_crop and sliding
+    test_images: int = 0  # built-in dataset: held-out test images the final model is scored on once (0: none)
     # --- model
     encoder: str = ModelSpec.encoder  # smp / timm encoder name (resnet50, tu-regnetx_002, ...)
     encoder_weights: str | None = None  # None | imagenet | synthetic-source | path to a local state dict
     output_stride: int = ModelSpec.output_stride  # 8 or 16 (DeepLabV3+)
     decoder_channels: int = ModelSpec.decoder_channels  # width of the decoder feature (FD acts on it)
     atrous_rates: tuple[int, ...] = ModelSpec.atrous_rates  # ASPP dilation rates
-    aspp_dropout: float = ModelSpec.aspp_dropout  # dropout after ASPP
+    aspp_dropout: float | None = None  # dropout after ASPP (None: the method's preset; 0.5, the release 0)
     # --- method (None = take the method's preset)
     method: str = "mkd"  # a preset of the switches and settings (mkdlib.registry)
     co_training: bool | None = None
@@ -112,6 +113,7 @@ class Config:
     threshold: float = 0.0  # confidence threshold on teacher pseudo labels (0 = off)
     teacher_bn_train: bool | None = None  # teachers' BatchNorm on batch statistics (release: true)
     teacher_bn_buffers: str | None = None  # teachers' BN buffers: ema (averaged) | copy (student's) | own (release)
+    teacher_dropout: bool | None = None  # with teacher_bn_train: dropout on in the teachers too (legacy runs only)
     fa_lambda: float = 1.5  # final lambda of Eq. 3 (cosine ramp from 0)
     fa_covariance: str = "diagonal"  # diagonal | full
     pseudo_from_augmented: bool | None = None  # L_ss targets from the partner's feature-augmented logits (Alg. 1 l.14)
@@ -121,6 +123,8 @@ class Config:
     consistency_pixels: str | None = None  # L_st, L_ss over: unlabeled (Eq. 2) | all: labeled + unlabeled (release)
     photometric_probs: str | None = None  # strong op: always applies | release: with its own probability
     cps_targets: str | None = None  # L_ss targets: student_view | weak_view (None: the method's preset; registry)
+    cps_target_bn: str | None = None  # weak_view targets: partner's BatchNorm eval (legacy) | train (CPS's code)
+    weak_photometric: bool | None = None  # release: photometric distortion on labeled images and the weak view
     pseudo_loss_norm: str | None = None  # all: mean over every pixel | labeled: over pixels with a pseudo label
     unsup_rampup: float | None = None  # share of training over which alpha and beta ramp up from 0 (sigmoid)
     # --- optimisation
@@ -170,17 +174,17 @@ class Config:
     # earlier key (and the results store under it) stays valid
     KEY_NEUTRAL: typing.ClassVar[dict[str, typing.Any]] = {
         "cutmix": True,
+        "test_images": 0,
         **{k: PRESET_SETTINGS[k] for k in ADDED_SETTINGS},
     }
 
     def model_spec(self, num_classes: int, encoder_weights: str | None = None) -> ModelSpec:
         """The network this config trains; ``encoder_weights`` is the resolved file (see
         :func:`resolve_encoder_weights`), None for a random initialisation."""
-        return ModelSpec(
-            num_classes=num_classes,
-            encoder_weights=encoder_weights,
-            **{f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS},
-        )
+        arch = {f: tuple(v) if isinstance(v := getattr(self, f), list) else v for f in ARCHITECTURE_FIELDS}
+        if arch["aspp_dropout"] is None:  # an unresolved config: the method's preset
+            arch["aspp_dropout"] = preset_setting(self.method, "aspp_dropout")
+        return ModelSpec(num_classes=num_classes, encoder_weights=encoder_weights, **arch)
 
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}
@@ -393,6 +397,8 @@ def resolve(cfg: Config) -> Config:
         "photometric_probs": not s["strong_aug"],
         "student_forward": cfg.method == "supervised",
         "consistency_pixels": cfg.method == "supervised",
+        "teacher_dropout": not (has_teacher and cfg.teacher_bn_train),  # eval-mode teachers: no dropout
+        "cps_target_bn": not (s["strong_aug"] and s["co_training"] and cfg.cps_targets == "weak_view"),
     }
     legacy = {"cutmix": True, **PRESET_SETTINGS}
     cfg = dataclasses.replace(cfg, **{k: legacy[k] for k, off in inert.items() if off})
@@ -465,6 +471,15 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"scale_range must be (low, high) with 0 < low <= high, got {cfg.scale_range}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be > 0, got {cfg.lr}")
+    if not 0.0 <= cfg.aspp_dropout < 1.0:
+        raise ConfigError(f"aspp_dropout must be in [0, 1), got {cfg.aspp_dropout}")
+    if cfg.test_images < 0:
+        raise ConfigError(f"test_images must be >= 0, got {cfg.test_images}")
+    if cfg.test_images and cfg.dataset != "synthetic":
+        raise ConfigError(
+            f"test_images={cfg.test_images}: a held-out test set is generated for the built-in dataset only; "
+            f"dataset {cfg.dataset!r} has none (leave test_images at 0)"
+        )
     return cfg
 
 

@@ -68,7 +68,10 @@ METHOD_LIST = (
         ("co_training", "strong_aug"),
         2,
         4.0,  # 3.9 + the partner's no-grad forwards on the weak view: 28.0 vs 27.7 CPU-min a run
-        (("cps_targets", "weak_view"),),  # as CPS's CutMix code: targets from the unmixed images
+        (
+            ("cps_targets", "weak_view"),  # as CPS's CutMix code: targets from the unmixed images ...
+            ("cps_target_bn", "train"),  # ... taken with the model in train mode (its BatchNorm)
+        ),
     ),
     MethodInfo(
         "mkd",
@@ -96,7 +99,9 @@ METHOD_LIST = (
         MKD_SWITCHES,
         2,
         5.0,
-        # the authors' release (jianlong-yuan/semi-mmseg, exp_semi3.py + semi_cps.py), setting by setting
+        # the authors' release (jianlong-yuan/semi-mmseg: the config's algorithm in
+        # mmseg/models/semi/algorithms/exp_cps.py, its loss in mmseg/models/semi/losses/exp_semi3.py),
+        # setting by setting
         (
             ("fa_on_sup", False),  # L_sup: the decode head's plain logits
             ("student_forward", "separate"),  # sup_data and unsup_data: one forward each
@@ -108,6 +113,8 @@ METHOD_LIST = (
             ("teacher_bn_buffers", "own"),  # only parameters are averaged
             ("gamma", 0.6),  # m = min(1 - 1/t, 0.6)
             ("photometric_probs", "release"),  # the chosen op applies with its own probability
+            ("weak_photometric", True),  # PhotoMetricDistortion on the labeled images and the weak view
+            ("aspp_dropout", 0.0),  # the decode head has dropout_ratio=-1: no dropout anywhere
         ),
     ),
 )
@@ -131,18 +138,34 @@ PRESET_SETTINGS: dict[str, object] = {
     "teacher_bn_buffers": "ema",
     "teacher_feature_aug": False,
     "photometric_probs": "always",
+    # with teacher_bn_train: the whole teacher in train mode, its ASPP dropout too (how every run with
+    # batch-statistic teachers was trained before the setting existed); False: BatchNorm layers alone
+    "teacher_dropout": True,
+    # cps_targets weak_view: the partner's forward with BatchNorm in eval mode (legacy) | train (CPS's code)
+    "cps_target_bn": "eval",
+    # the release's photometric distortion (mmseg PhotoMetricDistortion) on the labeled images and the
+    # teachers' weak view (never on the students' strong view)
+    "weak_photometric": False,
     # fields older than the results store: always in the run key, whatever their value
     "pseudo_from_augmented": False,
     "teacher_bn_train": False,
     "gamma": 0.99,
     "pseudo_loss_norm": "all",
     "unsup_rampup": 0.0,
+    "aspp_dropout": 0.5,  # an architecture field (mkdlib.models.ModelSpec) that a preset may set
 }
-ALWAYS_KEYED = ("pseudo_from_augmented", "teacher_bn_train", "gamma", "pseudo_loss_norm", "unsup_rampup")
+ALWAYS_KEYED = (
+    "pseudo_from_augmented",
+    "teacher_bn_train",
+    "gamma",
+    "pseudo_loss_norm",
+    "unsup_rampup",
+    "aspp_dropout",
+)
 #: the settings added after results were stored, in the order they were added
 ADDED_SETTINGS = tuple(k for k in PRESET_SETTINGS if k not in ALWAYS_KEYED)
 #: what a method gets for a setting its preset does not name (the legacy value unless changed here)
-SETTING_DEFAULTS: dict[str, object] = dict(PRESET_SETTINGS)
+SETTING_DEFAULTS: dict[str, object] = {**PRESET_SETTINGS, "teacher_dropout": False}
 CPS_TARGETS = ("student_view", "weak_view")
 #: the allowed values of the preset settings that are names
 SETTING_CHOICES: dict[str, tuple[str, ...]] = {
@@ -152,6 +175,7 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "teacher_bn_buffers": ("ema", "copy", "own"),
     "photometric_probs": ("always", "release"),
     "pseudo_loss_norm": ("all", "labeled"),
+    "cps_target_bn": ("eval", "train"),
 }
 
 

@@ -142,11 +142,12 @@ def load_method(run_dir: str | Path, which: str = "best") -> tuple[Method, Confi
     return method_from_checkpoint(load_checkpoint(path), path)
 
 
-def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None) -> DataLoader:
+def val_loader(cfg: Config, data: DataBundle, rt: Runtime | None = None, ids: list[str] | None = None) -> DataLoader:
     """Validation images (this rank's shard), in batches of the dataset's ``val_batch_size``: one at a
-    time unless they all have one size."""
+    time unless they all have one size. ``ids``: other images scored the same way (the test set)."""
     rank, world = (rt.rank, rt.world_size) if rt else (0, 1)
-    val = EvalDataset(data.folder, data.val_ids[rank::world], num_classes=data.num_classes)
+    ids = data.val_ids if ids is None else ids
+    val = EvalDataset(data.folder, ids[rank::world], num_classes=data.num_classes)
     return DataLoader(val, batch_size=dataset_info(cfg.dataset).val_batch_size, num_workers=cfg.num_workers)
 
 

@@ -3,10 +3,12 @@ and the record of the environment that is stored beside every run."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -65,6 +67,18 @@ def setup_runtime(cfg: Config) -> Runtime:
     return Runtime(device, rank, world, local_rank, dtype, force_ddp)
 
 
+def cpu_model() -> str:
+    """The processor's model name (/proc/cpuinfo on Linux; platform's word elsewhere): runs on
+    different CPUs differ in float order, so a run records where it ran."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment_record(rt: Runtime) -> dict:
     import albumentations
     import segmentation_models_pytorch as smp
@@ -80,6 +94,8 @@ def environment_record(rt: Runtime) -> dict:
         "device_name": torch.cuda.get_device_name(rt.device)
         if rt.device.type == "cuda"
         else platform.processor() or "cpu",
+        "cpu_model": cpu_model(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_threads": torch.get_num_threads(),
         "world_size": rt.world_size,
         "ddp": rt.distributed,

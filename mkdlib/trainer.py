@@ -138,7 +138,9 @@ def _loader(ds, batch_size: int, sampler, cfg: Config, rt: Runtime) -> DataLoade
 
 def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
     """Endless labeled (and unlabeled) loaders positioned at ``start_iter``, plus the val loader."""
-    lab = LabeledDataset(data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range, data.num_classes)
+    lab = LabeledDataset(
+        data.folder, list(data.split.labeled), cfg.crop_size, cfg.scale_range, data.num_classes, cfg.weak_photometric
+    )
     lab_loader = _loader(
         lab,
         cfg.batch_size,
@@ -154,7 +156,12 @@ def build_loaders(cfg: Config, data: DataBundle, rt: Runtime, start_iter: int):
                 f"{cfg.method!r} needs some (use method=supervised for 'full')"
             )
         unl = UnlabeledDataset(
-            data.folder, list(data.split.unlabeled), cfg.crop_size, cfg.scale_range, cfg.photometric_probs
+            data.folder,
+            list(data.split.unlabeled),
+            cfg.crop_size,
+            cfg.scale_range,
+            cfg.photometric_probs,
+            cfg.weak_photometric,
         )
         unl_loader = _loader(
             unl,
@@ -453,11 +460,11 @@ class _Run:
             )
         self.bar.update(1)
 
-    def _evaluate(self) -> dict:
+    def _evaluate(self, loader: DataLoader | None = None) -> dict:
         _sync_buffers(self.model, self.rt)
         return evaluate(
             unwrap(self.model).eval_model(),
-            self.val_loader,
+            self.val_loader if loader is None else loader,
             self.data.num_classes,
             self.rt.device,
             self.cfg.eval_mode,
@@ -547,6 +554,8 @@ class _Run:
         if end < cfg.iters:  # paused: resumable, not finished
             return RunResult(self.run_dir, cfg, {"miou": self.last_eval}, self.best_miou, wall, [])
         final = self._evaluate()
+        # the held-out test set: the final model, scored once, here and nowhere else (nothing is chosen on it)
+        test = self._evaluate(val_loader(cfg, self.data, rt, self.data.test_ids)) if self.data.test_ids else None
         metrics = read_jsonl(self.metrics_path) if rt.is_main else []
         if rt.is_main:
             atomic_write_json(
@@ -555,6 +564,7 @@ class _Run:
                     "key": cfg.key(),
                     "config": cfg.to_dict(),
                     "final": final,
+                    **({"test": {**test, "images": len(self.data.test_ids)}} if test is not None else {}),
                     "best_miou": self.best_miou,
                     "wall_time_s": wall,
                     "sec_per_iter": wall / cfg.iters,

@@ -367,23 +367,23 @@ def test_grid_filter_that_selects_nothing_is_an_error(capsys):
 
     from mkdlib.experiments import grid, grid_configs, main
 
-    assert main(["headline", "--only", "no-such-run"]) == 2
+    assert main(["headline_6seeds", "--only", "no-such-run"]) == 2
     err = capsys.readouterr().err
-    n = len(grid_configs(["headline"]))
+    n = len(grid_configs(["headline_6seeds"]))
     assert err.startswith(f"error: --only 'no-such-run' matches none of the {n} run key(s) of headline"), err
     assert err.count("\n") == 1
-    stored = grid("headline")[0]  # a filter that selects runs that are all done: nothing to run, exit 0
+    stored = grid("headline_6seeds")[0]  # a filter that selects runs that are all done: nothing to run, exit 0
     store_result(Path(os.environ["MKD_RESULTS_DIR"]), stored, 0.5)
-    assert main(["headline", "--only", stored.key()]) == 0
+    assert main(["headline_6seeds", "--only", stored.key()]) == 0
     assert "nothing to run: 1 config(s) selected, 1 already in the results store" in capsys.readouterr().out
 
 
 def test_repeated_grid_filters_keep_any_of_them_in_the_grids_order(capsys):
     from mkdlib.experiments import grid_configs, main
 
-    every = [c.key() for c in grid_configs(["ablation", "headline"])]
-    picked = [c.key() for c in grid_configs(["ablation", "headline"], only=["co+mt-1_16", "mkd_release-1_16-s2"])]
+    every = [c.key() for c in grid_configs(["ablation", "headline_6seeds"])]
+    picked = [c.key() for c in grid_configs(["ablation", "headline_6seeds"], only=["co+mt-1_16", "mkd_release-1_16-s2"])]
     assert picked == [k for k in every if "co+mt-1_16" in k or "mkd_release-1_16-s2" in k]
     assert len(picked) == 4 and picked[0].startswith("synthetic-co+mt-") and "mkd_release" in picked[-1]
-    assert main(["headline", "--only", "no-such-run", "--only", "nor-this"]) == 2
+    assert main(["headline_6seeds", "--only", "no-such-run", "--only", "nor-this"]) == 2
     assert "error: --only 'no-such-run' / 'nor-this' matches none" in capsys.readouterr().err

@@ -184,7 +184,7 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
         _store(root, cfg, miou)  # co-training: 50 +- 2 points
     headline = {"supervised": (0.40, 0.40, 0.40), "mean_teacher": (0.50, 0.51, 0.52), "cps_cutmix": (0.50, 0.50, 0.50)}
     for method, mious in headline.items():  # paired baselines: differences 0, 1, 2 (twice) and 0, 0, 0
-        for cfg, miou in zip([c for c in grid("headline") if c.method == method and c.split == "1/16"], mious):
+        for cfg, miou in zip([c for c in grid("headline_6seeds") if c.method == method and c.split == "1/16"], mious):
             _store(root, cfg, miou)
     sd, dof = pooled_spread(root)
     assert dof == 6 and sd == pytest.approx(math.sqrt((2 + 2 + 0) / 6))
@@ -229,7 +229,7 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     from mkdlib.report.paper import OURS, diagnosis_runs, notice_diagnosis, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
-    for cfg in grid("headline"):
+    for cfg in grid("headline_6seeds"):
         if cfg.split == "1/16" and cfg.method in ("cps", "cps_cutmix", "mkd") and cfg.seed < 2:
             step = 0.02 if cfg.method == "mkd" else 0.01  # MKD - CPS + CutMix: -4, -3 (sd 0.71)
             _store(root, cfg, {"cps": 0.10, "cps_cutmix": 0.28, "mkd": 0.24}[cfg.method] + step * cfg.seed)
@@ -257,7 +257,7 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     assert "95 % interval [-1.5, +4.5] over 1 pair, pooled sd" in notice
     assert notice.endswith("so it is inconclusive.")
     (root / alpha.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.3}\n')
-    for cfg in grid("headline"):
+    for cfg in grid("headline_6seeds"):
         if (root / cfg.key()).is_dir():
             (root / cfg.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.2}\n')
     curves = seed_curves(diagnosis_runs(root), "setting", seed=0, root=root)
@@ -278,9 +278,9 @@ def test_error_breakdown_averages_object_scores_over_seeds(tmp_path):
 
     root = tmp_path / "store"
     confs = [[[8, 2, 0], [1, 3, 1], [1, 0, 4]], [[9, 1, 0], [2, 2, 2], [0, 2, 2]]]
-    for cfg, conf in zip([c for c in grid("headline") if c.method == "cps"], confs):
+    for cfg, conf in zip([c for c in grid("headline_6seeds") if c.method == "cps"], confs):
         _store(root, cfg, 0.3, conf)
-    runs = grid_runs("headline", root)
+    runs = grid_runs("headline_6seeds", root)
     t = error_breakdown(runs[runs["split"] == "1/16"], root=root)
     row = t.loc["co-training"]
     assert row[f"{OURS} seeds"] == 2
@@ -356,7 +356,7 @@ def test_train_parameters_reproduce_the_config_key():
     from mkdlib.experiments import grid
     from mkdlib.report.book import train_config, train_parameters
 
-    for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline")[-1], *grid("diagnosis")):
+    for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline_6seeds")[-1], *grid("diagnosis")):
         params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
         assert train_config(**params).key() == cfg.key()
 

@@ -25,7 +25,7 @@ def _store(root, cfg, miou, curves=None):
 def _headline(method):
     from mkdlib.experiments import grid
 
-    return [c for c in grid("headline") if c.method == method and c.split == "1/16"]
+    return [c for c in grid("headline_6seeds") if c.method == method and c.split == "1/16"]
 
 
 # --------------------------------------------------------------------------- verdict and fair references
@@ -596,7 +596,7 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
     short = idx[(idx["grid"] == "short_schedule") & idx["experiment"].str.startswith("supervised")]
     assert short["CPU minutes (estimate)"].tolist() == pytest.approx([5.0] * 6)  # half the iterations
     # a method with no stored run: the supervised rate (0.15 s per iteration) times its step cost
-    mkd = idx[idx["command"] == ei.grid_command(grid("headline")[3])].iloc[0]
+    mkd = idx[idx["command"] == ei.grid_command(grid("headline_6seeds")[3])].iloc[0]
     assert mkd["CPU minutes (estimate)"] == pytest.approx(0.15 * METHOD_INFO["mkd"].step_cost * 4000 / 60)
     text = ei.notice(ei.paper_index(tmp_path), idx)
     hours = idx["CPU minutes (estimate)"].sum() / 60

@@ -54,7 +54,7 @@ def _build_tables_chapter(root) -> dict:
         paper.notice_effects(effects),
         claims.pooled_spread(root),
     )
-    runs = paper.grid_runs(["ablation", "methods", "headline"], root)
+    runs = paper.grid_runs(["ablation", "methods", "headline_6seeds"], root)
     breakdown = paper.error_breakdown(runs[runs["split"] == "1/16"], root=root)
     out["breakdown"] = (paper.table_view(breakdown), paper.notice_breakdown(breakdown, chance=1 / 4))
     out["long"] = paper.results_frame(root)
@@ -70,7 +70,7 @@ def _fake_store(root) -> list:
     """A run of a few configs of every grid the tables read, with confusion matrices and curves."""
     from mkdlib.experiments import grid
 
-    cfgs = [c for c in grid("headline") if c.split == "1/16" and c.method in ("supervised", "cps_cutmix", "mkd")]
+    cfgs = [c for c in grid("headline_6seeds") if c.split == "1/16" and c.method in ("supervised", "cps_cutmix", "mkd")]
     for name in ("ablation", "beta", "gamma", "diagnosis", "calibration", "fractions"):
         cfgs += grid(name)[:2]
     stored = {}
@@ -100,7 +100,7 @@ def test_building_the_tables_chapter_reads_each_stored_run_once(tmp_path, monkey
     # a run stored since is seen at the next query, and only its result.json is read
     from mkdlib.experiments import grid
 
-    new = next(c for c in grid("headline") if c.method == "cps" and c.split == "1/16")
+    new = next(c for c in grid("headline_6seeds") if c.method == "cps" and c.split == "1/16")
     assert paper.stored_key(new, root) is None
     store_result(root, new, 0.5, CONFUSION)
     assert paper.stored_key(new, root) == new.key()
@@ -112,7 +112,7 @@ def test_a_rewritten_run_replaces_the_cached_one(tmp_path):
     from mkdlib.report import paper
 
     root = tmp_path / "store"
-    cfg = next(c for c in grid("headline") if c.method == "mkd" and c.split == "1/16")
+    cfg = next(c for c in grid("headline_6seeds") if c.method == "mkd" and c.split == "1/16")
     store_result(root, cfg, 0.20)
     assert paper.stored_runs(root)["miou"].tolist() == pytest.approx([20.0])
     store_result(root, cfg, 0.25, wall_time_s=61.0)  # the same run, stored again

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ class DataBundle:
     split: Split
     val_ids: list[str]
     class_names: tuple[str, ...]
+    test_ids: list[str] = field(default_factory=list)  # held-out test set (built-in dataset, test_images)
 
     @property
     def num_classes(self) -> int:

@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from .palette import IGNORE_INDEX
-from .transforms import strong_photometric, to_tensor, weak_augmentation
+from .transforms import photometric_distortion, strong_photometric, to_tensor, weak_augmentation
 
 
 class DatasetError(ValueError):
@@ -175,17 +175,22 @@ class LabeledDataset(_FolderIds):
         crop_size: int,
         scale_range: tuple[float, float] = (0.5, 2.0),
         num_classes: int | None = None,
+        weak_photometric: bool = False,
     ):
         super().__init__(folder, ids, num_classes)
         self.weak = weak_augmentation(crop_size, scale_range)
+        self.photometric = photometric_distortion() if weak_photometric else None
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
         if seed is not None:
             self.weak.set_random_seed(seed)
+            if self.photometric is not None:
+                self.photometric.set_random_seed(seed + 2)
         sid = self.ids[index]
         out = self.weak(image=self.folder.image(sid), mask=self.mask(sid))
-        t = self.finish(image=out["image"])
+        image = out["image"] if self.photometric is None else self.photometric(image=out["image"])["image"]
+        t = self.finish(image=image)
         return {"image": t["image"], "mask": torch.from_numpy(out["mask"].astype(np.int64))}
 
 
@@ -202,21 +207,26 @@ class UnlabeledDataset(_FolderIds):
         crop_size: int,
         scale_range: tuple[float, float] = (0.5, 2.0),
         photometric_probs: str = "always",
+        weak_photometric: bool = False,
     ):
         super().__init__(folder, ids)
         self.weak = weak_augmentation(crop_size, scale_range)
         self.strong = strong_photometric(crop_size, photometric_probs)
+        self.photometric = photometric_distortion() if weak_photometric else None
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
         if seed is not None:
             self.weak.set_random_seed(seed)
             self.strong.set_random_seed(seed + 1)
+            if self.photometric is not None:
+                self.photometric.set_random_seed(seed + 2)
         image = self.folder.image(self.ids[index])
         out = self.weak(image=image, mask=np.zeros(image.shape[:2], np.uint8))
-        strong = self.strong(image=out["image"])["image"]
+        strong = self.strong(image=out["image"])["image"]  # from the geometric crop: no distortion
+        weak = out["image"] if self.photometric is None else self.photometric(image=out["image"])["image"]
         return {
-            "image_weak": self.finish(image=out["image"])["image"],
+            "image_weak": self.finish(image=weak)["image"],
             "image_strong": self.finish(image=strong)["image"],
             "ignore": torch.from_numpy(out["mask"] == IGNORE_INDEX),
         }

@@ -51,7 +51,9 @@ class DatasetInfo:
 
 # --------------------------------------------------------------------------- the readers
 def _prepare_synthetic(cfg, problems: list | None = None) -> DataBundle:
-    return prepare_synthetic(cfg.data_root, cfg.split, cfg.split_seed, progress=cfg.progress)
+    return prepare_synthetic(
+        cfg.data_root, cfg.split, cfg.split_seed, progress=cfg.progress, test_images=cfg.test_images
+    )
 
 
 def _synthetic_key(cfg) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -317,6 +318,36 @@ def generate(root: str | Path, spec: SyntheticSpec = SyntheticSpec(), progress: 
     return root
 
 
+#: the held-out test images come from generator seeds ``(spec.seed, TEST_INDEX_OFFSET + i)``, which
+#: no training, validation or source (pretraining) image uses
+TEST_INDEX_OFFSET = 1_000_000
+
+
+def test_id(index: int) -> str:
+    return f"test_{index:06d}"
+
+
+def generate_test(root: str | Path, spec: SyntheticSpec, count: int, progress: bool = True) -> list[str]:
+    """The first ``count`` held-out test images of the dataset under ``root`` (written on first use,
+    beside the others; ``ImageSets/Segmentation/test.txt`` lists them and is written last)."""
+    root = Path(root)
+    listing = root / "ImageSets" / "Segmentation" / "test.txt"
+    have = read_split_list(listing) if listing.is_file() else []
+    ids = [test_id(i) for i in range(count)]
+    if have[:count] == ids:
+        return ids
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(count), desc="generating the test set", disable=not progress, leave=False):
+        image, mask = render_sample(TEST_INDEX_OFFSET + i, spec)
+        Image.fromarray(image).save(root / "JPEGImages" / f"{test_id(i)}.jpg", quality=92)
+        save_mask(mask, root / "SegmentationClass" / f"{test_id(i)}.png")
+    tmp = listing.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text("\n".join(ids) + "\n")
+    tmp.replace(listing)
+    return ids
+
+
 def _read_ids(path: Path, what: str) -> list[str]:
     if not path.is_file():
         raise DatasetError(f"{what} list {path} does not exist")
@@ -324,10 +355,16 @@ def _read_ids(path: Path, what: str) -> list[str]:
 
 
 def prepare_synthetic(
-    root: str | Path | None, split: str, split_seed: int = 0, spec: SyntheticSpec | None = None, progress: bool = True
+    root: str | Path | None,
+    split: str,
+    split_seed: int = 0,
+    spec: SyntheticSpec | None = None,
+    progress: bool = True,
+    test_images: int = 0,
 ) -> DataBundle:
     """The built-in dataset under ``root`` (default: ``<data dir>/<spec.name>``), generated on first
-    use, with the labeled/unlabeled split of ``split`` and the validation ids."""
+    use, with the labeled/unlabeled split of ``split``, the validation ids and ``test_images``
+    held-out test ids."""
     spec = spec or SyntheticSpec()
     root = Path(root) if root else data_dir() / spec.name
     meta = root / "dataset.json"
@@ -352,4 +389,5 @@ def prepare_synthetic(
         sp = make_split(pool, split, seed=split_seed, classes_present=present)
         if not str(split).endswith(".txt"):
             write_split(sp, split_folder)
-    return DataBundle(folder, sp, val, spec.classes)
+    test = generate_test(root, spec, test_images, progress) if test_images else []
+    return DataBundle(folder, sp, val, spec.classes, test)

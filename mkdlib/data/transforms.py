@@ -60,6 +60,20 @@ def strong_photometric(crop_size: int, probs: str = "always") -> A.Compose:
     return A.Compose([A.OneOf(choices, p=1.0)])
 
 
+def photometric_distortion() -> A.Compose:
+    """The release's weak-view colour jitter (mmseg's PhotoMetricDistortion, which its labeled and
+    teachers' pipelines apply and its strong view does not): brightness +-32, contrast 0.5-1.5,
+    saturation 0.5-1.5 and hue +-18 (OpenCV units), each on with probability 0.5."""
+    return A.Compose(
+        [
+            A.RandomBrightnessContrast(brightness_limit=32 / 255, contrast_limit=0.0, p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.0, contrast_limit=0.5, p=0.5),
+            A.ColorJitter(brightness=0.0, contrast=0.0, saturation=0.5, hue=0.0, p=0.5),
+            A.HueSaturationValue(hue_shift_limit=18, sat_shift_limit=0, val_shift_limit=0, p=0.5),
+        ]
+    )
+
+
 def to_tensor() -> A.Compose:
     """ImageNet normalisation (what pretrained encoders expect) and HWC uint8 -> CHW float."""
     return A.Compose([A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), ToTensorV2()])

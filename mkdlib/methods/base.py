@@ -14,6 +14,22 @@ from ..config import Config
 from ..models import SegmentationNet, SegOutput, build_model
 
 
+def batch_norm_mode(net: nn.Module, batch_stats: bool, dropout: bool = False) -> None:
+    """``net`` in eval mode except its BatchNorm layers, which use batch statistics (and update
+    their running ones) when ``batch_stats``: a teacher or a target forward that needs batch
+    statistics without turning on the head's dropout (``Module.train()`` would). ``dropout``:
+    the whole module in train mode instead (how runs stored before ``teacher_dropout`` existed
+    were trained)."""
+    if batch_stats and dropout:
+        net.train()
+        return
+    net.eval()
+    if batch_stats:
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+
+
 class Method(nn.Module):
     """Base class: ``students`` (trained), ``teachers`` (EMA, never back-propagated)."""
 
@@ -35,8 +51,8 @@ class Method(nn.Module):
 
     def train(self, mode: bool = True) -> Method:
         super().train(mode)
-        for t in self.teachers:  # teachers: eval-mode BatchNorm unless asked otherwise
-            t.train(mode and self.cfg.teacher_bn_train)
+        for t in self.teachers:  # teachers: eval mode, or batch statistics (BatchNorm alone) when asked
+            batch_norm_mode(t, mode and self.cfg.teacher_bn_train, dropout=self.cfg.teacher_dropout)
         return self
 
     def labeled_and_unlabeled(self, net: nn.Module, labeled: torch.Tensor, unlabeled: torch.Tensor) -> SegOutput:

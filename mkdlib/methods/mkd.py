@@ -48,7 +48,7 @@ from ..losses import (
     teacher_loss_from_log_probs,
 )
 from ..models import SegOutput
-from .base import Method
+from .base import Method, batch_norm_mode
 
 
 class Views(NamedTuple):
@@ -137,17 +137,24 @@ class MKD(Method):
 
     def partner_weak_targets(self, views: Views) -> list[torch.Tensor] | None:
         """``cps_targets: weak_view``: each student's argmax on the weak unmixed images (forward only,
-        BatchNorm in the teachers' mode), mixed with the CutMix mask; None for ``student_view``."""
+        dropout off), mixed with the CutMix mask; None for ``student_view``. BatchNorm on batch
+        statistics (``cps_target_bn: train``, as CPS's code, which leaves the model in train mode)
+        or in the teachers' mode (``eval``, legacy)."""
         if not (self.cfg.co_training and self.cfg.cps_targets == "weak_view"):
             return None
-        modes = [s.training for s in self.students]
+        modes = [[m.training for m in s.modules()] for s in self.students]
+        batch_stats = self.cfg.cps_target_bn == "train"
         try:
             for s in self.students:
-                s.train(self.cfg.teacher_bn_train)
+                if batch_stats:
+                    batch_norm_mode(s, True)
+                else:
+                    s.train(self.cfg.teacher_bn_train)
             logits = weak_view_logits(self.students, views, labeled=self.cfg.consistency_pixels == "all")
         finally:
             for s, mode in zip(self.students, modes):
-                s.train(mode)
+                for m, was in zip(s.modules(), mode):
+                    m.training = was
         return [pseudo_label(t, ignore=self.consistency_ignore(views)) for t in logits]
 
     def student_outputs(self, views: Views) -> list[SegOutput]:

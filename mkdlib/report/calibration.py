@@ -148,7 +148,7 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     Columns: method, iter, gain, noise, seeds, g2 (bool)."""
     from ..results import load_curves
 
-    runs = grid_runs("headline", root)
+    runs = grid_runs("headline_6seeds", root)
     runs = runs[(runs["split"] == "1/16") & runs["key"].notna()]
     scores = []
     for r in runs.itertuples():

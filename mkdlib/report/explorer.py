@@ -20,11 +20,11 @@ import pandas as pd
 
 #: view -> (grids, label column, x-axis title, figure title)
 VIEWS = {
-    "method": (("headline", "methods"), "row", "method", "Methods at 1/16 of the labels (Table 2 analogue)"),
+    "method": (("headline_6seeds", "methods"), "row", "method", "Methods at 1/16 of the labels (Table 2 analogue)"),
     "switches": (("ablation",), "label", "switches on", "Table 3 switches on top of co-training, 1/16"),
     "gamma": (("gamma",), "gamma", "gamma (EMA weight of the old teacher, Eq. 1)", "EMA gamma, MKD at 1/16 (Table 4)"),
     "beta": (("beta",), "beta", "beta (weight of L_ss, Eq. 4)", "beta, MKD at 1/16 (Table 5)"),
-    "split": (("headline", "fractions"), "split", "labeled fraction", "Labeled fraction (Table 1 analogue)"),
+    "split": (("headline_6seeds", "fractions"), "split", "labeled fraction", "Labeled fraction (Table 1 analogue)"),
 }
 Y_TITLE = "val mIoU (%), built-in dataset"
 FONT = dict(size=13)

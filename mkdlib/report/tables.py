@@ -68,7 +68,7 @@ def label_fraction_runs(root: str | Path | None = None) -> pd.DataFrame:
     """The Table 1 analogue's runs: the headline and fractions grids without the mean teacher (a
     Table 2 row). Both CPS rows stay: the paper does not say whether its CPS-R101 used CutMix, and
     CPS + CutMix is MKD's matching baseline (MKD trains with CutMix)."""
-    runs = grid_runs(["headline", "fractions"], root)
+    runs = grid_runs(["headline_6seeds", "fractions"], root)
     return runs[runs["method"].isin(TABLE1_METHODS)].reset_index(drop=True)
 
 
@@ -108,7 +108,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     df = wide(cells.frame(), by="metric")
     df.columns.name = "label fraction"
     snap = snapshot(root)
-    planned = {(c.method, c.split) for g in ("headline", "fractions") for c, _, _ in snap.grid(g)}
+    planned = {(c.method, c.split) for g in ("headline_6seeds", "fractions") for c, _, _ in snap.grid(g)}
     needs = {
         f"{OURS}: supervised": ("supervised",),
         f"{OURS}: CPS": ("cps",),
@@ -133,7 +133,7 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     ``cps_cutmix`` preset, co-training + strong augmentation: one photometric op + CutMix, the
     nearest to the paper's CPS w/ CutMix).
     """
-    runs = grid_runs(["headline", "methods"], root)
+    runs = grid_runs(["headline_6seeds", "methods"], root)
     runs = runs[runs["split"] == "1/16"]
     runs = runs.assign(row=[method_label(m) for m in runs["method"]])
     voc, city = paper_table("table2_vocaug"), paper_table("table2_cityscapes")
@@ -225,7 +225,7 @@ def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
     references = sorted(
         (
             (c, sfk)
-            for c, sfk, _ in snap.grid("headline")
+            for c, sfk, _ in snap.grid("headline_6seeds")
             if c.split == "1/16" and c.seed == 0 and c.method in ("mkd", "cps_cutmix")
         ),
         key=lambda c_sfk: c_sfk[0].method != "mkd",
@@ -263,7 +263,7 @@ def breakdown_runs(root: str | Path | None = None) -> pd.DataFrame:
     full config (``row``): a method's default config by its Table 2 name, any other ablation config
     by its Table 3 row. So runs of different configs never share a row (CPS + CutMix is not the
     ablation's co-training + strong aug: its L_ss targets differ)."""
-    runs = grid_runs(["ablation", "methods", "headline"], root)
+    runs = grid_runs(["ablation", "methods", "headline_6seeds"], root)
     runs = runs[runs["split"] == "1/16"]
     default = (runs["grid"] != "ablation") | (runs["setting"].fillna("") == "")
     return runs.assign(row=[method_label(m) if d else lab for m, d, lab in zip(runs["method"], default, runs["label"])])
