@@ -85,7 +85,7 @@ class Config:
     data_root: str | None = None  # default: $MKD_DATA_DIR/<dataset> or ./data/<dataset> (folder: required)
     split: str = "1/16"  # fraction, count, 'full', or a split list path
     split_source: str = "generated"  # generated | cps | u2pl | unimatch
-    split_seed: int = 0  # seed of the generated split lists
+    split_seed: int | None = 0  # seed of the generated split lists (None: the run's seed, its own labeled split)
     crop_size: int = 64  # training crop side (pixels)
     scale_range: tuple[float, float] = (0.5, 2.0)  # random rescale range of the weak augmentation
     eval_mode: str = "whole"  # whole | center_crop | sliding
@@ -185,6 +185,11 @@ class Config:
         if arch["aspp_dropout"] is None:  # an unresolved config: the method's preset
             arch["aspp_dropout"] = preset_setting(self.method, "aspp_dropout")
         return ModelSpec(num_classes=num_classes, encoder_weights=encoder_weights, **arch)
+
+    @property
+    def labeled_split_seed(self) -> int:
+        """The seed the labeled split is drawn with: ``split_seed``, or the run's seed when None."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def switches(self) -> dict[str, bool]:
         return {k: bool(getattr(self, k)) for k in SWITCHES}

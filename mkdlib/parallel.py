@@ -99,7 +99,7 @@ def prepare_shared(configs: list[Config], threads: int | None = None, say: Calla
 
     done_data, done_encoders = {}, set()
     for cfg in configs:
-        data_key = (cfg.dataset, cfg.data_root, cfg.split, cfg.split_source, cfg.split_seed)
+        data_key = (cfg.dataset, cfg.data_root, cfg.split, cfg.split_source, cfg.labeled_split_seed)
         if data_key not in done_data:
             done_data[data_key] = prepare_data(replace(cfg, progress=False))
         if cfg.encoder_weights == SOURCE_WEIGHTS and cfg.encoder not in done_encoders:

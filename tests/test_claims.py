@@ -47,12 +47,44 @@ def test_pooled_sd_weights_by_degrees_of_freedom():
         (-1.0, 3.0, 2.0, False, stats.INCONCLUSIVE),
         (0.5, 3.0, -2.0, False, stats.CONTRADICTED),
         (0.5, 3.0, 2.0, True, stats.COLLAPSED),
+        # the paper's magnitude: MKD vs the mean teacher, -1.7 [-6.0, +2.5] against the paper's +7.25
+        (-6.0, 2.5, 7.25, False, stats.SMALLER),
+        (0.3, 1.5, 2.04, False, stats.SMALLER),  # excludes 0 and the paper's effect: smaller
+        (27.2, 37.2, 5.0, False, stats.LARGER),  # Table 3's +32.2 against a paper gain of about 5
+        (-3.0, -0.5, -2.0, False, stats.REPRODUCED),  # a paper effect below 0, reproduced
+        (-1.0, -0.2, -2.0, False, stats.SMALLER),
+        (-4.0, 2.1, 2.04, False, stats.INCONCLUSIVE),  # holds 0 and +2.04 (at its edge)
     ],
 )
 def test_verdicts(low, high, paper, collapsed, expected):
     e = stats.PairedEffect((low + high) / 2, low, high, 1.0, 3, 1.0, False)
     assert stats.verdict(e, paper, collapsed) == expected
     assert stats.verdict(None, paper) == stats.NOT_RUN
+
+
+def test_fewer_than_three_pairs_give_no_verdict():
+    """One or two pairs are exploratory, whatever their (pooled) interval says."""
+    for pairs in (1, 2):
+        e = stats.PairedEffect(12.6, 5.0, 20.0, 10.6, pairs, 5.0, pairs == 1)
+        assert stats.verdict(e, 0.27) == stats.EXPLORATORY
+    assert stats.verdict(stats.PairedEffect(12.6, 5.0, 20.0, 10.6, 3, 5.0, False), 0.27) == stats.LARGER
+
+
+def test_paired_p_value_and_holm_adjustment():
+    e = stats.paired_effect([3.0, 4.0, 5.0, 2.0], [1.0, 1.0, 1.0, 1.0])
+    d = [2.0, 3.0, 4.0, 1.0]
+    from scipy import stats as sps
+
+    assert e.p == pytest.approx(sps.ttest_1samp(d, 0.0).pvalue)
+    # Holm: sorted p times (m - rank), running maximum, capped at 1; NaN left out of the family
+    assert stats.holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx([0.03, 0.06, math.nan, 0.06], nan_ok=True)
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+
+
+def test_seeds_needed_is_the_smallest_n_whose_detectable_effect_reaches_the_target():
+    n = stats.seeds_needed(3.7, 2.04)
+    assert stats.detectable_effect(3.7, n) <= 2.04 < stats.detectable_effect(3.7, n - 1)
+    assert stats.seeds_needed(float("nan"), 2.0) is None
 
 
 def test_collapse_rule():

@@ -382,7 +382,9 @@ def test_repeated_grid_filters_keep_any_of_them_in_the_grids_order(capsys):
     from mkdlib.experiments import grid_configs, main
 
     every = [c.key() for c in grid_configs(["ablation", "headline_6seeds"])]
-    picked = [c.key() for c in grid_configs(["ablation", "headline_6seeds"], only=["co+mt-1_16", "mkd_release-1_16-s2"])]
+    picked = [
+        c.key() for c in grid_configs(["ablation", "headline_6seeds"], only=["co+mt-1_16", "mkd_release-1_16-s2"])
+    ]
     assert picked == [k for k in every if "co+mt-1_16" in k or "mkd_release-1_16-s2" in k]
     assert len(picked) == 4 and picked[0].startswith("synthetic-co+mt-") and "mkd_release" in picked[-1]
     assert main(["headline_6seeds", "--only", "no-such-run", "--only", "nor-this"]) == 2

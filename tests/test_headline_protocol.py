@@ -128,7 +128,10 @@ def test_headline_grid_is_twelve_paired_seeds_each_with_its_own_split_and_the_te
 
     cfgs = grid("headline")
     assert len(cfgs) == 12 * len(PAIRED_METHODS)
-    assert all(c.split_seed == c.seed and c.test_images >= 500 and c.split == "1/16" for c in cfgs)
+    assert all(c.labeled_split_seed == c.seed and c.test_images >= 500 and c.split == "1/16" for c in cfgs)
+    from mkdlib.report.store import seed_free_key
+
+    assert len({seed_free_key(c) for c in cfgs}) == len(PAIRED_METHODS)  # a method's 12 runs: one config
     assert len({c.key() for c in cfgs}) == len(cfgs)
     old = {c.key() for c in grid("headline_6seeds")}
     assert not old & {c.key() for c in cfgs}  # the superseded headline stays in the store beside it

@@ -403,10 +403,10 @@ def resolve_split(cfg, scan: FolderScan, folder: UserFolder) -> Split:
         sp = make_split(pool, spec)
     else:
         present = classes_present(folder, pool, skip_unreadable=True)
-        sp = make_split(pool, spec, seed=cfg.split_seed, classes_present=present)
+        sp = make_split(pool, spec, seed=cfg.labeled_split_seed, classes_present=present)
         _write_beside(
             scan.root,
-            lambda d: write_split(sp, d / "splits" / f"seed{cfg.split_seed}" / split_dirname(spec)),
+            lambda d: write_split(sp, d / "splits" / f"seed{cfg.labeled_split_seed}" / split_dirname(spec)),
             f"split {spec!r} (labeled.txt, unlabeled.txt)",
         )
     return Split(sp.labeled, sp.unlabeled + tuple(scan.unlabeled), sp.name)

@@ -247,9 +247,9 @@ def _generated_split(folder: SegmentationFolder, pool: list[str], cfg, cache_dir
     else:
         present = classes_present(folder, pool)
         _try_write(present_path, json.dumps({k: sorted(v) for k, v in present.items()}))
-    sp = make_split(pool, cfg.split, seed=cfg.split_seed, classes_present=present)
+    sp = make_split(pool, cfg.split, seed=cfg.labeled_split_seed, classes_present=present)
     try:
-        write_split(sp, cache_dir / f"seed{cfg.split_seed}" / split_dirname(str(cfg.split)))
+        write_split(sp, cache_dir / f"seed{cfg.labeled_split_seed}" / split_dirname(str(cfg.split)))
     except OSError:
         pass  # a read-only dataset folder: the split is still exact (seeded), only not browsable
     return sp

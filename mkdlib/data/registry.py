@@ -52,7 +52,7 @@ class DatasetInfo:
 # --------------------------------------------------------------------------- the readers
 def _prepare_synthetic(cfg, problems: list | None = None) -> DataBundle:
     return prepare_synthetic(
-        cfg.data_root, cfg.split, cfg.split_seed, progress=cfg.progress, test_images=cfg.test_images
+        cfg.data_root, cfg.split, cfg.labeled_split_seed, progress=cfg.progress, test_images=cfg.test_images
     )
 
 

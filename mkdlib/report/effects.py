@@ -172,7 +172,9 @@ def headline_summary(root: str | Path | None = None) -> pd.DataFrame:
     "VOCAug" / "Cityscapes")."""
     t = table_methods(root)
     full = (
-        seed_summary(grid_runs("headline_6seeds", root).query("split == 'full'"), ["method"]).reindex(["supervised"]).iloc[0]
+        seed_summary(grid_runs("headline_6seeds", root).query("split == 'full'"), ["method"])
+        .reindex(["supervised"])
+        .iloc[0]
     )
     ours, paper_voc, paper_city = (OURS, "mIoU ± sd"), (f"{PAPER}, R50", "VOCAug"), (f"{PAPER}, R50", "Cityscapes")
     rows = {

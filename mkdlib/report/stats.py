@@ -21,13 +21,28 @@ COLLAPSE_TOP_SHARE = 90.0
 #: ... or its mIoU is below this fraction of supervised training's at the same split and length
 COLLAPSE_OF_SUPERVISED = 0.5
 
-REPRODUCED, CONTRADICTED, INCONCLUSIVE, COLLAPSED, NOT_RUN = (
+REPRODUCED, SMALLER, LARGER, CONTRADICTED, INCONCLUSIVE, EXPLORATORY, COLLAPSED, NOT_RUN = (
     "reproduced",
+    "smaller than the paper's",
+    "larger than the paper's",
     "contradicted",
     "inconclusive",
+    "exploratory",
     "collapsed",
     "not run",
 )
+#: fewer pairs than this give no verdict ("exploratory"): two pairs' spread is too unsure to bound an effect
+MIN_PAIRS = 3
+#: what each verdict means, in the book's words (the keys under the claims tables)
+VERDICT_RULES = {
+    REPRODUCED: "the 95 % interval excludes 0 on the paper's side and holds the paper's effect",
+    SMALLER: "the interval excludes the paper's effect from above (it may hold 0): the effect here is smaller",
+    LARGER: "the interval excludes 0 and the paper's effect from below: the same direction, larger here",
+    CONTRADICTED: "the interval excludes 0 on the other side",
+    INCONCLUSIVE: "the interval holds both 0 and the paper's effect",
+    EXPLORATORY: f"fewer than {MIN_PAIRS} paired seeds: no verdict",
+    COLLAPSED: "a run behind it collapsed (counted apart from effects)",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,7 @@ class PairedEffect:
     pairs: int
     sd: float
     pooled: bool  # the spread is the pooled one of other comparisons (fewer than 2 pairs here)
+    p: float = math.nan  # two-sided p-value of the paired t-test against no effect
 
 
 def detectable_effect(sd: float, n: int, df: int | None = None, alpha: float = ALPHA, power: float = POWER) -> float:
@@ -68,8 +84,32 @@ def paired_effect(
         sd, df, pooled = pooled_sd, pooled_df, True
     else:
         return PairedEffect(mean, math.nan, math.nan, math.nan, n, math.nan, False)
-    half = sps.t.ppf(1 - ALPHA / 2, df) * sd / math.sqrt(n)
-    return PairedEffect(mean, mean - half, mean + half, detectable_effect(sd, n, df), n, sd, pooled)
+    se = sd / math.sqrt(n)
+    half = sps.t.ppf(1 - ALPHA / 2, df) * se
+    p = 2 * sps.t.sf(abs(mean) / se, df) if se > 0 else (0.0 if mean else 1.0)
+    return PairedEffect(mean, mean - half, mean + half, detectable_effect(sd, n, df), n, sd, pooled, p)
+
+
+def seeds_needed(sd: float, effect: float, alpha: float = ALPHA, power: float = POWER, most: int = 1000) -> int | None:
+    """Fewest pairs whose paired t-test (spread ``sd``) detects a true difference ``effect`` with
+    ``power`` at two-sided ``alpha``: the power calculation the book states before it runs seeds."""
+    if not (math.isfinite(sd) and sd > 0 and effect):
+        return None
+    for n in range(2, most + 1):
+        if detectable_effect(sd, n) <= abs(effect):
+            return n
+    return None
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaN stays NaN and is not counted): the
+    claims table's correction for judging many effects at once."""
+    finite = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    out, running, m = [math.nan] * len(pvalues), 0.0, len(finite)
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
 
 
 def pool_sd(groups: Sequence[Sequence[float]]) -> tuple[float | None, int]:
@@ -95,18 +135,28 @@ def difference_noise(sd_a: float, n_a, sd_b: float, n_b, z: float = 2.0) -> floa
 
 
 def verdict(effect: PairedEffect | None, paper: float | None, collapsed: bool = False) -> str:
-    """reproduced: the interval excludes 0 on the paper's side; contradicted: it excludes 0 on the
-    other side; inconclusive: it holds 0 (or there is no interval); collapsed: a run behind it
-    collapsed (counted apart from effects); not run."""
+    """The paper's direction and its magnitude, from the paired 95 % interval (:data:`VERDICT_RULES`):
+    contradicted (excludes 0 on the other side), smaller / larger than the paper's (excludes the
+    paper's effect below / above it), reproduced (excludes 0 on the paper's side and holds the
+    paper's effect), inconclusive (holds both); exploratory with fewer than MIN_PAIRS pairs;
+    collapsed (a run behind it collapsed, counted apart); not run."""
     if collapsed:
         return COLLAPSED
     if effect is None:
         return NOT_RUN
+    if effect.pairs < MIN_PAIRS:
+        return EXPLORATORY
     if not math.isfinite(effect.low) or paper is None or paper == 0:
         return INCONCLUSIVE
-    if effect.low > 0 or effect.high < 0:
-        return REPRODUCED if (effect.low > 0) == (paper > 0) else CONTRADICTED
-    return INCONCLUSIVE
+    sign = 1.0 if paper > 0 else -1.0  # judged on the paper's side: effects as gains in its direction
+    low, high = sorted((sign * effect.low, sign * effect.high))
+    if high < 0:
+        return CONTRADICTED
+    if high < abs(paper):
+        return SMALLER
+    if low > abs(paper):
+        return LARGER
+    return REPRODUCED if low > 0 else INCONCLUSIVE
 
 
 def collapse_rule() -> str:
