@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .data.registry import dataset_names, key_fields
+from .data.registry import dataset_info, dataset_names, key_fields
 from .io import REPO_ROOT
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
@@ -480,7 +480,7 @@ def resolve(cfg: Config) -> Config:
         raise ConfigError(f"aspp_dropout must be in [0, 1), got {cfg.aspp_dropout}")
     if cfg.test_images < 0:
         raise ConfigError(f"test_images must be >= 0, got {cfg.test_images}")
-    if cfg.test_images and cfg.dataset != "synthetic":
+    if cfg.test_images and not dataset_info(cfg.dataset).test_set:
         raise ConfigError(
             f"test_images={cfg.test_images}: a held-out test set is generated for the built-in dataset only; "
             f"dataset {cfg.dataset!r} has none (leave test_images at 0)"

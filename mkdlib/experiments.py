@@ -188,6 +188,7 @@ DEPARTURE_SCREENS = (
     dict(teacher_bn_train=True, teacher_bn_buffers="own"),
     dict(pseudo_loss_norm="labeled"),
     dict(optimizer="sgd", schedule="poly", lr=0.0025, weight_decay=5e-4),
+    dict(aspp_dropout=0.0),
     dict(gamma=0.4),
 )
 

@@ -197,3 +197,82 @@ def run_name(method: str, switches: dict[str, bool]) -> str:
         return method
     on = [s.short for s in SWITCH_LIST if switches.get(s.name)]
     return "+".join(on) if on else method
+
+
+@dataclass(frozen=True)
+class Source:
+    """What Algorithm 1 / the paper and the authors' release say about one config field, and the
+    value ``mkd`` follows by its rule: the paper where it speaks, the release where it is silent."""
+
+    field: str
+    what: str
+    paper: str  # the paper's text ("silent" where it says nothing)
+    release: str  # the release's code
+    literal: object  # the value the rule gives (the paper's, else the release's)
+    scope: str = "mkd"  # "mkd": a setting of the method; "benchmark": shared by every method here
+
+
+#: every setting the sources speak to, in the order the book lists them; a field whose ``mkd``
+#: preset value differs from ``literal`` is a departure (mkdlib.report.departures screens each)
+SOURCES = (
+    Source(
+        "student_forward",
+        "student forwards",
+        "one for labeled, one for unlabeled images (lines 11-12)",
+        "`sup_data`, `unsup_data`: one forward each",
+        "separate",
+    ),
+    Source(
+        "gamma",
+        "EMA weight of the old teacher (Eq. 1)",
+        "0.4 (Table 4; 0.6 of the old teacher under the release's reading of Eq. 1)",
+        "0.6: $\\min(1 - 1/t, 0.6)$",
+        0.6,
+    ),
+    Source("unsup_rampup", "ramp-up of the unlabeled weight", "none", "none", 0.0),
+    Source("teacher_bn_train", "teachers' BatchNorm", 'silent ("forward only")', "batch statistics (train mode)", True),
+    Source("teacher_bn_buffers", "teachers' BatchNorm buffers", "silent", "not averaged (parameters only)", "own"),
+    Source(
+        "pseudo_loss_norm", "average of L_st, L_ss", "silent", "over non-ignored pixels (`avg_non_ignore`)", "labeled"
+    ),
+    Source("aspp_dropout", "decode head's dropout", "silent", "none (`dropout_ratio=-1`)", 0.0),
+    Source(
+        "consistency_pixels",
+        "L_st, L_ss over",
+        "unlabeled pixels (Eq. 2, lines 13-14)",
+        "labeled + unlabeled (`torch.cat([sup, unsup])`)",
+        "unlabeled",
+    ),
+    Source(
+        "fa_on_sup",
+        "FD (Eq. 3) on L_sup's logits",
+        "no: line 11's $p^l$ has no FD",
+        "no: the decode head's loss on plain logits",
+        False,
+    ),
+    Source(
+        "pseudo_from_augmented", "L_ss targets", "argmax of FD logits (line 14)", "argmax of FD student logits", True
+    ),
+    Source(
+        "teacher_feature_aug",
+        "L_st targets",
+        "argmax of plain teacher logits (line 10)",
+        "argmax of FD teacher logits (own statistics)",
+        False,
+    ),
+    Source("cps_targets", "L_ss target view", "the students' view (line 14)", "the students' view", "student_view"),
+    Source(
+        "photometric_probs",
+        "strong op's probability",
+        "one op of five",
+        "one op of five, applied with its own p",
+        "always",
+    ),
+    Source(
+        "weak_photometric", "weak view and labeled images", "flip, crop, resize", "also `PhotoMetricDistortion`", False
+    ),
+    Source("teacher_dropout", "teachers' dropout with batch statistics", "silent", "none in the head", False),
+    Source("optimizer", "optimiser", "SGD, momentum 0.9, weight decay 5e-4", "SGD (the paper's)", "sgd", "benchmark"),
+    Source("schedule", "learning-rate schedule", "poly 0.9, lr 0.0025 (VOC)", "poly", "poly", "benchmark"),
+)
+SOURCE_BY_FIELD: dict[str, Source] = {x.field: x for x in SOURCES}

@@ -107,12 +107,17 @@ def test_collapse_rule_in_words_follows_the_thresholds(monkeypatch):
     assert stats.is_collapsed(40.0, 85.0, 45.0) and stats.is_collapsed(26.0, 50.0, 45.0)
 
 
-def _store(root, cfg, miou: float, one_class: bool = False) -> None:
+def _store(root, cfg, miou: float, one_class: bool = False, val: float | None = None) -> None:
+    """A stored run scoring ``miou``: on the test set for a headline config (its validation score
+    then ``val``, by default 30 points off, which no test-set claim may read), else on validation."""
     folder = root / cfg.key()
     folder.mkdir(parents=True)
     pred = np.zeros((4, 8, 8), np.uint8) if one_class else np.arange(256, dtype=np.uint8).reshape(4, 8, 8) % 5
     np.savez_compressed(folder / "predictions.npz", ids=np.arange(4), pred=pred)
     result = {"key": cfg.key(), "config": cfg.to_dict(), "final": {"miou": miou / 100}, "best_miou": miou / 100}
+    if cfg.test_images:
+        result["test"] = {"miou": miou / 100, "images": cfg.test_images}
+        result["final"] = {"miou": (miou - 30 if val is None else val) / 100}
     (folder / "result.json").write_text(json.dumps({**result, "wall_time_s": 1.0}))
 
 
@@ -120,19 +125,26 @@ def test_claims_table_pairs_by_seed_and_flags_collapse(tmp_path):
     by_name = {c.claim: c for c in claims()}
     vs_cutmix = by_name["MKD beats CPS with CutMix"]
     vs_cps = by_name["MKD beats CPS"]
+    assert vs_cutmix.protocol == "test" and vs_cps.protocol == "validation"
     for s, (mkd, cut) in enumerate([(66.0, 64.0), (63.0, 62.0), (67.0, 63.0)]):
-        _store(tmp_path, config_at(vs_cutmix.a, s), mkd)
-        _store(tmp_path, config_at(vs_cutmix.b, s), cut)
-    _store(tmp_path, config_at(vs_cutmix.a, 3), 70.0)  # no partner at seed 3: left out
+        _store(tmp_path, vs_cutmix.config("a", s), mkd, val=40.0)  # validation says the opposite
+        _store(tmp_path, vs_cutmix.config("b", s), cut, val=60.0)
+        assert vs_cutmix.config("a", s).labeled_split_seed == s  # each seed its own labeled split
+    _store(tmp_path, vs_cutmix.config("a", 3), 70.0)  # no partner at seed 3: left out
+    _store(tmp_path, config_at(vs_cutmix.a, 4), 90.0)  # the validation protocol's run: not this claim's
+    _store(tmp_path, config_at(vs_cutmix.b, 4), 10.0)
     _store(tmp_path, config_at(vs_cps.b, 0), 20.0)  # plain CPS below half of supervised
+    _store(tmp_path, config_at(vs_cps.a, 0), 60.0)
     for s in range(2):
         _store(tmp_path, config_at(dict(method="supervised"), s), 45.0)
     t = claims_table(tmp_path).set_index("claim")
     row = t.loc["MKD beats CPS with CutMix"]
-    assert row["pairs"] == 3 and row["ours"] == pytest.approx(round(7 / 3, 1))
-    assert row["verdict"] == stats.INCONCLUSIVE  # [-1.8, +6.5]: holds 0
+    assert row["scored on"] == "test set"
+    assert row["pairs"] == 3 and row["ours"] == pytest.approx(round(7 / 3, 1))  # the test scores
+    assert row["verdict"] == stats.INCONCLUSIVE  # [-1.8, +6.5]: holds 0 and the paper's +2.04
     assert row["detectable effect"] == pytest.approx(round(stats.detectable_effect(math.sqrt(7 / 3), 3), 1))
-    assert config_at(vs_cutmix.a, 3).key() not in row["runs"]
+    assert vs_cutmix.config("a", 3).key() not in row["runs"]
+    assert config_at(vs_cutmix.a, 4).key() not in row["runs"]
     cps = t.loc["MKD beats CPS"]
     assert cps["verdict"] == stats.COLLAPSED and config_at(vs_cps.b, 0).key() in cps["collapsed runs"]
     assert t.loc["MKD beats the mean teacher", "verdict"] == stats.NOT_RUN

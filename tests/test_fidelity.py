@@ -280,20 +280,17 @@ def test_every_config_field_has_a_one_line_help_in_a_known_section():
     assert all(section in FIELD_SECTIONS and text for section, text in docs.values()), docs
 
 
-def test_paper_vs_code_table_gives_the_presets_values():
-    """book/paper-vs-code.md's `mkd` and `mkd_release` columns are the registry's presets."""
-    from pathlib import Path
+def test_paper_vs_code_tables_are_generated_from_the_registry_and_the_store(monkeypatch):
+    """book/paper-vs-code.md's source table and departures table are the generated blocks
+    (mkdlib.report.departures), and every setting added since the store began is listed."""
+    from mkdlib.registry import ADDED_SETTINGS, SOURCES
+    from mkdlib.report import readme
 
-    from mkdlib.registry import ADDED_SETTINGS, preset_setting
-
-    page = (Path(__file__).resolve().parents[1] / "book" / "paper-vs-code.md").read_text()
-    rows = [
-        [c.strip() for c in line.strip().strip("|").split("|")]
-        for line in page.splitlines()
-        if line.startswith("| ") and line.count("`") >= 2
-    ]
-    by_field = {r[3].strip("`"): r for r in rows if r[3].startswith("`")}
-    assert set(ADDED_SETTINGS) <= set(by_field)
-    for name, row in by_field.items():
-        for method, cell in (("mkd", row[4]), ("mkd_release", row[5])):
-            assert cell == str(preset_setting(method, name)).lower(), (name, method, cell)
+    monkeypatch.delenv("MKD_RESULTS_DIR")  # the departures block reads the repository's own store
+    assert readme.blocks_in(readme.PAPER_VS_CODE) == ["sources", "departures"]
+    for name in ("sources", "departures"):
+        assert readme.readme_block(name, path=readme.PAPER_VS_CODE) == readme.summary_markdown(name), (
+            f"book/paper-vs-code.md's {name} block is stale: run python -m mkdlib.report.readme {name} --update"
+        )
+    listed = {s.field for s in SOURCES}
+    assert set(ADDED_SETTINGS) - {"cps_target_bn"} <= listed  # (CPS + CutMix's own: README, the book)

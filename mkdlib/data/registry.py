@@ -47,6 +47,7 @@ class DatasetInfo:
     #: its unlabeled training ids may have masks (another split labels them): validate checks those too
     unlabeled_masks: bool = False
     default_config: Path | None = None  # the config file the book's training notebook starts from
+    test_set: bool = False  # a held-out test set can be made (Config.test_images): the built-in dataset
 
 
 # --------------------------------------------------------------------------- the readers
@@ -84,6 +85,7 @@ DATASET_LIST = (
         key_fields=_synthetic_key,
         val_batch_size=32,  # every image has the generator's size
         default_config=REPO_ROOT / "configs" / "synthetic" / "mkd.yaml",
+        test_set=True,
     ),
     DatasetInfo(
         "voc",

@@ -19,7 +19,11 @@ from ..results import load_predictions
 from . import stats
 from .display import count
 
-SEEDS = tuple(range(10))
+SEEDS = tuple(range(12))
+#: how a claim's runs are made and scored: ``test``, the decisive headline (each seed its own labeled
+#: split, the final model scored once on the held-out test set: mkdlib.experiments.headline_config);
+#: ``validation``, the grids' protocol (one labeled split, the validation set)
+TEST, VALIDATION = "test", "validation"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,16 @@ class Claim:
     paper: float  # the paper's effect (points of mIoU)
     a: dict  # config fields of the better side (by the paper)
     b: dict  # ... and of the side it is compared with
+    protocol: str = VALIDATION
+
+    def config(self, side: str, seed: int) -> Config:
+        """Side ``a`` or ``b`` at ``seed``, under the claim's protocol."""
+        fields = getattr(self, side)
+        if self.protocol == TEST:
+            from ..experiments import headline_config
+
+            return resolve(headline_config(seed=seed, **fields))
+        return config_at(fields, seed)
 
 
 def _paper_values() -> dict:
@@ -56,6 +70,7 @@ def claims() -> list[Claim]:
             t2["MKD"][0] - t2["CPS-with-CutMix"][0],
             dict(method="mkd"),
             dict(method="cps_cutmix"),
+            TEST,
         ),
         Claim(
             "MKD (the release's step) beats CPS with CutMix",
@@ -63,6 +78,7 @@ def claims() -> list[Claim]:
             t2["MKD"][0] - t2["CPS-with-CutMix"][0],
             dict(method="mkd_release"),
             dict(method="cps_cutmix"),
+            TEST,
         ),
         Claim(
             "MKD beats the mean teacher",
@@ -70,6 +86,7 @@ def claims() -> list[Claim]:
             t2["MKD"][0] - t2["MT"][0],
             dict(method="mkd"),
             dict(method="mean_teacher"),
+            TEST,
         ),
         Claim(
             "MKD beats CPS",
@@ -176,35 +193,53 @@ class Store:
 
             dominant = object_scores(np.asarray(r["final"]["confusion"]))["dominant_class_share"]
             naming = None if dominant != dominant else 100 * dominant
-        return {"key": key, "miou": 100 * r["final"]["miou"], "top_share": share, "naming_share": naming}
+        test = r.get("test", {}).get("miou")
+        return {
+            "key": key,
+            "miou": 100 * r["final"]["miou"],
+            "test_miou": None if test is None else 100 * test,
+            "top_share": share,
+            "naming_share": naming,
+        }
 
 
 def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
-    """:func:`mkdlib.report.stats.is_collapsed` on a run as :class:`Store` returns it."""
-    return stats.is_collapsed(run["miou"], run["top_share"], supervised_miou, run["naming_share"])
+    """:func:`mkdlib.report.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
+    it, its score against supervised training's under the same protocol."""
+    return stats.is_collapsed(run.get("score", run["miou"]), run["top_share"], supervised_miou, run["naming_share"])
 
 
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
     return resolve(base_config(**{"split": split, **fields}, seed=seed))
 
 
-def supervised_reference(store: Store, split: str = "1/16", iters: int | None = None) -> float | None:
-    """Mean mIoU of supervised training at ``split`` (the collapse rule's yardstick)."""
+def supervised_reference(
+    store: Store, split: str = "1/16", iters: int | None = None, protocol: str = VALIDATION
+) -> float | None:
+    """Mean mIoU of supervised training at ``split`` (the collapse rule's yardstick), under ``protocol``
+    (its test mIoU for the decisive headline's runs)."""
     vals = []
+    ref = Claim("", "", math.nan, dict(method="supervised", **({"iters": iters} if iters else {})), {}, protocol)
     for s in SEEDS:
-        cfg = config_at(dict(method="supervised", **({"iters": iters} if iters else {})), s, split)
-        if (r := store.run(cfg)) is not None:
-            vals.append(r["miou"])
+        cfg = ref.config("a", s) if protocol == TEST else config_at(ref.a, s, split)
+        if (r := store.run(cfg)) is not None and (v := score(r, protocol)) is not None:
+            vals.append(v)
     return sum(vals) / len(vals) if vals else None
 
 
-def pairs(store: Store, a: dict, b: dict) -> list[tuple[dict, dict]]:
-    """The stored runs of both sides (config fields, :func:`config_at`) that share a seed."""
-    out = []
+def score(run: dict, protocol: str = VALIDATION) -> float | None:
+    """The mIoU (%) a claim reads from a stored run: its test score under the test protocol."""
+    return run["test_miou"] if protocol == TEST else run["miou"]
+
+
+def pairs(store: Store, a: dict, b: dict, protocol: str = VALIDATION) -> list[tuple[dict, dict]]:
+    """The stored runs of both sides (config fields, under ``protocol``) that share a seed; each run
+    carries the score the claim compares as ``score``."""
+    claim, out = Claim("", "", math.nan, a, b, protocol), []
     for s in SEEDS:
-        ra, rb = store.run(config_at(a, s)), store.run(config_at(b, s))
-        if ra is not None and rb is not None:
-            out.append((ra, rb))
+        ra, rb = store.run(claim.config("a", s)), store.run(claim.config("b", s))
+        if ra is not None and rb is not None and None not in (score(ra, protocol), score(rb, protocol)):
+            out.append(({**ra, "score": score(ra, protocol)}, {**rb, "score": score(rb, protocol)}))
     return out
 
 
@@ -237,6 +272,7 @@ FINDINGS = (
         math.nan,
         dict(method="mkd"),
         dict(method="mkd_release"),
+        TEST,
     ),
 )
 
@@ -250,11 +286,28 @@ def findings_table(root: str | Path | None = None) -> pd.DataFrame:
     for side, col in (("a", "collapsed A"), ("b", "collapsed B")):
         counts = []
         for f in FINDINGS:
-            runs = [r for s in SEEDS if (r := store.run(config_at(getattr(f, side), s))) is not None]
-            bad = sum(run_collapsed(r, sup) for r in runs)
+            runs = [r for s in SEEDS if (r := store.run(f.config(side, s))) is not None]
+            ref = sup if f.protocol == VALIDATION else supervised_reference(store, protocol=TEST)
+            runs = [{**r, "score": score(r, f.protocol)} for r in runs if score(r, f.protocol) is not None]
+            bad = sum(run_collapsed(r, ref) for r in runs)
             counts.append(f"{bad}/{len(runs)}")
         t[col] = counts
     return t
+
+
+def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
+    """The headline claims as the superseded 6-seed headline measured them (one labeled split, the
+    validation set that also chose the presets; grid ``headline_6seeds``, with the presets' old
+    settings), judged by today's rule: kept beside the decisive headline until it is complete."""
+    from ..experiments import LEGACY_PRESETS
+
+    old = []
+    for c in claims():
+        if c.protocol != TEST:
+            continue
+        a, b = ({**LEGACY_PRESETS.get(x["method"], {}), **x} for x in (c.a, c.b))
+        old.append(Claim(c.claim, c.source, c.paper, a, b, VALIDATION))
+    return _compare(old, _store(root), stats.verdict).drop(columns=["scored on"])
 
 
 def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, collapsed: bool) -> str:
@@ -268,11 +321,11 @@ def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, col
 
 def _found(items, store: Store) -> list[tuple[Claim, list, list[str]]]:
     """(claim, its stored pairs, keys of its collapsed runs) for each of ``items``."""
-    sup = supervised_reference(store)
+    sup = {p: supervised_reference(store, protocol=p) for p in (TEST, VALIDATION)}
     found = []
     for c in items:
-        ps = pairs(store, c.a, c.b)
-        found.append((c, ps, [r["key"] for pair in ps for r in pair if run_collapsed(r, sup)]))
+        ps = pairs(store, c.a, c.b, c.protocol)
+        found.append((c, ps, [r["key"] for pair in ps for r in pair if run_collapsed(r, sup[c.protocol])]))
     return found
 
 
@@ -280,8 +333,8 @@ def _pooled(found: list, store: Store) -> tuple[float | None, int]:
     """The spread a one-pair comparison borrows: per-seed differences of the comparisons with 2 or
     more pairs and no collapsed run, and of the paired baselines (supervised, mean teacher, CPS +
     CutMix: they carry it while the claims have too few pairs)."""
-    groups = [[a["miou"] - b["miou"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
-    groups += [[a["miou"] - b["miou"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
+    groups = [[a["score"] - b["score"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
+    groups += [[a["score"] - b["score"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
     return stats.pool_sd([g for g in groups if len(g) >= 2])
 
 
@@ -323,11 +376,12 @@ def _compare(
     pooled_sd, pooled_df = _pooled(found, store)
     rows = []
     for c, ps, collapsed in found:
-        effect = stats.paired_effect([a["miou"] for a, _ in ps], [b["miou"] for _, b in ps], pooled_sd, pooled_df)
+        effect = stats.paired_effect([a["score"] for a, _ in ps], [b["score"] for _, b in ps], pooled_sd, pooled_df)
         rows.append(
             {
                 "claim": c.claim,
                 "paper source": c.source,
+                "scored on": "test set" if c.protocol == TEST else "validation set",
                 "paper effect": round(c.paper, 2),
                 "ours": None if effect is None else round(effect.mean, 1),
                 "95% interval": _interval(effect),
@@ -336,9 +390,16 @@ def _compare(
                 "verdict": judge(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
                 "collapsed runs": ", ".join(collapsed),
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
+                "p": None if effect is None else effect.p,
             }
         )
-    return pd.DataFrame(rows)
+    t = pd.DataFrame(rows)
+    # Holm over the family of judged effects (>= MIN_PAIRS pairs, none collapsed): whether a verdict
+    # that excludes 0 still does when every claim of the table is tested at once
+    judged = [r["pairs"] >= stats.MIN_PAIRS and not r["collapsed runs"] and r["p"] is not None for _, r in t.iterrows()]
+    adjusted = stats.holm([p if ok else math.nan for p, ok in zip(t["p"] if len(t) else [], judged)])
+    t["p (Holm)"] = [round(p, 3) if math.isfinite(p) else None for p in adjusted]
+    return t.drop(columns=["p"]) if len(t) else t
 
 
 #: appended to an interval taken from the pooled seed spread (one pair: no spread of its own); a

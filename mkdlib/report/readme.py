@@ -19,6 +19,12 @@ from ..io import REPO_ROOT, atomic_write_text
 from .store import seed_free_key, stored_key, stored_result
 
 README = REPO_ROOT / "README.md"
+#: generated blocks that are no grid's results: name -> (the text's maker, the files that carry it)
+PAPER_VS_CODE = REPO_ROOT / "book" / "paper-vs-code.md"
+TEXT_BLOCKS = {
+    "departures": ("departures_markdown", (README, PAPER_VS_CODE)),
+    "sources": ("sources_markdown", (PAPER_VS_CODE,)),
+}
 
 
 def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
@@ -41,7 +47,7 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
         key = stored_key(cfg, root)
         if key is not None:
             r = stored_result(key, root)
-            g["miou"].append(100 * r["final"]["miou"])
+            g["miou"].append(100 * (r["test"] if cfg.test_images and "test" in r else r["final"])["miou"])
             g["minutes"].append(r["wall_time_s"] / 60)
     rows = []
     for g in groups.values():
@@ -59,7 +65,12 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
 
 
 def summary_markdown(name: str, root: str | Path | None = None) -> str:
-    """:func:`summary_rows` as a markdown table (the README's results block is this text)."""
+    """:func:`summary_rows` as a markdown table (the README's results block is this text); a text
+    block (:data:`TEXT_BLOCKS`) is its maker's text."""
+    if name in TEXT_BLOCKS:
+        from . import departures
+
+        return getattr(departures, TEXT_BLOCKS[name][0])(root)
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
     for r in summary_rows(name, root):
         miou = (
@@ -73,22 +84,36 @@ def summary_markdown(name: str, root: str | Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def readme_block(name: str, text: str | None = None) -> str:
-    """The README's generated results block of grid ``name`` (between its two markers)."""
-    text = README.read_text() if text is None else text
+def readme_block(name: str, text: str | None = None, path: Path = README) -> str:
+    """The generated block ``name`` of the README (or of ``path``), between its two markers."""
+    text = path.read_text() if text is None else text
     start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
     if start not in text or end not in text:
-        raise KeyError(f"README.md has no block {start} ... {end}")
+        raise KeyError(f"{path.name} has no block {start} ... {end}")
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
+def block_files(name: str) -> tuple[Path, ...]:
+    """The files that carry block ``name``: the README, and for a text block its other pages."""
+    return TEXT_BLOCKS[name][1] if name in TEXT_BLOCKS else (README,)
+
+
+def blocks_in(path: Path) -> list[str]:
+    """The names of the generated blocks ``path`` carries (its ``<!-- results:<name> -->`` markers)."""
+    import re
+
+    return re.findall(r"<!-- results:(\w+) -->", path.read_text())
+
+
 def update_readme(name: str) -> None:
-    """Write the grid's summary table into the README's block (numbers read from the store)."""
-    text = README.read_text()
-    readme_block(name, text)  # both markers are there
-    start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
-    head, rest = text.split(start, 1)
-    atomic_write_text(README, f"{head}{start}\n{summary_markdown(name)}\n{end}{rest.split(end, 1)[1]}")
+    """Write the block's text (numbers read from the store) into every file that carries it."""
+    body = summary_markdown(name)
+    for path in block_files(name):
+        text = path.read_text()
+        readme_block(name, text, path)  # both markers are there
+        start, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+        head, rest = text.split(start, 1)
+        atomic_write_text(path, f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,156 @@
+"""Where the ``mkd`` preset departs from its sources, generated from mkdlib.registry (never typed):
+each departure with the validation screen that keeps or removes it.
+
+The rule: ``mkd`` follows Algorithm 1 / the paper where it speaks and the authors' release where it
+is silent (``registry.SOURCES[...].literal``). A departure stays only where a paired screen on the
+validation set (3 or more seeds, paired with ``mkd``'s own runs; the test set is never used for
+this) shows the literal setting failing: its 95 % interval below 0, or a collapsed run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import base_config, resolve
+from ..registry import SOURCES, Source
+from . import stats
+
+#: what a screen decides
+KEPT, FOLLOWS, PENDING = "kept: the literal setting fails", "removed: the preset follows the source", "screen pending"
+
+
+def departing_sources(method: str = "mkd") -> list[Source]:
+    """The sources whose literal value changes what ``method`` trains (a setting that cannot act
+    with the method's switches resolves to its legacy value and is no departure)."""
+    preset = resolve(base_config(method=method))
+    out = []
+    for src in SOURCES:
+        literal = resolve(dataclasses.replace(preset, **{src.field: src.literal}))
+        if literal.key() != preset.key():
+            out.append(src)
+    return out
+
+
+def screens_of(field: str) -> list[tuple[dict, tuple[int, ...]]]:
+    """The configs' changes that screen ``field`` at which seeds (the departures grid; the student
+    forwards are the diagnosis grid's, on its 3 seeds)."""
+    from ..experiments import DEPARTURE_SCREENS, HEADLINE_SEEDS, OTHER_FORWARD, SCREEN_SEEDS
+
+    if field == "student_forward":
+        return [(OTHER_FORWARD, HEADLINE_SEEDS)]
+    return [(d, SCREEN_SEEDS) for d in DEPARTURE_SCREENS if field in d]
+
+
+def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
+    """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs)."""
+    from .claims import _store, run_collapsed, supervised_reference
+
+    store = _store(root)
+    sup = supervised_reference(store)
+    a, b, bad = [], [], []
+    for s in seeds:
+        ra = store.run(resolve(base_config(method="mkd", split="1/16", seed=s, **change)))
+        rb = store.run(resolve(base_config(method="mkd", split="1/16", seed=s)))
+        if ra is None or rb is None:
+            continue
+        a.append(ra["miou"])
+        b.append(rb["miou"])
+        bad += [r["key"] for r in (ra, rb) if run_collapsed(r, sup)]
+    return stats.paired_effect(a, b), bad
+
+
+def decision(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
+    """KEPT when the literal setting fails (interval below 0, or a run of it collapsed), FOLLOWS when
+    3 or more pairs show no failure, PENDING otherwise."""
+    if collapsed:
+        return KEPT
+    if effect is None or effect.pairs < stats.MIN_PAIRS or not math.isfinite(effect.high):
+        return PENDING
+    return KEPT if effect.high < 0 else FOLLOWS
+
+
+def departures_table(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per screen of each departure of ``mkd``: the sources' words, ``mkd``'s value, the
+    literal value, the paired screen on the validation set and the decision it gives."""
+    preset = resolve(base_config(method="mkd"))
+    rows = []
+    for src in departing_sources():
+        for change, seeds in screens_of(src.field) or [({src.field: src.literal}, ())]:
+            effect, bad = screen_effect(change, seeds, root) if seeds else (None, [])
+            rows.append(
+                {
+                    "what": src.what + (" (every method here)" if src.scope == "benchmark" else ""),
+                    "paper": src.paper,
+                    "release": src.release,
+                    "field": src.field,
+                    "mkd": getattr(preset, src.field),
+                    "screened": ", ".join(f"{k}={v}" for k, v in change.items()),
+                    "screen vs mkd": _effect_text(effect, bad),
+                    "decision": decision(effect, bad) if seeds else "not screened",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _effect_text(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
+    if effect is None:
+        return "not run yet"
+    text = f"{effect.mean:+.1f}"
+    if math.isfinite(effect.low):
+        text += f" [{effect.low:+.1f}, {effect.high:+.1f}]"
+    text += f", {effect.pairs} pair{'s' if effect.pairs != 1 else ''}"
+    return text + (f", {len(collapsed)} collapsed" if collapsed else "")
+
+
+def departures_markdown(root: str | Path | None = None) -> str:
+    """:func:`departures_table` as the markdown block of book/paper-vs-code.md and the README."""
+    t = departures_table(root)
+    cols = ["what", "paper", "release", "field", "mkd", "screened", "screen vs mkd", "decision"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in t.iterrows():
+        cells = [str(r[c]).lower() if isinstance(r[c], bool) else str(r[c]) for c in cols]
+        cells[3], cells[4] = f"`{cells[3]}`", f"`{cells[4]}`"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def departures_sentence(root: str | Path | None = None) -> str:
+    """How many departures ``mkd`` has and where they stand, in one sentence (the intro's caveats)."""
+    t = departures_table(root)
+    fields = t.groupby("field", sort=False)["decision"].agg(list)
+    kept = [f for f, d in fields.items() if KEPT in d]
+    pending = [f for f, d in fields.items() if f not in kept and PENDING in d or "not screened" in d]
+    followed = [f for f in fields.index if f not in kept and f not in pending]
+    n = len(fields)
+    parts = [
+        f"kept by measurement: {', '.join(kept)}" if kept else "",
+        f"screens pending: {', '.join(pending)}" if pending else "",
+        f"to follow the source: {', '.join(followed)}" if followed else "",
+    ]
+    return (
+        f"`mkd` departs from its sources (Algorithm 1 where it speaks, the release where it is silent) in "
+        f"{n} setting{'s' if n != 1 else ''}; " + "; ".join(p for p in parts if p) + "."
+    )
+
+
+def sources_markdown(root: str | Path | None = None) -> str:
+    """Every setting the sources speak to (:data:`mkdlib.registry.SOURCES`): the paper's and the
+    release's words, and what the two presets and the runs stored before the field existed use."""
+    from ..registry import ADDED_SETTINGS, PRESET_SETTINGS
+
+    presets = {m: resolve(base_config(method=m)) for m in ("mkd", "mkd_release")}
+
+    def cell(v) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    cols = ["what", "Algorithm 1 / paper", "release", "field", "`mkd`", "`mkd_release`", "before"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for src in SOURCES:
+        before = cell(PRESET_SETTINGS[src.field]) if src.field in ADDED_SETTINGS else "(same)"
+        values = [cell(getattr(presets[m], src.field)) for m in presets]
+        lines.append(f"| {src.what} | {src.paper} | {src.release} | `{src.field}` | {' | '.join(values)} | {before} |")
+    return "\n".join(lines)
