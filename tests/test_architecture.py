@@ -144,6 +144,50 @@ def test_the_one_way_check_sees_a_forbidden_import():  # the check itself can fa
     assert imported_names(source) & set(BOOK_ONLY) == {"papermill", "booktools"}
 
 
+#: what trains: modules, and functions of other modules, the report layer must not import
+TRAINING_MODULES = ("mkdlib.trainer", "mkdlib.parallel", "mkdlib.pretrain")
+TRAINING_FUNCTIONS = {"train", "trace", "run_grids", "run_missing", "short_run", "pretrain"}
+#: the one exception: the explorer's "train" button (a short run, through mkdlib.experiments)
+REPORT_MAY_TRAIN = {("mkdlib.report.explorer", "short_run")}
+
+
+def training_imports(module: str, source: str) -> list[str]:
+    """What ``module`` (a module of mkdlib) imports that trains: a training module, or a training
+    function of another module, anywhere in its source."""
+    package = module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith(TRAINING_MODULES)]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source_module = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names:
+                full = f"{source_module}.{a.name}"
+                if source_module.startswith(TRAINING_MODULES) or full.startswith(TRAINING_MODULES):
+                    found.append(full)
+                elif a.name in TRAINING_FUNCTIONS and (module, a.name) not in REPORT_MAY_TRAIN:
+                    found.append(full)
+    return found
+
+
+def test_the_report_layer_trains_nothing():
+    """The report reads what training stored: the collapse traces are computed by mkdlib.traces
+    (beside the experiment grids), never by a module of mkdlib.report."""
+    bad = {
+        m: found
+        for m, p in sorted({_module_name(p): p for p in (PACKAGE / "report").rglob("*.py")}.items())
+        if (found := training_imports(m, p.read_text()))
+    }
+    assert not bad, f"the report layer imports what trains: {bad}"
+
+
+def test_the_training_import_check_finds_one():  # the check itself can fail
+    source = "from ..traces import TRACED_STARTS, trace\ndef f():\n    from ..trainer import train\n"
+    assert training_imports("mkdlib.report.collapse", source) == ["mkdlib.traces.trace", "mkdlib.trainer.train"]
+    assert training_imports("mkdlib.report.explorer", "from ..experiments import short_run\n") == []
+
+
 # --------------------------------------------------------------------------- datasets: one registry
 DATA_PACKAGE = PACKAGE / "data"
 BENCH = PACKAGE.parent / "bench"
