@@ -482,6 +482,8 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
     from mkdlib.report.viz import display_path
 
     assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
+    monkeypatch.setenv("MKD_DATA_DIR", str(REPO / "data"))  # the book's build names the repository's folders
+    assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
     monkeypatch.setenv("MKD_DATA_DIR", str(tmp_path))
     assert display_path(tmp_path / "synthetic") == "$MKD_DATA_DIR/synthetic"
     monkeypatch.delenv("MKD_DATA_DIR")
