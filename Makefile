@@ -22,22 +22,25 @@ main: setup
 # jupyter-book build -W into book/_build/html. RECOMPUTE=1 first trains every experiment-grid config
 # missing from results/ (hours on 2 CPU cores).
 book: setup
-	$(PY) -m mkdlib.report.book $(if $(RECOMPUTE),--recompute,)
+	$(PY) -m booktools.build $(if $(RECOMPUTE),--recompute,)
 
 # Push book/_build/html to the gh-pages branch of $(REMOTE) (default origin), from where GitHub Pages
 # serves it (ghp-import). Build first with `make book`; .github/workflows/book.yml does both on main.
 publish: setup
-	$(PY) -m mkdlib.report.publish --remote $(or $(REMOTE),origin)
+	$(PY) -m booktools.publish --remote $(or $(REMOTE),origin)
 
 # Every page of book/_build/html in headless Chromium at 1,280 px (also part of `make test`).
 browser-check: setup
-	$(PY) -m mkdlib.report.browser_check
+	$(PY) tests/browser_check.py
 
 # nbval: execute again the chapters the last `make book` wrote (book/chapters/) and compare every output,
 # sanitized by tests/nbval_sanitize.cfg (ids, dates, times, paths, commits): fails on any number or table
 # of the book that changed since the build (also tests/test_nbval.py, part of `make test`).
+# The kernels run in book/chapters: the book's folders (book/_config.yml, mkd_dirs) are named for them.
+BOOK_DIRS = MKD_RESULTS_DIR=$(or $(MKD_RESULTS_DIR),$(CURDIR)/results) MKD_RUNS_DIR=$(or $(MKD_RUNS_DIR),$(CURDIR)/runs) \
+	MKD_DATA_DIR=$(or $(MKD_DATA_DIR),$(CURDIR)/data)
 nbval: setup
-	cd book/chapters && $(abspath $(PY)) -m pytest --nbval --nbval-current-env \
+	cd book/chapters && $(BOOK_DIRS) $(abspath $(PY)) -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with $(abspath tests/nbval_sanitize.cfg) -p no:cacheprovider -q *.ipynb
 
 # lint (ruff, configured in pyproject.toml), then the tests

@@ -9,7 +9,7 @@ teachers' start 3, the sweeps one (three at their default value), the diagnosis 
     python -m mkdlib.experiments --list          # what each grid holds and what is done
     python -m mkdlib.experiments headline --device cuda --parallel 4   # 4 runs at once on one GPU
     python -m mkdlib.experiments gamma --parallel 2 --set iters=300    # overrides: other keys, honestly
-    python -m mkdlib.report.readme headline --update                   # the README's results block
+    python -m booktools.readme headline --update                       # the README's results block
 
 With --parallel, --set, --only or --device, each run is its own process (mkdlib.parallel) and the
 command ends with a summary of finished and failed runs (exit status 1 if any failed).
@@ -21,6 +21,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .config import Config, ConfigError, base_config, make_config, resolve
 from .registry import METHOD_INFO, SWITCHES, preset_setting
@@ -380,6 +381,33 @@ def short_run(iters: int = 60, data_root: str | None = None, base: dict | None =
         }
     )
     return train(cfg)
+
+
+def train_config(
+    dataset: str = "synthetic", config: str | Path | None = None, config_overrides: dict | None = None, **fields
+) -> Config:
+    """The resolved Config that the training chapter (``03_train``) runs: the config file (by
+    default the dataset's ``default_config``, for the built-in dataset ``configs/synthetic/mkd.yaml``),
+    then the named fields that are not None, then ``config_overrides``. A relative config path may
+    be given from the source tree's root (read only)."""
+    from .data.registry import DATASET_INFO
+    from .io import REPO_ROOT
+
+    entry = DATASET_INFO.get(dataset)  # None: resolve names the datasets there are
+    source = config or (entry.default_config if entry else None)
+    if source is not None and not Path(source).exists() and (REPO_ROOT / source).exists():
+        source = REPO_ROOT / source
+    values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None}, **dict(config_overrides or {})}
+    return resolve(make_config(source, **values))
+
+
+def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool = True) -> list[str]:
+    """Train every config of ``grids`` (default: all) not yet in the results store, through the one
+    grid runner (:func:`run_grids`); returns the keys now stored (the tables chapter's ``run_missing``)."""
+    names = list(grids or GRIDS)
+    before = {c.key() for c in grid_configs(names) if is_done(c.key())}
+    run_grids(names, threads, progress=progress, say=lambda m: print(f"[run_missing] {m}", flush=True))
+    return [c.key() for c in grid_configs(names) if is_done(c.key()) and c.key() not in before]
 
 
 def main(argv: list[str] | None = None) -> int:

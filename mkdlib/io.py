@@ -1,5 +1,6 @@
-"""Atomic file writes (a crash mid-write leaves the previous file intact, never a torn one), and
-where the repository is: the one ``REPO_ROOT`` and the one git call of the library."""
+"""Atomic file writes (a crash mid-write leaves the previous file intact, never a torn one); where
+the library writes (:func:`work_dir`: the current folder or a ``MKD_*_DIR`` variable, never the
+install location); where its source is (``REPO_ROOT``, read only) and the one git call."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ from pathlib import Path
 
 import torch
 
-#: the repository (or source tree) mkdlib is imported from
+#: the folder mkdlib is imported from: a checkout's root, or site-packages for an installed copy.
+#: Read only (committed configs, the commit of a checkout); nothing is ever written under it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+def work_dir(variable: str, name: str) -> Path:
+    """A folder the library writes to: ``$<variable>`` when set, else ``<name>`` in the current
+    folder (``MKD_DATA_DIR`` / ``data``, ``MKD_RUNS_DIR`` / ``runs``, ``MKD_RESULTS_DIR`` /
+    ``results``). Never derived from where mkdlib is installed: the book names its own store."""
+    value = os.environ.get(variable)
+    return Path(value) if value else Path.cwd() / name
 
 
 def git(*args: str) -> str | None:

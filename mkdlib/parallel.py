@@ -185,7 +185,6 @@ def run_parallel(
                     cmd = [sys.executable, "-m", "mkdlib", "train", "--config", str(config_path)]
                     proc = subprocess.Popen(
                         cmd,
-                        cwd=REPO,
                         env=_child_env(per_run),
                         stdout=logf,
                         stderr=subprocess.STDOUT,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import statistics
 from collections.abc import Iterable
@@ -19,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import REPO_ROOT, _atomic, atomic_write_json
+from .io import _atomic, atomic_write_json, work_dir
 from .registry import METHOD_INFO, with_legacy_settings
 
 
 def results_dir() -> Path:
-    """``$MKD_RESULTS_DIR``, else ``results/`` at the repository root."""
-    env = os.environ.get("MKD_RESULTS_DIR")
-    return Path(env) if env else REPO_ROOT / "results"
+    """``$MKD_RESULTS_DIR``, else ``results/`` in the current folder (the book's store, the
+    repository's ``results/``, is named by the book: ``book/_config.yml``)."""
+    return work_dir("MKD_RESULTS_DIR", "results")
 
 
 def publish(

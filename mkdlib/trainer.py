@@ -43,7 +43,7 @@ from .checkpoint import (
 from .config import Config, ConfigError, resolve, resolve_encoder_weights, save_config
 from .data import DataBundle, LabeledDataset, SeededInfiniteSampler, UnlabeledDataset, prepare_data
 from .evaluate import evaluate
-from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl, work_dir
 from .methods import Method, build_method
 from .registry import METHOD_INFO
 from .runs import (
@@ -55,7 +55,7 @@ from .runs import (
     sample_predictions,
     val_loader,
 )
-from .runtime import Runtime, StopRequest, batch_to_device, environment_record, repo_root, setup_runtime
+from .runtime import Runtime, StopRequest, batch_to_device, environment_record, setup_runtime
 
 # re-exported: the public names and the ones tests and bench use
 __all__ = [
@@ -93,7 +93,8 @@ class RunResult:
 
 
 def default_run_dir(cfg: Config) -> Path:
-    return Path(os.environ.get("MKD_RUNS_DIR", repo_root() / "runs")) / cfg.key()
+    """``$MKD_RUNS_DIR/<key>``, else ``runs/<key>`` in the current folder."""
+    return work_dir("MKD_RUNS_DIR", "runs") / cfg.key()
 
 
 # --------------------------------------------------------------------------- pieces

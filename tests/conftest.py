@@ -7,10 +7,15 @@ import shutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+# booktools/ (the book's build, publishing, README blocks) and bench/ live beside mkdlib, not in it
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -103,8 +108,8 @@ def _tiny_cfg(data_root, **kw):
 def built_book(tiny_data_root, tmp_path_factory):
     """Execute every notebook on the tiny dataset with a private results store, build the HTML
     (shared by the notebook tests and the browser check)."""
+    from booktools import build as book
     from mkdlib import train
-    from mkdlib.report import book
 
     tmp = tmp_path_factory.mktemp("book")
     with pytest.MonkeyPatch.context() as mp:  # the kernels inherit these

@@ -95,6 +95,99 @@ def test_layers_point_down():
                 assert not bad, f"{mod} imports {bad}, a layer above it"
 
 
+# --------------------------------------------------------------------------- the library and the book's tools
+BOOKTOOLS = PACKAGE.parent / "booktools"
+#: what only the book's machinery and the tests use: never imported by the library
+BOOK_ONLY = (
+    "booktools",
+    "tests",
+    "conftest",
+    "browser_check",
+    "selenium",
+    "papermill",
+    "ghp_import",
+    "sphinx",
+    "nbformat",
+)
+
+
+def imported_names(source: str) -> set[str]:
+    """Top-level names of every module ``source`` imports, in functions too (relative imports left out)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_library_never_imports_the_books_tools():
+    """Imports run one way: the book's tools (booktools/, tests/browser_check.py) import mkdlib,
+    mkdlib imports none of them, nor the libraries only they need (selenium, papermill, ghp-import,
+    sphinx, nbformat)."""
+    bad = {
+        str(p.relative_to(PACKAGE.parent)): sorted(imported_names(p.read_text()) & set(BOOK_ONLY))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+    bad = {k: v for k, v in bad.items() if v}
+    assert not bad, f"mkdlib imports the book's tools or their libraries: {bad}"
+    tools = {p.name: imported_names(p.read_text()) for p in BOOKTOOLS.glob("*.py")}
+    assert {"build.py", "publish.py", "readme.py", "sphinx_ext.py"} <= set(tools)
+    assert "mkdlib" in tools["build.py"] | tools["readme.py"]  # the other way is allowed, and used
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    assert 'include = ["mkdlib*"]' in pyproject  # the wheel is mkdlib alone: booktools is not installed
+
+
+def test_the_one_way_check_sees_a_forbidden_import():  # the check itself can fail
+    source = "import os\ndef f():\n    import papermill as pm\n    from booktools.build import build\nfrom . import x\n"
+    assert imported_names(source) & set(BOOK_ONLY) == {"papermill", "booktools"}
+
+
+#: what trains: modules, and functions of other modules, the report layer must not import
+TRAINING_MODULES = ("mkdlib.trainer", "mkdlib.parallel", "mkdlib.pretrain")
+TRAINING_FUNCTIONS = {"train", "trace", "run_grids", "run_missing", "short_run", "pretrain"}
+#: the one exception: the explorer's "train" button (a short run, through mkdlib.experiments)
+REPORT_MAY_TRAIN = {("mkdlib.report.explorer", "short_run")}
+
+
+def training_imports(module: str, source: str) -> list[str]:
+    """What ``module`` (a module of mkdlib) imports that trains: a training module, or a training
+    function of another module, anywhere in its source."""
+    package = module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith(TRAINING_MODULES)]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            source_module = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names:
+                full = f"{source_module}.{a.name}"
+                if source_module.startswith(TRAINING_MODULES) or full.startswith(TRAINING_MODULES):
+                    found.append(full)
+                elif a.name in TRAINING_FUNCTIONS and (module, a.name) not in REPORT_MAY_TRAIN:
+                    found.append(full)
+    return found
+
+
+def test_the_report_layer_trains_nothing():
+    """The report reads what training stored: the collapse traces are computed by mkdlib.traces
+    (beside the experiment grids), never by a module of mkdlib.report."""
+    bad = {
+        m: found
+        for m, p in sorted({_module_name(p): p for p in (PACKAGE / "report").rglob("*.py")}.items())
+        if (found := training_imports(m, p.read_text()))
+    }
+    assert not bad, f"the report layer imports what trains: {bad}"
+
+
+def test_the_training_import_check_finds_one():  # the check itself can fail
+    source = "from ..traces import TRACED_STARTS, trace\ndef f():\n    from ..trainer import train\n"
+    assert training_imports("mkdlib.report.collapse", source) == ["mkdlib.traces.trace", "mkdlib.trainer.train"]
+    assert training_imports("mkdlib.report.explorer", "from ..experiments import short_run\n") == []
+
+
 # --------------------------------------------------------------------------- datasets: one registry
 DATA_PACKAGE = PACKAGE / "data"
 BENCH = PACKAGE.parent / "bench"

@@ -1,5 +1,5 @@
 """The book in a real browser: headless Chromium opens every page at 1,280 px, offline, and fails
-on what a reader would meet (mkdlib.report.browser_check). The book checked is the one the
+on what a reader would meet (tests/browser_check.py). The book checked is the one the
 notebook tests build (the built_book fixture: every notebook executed on the tiny dataset); the
 full book in book/_build/html is checked too when it has been built (make book)."""
 
@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import browser_check as bc
 import pytest
-
-from mkdlib.report import browser_check as bc
 
 REPO = Path(__file__).resolve().parents[1]
 

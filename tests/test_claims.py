@@ -191,7 +191,7 @@ def test_tidy_runs_has_a_row_per_evaluation(tmp_path):
 def test_book_config_is_stamped_and_launch_buttons_follow_the_remote(tmp_path, monkeypatch):
     import yaml
 
-    from mkdlib.report import book
+    from booktools import build as book
 
     (tmp_path / "_config.yml").write_text("title: t\nhtml:\n  use_repository_button: false\n")
     monkeypatch.setattr(book, "git", lambda *a: None)  # no remote, no commit

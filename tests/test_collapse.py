@@ -1,5 +1,6 @@
-"""The collapse traces (mkdlib.report.collapse): what they score, and that scoring on batch
-statistics never touches a network's running statistics."""
+"""The collapse traces: what they score and store (mkdlib.traces, beside the experiment grids),
+that scoring on batch statistics never touches a network's running statistics, and what the
+report reads from them (mkdlib.report.collapse)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import json
 import pandas as pd
 import torch
 
-from mkdlib import resolve
+from mkdlib import resolve, traces
 from mkdlib.report import collapse
 
 
 def test_batch_statistics_scoring_leaves_running_statistics_alone():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4))
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    copy = collapse.with_batch_statistics(net)
+    copy = traces.with_batch_statistics(net)
     copy(torch.randn(4, 3, 8, 8) * 5 + 3)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     stats = ("1.running_mean", "1.running_var")  # momentum 0: the copy's statistics stay too
@@ -26,10 +27,10 @@ def test_batch_statistics_scoring_leaves_running_statistics_alone():
 
 def test_trace_scores_student_and_teacher_on_three_subsets_in_both_modes(tiny_config, tmp_path, monkeypatch):
     cfg = resolve(tiny_config(method="mkd", strong_aug=False, feature_aug=False, iters=6))
-    df = collapse.trace(cfg, at=(2, 4), run_dir=tmp_path / "trace")
+    df = traces.trace(cfg, at=(2, 4), run_dir=tmp_path / "trace")
     assert len(df) == 2 * 2 * 2 * 3
     assert set(df["network"]) == {"student 1", "teacher 1"} and set(df["bn"]) == {"eval", "batch"}
-    assert set(df["subset"]) == set(collapse.SUBSETS) and set(df["iteration"]) == {2, 4}
+    assert set(df["subset"]) == set(traces.SUBSETS) and set(df["iteration"]) == {2, 4}
     assert df["miou"].between(0, 100).all() and df["top_share"].between(0, 100).all()
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("*/result.json"))
 

@@ -283,14 +283,14 @@ def test_every_config_field_has_a_one_line_help_in_a_known_section():
 def test_paper_vs_code_tables_are_generated_from_the_registry_and_the_store(monkeypatch):
     """book/paper-vs-code.md's source table and departures table are the generated blocks
     (mkdlib.report.departures), and every setting added since the store began is listed."""
+    from booktools import readme
     from mkdlib.registry import ADDED_SETTINGS, SOURCES
-    from mkdlib.report import readme
 
     monkeypatch.delenv("MKD_RESULTS_DIR")  # the departures block reads the repository's own store
     assert readme.blocks_in(readme.PAPER_VS_CODE) == ["sources", "departures"]
     for name in ("sources", "departures"):
         assert readme.readme_block(name, path=readme.PAPER_VS_CODE) == readme.summary_markdown(name), (
-            f"book/paper-vs-code.md's {name} block is stale: run python -m mkdlib.report.readme {name} --update"
+            f"book/paper-vs-code.md's {name} block is stale: run python -m booktools.readme {name} --update"
         )
     listed = {s.field for s in SOURCES}
     assert set(ADDED_SETTINGS) - {"cps_target_bn"} <= listed  # (CPS + CutMix's own: README, the book)

@@ -161,7 +161,7 @@ def test_a_dry_run_refuses_to_write_into_bench_results(capsys):
 
 
 def test_the_books_gpu_page_shows_the_committed_index(tmp_path):
-    from mkdlib.report.book import GPU_RECORDS_INDEX, copy_gpu_records
+    from booktools.build import GPU_RECORDS_INDEX, copy_gpu_records
 
     assert GPU_RECORDS_INDEX == gpu_check.RESULTS_DIR / gpu_check.INDEX_NAME
     assert copy_gpu_records(tmp_path).read_text() == GPU_RECORDS_INDEX.read_text()

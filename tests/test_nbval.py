@@ -1,5 +1,5 @@
 """The numbers the book prints are pinned by nbval: the chapters that the last book build executed
-(``book/chapters/``, written by :func:`mkdlib.report.book.execute_all`) are executed again and every
+(``book/chapters/``, written by :func:`booktools.build.execute_all`) are executed again and every
 text output compared with the stored one, after ``tests/nbval_sanitize.cfg`` has masked what
 legitimately differs between two executions (plotly div ids, pandas Styler ids, dates, clock and
 elapsed times, absolute paths, commit hashes, memory addresses, progress bars). A change to the
@@ -13,8 +13,8 @@ cell (``nbval-ignore-output``: a widget has no output to compare without a brows
 training chapter when the build trained a run in it (its second execution finds the run stored and
 says so instead). The same command by hand::
 
-    cd book/chapters && ../../.venv/bin/python -m pytest --nbval --nbval-current-env \\
-        --nbval-sanitize-with ../../tests/nbval_sanitize.cfg -p no:cacheprovider *.ipynb
+    make nbval   # = in book/chapters, with the book's folders (book/_config.yml) in MKD_*_DIR:
+                 #   python -m pytest --nbval --nbval-current-env --nbval-sanitize-with ... *.ipynb
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def test_trained_during_build_reads_the_training_chapter(tmp_path):
 
 @pytest.mark.slow
 def test_executed_chapters_reproduce_every_printed_number():
-    from mkdlib.report.book import NOTEBOOKS
+    from booktools.build import NOTEBOOKS
 
     chapters = [CHAPTERS / f"{n}.ipynb" for n in NOTEBOOKS if (CHAPTERS / f"{n}.ipynb").is_file()]
     if not chapters:
@@ -128,8 +128,11 @@ def test_executed_chapters_reproduce_every_printed_number():
     stale = [p.stem for p in chapters if code_cells(p) != code_cells(REPO / "notebooks" / p.name)]
     assert not stale, f"chapters older than their notebooks: {stale}; rebuild the book (`make book`)"
     checked = [p for p in chapters if not (p.stem == "03_train" and trained_during_build(p))]
+    from booktools import DIR_VARIABLES, book_dirs
+
     env = {k: v for k, v in os.environ.items() if k not in STORE_ENV}
-    env.update({k: v for k, v in STORE_ENV.items() if v is not None})
+    book = {DIR_VARIABLES[name]: str(path) for name, path in book_dirs().items()}  # what `make book` used
+    env.update({k: v or book[k] for k, v in STORE_ENV.items()})
     env.update({"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
     cmd = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE)]
     cmd += ["-p", "no:cacheprovider", "-q", "--color=no", *(p.name for p in checked)]

@@ -30,7 +30,7 @@ def _chapter_title(name: str) -> str:
 
 @pytest.mark.slow
 def test_every_chapter_is_in_the_html(built_book):
-    from mkdlib.report.book import NOTEBOOKS
+    from booktools.build import NOTEBOOKS
 
     html = built_book["html"]
     assert "chapters/intro.html" in (html / "index.html").read_text()  # the book opens on the intro
@@ -89,7 +89,7 @@ def test_figures_are_real_image_files(built_book):
 def test_train_notebook_stores_its_run_and_then_reuses_it(built_book):
     import nbformat
 
-    from mkdlib.report.book import execute_notebook
+    from booktools.build import execute_notebook
     from mkdlib.results import is_done, load_result
 
     key, tmp = built_book["mkd_key"], built_book["tmp"]
@@ -353,8 +353,8 @@ def test_predictions_by_id_reads_both_layouts():
 
 def test_train_parameters_reproduce_the_config_key():
     """What 04_tables passes to 03_train (run_missing) resolves to the same results key."""
-    from mkdlib.experiments import grid
-    from mkdlib.report.book import train_config, train_parameters
+    from booktools.build import train_parameters
+    from mkdlib.experiments import grid, train_config
 
     for cfg in (grid("ablation")[3], grid("beta")[0], grid("headline_6seeds")[-1], *grid("diagnosis")):
         params = json.loads(json.dumps(train_parameters(cfg)))  # as papermill passes them
@@ -446,7 +446,7 @@ def test_equations_are_rendered_maths_next_to_the_functions_that_compute_them(bu
 def test_no_progress_widgets_or_machine_paths_in_the_book(built_book):
     import nbformat
 
-    from mkdlib.report.book import NOTEBOOKS, WIDGET_VIEW
+    from booktools.build import NOTEBOOKS, WIDGET_VIEW
 
     for name in NOTEBOOKS:
         nb = nbformat.read(built_book["chapters"] / f"{name}.ipynb", as_version=4)

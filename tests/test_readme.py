@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from conftest import store_result
 
+from booktools import readme
 from mkdlib import experiments
-from mkdlib.report import readme
 
 
 def test_readme_results_block_matches_the_results_store(monkeypatch):
     monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's own store, not the test's empty one
     assert readme.readme_block("calibration") == readme.summary_markdown("calibration"), (
-        "README.md's results block is stale: run python -m mkdlib.report.readme calibration --update"
+        "README.md's results block is stale: run python -m booktools.readme calibration --update"
     )
 
 
@@ -23,7 +23,7 @@ def test_every_readme_results_block_matches_the_results_store(monkeypatch):
     assert "calibration" in names and "headline" in names
     for name in names:
         assert readme.readme_block(name) == readme.summary_markdown(name), (
-            f"README.md's {name} block is stale: run python -m mkdlib.report.readme {name} --update"
+            f"README.md's {name} block is stale: run python -m booktools.readme {name} --update"
         )
 
 

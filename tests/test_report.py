@@ -374,8 +374,8 @@ def _git(*args, cwd=None):
 
 
 def test_publish_pushes_every_page_to_gh_pages_of_a_bare_repository(tmp_path, monkeypatch):
-    from mkdlib.report import publish
-    from mkdlib.report.book import NOTEBOOKS
+    from booktools import publish
+    from booktools.build import NOTEBOOKS
 
     for k, v in {
         "GIT_AUTHOR_NAME": "t",
@@ -411,7 +411,7 @@ def test_publish_pushes_every_page_to_gh_pages_of_a_bare_repository(tmp_path, mo
 
 
 def test_publish_refuses_a_book_that_is_not_built(tmp_path, capsys):
-    from mkdlib.report import publish
+    from booktools import publish
 
     assert publish.main(["--html", str(tmp_path / "nothing"), "--repo", str(REPO), "--no-push"]) == 1
     assert "build the book first" in capsys.readouterr().err
@@ -419,7 +419,7 @@ def test_publish_refuses_a_book_that_is_not_built(tmp_path, capsys):
 
 def test_make_publish_and_the_workflow_run_the_publish_and_build_steps():
     makefile = (REPO / "Makefile").read_text()
-    assert "publish:" in makefile and "-m mkdlib.report.publish" in makefile
+    assert "publish:" in makefile and "-m booktools.publish" in makefile
     workflow = (REPO / ".github" / "workflows" / "book.yml").read_text()
     assert "branches: [main]" in workflow and "make book" in workflow and "deploy-pages" in workflow
     assert "ghp-import" in (REPO / "pyproject.toml").read_text() and "plotly" in (REPO / "pyproject.toml").read_text()
@@ -430,7 +430,7 @@ def test_strip_widgets_removes_widget_outputs_and_state(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from mkdlib.report.book import WIDGET_VIEW, strip_widgets
+    from booktools.build import WIDGET_VIEW, strip_widgets
 
     nb = new_notebook(
         cells=[
@@ -455,7 +455,7 @@ def test_injected_parameters_are_hidden_from_the_book(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from mkdlib.report.book import hide_injected_parameters
+    from booktools.build import hide_injected_parameters
 
     cell = new_code_cell('data_root = "/some/machine/path"')
     cell.metadata["tags"] = ["injected-parameters"]
@@ -469,7 +469,7 @@ def test_injected_parameters_are_hidden_from_the_book(tmp_path):
 def test_sphinx_extension_keeps_each_script_once_in_place():
     from sphinx.builders.html._assets import _JavaScript
 
-    from mkdlib.report.sphinx_ext import _page_context
+    from booktools.sphinx_ext import _page_context
 
     scripts = [_JavaScript(None, body="const A = 1"), _JavaScript("x.js"), _JavaScript("", body="const A = 1")]
     ctx = {"script_files": scripts}
@@ -481,6 +481,8 @@ def test_sphinx_extension_keeps_each_script_once_in_place():
 def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
     from mkdlib.report.viz import display_path
 
+    assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
+    monkeypatch.setenv("MKD_DATA_DIR", str(REPO / "data"))  # the book's build names the repository's folders
     assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
     monkeypatch.setenv("MKD_DATA_DIR", str(tmp_path))
     assert display_path(tmp_path / "synthetic") == "$MKD_DATA_DIR/synthetic"

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..io import REPO_ROOT
+from ..io import work_dir
 from .datasets import DatasetError, SegmentationFolder
 from .palette import IGNORE_INDEX
 from .splits import Split
 
 
 def data_dir() -> Path:
-    """Root for datasets: ``$MKD_DATA_DIR``, else ``data/`` at the repository root."""
-    env = os.environ.get("MKD_DATA_DIR")
-    return Path(env) if env else REPO_ROOT / "data"
+    """Root for datasets: ``$MKD_DATA_DIR``, else ``data/`` in the current folder."""
+    return work_dir("MKD_DATA_DIR", "data")
 
 
 @dataclass

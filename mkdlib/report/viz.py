@@ -52,18 +52,19 @@ def show(fig: Figure | None = None) -> None:
 
 def display_path(path: str | Path) -> str:
     """A path as the book prints it: relative to the repository, or under ``$MKD_DATA_DIR`` /
-    ``$MKD_RESULTS_DIR`` by that name, never the building machine's absolute path."""
+    ``$MKD_RESULTS_DIR`` by that name, never the building machine's absolute path. (The book's
+    build names the repository's folders in those variables: the repository's name comes first.)"""
     import os
 
+    from ..io import REPO_ROOT as repo
+
     path = Path(path).resolve()
+    if path.is_relative_to(repo):
+        return str(path.relative_to(repo))
     for env in ("MKD_DATA_DIR", "MKD_RESULTS_DIR", "MKD_RUNS_DIR"):
         root = os.environ.get(env)
         if root and path.is_relative_to(Path(root).resolve()):
             return str(Path(f"${env}") / path.relative_to(Path(root).resolve()))
-    from ..io import REPO_ROOT as repo
-
-    if path.is_relative_to(repo):
-        return str(path.relative_to(repo))
     return f"<outside the repository>/{path.name}"
 
 

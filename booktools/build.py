@@ -1,15 +1,16 @@
 """Build the book: execute the notebooks with papermill, then render them with jupyter-book.
 
-    python -m mkdlib.report.book                # execute every notebook, build book/_build/html (-W)
-    python -m mkdlib.report.book --recompute    # first train every grid config missing from the store
-    python -m mkdlib.report.book --only 03_train --no-html
-    python -m mkdlib.report.book --html-only    # jupyter-book over the chapters already executed
+    python -m booktools.build                # execute every notebook, build book/_build/html (-W)
+    python -m booktools.build --recompute    # first train every grid config missing from the store
+    python -m booktools.build --only 03_train --no-html
+    python -m booktools.build --html-only    # jupyter-book over the chapters already executed
 
 The notebooks in ``notebooks/`` are the sources (committed without outputs); their executed
 copies go to ``book/chapters/`` (not committed) and jupyter-book renders those without executing
-again. Tables and figures read the results store (:mod:`mkdlib.results`), so a build with the
-committed results retrains nothing; ``--recompute`` sets ``run_missing=True`` in the tables
-notebook, which trains each missing grid config through the one grid runner (mkdlib.experiments).
+again. Tables and figures read the book's results store (the repository's ``results/``, named in
+``book/_config.yml``: :func:`booktools.use_book_dirs`), so a build with the committed results
+retrains nothing; ``--recompute`` sets ``run_missing=True`` in the tables notebook, which trains
+each missing grid config through the one grid runner (mkdlib.experiments).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-from ..io import REPO_ROOT as REPO
-from ..io import git, git_commit
+from mkdlib.experiments import train_config
+from mkdlib.io import git, git_commit
+
+from . import BOOK_DIR, REPO, use_book_dirs
 
 NOTEBOOKS_DIR = REPO / "notebooks"
-BOOK_DIR = REPO / "book"
 #: Book order; each is one chapter (``book/_toc.yml``; ``intro`` is the book's first page).
 NOTEBOOKS = (
     "intro",
@@ -56,6 +58,7 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
         raise BookError(f"notebook {source} does not exist; notebooks: {', '.join(NOTEBOOKS)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    use_book_dirs()  # the kernels read and write the book's folders (unless a caller named others)
     for k, v in KERNEL_ENV.items():  # the kernel inherits this process's environment
         os.environ.setdefault(k, v)
     try:
@@ -119,27 +122,9 @@ def strip_widgets(path: str | Path) -> int:
     return removed
 
 
-def train_config(
-    dataset: str = "synthetic", config: str | Path | None = None, config_overrides: dict | None = None, **fields
-):
-    """The resolved Config that ``03_train`` runs: the config file (by default the dataset's
-    ``default_config``, for the built-in dataset ``configs/synthetic/mkd.yaml``), then the named
-    fields that are not None, then ``config_overrides``. A relative config path may be given from
-    the repository root."""
-    from ..config import make_config, resolve
-    from ..data.registry import DATASET_INFO
-
-    entry = DATASET_INFO.get(dataset)  # None: resolve names the datasets there are
-    source = config or (entry.default_config if entry else None)
-    if source is not None and not Path(source).exists() and (REPO / source).exists():
-        source = REPO / source
-    values = {"dataset": dataset, **{k: v for k, v in fields.items() if v is not None}, **dict(config_overrides or {})}
-    return resolve(make_config(source, **values))
-
-
 def train_parameters(cfg) -> dict:
     """Papermill parameters under which ``03_train`` trains exactly ``cfg`` (same results key)."""
-    from ..config import Config
+    from mkdlib.config import Config
 
     fields = {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY}
     return {
@@ -150,18 +135,6 @@ def train_parameters(cfg) -> dict:
         "iters": cfg.iters,
         "config_overrides": fields,
     }
-
-
-def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool = True) -> list[str]:
-    """Train every config of ``grids`` (default: all) not yet in the results store, through the one
-    grid runner (:func:`mkdlib.experiments.run_grids`); returns the keys now stored."""
-    from ..experiments import GRIDS, grid_configs, run_grids
-    from ..results import is_done
-
-    names = list(grids or GRIDS)
-    before = {c.key() for c in grid_configs(names) if is_done(c.key())}
-    run_grids(names, threads, progress=progress, say=lambda m: print(f"[run_missing] {m}", flush=True))
-    return [c.key() for c in grid_configs(names) if is_done(c.key()) and c.key() not in before]
 
 
 def execute_all(
@@ -270,8 +243,8 @@ def stamped_config(book_dir: Path) -> Path:
 def write_downloads(book_dir: Path) -> list[Path]:
     """The numbers behind the book as CSV files in ``<book_dir>/downloads`` (linked from the
     citing page): every stored run, one row per evaluation, and the claims table."""
-    from ..results import tidy_runs
-    from .claims import claims_table
+    from mkdlib.report.claims import claims_table
+    from mkdlib.results import tidy_runs
 
     out = Path(book_dir) / "downloads"
     out.mkdir(parents=True, exist_ok=True)
@@ -285,6 +258,7 @@ def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True)
     """``jupyter-book build`` (notebooks are not re-executed: ``execute_notebooks: off``), with the
     build stamp in every page's footer (:func:`stamped_config`)."""
     book_dir = Path(book_dir)
+    use_book_dirs(book_dir)
     copy_gpu_records(book_dir)
     write_downloads(book_dir)
     exe = Path(sys.executable).parent / "jupyter-book"
@@ -293,7 +267,9 @@ def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True)
     if warnings_as_errors:
         cmd += ["-W", "-n", "--keep-going"]
     print(f"[book] {' '.join(cmd)}", flush=True)
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    # booktools.sphinx_ext (book/_config.yml) is imported by jupyter-book from the repository
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         log = (res.stdout + res.stderr)[-4000:]
         raise BookError(f"jupyter-book build failed (exit {res.returncode}); last output:\n{log}")
@@ -312,11 +288,12 @@ def build(
 ) -> Path:
     """Execute every notebook into ``<book_dir>/chapters`` and build the HTML; returns its folder."""
     t0 = time.perf_counter()
+    use_book_dirs(book_dir)
     parameters = {k: dict(v) for k, v in (parameters or {}).items()}
     if recompute:
         parameters.setdefault("04_tables", {})["run_missing"] = True
     if "03_train" not in parameters and not recompute:
-        from ..results import is_done
+        from mkdlib.results import is_done
 
         if not is_done(train_config().key()):  # the headline MKD run is not stored: a short one instead
             print(
@@ -333,7 +310,7 @@ def build(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m mkdlib.report.book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m booktools.build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
         "--recompute",

@@ -1,8 +1,9 @@
-"""A small Sphinx extension for the book (``book/_config.yml``: ``sphinx.extra_extensions``).
+"""A small Sphinx extension for the book (``book/_config.yml``: ``sphinx.extra_extensions``;
+``make book`` puts the repository on jupyter-book's path).
 
 It fixes what a reader's browser reports on every page of a Jupyter Book 1.x build with
 Sphinx 7 and sphinx-book-theme 1.x, so that the book's browser check
-(:mod:`mkdlib.report.browser_check`) can fail on *any* console error:
+(``tests/browser_check.py``) can fail on *any* console error:
 
 * jupyter-book registers sphinx-thebe and sphinx-togglebutton twice, so their inline scripts
   appear twice and the second ``const THEBE_JS_URL`` is a ``SyntaxError``: identical scripts are

@@ -1,9 +1,9 @@
 """Publish the built book: push ``book/_build/html`` to the ``gh-pages`` branch (ghp-import, the
 Jupyter Book 1.x convention), from where GitHub Pages serves it.
 
-    make publish                                   # = python -m mkdlib.report.publish
-    python -m mkdlib.report.publish --remote origin --branch gh-pages
-    python -m mkdlib.report.publish --no-push      # commit to the local gh-pages branch only
+    make publish                              # = python -m booktools.publish
+    python -m booktools.publish --remote origin --branch gh-pages
+    python -m booktools.publish --no-push     # commit to the local gh-pages branch only
 
 The branch gets exactly the HTML tree plus ``.nojekyll`` (GitHub Pages would otherwise hide the
 ``_static`` and ``_images`` folders), as one new commit on top of the branch. The HTML must exist
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .book import BOOK_DIR, REPO
+from . import BOOK_DIR, REPO
 
 HTML_DIR = BOOK_DIR / "_build" / "html"
 
@@ -73,7 +73,7 @@ def publish(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m mkdlib.report.publish",
+        prog="python -m booktools.publish",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

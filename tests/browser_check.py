@@ -1,8 +1,8 @@
 """Open every page of the built book in headless Chromium, as a reader at 1,280 px would, and list
 what is wrong with it.
 
-    python -m mkdlib.report.browser_check                    # book/_build/html
-    python -m mkdlib.report.browser_check DIR --screenshots shots/ --lengths
+    python tests/browser_check.py                    # book/_build/html (make browser-check)
+    python tests/browser_check.py DIR --screenshots shots/ --lengths
 
 A page fails on:
 
@@ -48,8 +48,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import REPO_ROOT as REPO
-
+#: the repository: the book checked by default, and the machine path no page may show
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_HTML = REPO / "book" / "_build" / "html"
 #: the reader's screen: the window every page is opened in, and the unit of a page's length
 WIDTH, HEIGHT = 1280, 900
@@ -383,7 +383,7 @@ def check(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m mkdlib.report.browser_check",
+        prog="python tests/browser_check.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

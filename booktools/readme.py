@@ -1,9 +1,10 @@
-"""The README's results blocks: each grid's runs summarised from the results store, matched by the
-book's one rule (:func:`mkdlib.report.store.stored_key`), and written between the README's
+"""The README's results blocks: each grid's runs summarised from the book's results store (the
+repository's ``results/``, :func:`booktools.book_store`), matched by the book's one rule
+(:func:`mkdlib.report.store.stored_key`), and written between the README's
 ``<!-- results:<grid> -->`` markers (a test checks that they equal the store's summary).
 
-    python -m mkdlib.report.readme calibration headline          # print the grids' tables
-    python -m mkdlib.report.readme calibration headline --update # write them into README.md
+    python -m booktools.readme calibration headline          # print the grids' tables
+    python -m booktools.readme calibration headline --update # write them into README.md
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import statistics
 import sys
 from pathlib import Path
 
-from ..config import make_config, resolve
-from ..experiments import grid_configs, setting_label
-from ..io import REPO_ROOT, atomic_write_text
-from .store import seed_free_key, stored_key, stored_result
+from mkdlib.config import make_config, resolve
+from mkdlib.experiments import grid_configs, setting_label
+from mkdlib.io import atomic_write_text
+from mkdlib.report.store import seed_free_key, stored_key, stored_result
 
-README = REPO_ROOT / "README.md"
+from . import REPO, book_store
+
+README = REPO / "README.md"
 #: generated blocks that are no grid's results: name -> (the text's maker, the files that carry it)
-PAPER_VS_CODE = REPO_ROOT / "book" / "paper-vs-code.md"
+PAPER_VS_CODE = REPO / "book" / "paper-vs-code.md"
 TEXT_BLOCKS = {
     "departures": ("departures_markdown", (README, PAPER_VS_CODE)),
     "sources": ("sources_markdown", (PAPER_VS_CODE,)),
@@ -29,7 +32,9 @@ TEXT_BLOCKS = {
 
 def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
     """One row per config of a grid with its seeds pooled: what ran, labels, seeds stored / planned,
-    final mIoU mean and sd (%), CPU minutes per run. Read from the results store, never typed."""
+    final mIoU mean and sd (%), CPU minutes per run. Read from the results store at ``root``
+    (default: :func:`booktools.book_store`), never typed."""
+    root = book_store() if root is None else root
     groups: dict[str, dict] = {}
     for cfg in grid_configs([name]):
         g = groups.setdefault(
@@ -68,9 +73,9 @@ def summary_markdown(name: str, root: str | Path | None = None) -> str:
     """:func:`summary_rows` as a markdown table (the README's results block is this text); a text
     block (:data:`TEXT_BLOCKS`) is its maker's text."""
     if name in TEXT_BLOCKS:
-        from . import departures
+        from mkdlib.report import departures
 
-        return getattr(departures, TEXT_BLOCKS[name][0])(root)
+        return getattr(departures, TEXT_BLOCKS[name][0])(book_store() if root is None else root)
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
     for r in summary_rows(name, root):
         miou = (
@@ -117,7 +122,7 @@ def update_readme(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mkdlib.report.readme", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m booktools.readme", description=__doc__)
     p.add_argument("grids", nargs="*", default=["calibration"])
     p.add_argument("--update", action="store_true", help="write the tables into README.md's blocks")
     args = p.parse_args(argv)
