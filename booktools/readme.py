@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from mkdlib.config import make_config, resolve
-from mkdlib.experiments import grid_configs, setting_label
+from mkdlib.experiments import grid_configs, setting_label, uses_legacy_preset
 from mkdlib.io import atomic_write_text
 from mkdlib.report.store import seed_free_key, stored_key, stored_result
 
@@ -42,7 +42,8 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
             {
                 "run": cfg.run_name(),
                 "labels": cfg.split,
-                "setting": setting_label(cfg),
+                "setting": setting_label(cfg)
+                + ("; preset before the headline's change" if uses_legacy_preset(cfg) else ""),
                 "planned": 0,
                 "miou": [],
                 "minutes": [],

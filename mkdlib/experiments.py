@@ -349,13 +349,28 @@ def run_grids(
     return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
 
 
+def uses_legacy_preset(cfg: Config) -> bool:
+    """Whether ``cfg`` was made with its method's preset as set before the headline's change
+    (:data:`LEGACY_PRESETS`): a run of a grid stored then, superseded where the preset changed."""
+    pinned = LEGACY_PRESETS.get(cfg.method, {})
+    if not pinned:
+        return False
+    now = resolve(base_config(method=cfg.method, **cfg.switches()))
+    changed = {k: v for k, v in pinned.items() if getattr(now, k) != v}
+    return bool(changed) and all(getattr(cfg, k) == v for k, v in changed.items())
+
+
 def setting_label(cfg: Config) -> str:
     """The fields of a grid config that differ from its method's default config at its split
-    ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart."""
-    base = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
+    ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart. A
+    config on its method's preset as set before the headline's change (:func:`uses_legacy_preset`)
+    is compared with that preset: its grid's default then (the README marks such rows)."""
+    legacy_fields = LEGACY_PRESETS.get(cfg.method, {}) if uses_legacy_preset(cfg) else {}
+    ref = dict(method=cfg.method, split=cfg.split, seed=cfg.seed, **legacy_fields)
+    base = resolve(base_config(**ref)).to_dict()
     # settings that cannot act with cfg's switches (resolve() gives them their legacy value, e.g.
     # fa_on_sup without feature aug) are compared with the default at those switches: not labelled
-    same_switches = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed, **cfg.switches())).to_dict()
+    same_switches = resolve(base_config(**ref, **cfg.switches())).to_dict()
     return ", ".join(
         f"{k}={v}"
         for k, v in cfg.to_dict().items()

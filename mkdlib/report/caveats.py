@@ -66,6 +66,7 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
             "(positive: still rising at the end)",
             "",
         ),
+        ("departures", departures_text(root), "Algorithm 1, and the authors' release where it is silent"),
         (
             "what it can say",
             "the direction and size of each effect on this benchmark (per-seed differences, 95 % interval, the "
@@ -74,6 +75,13 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
             "",
         ),
     ]
+
+
+def departures_text(root: str | Path | None = None) -> str:
+    """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.departures)."""
+    from .departures import departures_sentence
+
+    return departures_sentence(root).replace("`", "") + " The paper-vs-code page lists each with its screen."
 
 
 def caveats_html(root: str | Path | None = None) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import Config, base_config, resolve
+from ..config import Config, resolve
 from ..results import load_predictions
 from . import stats
 from .display import count
@@ -210,7 +210,11 @@ def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
 
 
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
-    return resolve(base_config(**{"split": split, **fields}, seed=seed))
+    """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
+    settings from before the headline's change (mkdlib.experiments.legacy)."""
+    from ..experiments import legacy
+
+    return resolve(legacy(**{"split": split, **fields}, seed=seed))
 
 
 def supervised_reference(
@@ -299,14 +303,7 @@ def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
     """The headline claims as the superseded 6-seed headline measured them (one labeled split, the
     validation set that also chose the presets; grid ``headline_6seeds``, with the presets' old
     settings), judged by today's rule: kept beside the decisive headline until it is complete."""
-    from ..experiments import LEGACY_PRESETS
-
-    old = []
-    for c in claims():
-        if c.protocol != TEST:
-            continue
-        a, b = ({**LEGACY_PRESETS.get(x["method"], {}), **x} for x in (c.a, c.b))
-        old.append(Claim(c.claim, c.source, c.paper, a, b, VALIDATION))
+    old = [Claim(c.claim, c.source, c.paper, c.a, c.b, VALIDATION) for c in claims() if c.protocol == TEST]
     return _compare(old, _store(root), stats.verdict).drop(columns=["scored on"])
 
 
@@ -333,7 +330,14 @@ def _pooled(found: list, store: Store) -> tuple[float | None, int]:
     """The spread a one-pair comparison borrows: per-seed differences of the comparisons with 2 or
     more pairs and no collapsed run, and of the paired baselines (supervised, mean teacher, CPS +
     CutMix: they carry it while the claims have too few pairs)."""
-    groups = [[a["score"] - b["score"] for a, b in ps] for _, ps, col in found if not col and len(ps) >= 2]
+    groups = [
+        [a["score"] - b["score"] for a, b in ps]
+        for c, ps, col in found
+        if not col and len(ps) >= 2 and c.protocol == VALIDATION  # one-pair rows are validation's
+    ]
+    groups += [  # the superseded headline's comparisons: validation's paired spread while they stand
+        [a["score"] - b["score"] for a, b in pairs(store, c.a, c.b)] for c in claims() if c.protocol == TEST
+    ]
     groups += [[a["score"] - b["score"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
     return stats.pool_sd([g for g in groups if len(g) >= 2])
 
@@ -445,3 +449,35 @@ def findings_summary(table: pd.DataFrame) -> str:
             f"collapsed runs {r['collapsed A']} (A) and {r['collapsed B']} (B): {r['verdict']}."
         )
     return " ".join(out)
+
+
+def power_table(root: str | Path | None = None, seeds: int = 12) -> pd.DataFrame:
+    """The decisive headline's power calculation, written before its runs: for each of its claims,
+    the spread of per-seed differences the superseded headline measured (one labeled split; the
+    decisive one adds the split's variance, so its spread will be at least this), the smallest
+    effect ``seeds`` pairs detect at 80 % power, and the pairs needed to tell the paper's effect from
+    0 and from half of it."""
+    old = superseded_table(root).set_index("claim")
+    store, rows = _store(root), []
+    for c in claims():
+        if c.protocol != TEST or c.claim not in old.index:
+            continue
+        d = [x["score"] - y["score"] for x, y in pairs(store, c.a, c.b)]
+        sd = float(np.std(d, ddof=1)) if len(d) >= 2 else math.nan
+        rows.append(
+            {
+                "comparison": c.claim,
+                "paper effect": round(c.paper, 2),
+                "pairs measured": len(d),
+                "sd of paired differences": round(sd, 2) if math.isfinite(sd) else None,
+                f"detectable with {seeds} pairs": round(stats.detectable_effect(sd, seeds), 1)
+                if math.isfinite(sd)
+                else None,
+                f"interval half-width with {seeds} pairs": round(stats.half_width(sd, seeds), 1)
+                if math.isfinite(sd)
+                else None,
+                "pairs to tell it from 0": stats.seeds_needed(sd, c.paper),
+                "pairs to tell it from half of it": stats.seeds_needed(sd, c.paper / 2),
+            }
+        )
+    return pd.DataFrame(rows)

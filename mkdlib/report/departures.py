@@ -123,7 +123,7 @@ def departures_sentence(root: str | Path | None = None) -> str:
     t = departures_table(root)
     fields = t.groupby("field", sort=False)["decision"].agg(list)
     kept = [f for f, d in fields.items() if KEPT in d]
-    pending = [f for f, d in fields.items() if f not in kept and PENDING in d or "not screened" in d]
+    pending = [f for f, d in fields.items() if f not in kept and (PENDING in d or "not screened" in d)]
     followed = [f for f in fields.index if f not in kept and f not in pending]
     n = len(fields)
     parts = [

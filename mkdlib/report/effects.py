@@ -244,19 +244,41 @@ def verdict(root: str | Path | None = None) -> str:
             "noise to judge it against."
         )
     else:
-        real = judged != INCONCLUSIVE
+        real = effect.low > 0 or effect.high < 0  # the interval excludes 0
         second = (
             f"{baseline} is {effect.mean:+.1f} points ({interval_text(effect, detectable=False)}): "
             f"{'a real difference at this scale' if real else 'the two cannot be told apart'}."
         )
     outcome = {
-        REPRODUCED: "here that gain reproduces in direction",
+        REPRODUCED: "here that gain reproduces, its size within the interval",
+        stats.SMALLER: "here the gain is smaller than the paper's: the interval excludes it",
+        stats.LARGER: "here the gain is larger than the paper's",
         CONTRADICTED: "here MKD falls behind instead",
-        INCONCLUSIVE: "here the comparison is inconclusive",
+        INCONCLUSIVE: "here the comparison is inconclusive (the interval holds 0 and the paper's gain)",
+        stats.EXPLORATORY: f"here too few seeds are paired for a verdict (fewer than {stats.MIN_PAIRS})",
         NO_CHANGE_IN_PAPER: "here the two differ beyond the seed noise",
         "not yet run": "here it is not yet measured",
         COLLAPSED: "here a collapse stands in the way of the comparison",
     }[judged]
     if effect is not None and math.isfinite(effect.mde):
         outcome += f" (these {count(effect.pairs, 'pair')} detect {effect.mde:.1f} points or more at 80 % power)"
-    return f"{first} {second} {paper_sentence}; {outcome}."
+    return f"{headline_status(root)} {first} {second} {paper_sentence}; {outcome}."
+
+
+def headline_status(root: str | Path | None = None) -> str:
+    """Where the decisive headline stands (12 paired seeds, each its own labeled split, scored on the
+    held-out test set), and so which protocol the verdict after it reads: the superseded 6-seed
+    headline on the validation set until the decisive one is complete."""
+    from ..experiments import grid
+    from .store import stored_key
+
+    cfgs = grid("headline")
+    done = sum(stored_key(c, root) is not None for c in cfgs)
+    if done == len(cfgs):
+        return f"The decisive headline is complete ({len(cfgs)} runs on the held-out test set)."
+    return (
+        f"*The decisive headline (12 paired seeds, each with its own labeled split, scored on a held-out "
+        f"test set) has {done} of its {len(cfgs)} runs; until it is complete, what follows is the "
+        "superseded headline: 6 seeds of one labeled split, scored on the validation set that also chose the "
+        "presets (the tables chapter has both).*"
+    )

@@ -128,12 +128,14 @@ def _flag(value) -> str:
 def grid_command(cfg: Config) -> str:
     """The exact ``python -m mkdlib train`` command that trains ``cfg`` (same results key): the CPU
     default config, the method, split and seed, then every field that differs from that."""
-    ref = resolve(base_config(method=cfg.method, split=cfg.split, seed=cfg.seed)).to_dict()
-    extra = [
-        f"--{k.replace('_', '-')} {_flag(v)}"
-        for k, v in cfg.to_dict().items()
-        if k not in Config.RUNTIME_ONLY and v != ref[k]
-    ]
+    head = dict(method=cfg.method, split=cfg.split, seed=cfg.seed)
+    ref = resolve(base_config(**head)).to_dict()
+    fields = {k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != ref[k]}
+    # a field that equals the preset's here only because another field makes it inert there (a
+    # legacy teacher_dropout beside teacher_bn_train) is named too, until the command gives cfg's key
+    rebuilt = resolve(base_config(**head, **fields)).to_dict()
+    fields.update({k: v for k, v in cfg.to_dict().items() if k not in Config.RUNTIME_ONLY and v != rebuilt[k]})
+    extra = [f"--{k.replace('_', '-')} {_flag(v)}" for k, v in fields.items()]
     return " ".join([BUILT_IN_COMMAND, f"--method {cfg.method}", f"--split {cfg.split}", f"--seed {cfg.seed}", *extra])
 
 

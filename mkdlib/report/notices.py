@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import stats
 from .cells import OURS, PAPER
 from .display import count, short_label
 from .effects import (
@@ -131,9 +132,12 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
             f"{subject}{NO_RUNS.capitalize()} beyond the reference row, so no effect can be judged yet. {paper_text}"
         )
     phrase = {
-        REPRODUCED: "reproduced in the paper's direction",
+        REPRODUCED: "reproduced (the paper's direction, its size within the interval)",
+        stats.SMALLER: "smaller than the paper's (the interval excludes its effect)",
+        stats.LARGER: "larger than the paper's (same direction, the interval above its effect)",
         CONTRADICTED: "contradicted (against the paper's direction)",
-        INCONCLUSIVE: "inconclusive (the interval holds 0)",
+        INCONCLUSIVE: "inconclusive (the interval holds 0 and the paper's effect)",
+        stats.EXPLORATORY: f"exploratory (fewer than {stats.MIN_PAIRS} pairs: no verdict)",
         NO_CHANGE_IN_PAPER: "beyond the noise where the paper's row changes nothing",
         COLLAPSED: "collapsed (counted apart from effects)",
     }
@@ -176,10 +180,17 @@ def notice_effects(effects: pd.DataFrame) -> str:
         return f"{k} {one if k == 1 else many}"
 
     parts = [
-        n(REPRODUCED, "reproduces the paper's direction", "reproduce the paper's direction"),
+        n(REPRODUCED, "reproduces the paper's effect", "reproduce the paper's effect"),
         n(CONTRADICTED, "is contradicted (the opposite direction)", "are contradicted (the opposite direction)"),
         n(INCONCLUSIVE, "is inconclusive", "are inconclusive"),
     ]
+    for word, one, many in (
+        (stats.SMALLER, "is smaller than the paper's", "are smaller than the paper's"),
+        (stats.LARGER, "is larger than the paper's", "are larger than the paper's"),
+        (stats.EXPLORATORY, f"is exploratory (fewer than {stats.MIN_PAIRS} pairs)", "are exploratory"),
+    ):
+        if v.get(word, 0):
+            parts.append(n(word, one, many))
     if v.get(NO_CHANGE_IN_PAPER, 0):
         parts.append(n(NO_CHANGE_IN_PAPER, "changes", "change") + " beyond the noise where the paper shows no change")
     if v.get(COLLAPSED, 0):

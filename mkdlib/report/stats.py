@@ -90,6 +90,11 @@ def paired_effect(
     return PairedEffect(mean, mean - half, mean + half, detectable_effect(sd, n, df), n, sd, pooled, p)
 
 
+def half_width(sd: float, n: int, alpha: float = ALPHA) -> float:
+    """Half-width of the two-sided ``1 - alpha`` t interval of a mean of ``n`` paired differences."""
+    return sps.t.ppf(1 - alpha / 2, n - 1) * sd / math.sqrt(n) if n >= 2 else math.nan
+
+
 def seeds_needed(sd: float, effect: float, alpha: float = ALPHA, power: float = POWER, most: int = 1000) -> int | None:
     """Fewest pairs whose paired t-test (spread ``sd``) detects a true difference ``effect`` with
     ``power`` at two-sided ``alpha``: the power calculation the book states before it runs seeds."""
