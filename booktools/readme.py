@@ -42,8 +42,11 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
             {
                 "run": cfg.run_name(),
                 "labels": cfg.split,
-                "setting": setting_label(cfg)
-                + ("; preset before the headline's change" if uses_legacy_preset(cfg) else ""),
+                "setting": "; ".join(
+                    x
+                    for x in (setting_label(cfg), "preset before the headline's change" * uses_legacy_preset(cfg))
+                    if x
+                ),
                 "planned": 0,
                 "miou": [],
                 "minutes": [],
