@@ -474,3 +474,28 @@ def test_exif_rotated_photos_are_read_upright(folder_data, tmp_path):
     save_mask(mask, folder_data / "masks" / "phone.png")
     report = validate(folder_config(folder_data, tmp_path))
     assert report.ok, report.render()
+
+
+# --------------------------------------------------------------------------- the page that lists these
+def test_this_page_matches_the_tests():
+    """docs/reliability.md: every test it names exists, its counts of test functions per file and of
+    each issue's cases are the real ones (generated numbers go stale; these are checked)."""
+    import re
+
+    tests = Path(__file__).resolve().parent
+    page = (tests.parent / "docs" / "reliability.md").read_text()
+    defined = {f.name: set(re.findall(r"^def (test_\w+)", f.read_text(), re.M)) for f in tests.glob("test_*.py")}
+    named = re.findall(r"(test_\w+\.py)::(test_\w+)", page)
+    assert len(named) > 20
+    missing = [f"{f}::{t}" for f, t in named if t not in defined.get(f, ())]
+    assert not missing, missing
+    stated = page.split("## How these were run")[1].split("The times come")[0]
+    counts = dict(re.findall(r"`tests/(test_\w+\.py)` (\d+)[,\s]", stated))
+    assert set(counts) == {"test_errors.py", "test_reliability.py", "test_folder.py", "test_nothing_lost.py"}
+    assert {f: int(n) for f, n in counts.items()} == {f: len(defined[f]) for f in counts}
+    words = {"eight": 8, "fifteen": 15}
+    lists = re.findall(r"found\s+(\w+)\s+more[^\n]*\n(.*?)(?=\n## |\n\n[A-Z])", page, re.S)
+    assert sorted(word for word, _ in lists) == sorted(words)
+    for word, section in lists:
+        items = re.findall(r"^\d+\. \*\*", section, re.M)
+        assert len(items) == words[word], f"'{word} more' lists {len(items)}"
