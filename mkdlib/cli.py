@@ -53,6 +53,23 @@ def _config_from(args, check: bool = False) -> Config:
     return cfg
 
 
+def _stop_on_sigterm(command: str):
+    """SIGTERM raises KeyboardInterrupt (one line, exit 130) instead of killing the process mid-write;
+    returns what puts the previous handler back (``main`` may run inside another program)."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(
+            f"stopped by signal {signum} during {command}; files are written atomically, so none is half-written"
+        )
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, stop)
+        return lambda: signal.signal(signal.SIGTERM, previous)
+    return lambda: None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mkdlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--model", default="student1", help="student1 | student2 | teacher1 (default: student1)")
     p_exp.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of a run folder")
     args = parser.parse_args(argv)
+    # predict, export: SIGTERM unwinds too, so no temporary file is left behind (train saves first itself)
+    restore = _stop_on_sigterm(args.command) if args.command in ("predict", "export") else (lambda: None)
     try:
         if args.command == "train":
             from .trainer import train
@@ -161,10 +180,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"contact sheet {res.index}" + (f"; {len(res.failures)} skipped" if res.failures else "")
             )
             return 0 if res.ok else 1
-    except (ConfigError, ValueError, RuntimeError) as e:
-        # bad input: one clear line, no traceback from deep inside torch
+    except (ConfigError, ValueError, RuntimeError, OSError) as e:
+        # bad input, a full disk: one clear line (an OSError names its file), no traceback from deep inside torch
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: training saved first and says so; elsewhere nothing is half-written
+        print(
+            str(e)
+            or f"interrupted by Ctrl-C during {args.command}; files are written atomically, so none is "
+            "half-written. Run the same command again (train resumes from its last checkpoint).",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        restore()
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, fields
@@ -18,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from .data.registry import dataset_info, dataset_names, key_fields
+from .data.splits import is_split_list, normalise_split, split_list_digest
 from .io import REPO_ROOT
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
@@ -210,8 +212,14 @@ class Config:
         d.update(key_fields(self))  # the dataset's part (mkdlib.data.registry): generator version, data fingerprint
         if self.encoder_weights == SOURCE_WEIGHTS:  # the committed file's identity, not just its name
             d["encoder_weights_sha256"] = source_weights_sha256(self.encoder)
+        split = normalise_split(self.split)  # ' 1/4 ' is '1/4'
+        if is_split_list(split):  # a list file: what it holds, not where it is
+            d["split"] = "list:" + split_list_digest(split)
+            split = "list-" + d["split"][5:13]
+        else:
+            d["split"] = split
         digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{self.dataset}-{self.run_name()}-{self.split.replace('/', '_')}-s{self.seed}-{digest}"
+        return f"{self.dataset}-{self.run_name()}-{split.replace('/', '_')}-s{self.seed}-{digest}"
 
     def run_name(self) -> str:
         """What ran (mkdlib.registry.run_name): ``cps`` only for CPS's own switches."""
@@ -301,9 +309,12 @@ def _coerce(name: str, value, hint):
         if isinstance(value, bool):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):  # `lr: .nan` would reach torch, which names neither file nor field
+            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+        return number
     if hint is str:
         if isinstance(value, os.PathLike):  # data_root=Path(...) from a notebook
             return os.fspath(value)
@@ -326,7 +337,8 @@ def make_config(base: Config | dict | str | Path | None = None, **overrides) -> 
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is no key
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as e:  # one line: the file, line and column, what the parser expected
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -338,6 +350,8 @@ def make_config(base: Config | dict | str | Path | None = None, **overrides) -> 
             ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"config file {path} cannot be read ({e}); expected a UTF-8 YAML file") from None
+        if loaded is None:  # an empty file would silently mean every default (dataset synthetic)
+            raise ConfigError(f"config file {path} is empty; expected field: value lines (e.g. `dataset: folder`)")
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path}: expected a mapping of field: value")
         odd = [k for k in loaded if not isinstance(k, str)]
@@ -386,6 +400,7 @@ def resolve(cfg: Config) -> Config:
     given = {k: getattr(cfg, k) for k in (*SWITCHES, *PRESET_SETTINGS)}
     from_preset = {**preset, **{k: preset_setting(cfg.method, k) for k in PRESET_SETTINGS}}
     cfg = dataclasses.replace(cfg, **{k: from_preset[k] if v is None else v for k, v in given.items()})
+    cfg = dataclasses.replace(cfg, split=normalise_split(cfg.split))  # one spelling, one run
     for name, allowed in SETTING_CHOICES.items():
         if getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
@@ -465,6 +480,12 @@ def resolve(cfg: Config) -> Config:
     for name in ("iters", "batch_size", "crop_size", "eval_interval", "checkpoint_interval", "log_interval"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name, low in (("num_workers", 0), ("warmup_iters", 0), ("validate_samples", 0), ("max_nonfinite", 1)):
+        if getattr(cfg, name) < low:  # checked here, before --force clears anything, not by torch later
+            raise ConfigError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
+    for name in ("threads", "eval_crop"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1 (or left out), got {getattr(cfg, name)}")
     if METHOD_INFO[cfg.method].uses_unlabeled and cfg.unlabeled_batch_size < 1:
         raise ConfigError("unlabeled_batch_size must be >= 1 for semi-supervised methods")
     if cfg.output_stride not in (8, 16):

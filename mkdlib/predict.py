@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import glob
 import html
+import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +36,14 @@ from .data.palette import IGNORE_INDEX, overlay, save_mask, voc_palette
 from .data.registry import dataset_info
 from .data.transforms import to_tensor
 from .evaluate import predict_logits
+from .io import _atomic, atomic_write_json
 from .runs import method_from_checkpoint
 
 MODELS = ("student1", "student2", "teacher1", "teacher2")
+#: the list of files predict wrote into an output folder: only those may be overwritten, and none is read as input
+MANIFEST = ".mkdlib-predict.json"
+#: files an output folder may hold besides predict's own (the desktop's, not the user's)
+_SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", ".write-test", MANIFEST.lower()}
 #: file suffixes taken from a folder of images (a glob or a file name is taken as given)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 CHECKPOINT_HELP = "expected a run folder of `python -m mkdlib train` (holding best.pt or last.pt) or a .pt file"
@@ -81,6 +88,15 @@ class PredictResult:
 
 
 # --------------------------------------------------------------------------- inputs
+def own_outputs(folder: Path) -> set[str]:
+    """Names of the files predict wrote into ``folder`` (its manifest; empty without one)."""
+    try:
+        written = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("written", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in written if isinstance(n, str)}
+
+
 def find_images(images: str | Path | Sequence[str | Path]) -> list[Path]:
     """Image files from a folder (its JPEG/PNG/... files, not recursive), a glob, a file, or a list of these."""
     items = [images] if isinstance(images, (str, Path)) else list(images)
@@ -108,7 +124,13 @@ def find_images(images: str | Path | Sequence[str | Path]) -> list[Path]:
                 raise PredictError(f"{text!r} matches no file; expected a glob like 'photos/*.jpg'")
         else:
             raise PredictError(f"{path} does not exist; expected a folder of images, an image file or a glob")
-        found.extend(f for f in files if f not in found)
+        owned = {d: own_outputs(d) for d in {f.parent for f in files}}
+        own = {f for f in files if f.name in owned[f.parent]}  # its masks and overlays are never inputs
+        if own and len(own) == len(files):
+            raise PredictError(
+                f"{text!r} holds only predict's own outputs ({len(own)} masks, overlays); expected the images to predict"
+            )
+        found.extend(f for f in files if f not in found and f not in own)
     return found
 
 
@@ -233,18 +255,23 @@ def predict_folder(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     net = net.to(device)
     out = Path(out_dir).expanduser()
+    check_out_dir(out)
+    jobs = list(zip(files, _unique_names(files)))
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()
+        # the names it will write, before writing them: a run stopped half-way still owns its files
+        planned = [f"{name}{kind}" for _, name in jobs for kind in ("_mask.png", "_overlay.png")]
+        atomic_write_json(out / MANIFEST, {"written": sorted(own_outputs(out) | {*planned, "index.html"})})
     except OSError as e:
         raise PredictError(
             f"output folder {out} cannot be written ({e.strerror or e}); pass --out <a writable folder>"
         ) from None
     side = _window(cfg, window)
     result = PredictResult(out, out / "index.html", model, names)
-    for path, name in tqdm(list(zip(files, _unique_names(files))), desc="predict", disable=not progress):
+    for path, name in tqdm(jobs, desc="predict", disable=not progress):
         try:
             image = read_image(path)
         except Exception as e:  # DatasetError, or e.g. PIL's DecompressionBombError for a gigapixel file
@@ -261,8 +288,8 @@ def predict_folder(
             )
             continue
         mask_path, overlay_path = out / f"{name}_mask.png", out / f"{name}_overlay.png"
-        save_mask(mask, mask_path)
-        Image.fromarray(overlay(image, mask)).save(overlay_path)
+        _write(mask_path, lambda f: save_mask(mask, f))  # atomic: a full disk or a kill leaves no torn file
+        _write(overlay_path, lambda f: Image.fromarray(overlay(image, mask)).save(f, format="PNG"))
         ids, counts = np.unique(mask, return_counts=True)
         result.predictions.append(
             Prediction(
@@ -276,6 +303,45 @@ def predict_folder(
         )
     write_index(result, f"{ckpt.parent.name}/{ckpt.name}", cfg)
     return result
+
+
+def check_out_dir(out: Path) -> None:
+    """An output folder must be new, empty, or hold only what predict wrote there before: nothing of
+    the user's (``photo_mask.png`` beside ``photo.jpg``) is ever overwritten."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise PredictError(f"--out {out} is a file; expected a folder for the masks, overlays and index.html")
+    own = own_outputs(out)
+    try:
+        names = [p.name for p in out.iterdir()]
+        for name in list(names):  # temporary files of a predict killed mid-write (SIGKILL): its own, removed
+            m = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", name)
+            if m and (m[1] in own or m[1] == MANIFEST):
+                (out / name).unlink(missing_ok=True)
+                names.remove(name)
+        foreign = sorted(n for n in names if n not in own and n.lower() not in _SYSTEM_FILES)
+    except OSError as e:
+        raise PredictError(
+            f"output folder {out} cannot be read ({e.strerror or e}); pass --out <a new folder>"
+        ) from None
+    if foreign:
+        raise PredictError(
+            f"output folder {out} holds {len(foreign)} file(s) predict did not write (e.g. {', '.join(foreign[:3])}); "
+            "so that none of yours is overwritten, pass --out <a new or empty folder> (it may be the same folder "
+            "again on later calls)"
+        )
+
+
+def _write(path: Path, write) -> None:
+    """``write(file)`` atomically into ``path``; an OSError (disk full, permissions) is one line naming it."""
+    try:
+        _atomic(path, write)
+    except OSError as e:
+        raise PredictError(
+            f"could not write {path}: {e.strerror or e}; nothing is half-written (the files before it are complete). "
+            "Free some space or pass --out <another folder>, and run the same command again"
+        ) from None
 
 
 # --------------------------------------------------------------------------- the contact sheet
@@ -338,5 +404,5 @@ Masks are palette PNGs of class ids at each image's size; overlays leave class 0
 {f"<h2>Skipped</h2><ul>{failed}</ul>" if failed else ""}
 </body></html>
 """
-    result.index.write_text(text, encoding="utf-8")
+    _write(result.index, lambda f: f.write(text.encode("utf-8")))
     return result.index

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import statistics
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,13 +46,70 @@ def publish(
     return dest
 
 
+class StoreError(ValueError):
+    """A file in the results store that is not a stored result (torn, edited, foreign); names it."""
+
+
+#: what every stored result.json holds (mkdlib.trainer writes them)
+RESULT_FIELDS = ("key", "config", "final", "best_miou", "wall_time_s")
+
+
+def read_result(path: str | Path) -> dict:
+    """A ``result.json`` as stored (its config as written); StoreError naming the file when it is
+    not one (FileNotFoundError passes: the entry was removed)."""
+    path = Path(path)
+    try:
+        r = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path} cannot be read ({e}); expected the result.json of a finished run") from None
+    missing = [k for k in RESULT_FIELDS if k not in r] if isinstance(r, dict) else list(RESULT_FIELDS)
+    if missing or not isinstance(r["config"], dict) or not isinstance(r["final"], dict) or "miou" not in r["final"]:
+        raise StoreError(
+            f"{path} is not a stored result (missing or malformed: {', '.join(missing) or 'config/final'}); "
+            f"expected a JSON object with {', '.join(RESULT_FIELDS)}"
+        )
+    return r
+
+
+def skip_warning(error: Exception | str) -> None:
+    """One line for a store entry that is left out (the book and ``--list`` go on without it)."""
+    warnings.warn(f"skipped: {error}", RuntimeWarning, stacklevel=3)
+
+
+def stored_entries(root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """(folder, result as stored) of every readable ``*/result.json`` of the store; each bad one is
+    skipped with a one-line warning naming it, so one torn file never takes the book down."""
+    out = []
+    for path in sorted(Path(root or results_dir()).glob("*/result.json")):
+        try:
+            out.append((path.parent, read_result(path)))
+        except FileNotFoundError:
+            continue
+        except StoreError as e:
+            skip_warning(e)
+    return out
+
+
+def stored_results(root: str | Path | None = None) -> list[dict]:
+    """Every readable stored result (:func:`stored_entries`)."""
+    return [r for _, r in stored_entries(root)]
+
+
 def is_done(key: str, root: str | Path | None = None) -> bool:
-    return (Path(root or results_dir()) / key / "result.json").is_file()
+    """Whether ``key`` is stored as a readable result (a torn or foreign file is not done: the run
+    is published again over it)."""
+    try:
+        return read_result(Path(root or results_dir()) / key / "result.json")["key"] == key
+    except (FileNotFoundError, StoreError):
+        return False
 
 
 def load_result(key: str, root: str | Path | None = None) -> dict:
-    """A stored result; its config carries every setting added since at the value it was trained with."""
-    result = json.loads((Path(root or results_dir()) / key / "result.json").read_text())
+    """A stored result; its config carries every setting added since at the value it was trained with.
+    StoreError (one line naming the file) when it is not readable."""
+    result = read_result(Path(root or results_dir()) / key / "result.json")
     result["config"] = with_legacy_settings(result["config"])
     return result
 
@@ -73,13 +131,18 @@ def cpu_seconds_per_iter(root: str | Path | None = None, stored: Iterable[dict] 
     book's experiment index). ``stored``: the results already read (the book's store snapshot),
     else they are read from ``root``."""
     if stored is None:
-        stored = (json.loads(p.read_text()) for p in Path(root or results_dir()).glob("*/result.json"))
+        stored = stored_results(root)
     by_method: dict[str, list[float]] = {}
     for result in stored:
-        env = result.get("env", {})
+        env = result.get("env") or {}
         if env.get("device", "cpu") == "cpu":
-            cost = result["wall_time_s"] / result["config"]["iters"] * env.get("torch_threads", 1)
-            by_method.setdefault(result["config"]["method"], []).append(cost)
+            try:
+                cost = result["wall_time_s"] / result["config"]["iters"] * env.get("torch_threads", 1)
+                method = result["config"]["method"]
+            except (KeyError, TypeError, ZeroDivisionError) as e:  # a foreign entry: left out, said once
+                skip_warning(StoreError(f"result {result.get('key')!r} has no usable wall time or iters ({e!r})"))
+                continue
+            by_method.setdefault(method, []).append(cost)
     return {m: statistics.median(v) for m, v in by_method.items()}
 
 
@@ -97,8 +160,7 @@ def load_results(root: str | Path | None = None):
     import pandas as pd
 
     rows = []
-    for path in sorted(Path(root or results_dir()).glob("*/result.json")):
-        r = json.loads(path.read_text())
+    for r in stored_results(root):
         r["config"] = with_legacy_settings(r["config"])
         rows.append(
             {
@@ -125,11 +187,10 @@ def tidy_runs(root: str | Path | None = None):
 
     root = Path(root or results_dir())
     rows = []
-    for path in sorted(root.glob("*/result.json")):
-        r = load_result(path.parent.name, root)
-        cfg = r["config"]
-        has_curves = (path.parent / "metrics.jsonl").is_file()
-        evals = [e for e in load_curves(r["key"], root) if "miou" in e] if has_curves else []
+    for folder, r in stored_entries(root):
+        r["config"] = cfg = with_legacy_settings(r["config"])
+        has_curves = (folder / "metrics.jsonl").is_file()
+        evals = [e for e in load_curves(folder.name, root) if "miou" in e] if has_curves else []
         final = {"iter": cfg.get("iters"), "miou": r["final"]["miou"]}
         for e in evals or [final]:
             rows.append(

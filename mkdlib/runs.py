@@ -114,10 +114,25 @@ def export_compact(checkpoint: str | Path, out: str | Path, model: str = "studen
     if not path.is_file():
         raise TrainingError(f"{path} does not exist: expected a run folder with {which}.pt, or a .pt file")
     ckpt = load_checkpoint(path)
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("method"), dict)):
+        raise TrainingError(f"{path} is not an mkdlib checkpoint: expected the 'method' entry training writes")
     prefix = MODEL_PREFIXES[model]
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["method"].items() if k.startswith(prefix)}
-    if not state:
+    full = {k: v for k, v in ckpt["method"].items() if k.startswith(prefix)}
+    if not full:
         raise TrainingError(f"{path} has no {model} (no weights under {prefix!r})")
+    bad = nonfinite_tensors(full)
+    if bad:  # a compact copy of a diverged network would predict nonsense wherever it is shared
+        raise TrainingError(
+            f"{path} holds NaN or infinite values in {len(bad)} tensor(s) of {model} (e.g. {', '.join(bad[:3])}): "
+            "it was saved from a diverged run; nothing was written. Export another checkpoint (--which) or train again"
+        )
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in full.items()}
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise TrainingError(
+            f"{path}: {len(bad)} tensor(s) of {model} hold values beyond float16's range (e.g. {', '.join(bad[:3])}); "
+            "nothing was written"
+        )
     small = {
         "config": ckpt["config"],
         "class_names": ckpt.get("class_names"),
@@ -129,8 +144,11 @@ def export_compact(checkpoint: str | Path, out: str | Path, model: str = "studen
     from .io import atomic_torch_save
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(small, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(small, out)
+    except OSError as e:
+        raise TrainingError(f"could not write {out}: {e.strerror or e}; nothing is half-written") from None
     return out
 
 

@@ -116,7 +116,8 @@ def batch_to_device(batch: dict, device: torch.device, channels_last: bool = Fal
 
 
 class StopRequest:
-    """SIGTERM -> finish the current step, save, exit (schedulers send SIGTERM first)."""
+    """SIGTERM or Ctrl-C (SIGINT) -> finish the current step, save, exit (schedulers send SIGTERM
+    first). A second Ctrl-C stops at once (KeyboardInterrupt; the last checkpoint is intact)."""
 
     def __init__(self):
         self.signal = None
@@ -126,11 +127,13 @@ class StopRequest:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGTERM,):
+            for s in (signal.SIGTERM, signal.SIGINT):
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
     def _handle(self, signum, frame):
+        if signum == signal.SIGINT and self.signal == signal.SIGINT:
+            raise KeyboardInterrupt
         self.signal = signum
 
     def __exit__(self, *exc):

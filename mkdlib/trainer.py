@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -252,7 +253,7 @@ def _finished(cfg: Config, run_dir: Path, rt: Runtime, publish_result: bool) -> 
     result_path = run_dir / "result.json"
     if not result_path.exists():
         return None
-    saved = json.loads(result_path.read_text())
+    saved = _read_result(result_path)
     if saved.get("key") != cfg.key():
         return None
     published = ""
@@ -276,6 +277,25 @@ def _finished(cfg: Config, run_dir: Path, rt: Runtime, publish_result: bool) -> 
         saved["best_miou"],
         saved["wall_time_s"],
         read_jsonl(run_dir / "metrics.jsonl"),
+    )
+
+
+def _read_result(path: Path) -> dict:
+    """A run folder's ``result.json``; a torn, edited or foreign one is one TrainingError naming it
+    (never overwritten: it may be the only record of a finished run)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        keys = saved if isinstance(saved, dict) else {}
+        missing = [k for k in ("key", "final", "best_miou", "wall_time_s") if k not in keys]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        reason = f"it cannot be read ({e})"
+    else:
+        if not missing:
+            return saved
+        reason = f"it lacks {', '.join(missing)}"
+    raise TrainingError(
+        f"{path}: {reason}; expected the result.json a finished run writes. Move it away (the run then "
+        "finishes again from last.pt, without training), or train with --force / force=True to start over"
     )
 
 
@@ -306,9 +326,8 @@ class _Run:
         self.optimizer = build_optimizer(cfg, method.students)
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=rt.amp_dtype == torch.float16)
-        if force:  # only now: the config, the data and the model have passed their checks
-            self._clear()
-        state = resume(self.last, cfg, method, self.optimizer, self.scheduler, self.scaler, rt)
+        # force: nothing of the old run is read, and it is cleared only once the loaders exist (below)
+        state = None if force else resume(self.last, cfg, method, self.optimizer, self.scheduler, self.scaler, rt)
         self.start, self.best_miou, self.skipped = (
             (state["start"], state["best_miou"], state["skipped"]) if state else (0, -1.0, 0)
         )
@@ -323,16 +342,18 @@ class _Run:
                     "--force, to start over (with a lower lr if the run diverged)."
                 )
             self.good[self.last] = self.start
+        self.method, self.model = method, self._wrap(method)
+        lab_loader, unl_loader, self.val_loader = build_loaders(cfg, self.data, rt, self.start)
+        self.lab_iter = iter(lab_loader)  # worker processes start here: a bad loader setting stops here
+        self.unl_iter = iter(unl_loader) if unl_loader is not None else None
+        if force:  # only now: the config, the data, the model, the device and the loaders have passed
+            self._clear()
         if state and rt.is_main:
             print(f"resuming {run_dir} from {self.last.name} at iteration {self.start}/{cfg.iters}", file=sys.stderr)
         wall_before = self._trim_metrics() if rt.is_main else 0.0
         if rt.is_main:
             save_config(cfg, run_dir / "config.yaml")
             atomic_write_json(run_dir / "env.json", environment_record(rt))
-        self.method, self.model = method, self._wrap(method)
-        lab_loader, unl_loader, self.val_loader = build_loaders(cfg, self.data, rt, self.start)
-        self.lab_iter = iter(lab_loader)
-        self.unl_iter = iter(unl_loader) if unl_loader is not None else None
         if state is not None:  # after iter(): creating a loader iterator draws from the global RNG
             restore_rng(state["rng"])
         from tqdm.auto import tqdm
@@ -537,13 +558,19 @@ class _Run:
         self.good[path] = done
 
     def stop(self, done: int, signum) -> None:
+        """Saved; now exit: SystemExit for SIGTERM, KeyboardInterrupt for Ctrl-C (the CLI says it in
+        one line and exits 130; a notebook shows an interrupted cell)."""
         self.bar.close()
         if self.rt.distributed:
             dist.barrier()
-        raise SystemExit(
-            f"stopped by signal {signum or 'on another rank'} after iteration {done}; "
-            f"checkpoint saved to {self.last}. Run the same command again to resume."
+        who = "Ctrl-C" if signum == signal.SIGINT else f"signal {signum or 'on another rank'}"
+        message = (
+            f"stopped by {who} after iteration {done}; checkpoint saved to {self.last}. "
+            "Run the same command again to resume."
         )
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt(message)
+        raise SystemExit(message)
 
     def finish(self, end: int, publish_result: bool) -> RunResult:
         """Final evaluation, ``result.json`` and publication; a paused run (end < iters) just returns."""

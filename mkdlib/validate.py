@@ -104,7 +104,7 @@ def check_split_list(path: Path, report: Report) -> list[str]:
         return []
     seen: dict[str, int] = {}
     ids = []
-    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
         sid = parse_split_line(line)
         if sid is None:
             continue

@@ -6,6 +6,7 @@ the sample's augmentation, so a resumed run sees exactly the batches an uninterr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +67,26 @@ def _eight_bit(im: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+#: the EXIF tag that says how a camera held the picture (1: as stored)
+EXIF_ORIENTATION = 0x0112
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` as image viewers show it: its EXIF orientation applied (a phone's portrait photo is
+    stored landscape with a tag), so masks drawn on the displayed photo line up with it."""
+    from PIL import ImageOps
+
+    if im.getexif().get(EXIF_ORIENTATION, 1) in (None, 1):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
 def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; 16-bit images are scaled to 8 bits, 32-bit ones refused by name."""
+    """(H, W, 3) uint8 RGB, upright (EXIF orientation applied); 16-bit images are scaled to 8 bits,
+    32-bit ones refused by name."""
     try:
         with Image.open(path) as im:
-            return _eight_bit(im, Path(path))
+            return _eight_bit(upright(im), Path(path))
     except FileNotFoundError:
         raise DatasetError(f"image {path} does not exist") from None
     except OSError as e:
@@ -98,7 +114,8 @@ def read_mask(path: Path) -> np.ndarray:
     Values are never wrapped: a 16- or 32-bit mask whose values all fit 0..255 is read as they are;
     one holding a value above 255 (or below 0) raises :class:`MaskValueError` with its values."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = upright(opened)
             if im.mode not in ("P", "L", "I", "I;16", "I;16B", "I;16L", "I;16N"):
                 raise DatasetError(
                     f"mask {path} has mode {im.mode}; expected a palette (P) or "
@@ -165,6 +182,22 @@ class _FolderIds(Dataset):
         return mask
 
 
+def min_train_side(scale_range: tuple[float, float]) -> int:
+    """The smallest side a training image may have: the random rescale by ``scale_range[0]`` must
+    leave at least two pixels (cv2 cannot resize to 0)."""
+    return max(2, math.ceil(2 / scale_range[0]))
+
+
+def pad_small(image: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """An image smaller than ``side`` (e.g. 1x7 px) padded at the bottom and right to it, the padding
+    ignored (image 0, mask 255) as the crop's own padding is; larger images are returned as they are."""
+    h, w = image.shape[:2]
+    if h >= side and w >= side:
+        return image, mask
+    pad = ((0, max(side - h, 0)), (0, max(side - w, 0)))
+    return np.pad(image, (*pad, (0, 0))), np.pad(mask, pad, constant_values=IGNORE_INDEX)
+
+
 class LabeledDataset(_FolderIds):
     """Weakly augmented labeled crops: ``{"image", "mask"}``."""
 
@@ -180,6 +213,7 @@ class LabeledDataset(_FolderIds):
         super().__init__(folder, ids, num_classes)
         self.weak = weak_augmentation(crop_size, scale_range)
         self.photometric = photometric_distortion() if weak_photometric else None
+        self.min_side = min_train_side(scale_range)
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
@@ -188,7 +222,8 @@ class LabeledDataset(_FolderIds):
             if self.photometric is not None:
                 self.photometric.set_random_seed(seed + 2)
         sid = self.ids[index]
-        out = self.weak(image=self.folder.image(sid), mask=self.mask(sid))
+        image, mask = pad_small(self.folder.image(sid), self.mask(sid), self.min_side)
+        out = self.weak(image=image, mask=mask)
         image = out["image"] if self.photometric is None else self.photometric(image=out["image"])["image"]
         t = self.finish(image=image)
         return {"image": t["image"], "mask": torch.from_numpy(out["mask"].astype(np.int64))}
@@ -213,6 +248,7 @@ class UnlabeledDataset(_FolderIds):
         self.weak = weak_augmentation(crop_size, scale_range)
         self.strong = strong_photometric(crop_size, photometric_probs)
         self.photometric = photometric_distortion() if weak_photometric else None
+        self.min_side = min_train_side(scale_range)
 
     def __getitem__(self, key) -> dict:
         index, seed = _key(key)
@@ -222,7 +258,8 @@ class UnlabeledDataset(_FolderIds):
             if self.photometric is not None:
                 self.photometric.set_random_seed(seed + 2)
         image = self.folder.image(self.ids[index])
-        out = self.weak(image=image, mask=np.zeros(image.shape[:2], np.uint8))
+        image, mask = pad_small(image, np.zeros(image.shape[:2], np.uint8), self.min_side)
+        out = self.weak(image=image, mask=mask)
         strong = self.strong(image=out["image"])["image"]  # from the geometric crop: no distortion
         weak = out["image"] if self.photometric is None else self.photometric(image=out["image"])["image"]
         return {

@@ -50,12 +50,15 @@ LAYOUT_HELP = (
 class UserFolder(SegmentationFolder):
     """A ``folder`` dataset's reader: images by stem, whatever their suffix (.jpg, .jpeg, .png)."""
 
-    def __init__(self, root: str | Path, images: dict[str, Path]):
+    def __init__(self, root: str | Path, images: dict[str, Path], masks: dict[str, Path] | None = None):
         super().__init__(root, FOLDER_LAYOUT)
-        self.images = dict(images)
+        self.images, self.masks = dict(images), dict(masks or {})
 
     def image_path(self, sample_id: str) -> Path:
         return self.images.get(sample_id) or super().image_path(sample_id)
+
+    def mask_path(self, sample_id: str) -> Path:  # as found: img02.PNG is img02's mask too
+        return self.masks.get(sample_id) or super().mask_path(sample_id)
 
 
 @dataclass
@@ -92,7 +95,8 @@ def read_classes(root: Path) -> tuple[str, ...]:
             "e.g. 'background'), in the order of the ids in the masks"
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a byte-order mark (Windows Notepad) is not part of class 0's name; splitlines: CRLF too
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{path} cannot be read ({e}); expected a UTF-8 text file of class names") from None
     while lines and not lines[-1].strip():
@@ -143,7 +147,7 @@ def _read_list(path: Path, scan: FolderScan) -> list[str]:
     """Stems of a list file, each once; every repeat is a problem naming its line."""
     seen: dict[str, int] = {}
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()  # -sig: a BOM is no stem
     except OSError as e:
         scan.add(path, f"cannot be read ({e}); expected one stem per line")
         return []
@@ -163,7 +167,7 @@ def _read_list(path: Path, scan: FolderScan) -> list[str]:
 
 def _generated(path: Path) -> bool:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             return f.readline().strip() == GENERATED_MARK
     except OSError:
         return False
@@ -388,7 +392,7 @@ def prepare_folder(cfg, problems: list[tuple[str, str]] | None = None) -> DataBu
         warnings.warn(f"dataset 'folder': {note}", RuntimeWarning, stacklevel=2)
     if scan.lists_at is None and scan.train and scan.val:
         _write_train_val(scan)
-    folder = UserFolder(scan.root, scan.images)
+    folder = UserFolder(scan.root, scan.images, scan.masks)
     return DataBundle(folder, resolve_split(cfg, scan, folder), scan.val, scan.class_names)
 
 

@@ -27,7 +27,7 @@ def voc_palette(n: int = 256) -> np.ndarray:
 def save_mask(mask: np.ndarray, path: str | Path) -> None:
     img = Image.fromarray(mask.astype(np.uint8), mode="P")
     img.putpalette(voc_palette().reshape(-1).tolist())
-    img.save(path)
+    img.save(path, format="PNG")  # a path or an open file (atomic writes)
 
 
 def colorize(mask: np.ndarray) -> np.ndarray:

@@ -51,7 +51,37 @@ class DatasetInfo:
 
 
 # --------------------------------------------------------------------------- the readers
+#: what the built-in dataset's generator writes into its folder (mkdlib.data.synthetic)
+SYNTHETIC_FILES = {"JPEGImages", "SegmentationClass", "ImageSets", "splits", "dataset.json", "classes_present.json"}
+#: what a ``folder`` dataset holds (mkdlib.data.folder): a data_root with these is the user's own data
+FOLDER_MARKS = ("images", "masks", "classes.txt")
+
+
+def check_synthetic_root(root: str | Path | None) -> None:
+    """The built-in dataset is generated only into its own folder: a new or empty one, or one the
+    generator wrote. A ``data_root`` holding anything else (the user's ``images/``, ``masks/``,
+    ``classes.txt``: ``--dataset folder`` forgotten) is a DatasetError, before a file is written."""
+    if root is None or not Path(root).is_dir() or (Path(root) / "dataset.json").is_file():
+        return
+    root = Path(root)
+    other = sorted(p.name for p in root.iterdir() if p.name not in SYNTHETIC_FILES and not p.name.startswith("."))
+    if not other:
+        return  # empty, or an interrupted generation: the generator completes it
+    marks = [m for m in FOLDER_MARKS if (root / m).exists()]
+    if marks:
+        raise DatasetError(
+            f"data_root {root} holds {', '.join(marks)}: your own images, but the dataset is the built-in "
+            "'synthetic' one, which would be generated into that folder; add --dataset folder (dataset: folder)"
+        )
+    raise DatasetError(
+        f"data_root {root} holds files that are not the built-in dataset (e.g. {', '.join(other[:3])}); it is "
+        "generated only into a new or empty folder: leave data_root out (default <data dir>/synthetic), "
+        "or name the dataset these files are (--dataset folder, voc, ...)"
+    )
+
+
 def _prepare_synthetic(cfg, problems: list | None = None) -> DataBundle:
+    check_synthetic_root(cfg.data_root)
     return prepare_synthetic(
         cfg.data_root, cfg.split, cfg.labeled_split_seed, progress=cfg.progress, test_images=cfg.test_images
     )

@@ -40,6 +40,41 @@ def split_dirname(spec: str) -> str:
     return spec.replace("/", "_")
 
 
+def normalise_split(spec: str | int) -> str:
+    """The one spelling of a split: ``' 1/4 '`` and ``'1 / 4'`` are ``'1/4'``, ``'FULL'`` is ``'full'``,
+    ``'092'`` is ``'92'``; a list file's path is kept (stripped). Run keys and split folders use it, so
+    one split never trains under two keys."""
+    text = str(spec).strip()
+    if text.lower() == "full":
+        return "full"
+    if m := re.fullmatch(r"(\d+)\s*/\s*(\d+)", text):
+        return f"{int(m[1])}/{int(m[2])}"
+    if re.fullmatch(r"\d+", text):
+        return str(int(text))
+    return text
+
+
+def is_split_list(spec: str | int) -> bool:
+    """Whether ``spec`` names a split list file rather than a fraction, a count or ``full``."""
+    text = normalise_split(spec)
+    if text == "full" or re.fullmatch(r"\d+(/\d+)?", text):
+        return False
+    return Path(text).suffix == ".txt" or Path(text).exists()
+
+
+def split_list_digest(spec: str | int) -> str:
+    """SHA-1 of the ids a split list holds, in order (not of its path or bytes: a byte-order mark,
+    CRLF line ends, comments and the public list formats read the same). Part of the run key, so a
+    list edited in place is a new run and a moved or copied one is the same run."""
+    import hashlib
+
+    try:
+        ids = read_split_list(normalise_split(spec))
+    except (SplitError, OSError) as e:  # training stops on it with this error; the key just differs
+        return f"unreadable: {e}"
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()
+
+
 def parse_split_spec(spec: str | int, pool_size: int) -> int | Path:
     """Number of labeled ids for ``spec`` (fraction, count, 'full'), or the Path of a list file.
 
@@ -107,7 +142,13 @@ def read_split_list(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise SplitError(f"split list {path} does not exist")
-    ids = [i for i in (parse_split_line(l) for l in path.read_text().splitlines()) if i]
+    try:  # utf-8-sig: a byte-order mark (Windows Notepad) is not part of the first id
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SplitError(
+            f"split list {path} cannot be read ({e}); expected a UTF-8 text file of one id per line"
+        ) from None
+    ids = [i for i in (parse_split_line(l) for l in text.splitlines()) if i]
     if not ids:
         raise SplitError(f"split list {path} is empty: expected one sample per line")
     dup = {i for i in ids if ids.count(i) > 1} if len(set(ids)) != len(ids) else set()

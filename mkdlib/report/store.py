@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import results
-from ..config import SWITCHES, Config, make_config
+from ..config import SWITCHES, Config, ConfigError, make_config
 from ..experiments import grid
 from ..registry import SWITCH_LABELS
 
@@ -65,17 +65,22 @@ class StoreSnapshot:
     def __init__(self, folder: Path, signature: tuple, previous: StoreSnapshot | None = None):
         self.folder, self.signature = folder, signature
         read = previous._entries if previous is not None else {}  # unchanged files are not read again
-        self._entries: dict[tuple, tuple[dict, str]] = {}  # signature entry -> (result, seed-free key)
+        # signature entry -> (result, seed-free key), None for a file that is not a stored result
+        self._entries: dict[tuple, tuple[dict, str] | None] = {}
         for entry in signature:
             if entry in read:
                 self._entries[entry] = read[entry]
                 continue
             try:
                 r = results.load_result(entry[0], folder)
+                self._entries[entry] = (r, seed_free_key(r["config"]))
             except FileNotFoundError:  # removed since the listing
                 continue
-            self._entries[entry] = (r, seed_free_key(r["config"]))
-        self.results = {r["key"]: r for r, _ in self._entries.values()}
+            except (results.StoreError, ConfigError) as e:  # torn or foreign: one line, never the book's end
+                results.skip_warning(e if isinstance(e, results.StoreError) else f"{folder / entry[0]}: {e}")
+                self._entries[entry] = None  # said once: not read again while unchanged
+        good = [e for e in self._entries.values() if e is not None]
+        self.results = {r["key"]: r for r, _ in good}
         self.frame = pd.DataFrame(
             [
                 {
@@ -88,7 +93,7 @@ class StoreSnapshot:
                     "sec_per_iter": r.get("sec_per_iter"),
                     "per_class_iou": r["final"].get("per_class_iou"),
                 }
-                for r, sfk in self._entries.values()
+                for r, sfk in good
             ]
         )
         if self.frame.empty:
