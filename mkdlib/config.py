@@ -202,8 +202,11 @@ class Config:
     def key(self) -> str:
         """Short hash of everything that affects the result: the results store's key."""
         d = self.to_dict()
-        # configs stored before a preset setting existed carry None: the method's preset
-        d.update({k: preset_setting(self.method, k) for k in PRESET_SETTINGS if d[k] is None})
+        if any(d[k] is None for k in (*SWITCHES, *PRESET_SETTINGS)):  # not resolved: key what it trains
+            try:
+                d = resolve(self).to_dict()
+            except ConfigError:  # a config resolve refuses still gets a key: the presets filled in
+                d.update({k: preset_setting(self.method, k) for k in PRESET_SETTINGS if d[k] is None})
         d = {
             k: v
             for k, v in d.items()
