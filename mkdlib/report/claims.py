@@ -378,8 +378,12 @@ def _compare(
     its verdict."""
     found = _found(items, store)
     pooled_sd, pooled_df = _pooled(found, store)
+    sup = {p: supervised_reference(store, protocol=p) for p in (TEST, VALIDATION)}
     rows = []
     for c, ps, collapsed in found:
+        ref = sum(b["score"] for _, b in ps) / len(ps) if ps else None
+        floor = sup[c.protocol]
+        below = ref is not None and floor is not None and c.b.get("method") != "supervised" and ref < floor
         effect = stats.paired_effect([a["score"] for a, _ in ps], [b["score"] for _, b in ps], pooled_sd, pooled_df)
         rows.append(
             {
@@ -393,6 +397,9 @@ def _compare(
                 "detectable effect": None if effect is None or math.isnan(effect.mde) else round(effect.mde, 1),
                 "verdict": judge(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
                 "collapsed runs": ", ".join(collapsed),
+                # a step measured from a reference that scores below supervised training: a gain over
+                # it may only undo what the reference lost
+                "reference below supervised": f"{ref:.1f} < {floor:.1f}" if below else "",
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
                 "p": None if effect is None else effect.p,
             }
