@@ -439,7 +439,8 @@ def claims_summary(table: pd.DataFrame) -> str:
             + (f"; these seeds detect {mde:.1f} points or more." if mde == mde and mde is not None else ".")
         )
     else:
-        text += f" {head['claim']}: not run yet on the corrected MKD step."
+        where = "the decisive headline (test set)" if head.get("scored on") == "test set" else "the corrected MKD step"
+        text += f" {head['claim']}: not run yet on {where}."
     return text
 
 

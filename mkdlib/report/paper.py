@@ -58,7 +58,6 @@ from .tables import (
     FAIR_REFERENCE,
     METHOD_ROWS,
     TABLE1_METHODS,
-    ablation_runs,
     breakdown_runs,
     diagnosis_runs,
     error_breakdown,
