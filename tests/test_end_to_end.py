@@ -160,8 +160,9 @@ def test_cps_targets_preset_and_key(tiny_config):
 
 
 def test_cps_weak_view_targets_are_the_partners_unmixed_prediction(tiny_config):
-    """cps_targets=weak_view: student j's argmax on the weak images (BatchNorm in eval mode, no
-    graph), mixed with the students' CutMix mask, supervises student i != j."""
+    """cps_targets=weak_view: student j's argmax on the weak images (BatchNorm on the batch's
+    statistics as CPS's code, dropout off, no graph), mixed with the students' CutMix mask,
+    supervises student i != j."""
     from mkdlib.losses import cross_pseudo_loss_from_log_probs
     from mkdlib.trainer import Runtime, build_loaders
 
@@ -172,16 +173,20 @@ def test_cps_weak_view_targets_are_the_partners_unmixed_prediction(tiny_config):
     m = build_method(cfg, data.num_classes).train()
     views = m.views(batch, torch.Generator().manual_seed(0))
     assert views.cut is not None and not torch.equal(views.student, views.weak)
+    import copy
+
+    from mkdlib.methods.base import batch_norm_mode
+
+    before = copy.deepcopy(m.students)  # the target forward moves BatchNorm's running statistics
     targets = m.partner_weak_targets(views)
     assert all(s.training for s in m.students)  # train mode restored
     from mkdlib.data.transforms import mix
 
     with torch.no_grad():
         expected = []
-        for s in m.students:
-            s.eval()
+        for s in before:
+            batch_norm_mode(s, True)  # batch statistics, dropout off
             expected.append(mix(s(views.weak).logits, views.cut).argmax(1).masked_fill(views.ignore, 255))
-            s.train()
     for got, want in zip(targets, expected):
         assert torch.equal(got, want)
     outs = m.student_outputs(views)

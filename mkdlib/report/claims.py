@@ -488,4 +488,8 @@ def power_table(root: str | Path | None = None, seeds: int = 12) -> pd.DataFrame
                 "pairs to tell it from half of it": stats.seeds_needed(sd, c.paper / 2),
             }
         )
-    return pd.DataFrame(rows)
+    t = pd.DataFrame(rows)
+    for col in ("pairs to tell it from 0", "pairs to tell it from half of it"):  # counts, blank when unknown
+        if col in t:
+            t[col] = t[col].astype("Int64")
+    return t

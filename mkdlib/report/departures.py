@@ -127,13 +127,14 @@ def departures_sentence(root: str | Path | None = None) -> str:
     followed = [f for f in fields.index if f not in kept and f not in pending]
     n = len(fields)
     parts = [
-        f"kept by measurement: {', '.join(kept)}" if kept else "",
-        f"screens pending: {', '.join(pending)}" if pending else "",
-        f"to follow the source: {', '.join(followed)}" if followed else "",
+        f"{len(kept)} kept by measurement ({', '.join(kept)})" if kept else "",
+        f"{len(followed)} to follow the source ({', '.join(followed)})" if followed else "",
+        f"{len(pending)} screen{'s' if len(pending) != 1 else ''} pending" if pending else "",
     ]
     return (
-        f"`mkd` departs from its sources (Algorithm 1 where it speaks, the release where it is silent) in "
-        f"{n} setting{'s' if n != 1 else ''}; " + "; ".join(p for p in parts if p) + "."
+        f"`mkd` departs from Algorithm 1 (the release where it is silent) in {n} setting{'s' if n != 1 else ''}: "
+        + "; ".join(p for p in parts if p)
+        + "."
     )
 
 
