@@ -7,6 +7,7 @@
   started in ``notebooks/`` never makes ``notebooks/results``;
 * the explorer's short runs go to the user's own store (``$MKD_EXPLORER_DIR``, else
   ``~/.local/share/mkdlib/explorer``: :func:`mkdlib.report.explorer.user_store`), not the book's;
+* the explorer's figures are drawn as widgets (``MKD_LIVE_FIGURES``), so that a short run redraws them;
 * every save goes through :func:`strip_outputs` (JupyterLab's ``pre_save_hook``): outputs,
   execution counts, widget state and what a kernel adds to the metadata are dropped, so saving a
   notebook (autosave included) leaves ``git status`` clean and the file small.
@@ -57,6 +58,8 @@ def lab_argv(port: int, root_dir: str, extra: list[str]) -> list[str]:
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",  # the port asked for, or a clear error
         "--FileContentsManager.pre_save_hook=booktools.lab.strip_outputs",
+        # JupyterLab refuses root, as in a container: there the container is the boundary
+        *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         *extra,
     ]
 
@@ -67,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root-dir", default=str(REPO / "notebooks"))
     args, extra = p.parse_known_args(argv)
     use_book_dirs()
+    os.environ["MKD_LIVE_FIGURES"] = "1"  # the explorer's figures as widgets: a short run redraws them
     if str(REPO) not in sys.path:  # the save hook is imported by name
         sys.path.insert(0, str(REPO))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     from jupyterlab.labapp import LabApp
 
     print(

@@ -387,10 +387,10 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root, tmp_
     """The widget's buttons without a browser (tests/test_lab.py presses them in JupyterLab): a
     short run goes to the user's store, not the book's, is listed by what sets it apart and
     compared under that label; an empty match says so and clears the old output."""
+    import IPython.display
+
     from mkdlib.report.explorer import ablation_explorer
     from mkdlib.results import is_done, load_result
-
-    import IPython.display
 
     shown = []  # what the widget displays (outside a kernel its output area captures nothing)
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))

@@ -354,27 +354,45 @@ def plotly_output(fig) -> PlotlyOutput:
     return out
 
 
-#: the figures :func:`show_figure` displayed in this kernel: name -> (display handle, store root)
+#: the figures :func:`show_figure` displayed in this kernel as widgets: name -> (output widget, store root)
 _SHOWN: dict[str, tuple[object, str | Path | None]] = {}
 FIGURES = {"final": final_miou_figure, "curves": curves_figure}
+#: set (by ``make lab``, booktools/lab.py) where a frontend renders widgets: the explorer's figures
+#: are then drawn in output widgets, which a short run can redraw (a finished cell's own output
+#: cannot be replaced later from a button in JupyterLab); elsewhere (the book's build) plain output
+LIVE_VARIABLE = "MKD_LIVE_FIGURES"
+
+
+def _bundle(fig) -> dict:
+    """``fig`` as one display_data output (plotly's JSON: what JupyterLab draws)."""
+    data = PlotlyOutput(fig, include_plotlyjs=False, html=False)._repr_mimebundle_()
+    return {"output_type": "display_data", "data": data, "metadata": {}}
 
 
 def show_figure(name: str, root: str | Path | None = None) -> None:
-    """Display the explorer's figure ``name`` ("final", "curves") so that :func:`refresh_figures`
-    can redraw it in place when a short run is added."""
+    """Display the explorer's figure ``name`` ("final", "curves"). Where ``$MKD_LIVE_FIGURES`` is
+    set (``make lab``) it is drawn in an output widget that :func:`refresh_figures` redraws when a
+    short run is added; elsewhere as plain output (plotly.js embedded once: the book's page)."""
     from IPython.display import display
 
-    handle = display(plotly_output(FIGURES[name](root)), display_id=True)
-    _SHOWN[name] = (handle, root)
+    fig = FIGURES[name](root)
+    if not os.environ.get(LIVE_VARIABLE):
+        display(plotly_output(fig))
+        return
+    import ipywidgets as w
+
+    out = w.Output()
+    out.outputs = (_bundle(fig),)
+    _SHOWN[name] = (out, root)
+    display(out)
 
 
 def refresh_figures(user_root: str | Path | None, view: str = YOURS) -> list[str]:
-    """Redraw the figures :func:`show_figure` displayed, with the user's runs (``user_root``) as a
-    view of their own, opened at ``view``; returns the names redrawn."""
+    """Redraw the figures :func:`show_figure` drew as widgets, with the user's runs (``user_root``:
+    their results store) as a view of their own, opened at ``view``; returns the names redrawn."""
     redrawn = []
-    for name, (handle, root) in _SHOWN.items():
-        fig = FIGURES[name](root, user_root, view=view)
-        handle.update(PlotlyOutput(fig, include_plotlyjs=False))
+    for name, (out, root) in _SHOWN.items():
+        out.outputs = (_bundle(FIGURES[name](root, user_root, view=view)),)
         redrawn.append(name)
     return redrawn
 
