@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup book main test test-fast bench clean-runs pretrain lint publish browser-check nbval
+.PHONY: setup lab book main test test-fast bench clean-runs pretrain lint publish browser-check nbval
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+# JupyterLab on notebooks/ at http://localhost:$(PORT)/lab (default 8888; stop it with Ctrl-C): the
+# kernels read the book's folders (BOOK_DIRS), the explorer's short runs go to your own folder
+# (~/.local/share/mkdlib/explorer, or $$MKD_EXPLORER_DIR), and every save strips the outputs (booktools/lab.py).
+PORT ?= 8888
+lab: setup
+	$(BOOK_DIRS) $(PY) -m booktools.lab --port $(PORT)
 
 # The main job on the built-in dataset: train MKD at 1/16 labels and evaluate it.
 main: setup

@@ -378,9 +378,19 @@ def setting_label(cfg: Config) -> str:
     )
 
 
-def short_run(iters: int = 60, data_root: str | None = None, base: dict | None = None, **selection):
+def short_run(
+    iters: int = 60,
+    data_root: str | None = None,
+    base: dict | None = None,
+    store: str | Path | None = None,
+    progress: bool = False,
+    **selection,
+):
     """Train a short run of a selection (``method``, ``split``, switches) on the built-in default
     config: what the explorer's "train short run" button launches. ``base``: extra Config fields.
+    ``store``: a folder for the run (``runs/<key>``) and its result (``results/<key>``) instead of
+    the ``MKD_*_DIR`` folders (the explorer keeps short runs out of the book's store);
+    ``progress``: the trainer's progress bar (a notebook bar in a kernel).
     Returns the trainer's result (published to the results store like any run)."""
     from .trainer import train
 
@@ -391,11 +401,17 @@ def short_run(iters: int = 60, data_root: str | None = None, base: dict | None =
             "iters": iters,
             "eval_interval": max(1, iters // 4),
             "threads": 1,
-            "progress": False,
+            "progress": progress,
             **({"data_root": data_root} if data_root else {}),
         }
     )
-    return train(cfg)
+    if store is None:
+        return train(cfg)
+    from .results import publish
+
+    result = train(cfg, run_dir=Path(store) / "runs" / cfg.key(), publish_result=False)
+    publish(result.run_dir, root=Path(store) / "results")
+    return result
 
 
 def train_config(

@@ -280,7 +280,9 @@ def book_pages(html_dir: str | Path) -> list[Path]:
     )
 
 
-def _driver(width: int, height: int):
+def _driver(width: int, height: int, allow_host: str | None = None):
+    """Headless Chromium with every host name unresolvable (offline) but ``allow_host`` (a local
+    server's, e.g. ``127.0.0.1``), its viewport exactly ``width`` x ``height``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -295,7 +297,7 @@ def _driver(width: int, height: int):
         "--disable-dev-shm-usage",
         "--disable-extensions",
         f"--window-size={width},{height}",
-        "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no CDN
+        "--host-resolver-rules=MAP * ~NOTFOUND" + (f", EXCLUDE {allow_host}" if allow_host else ""),  # offline: no CDN
         "--allow-file-access-from-files",
         "--hide-crash-restore-bubble",
     ):

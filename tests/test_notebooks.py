@@ -373,30 +373,57 @@ def _widgets(root) -> dict:
     return found
 
 
-def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root):
-    import matplotlib
+def _by_class(root, cls: str):
+    """The widget under ``root`` with the DOM class ``cls`` (the explorer marks its status line and outputs)."""
+    stack = [root]
+    while stack:
+        w = stack.pop()
+        if cls in getattr(w, "_dom_classes", ()):
+            return w
+        stack.extend(getattr(w, "children", ()))
+    raise LookupError(cls)
 
-    matplotlib.use("Agg")
+
+def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root, tmp_path, monkeypatch):
+    """The widget's buttons without a browser (tests/test_lab.py presses them in JupyterLab): a
+    short run goes to the user's store, not the book's, is listed by what sets it apart and
+    compared under that label; an empty match says so and clears the old output."""
+    import IPython.display
+
     from mkdlib.report.explorer import ablation_explorer
     from mkdlib.results import is_done, load_result
 
-    w = _widgets(ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}))
+    shown = []  # what the widget displays (outside a kernel its output area captures nothing)
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    mine = tmp_path / "mine"
+    root = ablation_explorer(base={"data_root": str(tiny_data_root), **TINY_OVERRIDES}, user_dir=mine)
+    w, status = _widgets(root), _by_class(root, "mkd-status")
     w["method"].value = "cps"
     w["iterations"].value = 2
     w["find matching"].click()
-    assert w["stored"].options == ()  # an empty store
+    assert w["stored runs"].options == ()  # an empty store
+    assert "no stored run of cps at 1/16 (its preset)" in status.value
     w["train short run"].click()
-    keys = [k for _, k in w["stored"].options]
-    assert len(keys) == 1 and is_done(keys[0])
-    stored = load_result(keys[0])["config"]
+    assert "done" in status.value and "your store" in status.value, status.value
+    labels = [label for label, _ in w["stored runs"].options]
+    keys = [k for _, k in w["stored runs"].options]
+    assert len(keys) == 1 and is_done(keys[0], mine / "results") and not is_done(keys[0])  # not the book's store
+    assert labels[0].startswith("seed 0, 2 it, ") and "(yours)" in labels[0], labels
+    assert not any(w[b].disabled for b in ("compare", "train short run", "find matching"))
+    stored = load_result(keys[0], mine / "results")["config"]
     assert (stored["method"], stored["iters"], stored["co_training"], stored["strong_aug"]) == ("cps", 2, True, False)
-    w["compare"].click()  # draws the stored curves without error
-    w["strong aug"].value = True  # CPS + strong aug is another config: nothing stored for it
+    w["compare"].click()  # the table and the curves, each row and trace under the run's label
+    table, fig = shown[-2:]
+    run_label = labels[0].rsplit(": mIoU", 1)[0]
+    assert list(table.index) == [run_label]
+    assert {t.name for t in fig.fig.data} == {run_label} and "text/html" not in fig._repr_mimebundle_()
+    w["strong aug"].value = "on"  # CPS + strong aug is another config: nothing stored for it
     w["find matching"].click()
-    assert w["stored"].options == ()
+    assert w["stored runs"].options == () and w["stored runs"].value == ()
+    assert "no stored run of cps at 1/16 with strong aug on" in status.value
     w["method"].value = "supervised"  # supervised with a semi-supervised switch cannot run
     w["find matching"].click()
-    assert w["stored"].options == ()
+    assert w["stored runs"].options == () and "cannot run" in status.value
 
 
 # --------------------------------------------------------------------------- the book a researcher meets
