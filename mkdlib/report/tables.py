@@ -14,10 +14,12 @@ built as long cells (:class:`.cells.Cells`) and laid out wide (:func:`.cells.wid
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import pandas as pd
 
+from .. import results
 from ..config import SWITCHES, Config, base_config, make_config, resolve
 from ..registry import METHOD_INFO, RENAMED_FIELDS
 from .cells import LONG_COLUMNS, OURS, Cells, wide
@@ -308,3 +310,28 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
         for metric in means.columns:
             cells.add("ours", row, metric, means.at[row, metric])
     return wide(cells.frame())
+
+
+def co_training_decline(root: str | Path | None = None) -> pd.DataFrame:
+    """Why co-training alone ends below supervised training here, from the stored runs at 1/16 (same
+    seeds, one labeled split): validation mIoU at its first evaluation and at the end, and whether the
+    final model fails to find objects or to name them (:func:`error_breakdown`), for supervised
+    training, co-training with the unlabeled ramp-up (Table 3's reference) and without it (plain CPS)."""
+    from ..experiments import HEADLINE_SEEDS
+
+    runs = ablation_runs(root)
+    cps = grid_runs("headline_6seeds", root)
+    cps = cps[(cps["method"] == "cps") & (cps["split"] == "1/16") & cps["seed"].isin(HEADLINE_SEEDS)]
+    names = {"supervised only": "supervised", "co-training": "co-training (ramp-up)"}
+    picked = pd.concat([runs[runs["label"].isin(names)], cps.assign(label="co-training, no ramp-up (plain CPS)")])
+    picked = picked.assign(label=picked["label"].replace(names))
+    first, at = {}, set()
+    for r in picked.dropna(subset=["key"]).itertuples():
+        evals = [c for c in results.load_curves(r.key, root) if "miou" in c]
+        if evals:
+            first.setdefault(r.label, []).append(100 * evals[0]["miou"])
+            at.add(evals[0]["iter"])
+    t = error_breakdown(picked, root=root)
+    col = f"{OURS} mIoU at iteration {at.pop()}" if len(at) == 1 else f"{OURS} mIoU at the first evaluation"
+    t.insert(0, col, [statistics.fmean(first[i]) if i in first else math.nan for i in t.index])
+    return t
