@@ -196,6 +196,7 @@ class Store:
         test = r.get("test", {}).get("miou")
         return {
             "key": key,
+            "threads": (r.get("env") or {}).get("torch_threads"),
             "miou": 100 * r["final"]["miou"],
             "test_miou": None if test is None else 100 * test,
             "top_share": share,
@@ -400,6 +401,8 @@ def _compare(
                 # a step measured from a reference that scores below supervised training: a gain over
                 # it may only undo what the reference lost
                 "reference below supervised": f"{ref:.1f} < {floor:.1f}" if below else "",
+                # thread count alone moves a run by about 2 points: the rows say which counts they mix
+                "threads": ", ".join(str(t) for t in sorted({r["threads"] for p in ps for r in p if r["threads"]})),
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
                 "p": None if effect is None else effect.p,
             }
