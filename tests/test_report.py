@@ -53,7 +53,7 @@ def test_verdict_is_generated_from_the_stored_runs(tmp_path):
     assert "is +10.0 points (95 % interval [+7.5, +12.5] over 3 pairs): a real difference" in text
     # +10 [+7.5, +12.5] against the paper's +2.04: the same direction, beyond the paper's size
     assert "here the gain is larger than the paper's (these 3 pairs detect 3.1 points or more at 80 % power)." in text
-    assert "has 0 of its 60 runs; until it is complete, what follows is the superseded headline" in text
+    assert "0 of 60 runs stored; until it is complete, what follows is the superseded one" in text
     assert len([s for s in text.split(". ") if s]) >= 3
     summary = headline_summary(root)
     assert summary.loc["MKD", ("ours (built-in)", "mIoU ± sd")] == "31.0 ± 1.0"

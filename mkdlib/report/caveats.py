@@ -66,7 +66,7 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
             "(positive: still rising at the end)",
             "",
         ),
-        ("departures", departures_text(root), "Algorithm 1, and the authors' release where it is silent"),
+        ("departures", departures_text(root), "Algorithm 1 (the release where it is silent)"),
         (
             "what it can say",
             "the direction and size of each effect on this benchmark (per-seed differences, 95 % interval, the "
@@ -81,7 +81,8 @@ def departures_text(root: str | Path | None = None) -> str:
     """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.departures)."""
     from .departures import departures_sentence
 
-    return departures_sentence(root).replace("`", "") + " The paper-vs-code page lists each with its screen."
+    text = departures_sentence(root).replace("`", "").replace(" from Algorithm 1 (the release where it is silent)", "")
+    return text.rstrip(".") + "; each with its screen on the paper-vs-code page."
 
 
 def caveats_html(root: str | Path | None = None) -> str:

@@ -277,8 +277,6 @@ def headline_status(root: str | Path | None = None) -> str:
     if done == len(cfgs):
         return f"The decisive headline is complete ({len(cfgs)} runs on the held-out test set)."
     return (
-        f"*The decisive headline (12 paired seeds, each with its own labeled split, scored on a held-out "
-        f"test set) has {done} of its {len(cfgs)} runs; until it is complete, what follows is the "
-        "superseded headline: 6 seeds of one labeled split, scored on the validation set that also chose the "
-        "presets (the tables chapter has both).*"
+        f"*Decisive headline (12 seeds, test set): {done} of {len(cfgs)} runs stored; until it is complete, "
+        "what follows is the superseded one (6 seeds, one split, validation set).*"
     )
