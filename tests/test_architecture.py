@@ -183,8 +183,8 @@ def test_the_report_layer_trains_nothing():
 
 
 def test_the_training_import_check_finds_one():  # the check itself can fail
-    source = "from ..traces import TRACED_STARTS, trace\ndef f():\n    from ..trainer import train\n"
-    assert training_imports("mkdlib.report.collapse", source) == ["mkdlib.traces.trace", "mkdlib.trainer.train"]
+    source = "from ...traces import TRACED_STARTS, trace\ndef f():\n    from ...trainer import train\n"
+    assert training_imports("mkdlib.report.figures.collapse", source) == ["mkdlib.traces.trace", "mkdlib.trainer.train"]
     assert training_imports("mkdlib.report.explorer", "from ..experiments import short_run\n") == []
 
 

@@ -36,7 +36,7 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
     only the named columns wrap, a missing cell reads "—", two-level headers merge their groups."""
     import re
 
-    from mkdlib.report.display import compact_table
+    from mkdlib.report.tables.display import compact_table
 
     df = pd.DataFrame({"claim": ["MKD beats CPS with CutMix", "beta 1.0 beats beta 0"], "ours": [1.5, np.nan]})
     html = compact_table(df, wrap={"claim": "14em"}, index=False)._repr_html_()
@@ -62,7 +62,7 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
 
 def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_store():
     from mkdlib.config import DEFAULT_CONFIG, base_config, resolve
-    from mkdlib.report import caveats
+    from mkdlib.report.tables import caveats
 
     cfg = resolve(base_config())
     rows = caveats.regime_caveats()
@@ -77,7 +77,7 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
 
 
 def test_folded_puts_a_long_table_in_a_closed_fold_under_its_summary():
-    from mkdlib.report.display import folded
+    from mkdlib.report.tables.display import folded
 
     table = "<table><tr><td>python -m mkdlib train --config a.yaml</td></tr></table>"
     shown = folded(table, "headline: 21 configs, 17 stored")

@@ -167,7 +167,7 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
     assert "Of 2 rows run here that the paper also reports" in text
     assert "2 exploratory (fewer than 3 pairs: no verdict)" in text  # one pair each: no verdict
-    from mkdlib.report.claims import pooled_spread
+    from mkdlib.report.evidence.claims import pooled_spread
 
     sd, dof = pooled_spread(root)  # the claims' comparisons and baselines above
     assert f"could detect is {(sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd:.1f} points" in text
@@ -183,8 +183,8 @@ def test_notices_are_written_from_the_numbers(tmp_path):
 
 # --------------------------------------------------------------------------- figures
 def test_figure_1_is_an_svg_whose_text_is_at_least_9_px():
-    from mkdlib.report import figure1
-    from mkdlib.report.viz import COLUMN_PX
+    from mkdlib.report.figures import figure1
+    from mkdlib.report.figures.viz import COLUMN_PX
 
     svg = figure1.svg_text()
     root = ET.fromstring(svg)
@@ -215,7 +215,8 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     import matplotlib
 
     matplotlib.use("Agg")
-    from mkdlib.report import paper, viz
+    from mkdlib.report import paper
+    from mkdlib.report.figures import viz
 
     rng = np.random.default_rng(0)
     names = ("background", "a", "b", "c", "d")
@@ -296,7 +297,7 @@ def test_grid_commands_reproduce_each_config_key():
     from mkdlib.cli import _add_config_flags, _config_from
     from mkdlib.config import resolve
     from mkdlib.experiments import GRIDS, grid
-    from mkdlib.report.experiment_index import grid_command
+    from mkdlib.report.tables.experiment_index import grid_command
 
     for name in GRIDS:
         for cfg in grid(name):
@@ -309,7 +310,7 @@ def test_grid_commands_reproduce_each_config_key():
 
 def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
     from mkdlib.config import base_config, make_config, resolve
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e9)  # 1 GFLOP per image at the probe crop
     sup, cps, mkd = (resolve(base_config(method=m)) for m in ("supervised", "cps", "mkd"))
@@ -329,7 +330,7 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
 
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
     from mkdlib.config import make_config, resolve
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
     cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
@@ -356,7 +357,7 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
 
 
 def test_forward_flops_are_counted_on_the_real_model():
-    from mkdlib.report.experiment_index import forward_flops
+    from mkdlib.report.tables.experiment_index import forward_flops
 
     small = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=32)
     large = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=64)
@@ -481,7 +482,7 @@ def test_sphinx_extension_keeps_each_script_once_in_place():
 
 
 def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
-    from mkdlib.report.viz import display_path
+    from mkdlib.report.figures.viz import display_path
 
     assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
     monkeypatch.setenv("MKD_DATA_DIR", str(REPO / "data"))  # the book's build names the repository's folders
@@ -495,7 +496,7 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
 def test_calibration_gates_are_measured_from_the_store(tmp_path):
     """G1 and G2 (docs/benchmark.md) judged from stored runs: thresholds, seeds and seed noise."""
     from mkdlib.experiments import grid
-    from mkdlib.report.calibration import calibration_gates, notice_calibration, table_calibration
+    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration, table_calibration
 
     def runs(method, split):
         return [c for c in grid("calibration") if c.method == method and c.split == split and c.seed in (0, 1, 2)]
@@ -535,8 +536,8 @@ def test_calibration_gates_are_measured_from_the_store(tmp_path):
 def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path):
     """The cost question's measurement: G2's gain and noise at each stored evaluation, and the
     first iteration from which the gate holds at every later one."""
-    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration
     from mkdlib.report.paper import table_view
+    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration
 
     root = tmp_path / "store"
     assert gain_by_iteration(root).empty
@@ -565,7 +566,7 @@ def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path)
 
 def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path):
     from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid
-    from mkdlib.report.calibration import calibration_gates, notice_calibration
+    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration
 
     cfgs = grid("short_schedule")
     assert {c.iters for c in cfgs} == {SHORT_SCHEDULE_ITERS}
@@ -590,7 +591,7 @@ def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path
 def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_path):
     from mkdlib.experiments import grid
     from mkdlib.registry import METHOD_INFO
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     sup = next(c for c in grid("calibration") if c.method == "supervised" and c.split == "1/16")
     store_result(tmp_path, sup, 0.45, wall_time_s=600.0)  # 4,000 iterations in 10 minutes
@@ -611,7 +612,7 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
 
 
 def test_gain_by_iteration_notice_reads_the_table(tmp_path):
-    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
+    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
 
     assert "No stored runs" in notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(tmp_path)))
     root = tmp_path / "store"
@@ -623,8 +624,8 @@ def test_gain_by_iteration_notice_reads_the_table(tmp_path):
 
 
 def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
+    from mkdlib.report.evidence.stats import PairedEffect
     from mkdlib.report.paper import NO_CHANGE_IN_PAPER, _judge
-    from mkdlib.report.stats import PairedEffect
 
     def gain(mean: float, half: float) -> PairedEffect:
         return PairedEffect(mean, mean - half, mean + half, 2 * half, 3, half, False)
@@ -666,7 +667,7 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     # MKD against CPS + CutMix over 3 seeds (differences 2, 0, 0): the spread a one-pair row borrows
     for cfg, miou in zip(_headline("cps_cutmix"), (0.18, 0.30, 0.40)):
         _store(root, cfg, miou)
-    from mkdlib.report.claims import claims_table, pooled_spread
+    from mkdlib.report.evidence.claims import claims_table, pooled_spread
 
     sd = float(np.std([2.0, 0.0, 0.0], ddof=1))
     assert pooled_spread(root) == (pytest.approx(sd), 2)

@@ -96,7 +96,7 @@ def _menu(buttons: list[dict]) -> list[dict]:
 def _colour(label: str) -> str:
     """The palette's colour of a method named by its label (an MKD variant's otherwise)."""
     from ..registry import METHOD_INFO
-    from .palette import method_colour
+    from .figures.palette import method_colour
 
     by_label = {info.label: name for name, info in METHOD_INFO.items()}
     return method_colour(by_label.get(label, "mkd"))
@@ -126,7 +126,7 @@ def view_colours(view: str, runs: pd.DataFrame) -> dict[tuple[str, str], str]:
     """The colour of each (series, x) of a view, the same in the bars and in the curves: a method's
     own palette colour where the bar or the series is a method (the method and split views), else
     one colour per setting from those no method has (Table 3 switches, gamma, beta)."""
-    from .palette import series_colours
+    from .figures.palette import series_colours
 
     settings = list(dict.fromkeys(runs["x"]))
     other = series_colours([f"setting {x}" for x in settings])  # "setting ...": never a method's name
@@ -329,8 +329,8 @@ def run_summary(keys: Sequence[str], root: str | Path | None = None) -> pd.DataF
     """Stored runs side by side, narrow enough for the book's column: one row per run (method,
     seed), its split, the Table 3 switches that are on, gamma, beta, iterations, mIoU, wall time."""
     from ..config import SWITCHES, make_config
+    from .evidence.store import stored_result
     from .paper import short_label, switch_label
-    from .store import stored_result
 
     rows = []
     for k in keys:
@@ -364,9 +364,9 @@ def ablation_explorer(root: str | Path | None = None, data_root: str | None = No
     from ..config import METHODS, SWITCHES, make_config, resolve
     from ..experiments import short_run
     from ..results import load_curves
+    from .evidence.store import stored_result
+    from .figures.viz import plot_curves
     from .paper import FRACTIONS, stored_runs
-    from .store import stored_result
-    from .viz import plot_curves
 
     method = w.Dropdown(options=METHODS, value="mkd", description="method")
     switch = {

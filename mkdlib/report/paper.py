@@ -16,9 +16,22 @@ The work is done in the modules this one re-exports, one per seam:
 from __future__ import annotations
 
 from ..registry import SWITCH_LABELS  # re-exported for the notebooks
-from .cells import LONG_COLUMNS, OURS, PAPER, SOURCES, Cells, wide
-from .display import SHORT, cell_kind, compact, dashed, flat_index, for_display, short_label, table_view, tidy
-from .effects import (
+from .evidence.cells import LONG_COLUMNS, OURS, PAPER, SOURCES, Cells, wide
+from .evidence.store import (
+    _stored_rows,
+    grid_runs,
+    grid_status,
+    seed_curves,
+    seed_free_key,
+    seed_summary,
+    stored_key,
+    stored_result,
+    stored_runs,
+    switch_label,
+)
+from .evidence.transcribed import FRACTIONS, PAPER_RESULTS_PATH, load_paper, paper_mkd_gains, paper_table, split_sizes
+from .tables.display import SHORT, cell_kind, compact, dashed, flat_index, for_display, short_label, table_view, tidy
+from .tables.effects import (
     NO_CHANGE_IN_PAPER,
     NO_RUNS,
     _judge,
@@ -28,7 +41,7 @@ from .effects import (
     headline_summary,
     verdict,
 )
-from .notices import (
+from .tables.notices import (
     format_gain,
     notice_breakdown,
     notice_diagnosis,
@@ -41,19 +54,7 @@ from .notices import (
     notice_run,
     what_to_notice,
 )
-from .store import (
-    _stored_rows,
-    grid_runs,
-    grid_status,
-    seed_curves,
-    seed_free_key,
-    seed_summary,
-    stored_key,
-    stored_result,
-    stored_runs,
-    switch_label,
-)
-from .tables import (
+from .tables.tables import (
     DIFFERENCE_ROW,
     FAIR_REFERENCE,
     METHOD_ROWS,
@@ -72,7 +73,6 @@ from .tables import (
     table_methods,
     table_sweep,
 )
-from .transcribed import FRACTIONS, PAPER_RESULTS_PATH, load_paper, paper_mkd_gains, paper_table, split_sizes
 
 __all__ = [
     "DIFFERENCE_ROW",

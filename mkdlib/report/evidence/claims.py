@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import Config, resolve
-from ..results import load_predictions
+from ...config import Config, resolve
+from ...results import load_predictions
+from ..tables.display import count
 from . import stats
-from .display import count
 
 SEEDS = tuple(range(12))
 #: how a claim's runs are made and scored: ``test``, the decisive headline (each seed its own labeled
@@ -39,7 +39,7 @@ class Claim:
         """Side ``a`` or ``b`` at ``seed``, under the claim's protocol."""
         fields = getattr(self, side)
         if self.protocol == TEST:
-            from ..experiments import headline_config
+            from ...experiments import headline_config
 
             return resolve(headline_config(seed=seed, **fields))
         return config_at(fields, seed)
@@ -59,7 +59,7 @@ def _paper_values() -> dict:
 
 def claims() -> list[Claim]:
     """The paper's claims with an analogue on the built-in dataset, at 1/16 labels."""
-    from ..experiments import TABLE3_ROWS, table3_row
+    from ...experiments import TABLE3_ROWS, table3_row
 
     p = _paper_values()
     t2, t1, t3 = p["t2"], p["t1"], p["t3"]
@@ -157,7 +157,7 @@ def claims() -> list[Claim]:
 
 class Store:
     """The claims' view of the results store: a config's stored run (matched by the book's one
-    rule, :func:`mkdlib.report.store.stored_key`, on the store read once) with its mIoU (%) and the
+    rule, :func:`mkdlib.report.evidence.store.stored_key`, on the store read once) with its mIoU (%) and the
     share (%) of its most predicted class on the stored validation predictions."""
 
     def __init__(self, root: str | Path | None = None):
@@ -189,7 +189,7 @@ class Store:
             pass
         naming = None
         if r["final"].get("confusion") is not None:  # the share of found objects given one class
-            from ..evaluate import object_scores
+            from ...evaluate import object_scores
 
             dominant = object_scores(np.asarray(r["final"]["confusion"]))["dominant_class_share"]
             naming = None if dominant != dominant else 100 * dominant
@@ -204,7 +204,7 @@ class Store:
 
 
 def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
-    """:func:`mkdlib.report.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
+    """:func:`mkdlib.report.evidence.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
     it, its score against supervised training's under the same protocol."""
     return stats.is_collapsed(run.get("score", run["miou"]), run["top_share"], supervised_miou, run["naming_share"])
 
@@ -212,7 +212,7 @@ def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
     """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
     settings from before the headline's change (mkdlib.experiments.legacy)."""
-    from ..experiments import legacy
+    from ...experiments import legacy
 
     return resolve(legacy(**{"split": split, **fields}, seed=seed))
 
@@ -309,7 +309,7 @@ def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
 
 def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, collapsed: bool) -> str:
     """A finding has no paper side: A better / B better when the interval excludes 0, else within
-    noise; collapsed and not run as for a claim (:func:`mkdlib.report.stats.verdict`)."""
+    noise; collapsed and not run as for a claim (:func:`mkdlib.report.evidence.stats.verdict`)."""
     judged = stats.verdict(effect, paper, collapsed)
     if judged in (stats.COLLAPSED, stats.NOT_RUN) or not math.isfinite(effect.low):
         return judged

@@ -1,6 +1,6 @@
 """Figure 1 of the paper, redrawn: the MKD framework as a diagram, by code (matplotlib -> SVG).
 
-    python -m mkdlib.report.figure1 book/figures/figure1.svg
+    python -m mkdlib.report.figures.figure1 book/figures/figure1.svg
 
 Two students (different initialisations) see the labeled batch and the strongly augmented,
 CutMixed unlabeled batch; their logits are feature-augmented (Eq. 3). Two EMA teachers (Eq. 1)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .cells import OURS, PAPER, SOURCES
+from ..evidence.cells import OURS, PAPER, SOURCES
 
 #: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
 SHORT = (

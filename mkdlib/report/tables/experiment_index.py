@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config, base_config, make_config, resolve
-from ..data.registry import dataset_info
-from ..io import REPO_ROOT as REPO
-from ..results import cpu_seconds_per_iter, estimate_cpu_seconds
+from ...config import Config, base_config, make_config, resolve
+from ...data.registry import dataset_info
+from ...io import REPO_ROOT as REPO
+from ...results import cpu_seconds_per_iter, estimate_cpu_seconds
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
@@ -57,7 +57,7 @@ def forward_flops(
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..models import ModelSpec, build_model
+    from ...models import ModelSpec, build_model
 
     model = build_model(
         ModelSpec(
@@ -88,7 +88,7 @@ def step_flops(cfg: Config) -> float:
         )
         * (cfg.crop_size / PROBE_CROP) ** 2
     )
-    from ..registry import METHOD_INFO
+    from ...registry import METHOD_INFO
 
     info = METHOD_INFO[cfg.method]
     students = info.students
@@ -105,7 +105,7 @@ def gpu_hours(cfg: Config, processes: int) -> float:
 
 def measured_gpu_hours(cfg: Config, root: str | Path | None = None) -> float | None:
     """GPU-hours of a stored run of ``cfg`` that ran on CUDA (wall time x processes), else None."""
-    from .store import stored_key, stored_result
+    from ..evidence.store import stored_key, stored_result
 
     key = stored_key(cfg, root)
     if key is None:
@@ -173,9 +173,9 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     first): grid, what it is, command, GPU-hours (estimate, or measured) and the CPU wall time of
     its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
     :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
-    from ..experiments import GRIDS, grid
-    from .paper import seed_free_key, switch_label
-    from .store import snapshot
+    from ...experiments import GRIDS, grid
+    from ..evidence.store import snapshot
+    from ..paper import seed_free_key, switch_label
 
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
     wall = {(r.seed_free_key, int(r.seed)): snap.results[r.key]["wall_time_s"] for r in snap.runs.itertuples()}
