@@ -80,7 +80,8 @@ def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
 def test_tables_are_cells_on_one_long_frame(tmp_path):
     """Every table is its long cells (source, table, row, metric, value) laid out wide: the long
     frame holds the same numbers, and display formatting reads what a number is from its metric."""
-    from mkdlib.report.paper import LONG_COLUMNS, for_display, results_frame, table_methods, wide
+    from mkdlib.report.evidence.cells import LONG_COLUMNS
+    from mkdlib.report.paper import for_display, results_frame, table_methods, wide
 
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.30, 0.32)):
@@ -625,7 +626,7 @@ def test_gain_by_iteration_notice_reads_the_table(tmp_path):
 
 def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
     from mkdlib.report.evidence.stats import PairedEffect
-    from mkdlib.report.paper import NO_CHANGE_IN_PAPER, _judge
+    from mkdlib.report.tables.effects import NO_CHANGE_IN_PAPER, _judge
 
     def gain(mean: float, half: float) -> PairedEffect:
         return PairedEffect(mean, mean - half, mean + half, 2 * half, 3, half, False)

@@ -23,6 +23,11 @@ SOURCES = {"ours": OURS, "paper": PAPER, "ours - paper": ""}
 LONG_COLUMNS = ["source", "table", "row", "metric", "value"]
 
 
+def count(n: int, word: str) -> str:
+    """ "1 seed", "3 seeds": a count with its noun in the right number."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 class Cells:
     """One table's numbers as long records (source, table, row, metric, value), in insertion order."""
 

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ...config import Config, resolve
 from ...results import load_predictions
-from ..tables.display import count
 from . import stats
+from .cells import count
 
 SEEDS = tuple(range(12))
 #: how a claim's runs are made and scored: ``test``, the decisive headline (each seed its own labeled

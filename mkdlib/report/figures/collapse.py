@@ -20,7 +20,7 @@ from ...config import base_config, resolve
 from ...experiments import TEACHER_STARTS
 from ...traces import BN_MODES, SUBSETS, TRACE_SEEDS, TRACED_STARTS, trace_path, traced_config, traces_dir
 from ..evidence import stats
-from ..tables.display import count
+from ..evidence.cells import count
 
 __all__ = ["BN_MODES", "SUBSETS", "TRACE_SEEDS", "TRACED_STARTS", "trace_path", "traced_config", "traces_dir"]
 

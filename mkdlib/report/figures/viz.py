@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ...data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
-from ..tables.display import count
+from ..evidence.cells import count
 from .figstyle import (  # noqa: F401 (part of viz's API)
     COLUMN_PX,
     FIGURE_DPI,

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evidence.cells import Cells, wide
+from ..evidence.cells import Cells, count, wide
 from ..evidence.stats import difference_noise  # the book's one noise formula (re-exported here)
 from ..evidence.store import grid_runs, seed_summary
-from .display import count
 from .effects import NO_RUNS
 from .notices import format_gain, what_to_notice
 from .tables import method_label

@@ -20,11 +20,6 @@ SHORT = (
 )
 
 
-def count(n: int, word: str) -> str:
-    """ "1 seed", "3 seeds": a count with its noun in the right number."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def short_label(label: str) -> str:
     """A Table 3 row label in the paper's abbreviations: "co-training + strong aug" -> "+ SDA"."""
     if not isinstance(label, str) or not label.startswith("co-training"):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..evidence import stats
-from ..evidence.cells import OURS, PAPER
+from ..evidence.cells import OURS, PAPER, count
 from ..evidence.store import grid_runs, seed_summary
-from .display import count, short_label
+from .display import short_label
 from .tables import FAIR_REFERENCE, table_ablation, table_methods, table_sweep
 
 NO_RUNS = "no stored runs yet"

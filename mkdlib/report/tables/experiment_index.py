@@ -174,8 +174,7 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
     :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
     from ...experiments import GRIDS, grid
-    from ..evidence.store import snapshot
-    from ..paper import seed_free_key, switch_label
+    from ..evidence.store import seed_free_key, snapshot, switch_label
 
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
     wall = {(r.seed_free_key, int(r.seed)): snap.results[r.key]["wall_time_s"] for r in snap.runs.itertuples()}

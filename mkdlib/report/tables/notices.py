@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..evidence import stats
-from ..evidence.cells import OURS, PAPER
-from .display import count, short_label
+from ..evidence.cells import OURS, PAPER, count
+from .display import short_label
 from .effects import (
     COLLAPSED,
     CONTRADICTED,
