@@ -67,7 +67,7 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
 
     cfg = resolve(base_config())
     rows = caveats.regime_caveats()
-    assert [t for t, _, _ in rows] == ["data", "encoder", "training", "convergence", "what it can say"]
+    assert [t for t, _, _ in rows] == ["data", "encoder", "training", "convergence", "departures", "what it can say"]
     here = dict((t, h) for t, h, _ in rows)
     assert f"{cfg.iters:,} iterations" in here["training"] and DEFAULT_CONFIG.name in here["training"]
     assert cfg.encoder in here["encoder"] and "80 %" in here["encoder"]
