@@ -330,6 +330,8 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
 
 
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
+    import pandas as pd
+
     from mkdlib.config import make_config, resolve
     from mkdlib.report.tables import experiment_index as ei
 
@@ -355,6 +357,14 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
     assert t.loc["all", "configs"] == len(idx) and t.loc["all", "runs"] == idx["key"].nunique()
     html = ei.html_table(idx.head(3), {"row": "{row}", "command": "command", "GPU time": "duration"})
     assert html.count("<tr>") == 4 and "(est.)" in html
+    assert html.count('class="data row0 col1 mkd-command" ><code>torchrun') == 1  # commands: code that may wrap
+    grids = pd.DataFrame(
+        {"measured": [False, True], "CPU minutes (stored run)": [3.0, math.nan], "CPU minutes (estimate)": [3.0, 9.0]}
+    )
+    n = ei.index_numbers(idx, grids)  # what the experiments notebook glues into its note
+    assert n["paper_configs"] == len(idx) and n["measured"] == 3 + 1 and (n["grid_stored"], n["todo"]) == (1, 1)
+    assert n["recompute_hours"] == pytest.approx(0.2) and n["todo_hours"] == pytest.approx(0.15)
+    assert n["top_hours"] == t.drop(index="all")["GPU-hours (est.)"].max() and n["top_table"] in set(idx["table"])
 
 
 def test_forward_flops_are_counted_on_the_real_model():
