@@ -226,7 +226,7 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     curves = [{"iter": i, "loss": 1 / i, "sup": 0.5 / i} for i in range(1, 50)] + [{"iter": 25, "miou": 0.3}]
     figs = [
         viz.sample_gallery(imgs, masks, names, titles=[f"id_{i}" for i in range(6)], ncols=6),
-        viz.qualitative_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names),
+        viz.overlay_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names, errors_of="MKD"),
         viz.plot_curves({"a": curves, "b": curves}),
         viz.plot_miou_curves({"a long run label": curves}),
         viz.plot_per_class_iou({"x": [0.1] * 5, "y": [0.2] * 5, "z": [0.3] * 5}, names),

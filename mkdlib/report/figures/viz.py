@@ -416,22 +416,3 @@ def overlay_figure(
     titles = ["image", "truth", *(short.get(n, n) for n in predictions)]
     titles += [f"{short.get(errors_of, errors_of)} errors"] if errors_of in predictions else []
     return image_grid(rows, col_titles=titles, row_titles=row_titles, class_names=class_names, size=1.4)
-
-
-def qualitative_figure(
-    images: Sequence[np.ndarray],
-    truths: Sequence[np.ndarray],
-    predictions: Mapping[str, Sequence[np.ndarray]],
-    class_names: Sequence[str],
-    row_titles: Sequence[str] | None = None,
-    size: float = 1.9,
-) -> Figure:
-    """Figure 2 of the paper: image, ground truth, then one column per method's prediction."""
-    rows = [[img, gt, *(p[i] for p in predictions.values())] for i, (img, gt) in enumerate(zip(images, truths))]
-    return image_grid(
-        rows,
-        col_titles=["image", "ground truth", *predictions],
-        row_titles=row_titles,
-        class_names=class_names,
-        size=size,
-    )
