@@ -614,12 +614,12 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
     # a method with no stored run: the supervised rate (0.15 s per iteration) times its step cost
     mkd = idx[idx["command"] == ei.grid_command(grid("headline_6seeds")[3])].iloc[0]
     assert mkd["CPU minutes (estimate)"] == pytest.approx(0.15 * METHOD_INFO["mkd"].step_cost * 4000 / 60)
-    text = ei.notice(ei.paper_index(tmp_path), idx)
-    hours = idx["CPU minutes (estimate)"].sum() / 60
-    assert f"about {hours:.1f} CPU-hours" in text
+    n = ei.index_numbers(ei.paper_index(tmp_path), idx)  # the note's numbers, glued by the experiments notebook
+    assert n["recompute_hours"] == pytest.approx(idx["CPU minutes (estimate)"].sum() / 60)
+    assert (n["grid_stored"], n["grid_configs"], n["cpu_minutes"]) == (1, len(idx), pytest.approx(10.0))
     (tmp_path / "empty").mkdir()
-    empty = ei.notice(ei.paper_index(tmp_path / "empty"), ei.grid_index(tmp_path / "empty"))
-    assert "0 of their" in empty and "CPU-hours" not in empty  # nothing stored: no rate to size with
+    empty = ei.index_numbers(ei.paper_index(tmp_path / "empty"), ei.grid_index(tmp_path / "empty"))
+    assert empty["grid_stored"] == 0 and math.isnan(empty["recompute_hours"])  # no rate to size with
 
 
 def test_gain_by_iteration_notice_reads_the_table(tmp_path):

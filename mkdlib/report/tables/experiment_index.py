@@ -268,7 +268,7 @@ def index_numbers(paper: pd.DataFrame, grids: pd.DataFrame) -> dict:
         "grid_stored": int(stored.notna().sum()),
         "grid_configs": len(grids),
         "cpu_minutes": float(stored.sum()),
-        "recompute_hours": float(estimate.sum() / 60),
+        "recompute_hours": float(estimate.sum(min_count=1) / 60),  # NaN: no stored run to size with
         "todo": int(stored.isna().sum()),
         "todo_hours": float(estimate[stored.isna()].sum() / 60),
     }
