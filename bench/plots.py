@@ -16,7 +16,7 @@ PART_LABELS = {
     "cutmix": "CutMix",
 }
 from mkdlib.registry import METHOD_INFO  # noqa: E402
-from mkdlib.report.palette import METHOD_COLOURS, OTHER_COLOURS  # noqa: E402
+from mkdlib.report.figures.palette import METHOD_COLOURS, OTHER_COLOURS  # noqa: E402
 
 METHOD_LABELS = {m: info.label if m != "supervised" else "supervised" for m, info in METHOD_INFO.items()}
 

@@ -243,7 +243,7 @@ def stamped_config(book_dir: Path) -> Path:
 def write_downloads(book_dir: Path) -> list[Path]:
     """The numbers behind the book as CSV files in ``<book_dir>/downloads`` (linked from the
     citing page): every stored run, one row per evaluation, and the claims table."""
-    from mkdlib.report.claims import claims_table
+    from mkdlib.report.evidence.claims import claims_table
     from mkdlib.results import tidy_runs
 
     out = Path(book_dir) / "downloads"

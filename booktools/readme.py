@@ -1,6 +1,6 @@
 """The README's results blocks: each grid's runs summarised from the book's results store (the
 repository's ``results/``, :func:`booktools.book_store`), matched by the book's one rule
-(:func:`mkdlib.report.store.stored_key`), and written between the README's
+(:func:`mkdlib.report.evidence.store.stored_key`), and written between the README's
 ``<!-- results:<grid> -->`` markers (a test checks that they equal the store's summary).
 
     python -m booktools.readme calibration headline          # print the grids' tables
@@ -17,7 +17,7 @@ from pathlib import Path
 from mkdlib.config import make_config, resolve
 from mkdlib.experiments import grid_configs, setting_label, uses_legacy_preset
 from mkdlib.io import atomic_write_text
-from mkdlib.report.store import seed_free_key, stored_key, stored_result
+from mkdlib.report.evidence.store import seed_free_key, stored_key, stored_result
 
 from . import REPO, book_store
 
@@ -77,7 +77,7 @@ def summary_markdown(name: str, root: str | Path | None = None) -> str:
     """:func:`summary_rows` as a markdown table (the README's results block is this text); a text
     block (:data:`TEXT_BLOCKS`) is its maker's text."""
     if name in TEXT_BLOCKS:
-        from mkdlib.report import departures
+        from mkdlib.report.evidence import departures
 
         return getattr(departures, TEXT_BLOCKS[name][0])(book_store() if root is None else root)
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]

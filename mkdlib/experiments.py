@@ -144,7 +144,7 @@ def table3_row(on: dict) -> dict:
 #: candidate teacher starts, by the label the book gives them (book/paper-vs-code.md): the legacy
 #: one (BatchNorm buffers averaged, eval mode, unlabeled weight from step 1), the student's buffers
 #: copied, the release's batch-statistic teachers (parameters-only EMA), and a short ramp-up of the
-#: unlabeled weight; the grid and the traces (mkdlib.report.collapse) both read this
+#: unlabeled weight; the grid and the traces (mkdlib.report.figures.collapse) both read this
 TEACHER_STARTS = {
     "buffers averaged (legacy)": dict(teacher_bn_buffers="ema", teacher_bn_train=False, unsup_rampup=0.0),
     "buffers copied": dict(teacher_bn_buffers="copy", teacher_bn_train=False, unsup_rampup=0.0),
@@ -155,7 +155,7 @@ TEACHER_STARTS = {
 }
 #: a 1,000-iteration schedule (seed 0, each start): the weak-view row does not collapse there as
 #: it does at the default length, so the collapse question is answered by traces of the default
-#: length's first 1,000 iterations, 3 seeds (mkdlib.report.collapse), not by this screen
+#: length's first 1,000 iterations, 3 seeds (mkdlib.report.figures.collapse), not by this screen
 TEACHER_SCREEN_ITERS = 1000
 
 
@@ -171,7 +171,7 @@ def teacher_start_grid() -> list[Config]:
     mt = [
         [b(method="mean_teacher", split="1/16", **t, seed=s) for t in TEACHER_STARTS.values()] for s in HEADLINE_SEEDS
     ]
-    # the ramp-up first (the copied buffers collapse the weak-view row: mkdlib.report.collapse)
+    # the ramp-up first (the copied buffers collapse the weak-view row: mkdlib.report.figures.collapse)
     ramp, copied = [m[3] for m in mt], [m[1] for m in mt]
     return co + ramp[:1] + sup + ramp[1:] + [mt[1][2], mt[2][2]] + copied + [m[0] for m in mt] + [mt[0][2]]
 
@@ -181,7 +181,7 @@ def teacher_start_grid() -> list[Config]:
 SCREEN_SEEDS = (1, 2, 3)
 #: each setting of `mkd` that departs from Algorithm 1 (or, where it is silent, from the release),
 #: at the sources' value: kept only where this screen shows the literal setting failing
-#: (mkdlib.report.departures); gamma first (the paper keeps 0.4 or 0.6 of the old teacher by the
+#: (mkdlib.report.evidence.departures); gamma first (the paper keeps 0.4 or 0.6 of the old teacher by the
 #: reading of Eq. 1, the release 0.6)
 DEPARTURE_SCREENS = (
     dict(gamma=0.6),
@@ -208,7 +208,7 @@ GRIDS = (
     "short_schedule",
 )
 #: the short_schedule grid's length: the headline curves put G2 within reach by 1,500 of the default's
-#: 4,000 iterations (mkdlib.report.calibration.gain_by_iteration); a cosine schedule over 2,000
+#: 4,000 iterations (mkdlib.report.tables.calibration.gain_by_iteration); a cosine schedule over 2,000
 #: is its own experiment, so it is measured, not read off those curves
 SHORT_SCHEDULE_ITERS = 2000
 #: G1 (all labels vs 1/16: the headroom) and G2 (does semi-supervision pay at 1/16), 3 seeds each
@@ -228,7 +228,7 @@ CALIBRATION_SWITCHES = (dict(teacher_bn_train=True, teacher_dropout=True), dict(
 #: the student forwards that the ``mkd`` preset does not use (the diagnosis grid runs it on 3 seeds)
 OTHER_FORWARD = dict(student_forward="joint" if preset_setting("mkd", "student_forward") == "separate" else "separate")
 #: The diagnosis grid's changes to MKD: no ramp-up of the unlabeled weight (the teachers' start
-#: chosen for the weak-view rows, mkdlib.report.collapse), L_ss's targets from the partner's weak-view prediction (as
+#: chosen for the weak-view rows, mkdlib.report.figures.collapse), L_ss's targets from the partner's weak-view prediction (as
 #: CPS's code; the calibration found it decides whether CPS + CutMix pays), strong augmentation
 #: without CutMix, a weaker teacher term, confident teacher pseudo labels only (the paper's Table 1 *
 #: variant), a milder feature augmentation, and the last three together.

@@ -85,7 +85,7 @@ METHOD_LIST = (
         # one forward, not Algorithm 1's two (lines 11-12), which named every object one class or
         # declined below supervised training here (the diagnosis grid, 3 paired seeds; book, tables
         # chapter). Where it is silent, how the teachers start: the unlabeled weight ramps up over
-        # the first 10 % of training (the teachers grid and mkdlib.report.collapse; book, Table 3)
+        # the first 10 % of training (the teachers grid and mkdlib.report.figures.collapse; book, Table 3)
         (
             ("fa_on_sup", False),
             ("student_forward", "joint"),
@@ -213,7 +213,7 @@ class Source:
 
 
 #: every setting the sources speak to, in the order the book lists them; a field whose ``mkd``
-#: preset value differs from ``literal`` is a departure (mkdlib.report.departures screens each)
+#: preset value differs from ``literal`` is a departure (mkdlib.report.evidence.departures screens each)
 SOURCES = (
     Source(
         "student_forward",

@@ -2,7 +2,7 @@
 images, on unlabeled images and on validation, each with BatchNorm in eval mode (running
 statistics, what a teacher uses to label) and on batch statistics. Computed here, next to the
 experiment grids (they train, through the trainer); stored as plain JSON under
-``<results store>/traces/``; the book reads them (:mod:`mkdlib.report.collapse`).
+``<results store>/traces/``; the book reads them (:mod:`mkdlib.report.figures.collapse`).
 
     python -m mkdlib.traces              # the stored set (TRACED_STARTS): computes what is missing
     python -m mkdlib.traces --only "copied" --seeds 0 --until 500

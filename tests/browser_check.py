@@ -17,7 +17,7 @@ A page fails on:
   figure not drawn**;
 * a **machine path** in the text (the absolute path of the repository);
 * a **raw missing value**: a table cell that reads pandas' ``NaN``, ``<NA>`` or ``None`` instead of
-  the book's "—" and its note (:func:`mkdlib.report.display.dashed`);
+  the book's "—" and its note (:func:`mkdlib.report.tables.display.dashed`);
 * **clipped text or tables**: an element of the page whose text, table or dataframe overflows its
   box where the overflow is hidden (``overflow: hidden`` or ``clip``: cut off, no scrollbar), a
   table cell whose content runs out of the cell, or text running out of its box under the element

@@ -150,7 +150,7 @@ def test_the_check_fails_a_table_cell_showing_a_raw_missing_value(tmp_path):
     _need_browser()
     import pandas as pd
 
-    from mkdlib.report.display import dashed
+    from mkdlib.report.tables.display import dashed
 
     frame = pd.DataFrame({"mIoU": [61.2, float("nan")], "seeds": pd.array([3, None], dtype="Int64")})
     for shown in (frame.to_html(), frame.astype(object).where(frame.notna(), None).to_html()):

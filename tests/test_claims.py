@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from mkdlib.report import stats
-from mkdlib.report.claims import FINDINGS, claims, claims_table, config_at, findings_summary, findings_table
+from mkdlib.report.evidence import stats
+from mkdlib.report.evidence.claims import FINDINGS, claims, claims_table, config_at, findings_summary, findings_table
 
 
 def test_detectable_effect_is_the_paired_t_formula():

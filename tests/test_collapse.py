@@ -1,6 +1,6 @@
 """The collapse traces: what they score and store (mkdlib.traces, beside the experiment grids),
 that scoring on batch statistics never touches a network's running statistics, and what the
-report reads from them (mkdlib.report.collapse)."""
+report reads from them (mkdlib.report.figures.collapse)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from mkdlib import resolve, traces
-from mkdlib.report import collapse
+from mkdlib.report.figures import collapse
 
 
 def test_batch_statistics_scoring_leaves_running_statistics_alone():
@@ -66,7 +66,7 @@ def test_stored_traces_and_summary_read_the_trace_files(tmp_path, monkeypatch):
 def test_collapse_figure_without_traces_says_so():
     import matplotlib.pyplot as plt
 
-    from mkdlib.report.collapse import NO_TRACE, plot_collapse
+    from mkdlib.report.figures.collapse import NO_TRACE, plot_collapse
 
     fig = plot_collapse({})
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]

@@ -32,23 +32,23 @@ def test_dashed_shows_every_kind_of_missing_cell_as_a_dash_with_its_note():
 
 
 def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merges_header_groups():
-    """The intro's compact tables (issue 23: caveats, verdict and claims on the first two screens):
-    only the named columns wrap, a missing cell reads "—", two-level headers merge their groups."""
+    """The intro's compact tables (issue 23: caveats, verdict and claims on the first two screens),
+    drawn by a pandas Styler: only the named columns wrap, a missing cell reads "—", two-level
+    headers merge their groups, the row labels' name sits in the header's corner."""
     import re
 
-    from mkdlib.report.display import compact_table
+    from mkdlib.report.tables.display import compact_table
 
     df = pd.DataFrame({"claim": ["MKD beats CPS with CutMix", "beta 1.0 beats beta 0"], "ours": [1.5, np.nan]})
     html = compact_table(df, wrap={"claim": "14em"}, index=False)._repr_html_()
-    cells = re.findall(r'<td style="([^"]*)">([^<]*)</td>', html)
+    cells = re.findall(r'<td id="(T_\w+)" class="data [^"]*" >([^<]*)</td>', html)
     assert [t for _, t in cells] == ["MKD beats CPS with CutMix", "1.5", "beta 1.0 beats beta 0", "—"]
-    assert all(("white-space:normal" in s) == (t.startswith(("MKD", "beta"))) for s, t in cells)
-    assert "min-width:14em" in cells[0][0] and "nan" not in html.lower().replace("—", "")
-    assert "<th" in html and "<tbody><tr><td" in html  # index=False: no row labels
-    assert "data-mkd-within-screens" not in html
-    assert (
-        'data-mkd-within-screens="2"' in compact_table(df, within_screens=2)._repr_html_()
-    )  # the browser check's mark
+    wrapped = re.search(r"(#T_\w+(?:, #T_\w+)*) \{\s*white-space: normal;\s*min-width: 14em;", html)
+    assert wrapped and set(wrapped[1].replace("#", "").split(", ")) == {i for i, t in cells if t[0] in "Mb"}
+    assert re.search(r"#T_\w+ td \{[^}]*white-space: nowrap;", html)  # every other cell on one line
+    assert "nan" not in html.lower() and "row_heading" not in html  # index=False: no row labels
+    assert "data-mkd-within-screens" not in html and "—: no value" in html  # a missing cell: the note
+    assert 'data-mkd-within-screens="2"' in compact_table(df, within_screens=2)._repr_html_()  # the browser check's
 
     wide = pd.DataFrame(
         [["45.6 ± 1.2", 3, "66.77"]],
@@ -57,17 +57,18 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
     )
     html = compact_table(wide)._repr_html_()
     assert re.search(r'colspan="2">ours</th>', html) and html.count("<tr>") == 3  # 2 header rows, 1 body row
-    assert ">method</th>" in html and ">MKD</th>" in html
+    assert re.search(r'class="index_name level1" >method</th>', html) and re.search(r">MKD</th>", html)
+    assert wide.index.name == "method" and "table-note" not in html  # the caller's frame kept; nothing missing
 
 
 def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_store():
     from mkdlib.config import DEFAULT_CONFIG, base_config, resolve
-    from mkdlib.report import caveats
+    from mkdlib.report.tables import caveats
 
     cfg = resolve(base_config())
     rows = caveats.regime_caveats()
     assert [t for t, _, _ in rows] == ["data", "encoder", "training", "convergence", "departures", "what it can say"]
-    from mkdlib.report.departures import departures_table
+    from mkdlib.report.evidence.departures import departures_table
 
     fields = departures_table()["field"].unique()
     assert f"in {len(fields)} settings" in dict((t, h) for t, h, _ in rows)["departures"]  # counted, not typed
@@ -81,7 +82,7 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
 
 
 def test_folded_puts_a_long_table_in_a_closed_fold_under_its_summary():
-    from mkdlib.report.display import folded
+    from mkdlib.report.tables.display import folded
 
     table = "<table><tr><td>python -m mkdlib train --config a.yaml</td></tr></table>"
     shown = folded(table, "headline: 21 configs, 17 stored")

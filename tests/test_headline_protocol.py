@@ -129,7 +129,7 @@ def test_headline_grid_is_twelve_paired_seeds_each_with_its_own_split_and_the_te
     cfgs = grid("headline")
     assert len(cfgs) == 12 * len(PAIRED_METHODS)
     assert all(c.labeled_split_seed == c.seed and c.test_images >= 500 and c.split == "1/16" for c in cfgs)
-    from mkdlib.report.store import seed_free_key
+    from mkdlib.report.evidence.store import seed_free_key
 
     assert len({seed_free_key(c) for c in cfgs}) == len(PAIRED_METHODS)  # a method's 12 runs: one config
     assert len({c.key() for c in cfgs}) == len(cfgs)

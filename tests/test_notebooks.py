@@ -174,7 +174,7 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
     from scipy import stats as sps
 
     from mkdlib.experiments import grid
-    from mkdlib.report.claims import pooled_spread
+    from mkdlib.report.evidence.claims import pooled_spread
     from mkdlib.report.paper import OURS, PAPER, effect_directions, effects_view, notice_effects, paper_table
 
     root = tmp_path / "store"
@@ -314,7 +314,7 @@ def test_for_display_labels_missing_ours_and_missing_paper_differently():
 
 def test_overlay_keeps_background_and_tints_objects():
     from mkdlib.data import voc_palette
-    from mkdlib.report.viz import overlay
+    from mkdlib.report.figures.viz import overlay
 
     image = np.full((4, 4, 3), 100, np.uint8)
     mask = np.zeros((4, 4), np.uint8)
@@ -328,7 +328,7 @@ def test_overlay_keeps_background_and_tints_objects():
 
 
 def test_most_improved_ranks_by_per_image_gain():
-    from mkdlib.report.viz import most_improved, per_image_miou
+    from mkdlib.report.figures.viz import most_improved, per_image_miou
 
     truth = np.zeros((4, 4), np.uint8)
     truth[:2] = 1
@@ -343,7 +343,7 @@ def test_most_improved_ranks_by_per_image_gain():
 
 
 def test_predictions_by_id_reads_both_layouts():
-    from mkdlib.report.viz import predictions_by_id
+    from mkdlib.report.figures.viz import predictions_by_id
 
     a, b = np.zeros((2, 2), np.uint8), np.ones((3, 3), np.uint8)
     stacked = predictions_by_id({"ids": np.array(["x", "y"]), "pred": np.stack([a, a + 2])})
@@ -513,7 +513,7 @@ def test_explorer_page_has_offline_plotly_figures_with_dropdowns(built_book):
 @pytest.mark.slow
 def test_experiment_index_lists_every_config_with_its_command(built_book):
     from mkdlib.experiments import GRIDS, grid
-    from mkdlib.report.experiment_index import grid_command
+    from mkdlib.report.tables.experiment_index import grid_command
 
     page = (built_book["html"] / "chapters" / "experiments.html").read_text()
     for path in sorted((REPO / "configs" / "paper").glob("*.yaml")):
@@ -528,7 +528,7 @@ def test_class_overlay_colours_classes_over_the_image_in_grey():
     """Figure 2's overlays (issue 23): a scene's own colours never pass for a class colour; every
     coloured pixel is a class (nearest palette colour: its own), background and ignore stay grey."""
     from mkdlib.data import voc_palette
-    from mkdlib.report.viz import class_overlay, error_map
+    from mkdlib.report.figures.viz import class_overlay, error_map
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a colourful scene
@@ -555,7 +555,7 @@ def test_source_listings_are_folded_under_a_summary_naming_them():
     import re
 
     from mkdlib.data.transforms import mix
-    from mkdlib.report.viz import SourceListing
+    from mkdlib.report.figures.viz import SourceListing
 
     listing = SourceListing(mix)
     html = listing._repr_html_()

@@ -302,8 +302,8 @@ def test_a_torn_run_result_is_one_line_naming_it(content, tiny_config, tmp_path,
 def test_torn_and_foreign_store_entries_are_skipped_with_a_warning(tmp_path, capsys, monkeypatch):
     from mkdlib import experiments, results
     from mkdlib.config import base_config
-    from mkdlib.report import store
-    from mkdlib.report.claims import claims_table
+    from mkdlib.report.evidence import store
+    from mkdlib.report.evidence.claims import claims_table
 
     root = tmp_path / "results"
     good = base_config(method="cps")

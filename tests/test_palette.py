@@ -1,4 +1,4 @@
-"""One visual language: every figure draws a method in the colour :mod:`mkdlib.report.palette`
+"""One visual language: every figure draws a method in the colour :mod:`mkdlib.report.figures.palette`
 gives it, a series that is no method in a colour no method has, and its legends beside the data,
 never over it."""
 
@@ -41,7 +41,7 @@ def drawn_colours(fig) -> list[tuple[str, str]]:
 
 def palette_violations(fig) -> list[str]:
     """Entries of ``fig`` drawn in a colour outside the palette's rule."""
-    from mkdlib.report.palette import METHOD_COLOURS, method_of
+    from mkdlib.report.figures.palette import METHOD_COLOURS, method_of
 
     method_hex = {_hex(c) for c in METHOD_COLOURS.values()}
     bad = []
@@ -55,7 +55,7 @@ def palette_violations(fig) -> list[str]:
 
 
 def test_method_of_reads_names_labels_short_forms_and_variants():
-    from mkdlib.report.palette import method_of
+    from mkdlib.report.figures.palette import method_of
 
     assert method_of("cps_cutmix") == method_of("CPS + CutMix") == method_of("CPS+CutMix") == "cps_cutmix"
     assert method_of("CPS") == method_of("CPS (co-training)") == "cps"
@@ -67,7 +67,7 @@ def test_method_of_reads_names_labels_short_forms_and_variants():
 
 
 def test_series_styles_keep_method_colours_for_methods_only():
-    from mkdlib.report.palette import METHOD_COLOURS, series_styles
+    from mkdlib.report.figures.palette import METHOD_COLOURS, series_styles
 
     styles = series_styles(["MKD", "mean teacher, 1/16", "mean teacher, 1/16 (x=1)", "+ SDA", "+ FDA"])
     assert styles["MKD"] == (METHOD_COLOURS["mkd"], "-")
@@ -81,7 +81,8 @@ def _method_figures():
     import matplotlib
 
     matplotlib.use("Agg")
-    from mkdlib.report import paper, viz
+    from mkdlib.report import paper
+    from mkdlib.report.figures import viz
 
     curves = [{"iter": i, "loss": 1 / i} for i in range(1, 30)] + [{"iter": 10, "miou": 0.3}, {"iter": 20, "miou": 0.4}]
     names = ("background", "a", "b", "c", "d")
@@ -114,7 +115,7 @@ def _method_figures():
 
 
 def test_every_figure_draws_each_method_in_its_palette_colour_and_no_legend_over_data():
-    from mkdlib.report import viz
+    from mkdlib.report.figures import viz
 
     for name, fig in _method_figures().items():
         assert drawn_colours(fig), f"{name}: nothing labelled to check"
@@ -134,8 +135,8 @@ def test_one_runs_loss_terms_are_drawn_in_colours_no_method_has():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mkdlib.report import viz
-    from mkdlib.report.palette import LOSS_TERM_COLOURS, METHOD_COLOURS
+    from mkdlib.report.figures import viz
+    from mkdlib.report.figures.palette import LOSS_TERM_COLOURS, METHOD_COLOURS
 
     recs = [{"iter": i, "loss": 2 / i, "sup": 1 / i, "st": 0.5 / i, "ss": 0.4 / i} for i in range(1, 20)]
     fig = viz.plot_curves(recs + [{"iter": 10, "miou": 0.3}, {"iter": 19, "miou": 0.4}])
@@ -146,7 +147,7 @@ def test_one_runs_loss_terms_are_drawn_in_colours_no_method_has():
 
 
 def test_the_collapse_figure_gives_no_method_colour_to_a_network_curve():
-    from mkdlib.report.palette import METHOD_COLOURS, SUBSET_COLOURS
+    from mkdlib.report.figures.palette import METHOD_COLOURS, SUBSET_COLOURS
 
     assert not set(SUBSET_COLOURS.values()) & set(METHOD_COLOURS.values())
     assert len(set(SUBSET_COLOURS.values())) == len(SUBSET_COLOURS)
@@ -158,7 +159,7 @@ def test_the_checks_catch_a_method_in_a_foreign_colour_and_a_legend_over_data():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mkdlib.report import viz
+    from mkdlib.report.figures import viz
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1], color="C0", label="MKD")  # matplotlib's default blue: not MKD's colour
@@ -170,7 +171,7 @@ def test_the_checks_catch_a_method_in_a_foreign_colour_and_a_legend_over_data():
 
 def test_cost_chart_draws_each_whole_step_in_its_methods_colour(cost_chart):
     from bench.plots import METHOD_LABELS
-    from mkdlib.report.palette import METHOD_COLOURS
+    from mkdlib.report.figures.palette import METHOD_COLOURS
 
     ax = cost_chart.axes[0]
     ticks = [t.get_text() for t in ax.get_xticklabels()]
@@ -188,7 +189,7 @@ def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
     its palette colour, a setting that is no method (Table 3 switches, gamma, beta) in a colour no
     method has, and no trace left to plotly's default colours."""
     from mkdlib.report import explorer
-    from mkdlib.report.palette import METHOD_COLOURS, method_of
+    from mkdlib.report.figures.palette import METHOD_COLOURS, method_of
 
     method_hex = {_hex(c) for c in METHOD_COLOURS.values()}
     runs = pd.DataFrame(
@@ -254,7 +255,8 @@ def test_table3_figure_says_which_rows_have_no_stored_run():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mkdlib.report import paper, viz
+    from mkdlib.report import paper
+    from mkdlib.report.figures import viz
 
     table = paper.table_ablation()
     first = table.index[0]

@@ -80,7 +80,8 @@ def test_table_2_measures_mkd_against_cps_with_cutmix(tmp_path):
 def test_tables_are_cells_on_one_long_frame(tmp_path):
     """Every table is its long cells (source, table, row, metric, value) laid out wide: the long
     frame holds the same numbers, and display formatting reads what a number is from its metric."""
-    from mkdlib.report.paper import LONG_COLUMNS, for_display, results_frame, table_methods, wide
+    from mkdlib.report.evidence.cells import LONG_COLUMNS
+    from mkdlib.report.paper import for_display, results_frame, table_methods, wide
 
     root = tmp_path / "store"
     for cfg, miou in zip(_headline("mkd"), (0.30, 0.32)):
@@ -167,7 +168,7 @@ def test_notices_are_written_from_the_numbers(tmp_path):
     # beta = 1 is the headline MKD (20, 22, 24 at seeds 0-2): paired with beta = 0 at seed 0, +0, within the noise
     assert "Of 2 rows run here that the paper also reports" in text
     assert "2 exploratory (fewer than 3 pairs: no verdict)" in text  # one pair each: no verdict
-    from mkdlib.report.claims import pooled_spread
+    from mkdlib.report.evidence.claims import pooled_spread
 
     sd, dof = pooled_spread(root)  # the claims' comparisons and baselines above
     assert f"could detect is {(sps.t.ppf(0.975, dof) + sps.t.ppf(0.8, dof)) * sd:.1f} points" in text
@@ -183,8 +184,8 @@ def test_notices_are_written_from_the_numbers(tmp_path):
 
 # --------------------------------------------------------------------------- figures
 def test_figure_1_is_an_svg_whose_text_is_at_least_9_px():
-    from mkdlib.report import figure1
-    from mkdlib.report.viz import COLUMN_PX
+    from mkdlib.report.figures import figure1
+    from mkdlib.report.figures.viz import COLUMN_PX
 
     svg = figure1.svg_text()
     root = ET.fromstring(svg)
@@ -215,7 +216,8 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     import matplotlib
 
     matplotlib.use("Agg")
-    from mkdlib.report import paper, viz
+    from mkdlib.report import paper
+    from mkdlib.report.figures import viz
 
     rng = np.random.default_rng(0)
     names = ("background", "a", "b", "c", "d")
@@ -224,7 +226,7 @@ def test_book_figures_have_text_of_at_least_9_px_in_the_column():
     curves = [{"iter": i, "loss": 1 / i, "sup": 0.5 / i} for i in range(1, 50)] + [{"iter": 25, "miou": 0.3}]
     figs = [
         viz.sample_gallery(imgs, masks, names, titles=[f"id_{i}" for i in range(6)], ncols=6),
-        viz.qualitative_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names),
+        viz.overlay_figure(imgs[:3], masks[:3], {"CPS": masks[3:6], "MKD": masks[6:9]}, names, errors_of="MKD"),
         viz.plot_curves({"a": curves, "b": curves}),
         viz.plot_miou_curves({"a long run label": curves}),
         viz.plot_per_class_iou({"x": [0.1] * 5, "y": [0.2] * 5, "z": [0.3] * 5}, names),
@@ -296,7 +298,7 @@ def test_grid_commands_reproduce_each_config_key():
     from mkdlib.cli import _add_config_flags, _config_from
     from mkdlib.config import resolve
     from mkdlib.experiments import GRIDS, grid
-    from mkdlib.report.experiment_index import grid_command
+    from mkdlib.report.tables.experiment_index import grid_command
 
     for name in GRIDS:
         for cfg in grid(name):
@@ -309,7 +311,7 @@ def test_grid_commands_reproduce_each_config_key():
 
 def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
     from mkdlib.config import base_config, make_config, resolve
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e9)  # 1 GFLOP per image at the probe crop
     sup, cps, mkd = (resolve(base_config(method=m)) for m in ("supervised", "cps", "mkd"))
@@ -328,8 +330,10 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
 
 
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
+    import pandas as pd
+
     from mkdlib.config import make_config, resolve
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
     cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
@@ -353,10 +357,18 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
     assert t.loc["all", "configs"] == len(idx) and t.loc["all", "runs"] == idx["key"].nunique()
     html = ei.html_table(idx.head(3), {"row": "{row}", "command": "command", "GPU time": "duration"})
     assert html.count("<tr>") == 4 and "(est.)" in html
+    assert html.count('class="data row0 col1 mkd-command" ><code>torchrun') == 1  # commands: code that may wrap
+    grids = pd.DataFrame(
+        {"measured": [False, True], "CPU minutes (stored run)": [3.0, math.nan], "CPU minutes (estimate)": [3.0, 9.0]}
+    )
+    n = ei.index_numbers(idx, grids)  # what the experiments notebook glues into its note
+    assert n["paper_configs"] == len(idx) and n["measured"] == 3 + 1 and (n["grid_stored"], n["todo"]) == (1, 1)
+    assert n["recompute_hours"] == pytest.approx(0.2) and n["todo_hours"] == pytest.approx(0.15)
+    assert n["top_hours"] == t.drop(index="all")["GPU-hours (est.)"].max() and n["top_table"] in set(idx["table"])
 
 
 def test_forward_flops_are_counted_on_the_real_model():
-    from mkdlib.report.experiment_index import forward_flops
+    from mkdlib.report.tables.experiment_index import forward_flops
 
     small = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=32)
     large = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=64)
@@ -481,7 +493,7 @@ def test_sphinx_extension_keeps_each_script_once_in_place():
 
 
 def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
-    from mkdlib.report.viz import display_path
+    from mkdlib.report.figures.viz import display_path
 
     assert display_path(REPO / "data" / "synthetic") == "data/synthetic"
     monkeypatch.setenv("MKD_DATA_DIR", str(REPO / "data"))  # the book's build names the repository's folders
@@ -495,7 +507,7 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
 def test_calibration_gates_are_measured_from_the_store(tmp_path):
     """G1 and G2 (docs/benchmark.md) judged from stored runs: thresholds, seeds and seed noise."""
     from mkdlib.experiments import grid
-    from mkdlib.report.calibration import calibration_gates, notice_calibration, table_calibration
+    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration, table_calibration
 
     def runs(method, split):
         return [c for c in grid("calibration") if c.method == method and c.split == split and c.seed in (0, 1, 2)]
@@ -535,8 +547,8 @@ def test_calibration_gates_are_measured_from_the_store(tmp_path):
 def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path):
     """The cost question's measurement: G2's gain and noise at each stored evaluation, and the
     first iteration from which the gate holds at every later one."""
-    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration
     from mkdlib.report.paper import table_view
+    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration
 
     root = tmp_path / "store"
     assert gain_by_iteration(root).empty
@@ -565,7 +577,7 @@ def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path)
 
 def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path):
     from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid
-    from mkdlib.report.calibration import calibration_gates, notice_calibration
+    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration
 
     cfgs = grid("short_schedule")
     assert {c.iters for c in cfgs} == {SHORT_SCHEDULE_ITERS}
@@ -590,7 +602,7 @@ def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path
 def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_path):
     from mkdlib.experiments import grid
     from mkdlib.registry import METHOD_INFO
-    from mkdlib.report import experiment_index as ei
+    from mkdlib.report.tables import experiment_index as ei
 
     sup = next(c for c in grid("calibration") if c.method == "supervised" and c.split == "1/16")
     store_result(tmp_path, sup, 0.45, wall_time_s=600.0)  # 4,000 iterations in 10 minutes
@@ -602,16 +614,16 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
     # a method with no stored run: the supervised rate (0.15 s per iteration) times its step cost
     mkd = idx[idx["command"] == ei.grid_command(grid("headline_6seeds")[3])].iloc[0]
     assert mkd["CPU minutes (estimate)"] == pytest.approx(0.15 * METHOD_INFO["mkd"].step_cost * 4000 / 60)
-    text = ei.notice(ei.paper_index(tmp_path), idx)
-    hours = idx["CPU minutes (estimate)"].sum() / 60
-    assert f"about {hours:.1f} CPU-hours" in text
+    n = ei.index_numbers(ei.paper_index(tmp_path), idx)  # the note's numbers, glued by the experiments notebook
+    assert n["recompute_hours"] == pytest.approx(idx["CPU minutes (estimate)"].sum() / 60)
+    assert (n["grid_stored"], n["grid_configs"], n["cpu_minutes"]) == (1, len(idx), pytest.approx(10.0))
     (tmp_path / "empty").mkdir()
-    empty = ei.notice(ei.paper_index(tmp_path / "empty"), ei.grid_index(tmp_path / "empty"))
-    assert "0 of their" in empty and "CPU-hours" not in empty  # nothing stored: no rate to size with
+    empty = ei.index_numbers(ei.paper_index(tmp_path / "empty"), ei.grid_index(tmp_path / "empty"))
+    assert empty["grid_stored"] == 0 and math.isnan(empty["recompute_hours"])  # no rate to size with
 
 
 def test_gain_by_iteration_notice_reads_the_table(tmp_path):
-    from mkdlib.report.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
+    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
 
     assert "No stored runs" in notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(tmp_path)))
     root = tmp_path / "store"
@@ -623,8 +635,8 @@ def test_gain_by_iteration_notice_reads_the_table(tmp_path):
 
 
 def test_a_paper_gain_of_zero_has_no_direction_to_reproduce():
-    from mkdlib.report.paper import NO_CHANGE_IN_PAPER, _judge
-    from mkdlib.report.stats import PairedEffect
+    from mkdlib.report.evidence.stats import PairedEffect
+    from mkdlib.report.tables.effects import NO_CHANGE_IN_PAPER, _judge
 
     def gain(mean: float, half: float) -> PairedEffect:
         return PairedEffect(mean, mean - half, mean + half, 2 * half, 3, half, False)
@@ -666,7 +678,7 @@ def test_gains_pair_a_one_seed_row_with_its_references_run_at_that_seed(tmp_path
     # MKD against CPS + CutMix over 3 seeds (differences 2, 0, 0): the spread a one-pair row borrows
     for cfg, miou in zip(_headline("cps_cutmix"), (0.18, 0.30, 0.40)):
         _store(root, cfg, miou)
-    from mkdlib.report.claims import claims_table, pooled_spread
+    from mkdlib.report.evidence.claims import claims_table, pooled_spread
 
     sd = float(np.std([2.0, 0.0, 0.0], ddof=1))
     assert pooled_spread(root) == (pytest.approx(sd), 2)

@@ -1,4 +1,4 @@
-"""The results store is read once (mkdlib.report.store): building every table of the tables chapter
+"""The results store is read once (mkdlib.report.evidence.store): building every table of the tables chapter
 reads each stored run's result.json at most once, and a run stored since is seen at the next query."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def _count_reads(monkeypatch) -> Counter:
 
 def _build_tables_chapter(root) -> dict:
     """What notebooks/04_tables.ipynb builds from the store (and the intro's verdict)."""
-    from mkdlib.report import calibration, claims, paper
+    from mkdlib.report import paper
+    from mkdlib.report.evidence import claims
+    from mkdlib.report.tables import calibration
 
     out = {"status": paper.grid_status(root)}
     cal = calibration.calibration_runs(root)
@@ -83,7 +85,8 @@ def _fake_store(root) -> list:
 
 
 def test_building_the_tables_chapter_reads_each_stored_run_once(tmp_path, monkeypatch):
-    from mkdlib.report import paper, store
+    from mkdlib.report import paper
+    from mkdlib.report.evidence import store
 
     root = tmp_path / "store"
     stored = _fake_store(root)

@@ -1,2 +1,30 @@
-"""Reporting, on top of everything else: stored runs as tables (paper), figures (viz), and the book
-build (book). Nothing here trains a model except through mkdlib.experiments' one grid runner."""
+"""The report: what the results store says, as the book's tables, notes and figures. Three rooms,
+imports running one way (figures -> tables -> evidence; tests/test_architecture.py):
+
+evidence/   what the numbers are
+    store         the results store read once per process; the one matching rule (seed-free key + seed)
+    stats         the one paired-effect rule: intervals, detectable effects, verdicts, the collapse rule
+    claims        the paper's claims, each two configs paired by seed, judged by stats; power
+    departures    mkd's departures from its sources, each with its screen
+    cells         every table as cells of one long frame (source, table, row, metric, value)
+    transcribed   the paper's published numbers (paper_results.yaml)
+tables/     the tables and their notes
+    tables        Tables 1-5 and the diagnosis, ours beside the paper's
+    display       numbers as the book shows them ("not yet run", "—", mean ± sd, compact tables)
+    effects       whether each effect reproduces; the intro's headline and verdict
+    notices       "what to notice" under each table
+    calibration   the benchmark's gates G1 and G2
+    caveats       how far the analogue is from the paper's regime
+    experiment_index  every experiment: its command and GPU time
+figures/    the figures
+    viz           curves, per-class IoU, masks and overlays, source listings (the tables' plots re-exported)
+    table_figures Tables 1, 3-5 and the effects as plots
+    figstyle      text sizes and legends that read on the book's page
+    palette       one colour per method, on every page
+    figure1       the paper's Figure 1, drawn by code
+    collapse      the collapse traces (computed by mkdlib.traces) read and drawn
+
+paper.py is the notebooks' one import (``from mkdlib.report import paper``); explorer.py is the
+JupyterLab explorer (its short runs go through mkdlib.experiments, the report's one exception to
+training nothing).
+"""

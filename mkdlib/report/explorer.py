@@ -142,7 +142,7 @@ def _menu(buttons: list[dict], active: int = 0) -> list[dict]:
 def _colour(label: str) -> str:
     """The palette's colour of a method named by its label (an MKD variant's otherwise)."""
     from ..registry import METHOD_INFO
-    from .palette import method_colour
+    from .figures.palette import method_colour
 
     by_label = {info.label: name for name, info in METHOD_INFO.items()}
     return method_colour(by_label.get(label, "mkd"))
@@ -172,7 +172,7 @@ def view_colours(view: str, runs: pd.DataFrame) -> dict[tuple[str, str], str]:
     """The colour of each (series, x) of a view, the same in the bars and in the curves: a method's
     own palette colour where the bar or the series is a method (the method and split views), else
     one colour per setting from those no method has (Table 3 switches, gamma, beta)."""
-    from .palette import series_colours
+    from .figures.palette import series_colours
 
     settings = list(dict.fromkeys(runs["x"]))
     other = series_colours([f"setting {x}" for x in settings])  # "setting ...": never a method's name
@@ -504,7 +504,7 @@ def describe_run(config: Mapping, key: str, root: str | None, miou: float, best_
 def store_runs(root: str | Path | None = None, yours: bool = False) -> list[StoredRun]:
     """Every finished run of a store (``yours``: the user's store, its runs marked so), in
     :attr:`StoredRun.order`."""
-    from .store import snapshot
+    from .evidence.store import snapshot
 
     snap = snapshot(root)
     where = str(root) if yours else None
@@ -531,8 +531,8 @@ def matching_runs(
 
 def _summary_row(run: StoredRun) -> dict:
     from ..config import SWITCHES, make_config
+    from .evidence.store import stored_result
     from .paper import short_label, switch_label
-    from .store import stored_result
 
     r = stored_result(run.key, run.root)
     c = r["config"]
@@ -554,7 +554,7 @@ def run_summary(keys: Sequence[str] | Mapping[str, str], root: str | Path | None
     """Stored runs side by side, narrow enough for the book's column: one row per run (labelled by
     what sets it apart, :func:`describe_run`, or by the mapping's labels: label -> key), its method
     and split, the Table 3 switches that are on, gamma, beta, mIoU, wall time."""
-    from .store import stored_result
+    from .evidence.store import stored_result
 
     runs = []
     for label, k in keys.items() if isinstance(keys, Mapping) else [(None, k) for k in keys]:
@@ -578,7 +578,7 @@ def compare_figure(runs: Sequence[StoredRun]):
     from plotly.subplots import make_subplots
 
     from ..results import load_curves
-    from .palette import series_colours
+    from .figures.palette import series_colours
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss (total)", "validation mIoU"))
     colours = series_colours(f"run {i}" for i in range(len(runs)))  # no method's colour: one method

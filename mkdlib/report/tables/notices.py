@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import stats
-from .cells import OURS, PAPER
-from .display import count, short_label
+from ..evidence import stats
+from ..evidence.cells import OURS, PAPER, count
+from .display import short_label
 from .effects import (
     COLLAPSED,
     CONTRADICTED,
@@ -104,7 +104,7 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None) -> str:
 
 def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, subject: str = "") -> str:
     """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
-    are beyond the seed noise (paired 95 % interval, :func:`mkdlib.report.effects.paired_gain`), and in
+    are beyond the seed noise (paired 95 % interval, :func:`mkdlib.report.tables.effects.paired_gain`), and in
     which direction compared with the paper's. ``subject`` opens the text (e.g. "On `mkd_release`: ")
     where one table has two sweeps."""
     ours, paper = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"]
@@ -168,7 +168,7 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
 
 
 def notice_effects(effects: pd.DataFrame) -> str:
-    """What to notice in the summary of effects (:func:`mkdlib.report.effects.effect_directions`):
+    """What to notice in the summary of effects (:func:`mkdlib.report.tables.effects.effect_directions`):
     the verdicts counted, and the smallest effect the pairs could see beside the paper's gains."""
     v = effects["verdict"].value_counts()
     done = int(v.drop("not yet run", errors="ignore").sum())

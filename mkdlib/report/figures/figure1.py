@@ -1,6 +1,5 @@
-"""Figure 1 of the paper, redrawn: the MKD framework as a diagram, by code (matplotlib -> SVG).
-
-    python -m mkdlib.report.figure1 book/figures/figure1.svg
+"""Figure 1 of the paper, redrawn: the MKD framework as a diagram, by code (matplotlib -> SVG; the
+intro and the components chapter show :func:`svg_text`).
 
 Two students (different initialisations) see the labeled batch and the strongly augmented,
 CutMixed unlabeled batch; their logits are feature-augmented (Eq. 3). Two EMA teachers (Eq. 1)
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -186,27 +184,8 @@ def svg_text() -> str:
     return buf.getvalue()
 
 
-def write_svg(path: str | Path) -> Path:
-    """Write Figure 1 to ``path`` (an .svg file); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(svg_text())
-    return path
-
-
 def min_font_size(fig: Figure) -> float:
     """The smallest font size (points) of any text in ``fig`` (for tests of readability)."""
     from matplotlib.text import Text
 
     return min(t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip())
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    out = write_svg(args[0] if args else "figure1.svg")
-    print(out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

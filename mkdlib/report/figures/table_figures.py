@@ -8,6 +8,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..evidence.cells import OURS, PAPER
+from ..evidence.transcribed import FRACTIONS
+from ..tables.display import short_label
+from ..tables.effects import COLLAPSED, HIGH, LOW
+from ..tables.tables import method_label
 from .figstyle import legend_below, legend_under_axes, readable
 from .palette import METHOD_COLOURS, OURS_COLOUR, PAPER_COLOUR, method_colour
 
@@ -19,11 +24,9 @@ def _no_data(ax, what: str = "not yet run") -> None:
 def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
     """mIoU vs label fraction: ours (built-in dataset, sd over seeds) beside the paper's Table 1.
 
-    ``runs``: :func:`mkdlib.paper.grid_runs` rows; ``paper``: the ``table1_voc_classic`` table.
+    ``runs``: :func:`mkdlib.report.evidence.store.grid_runs` rows; ``paper``: the ``table1_voc_classic`` table.
     """
     import seaborn as sns
-
-    from .paper import FRACTIONS, method_label
 
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.8), sharey=True, layout="constrained")
     done = runs.dropna(subset=["miou"])
@@ -65,8 +68,6 @@ def plot_label_fractions(runs: pd.DataFrame, paper: pd.DataFrame) -> Figure:
 def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame) -> Figure:
     """Table 3 as bars: ours (mean, sd over seeds, one dot per seed) beside the paper's."""
     import seaborn as sns
-
-    from .paper import PAPER, short_label
 
     labels = [short_label(label) for label in table.index]  # the paper's abbreviations: + MT, + SDA, ...
     # zero-based, shared axes: ours and the paper's bars read on one scale
@@ -110,15 +111,12 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
     initialisation and data order); the default value's other seeds are the faint dots around it."""
     import seaborn as sns
 
-    from ..experiments import SWEEP_SEED
-    from .paper import PAPER
+    from ...experiments import SWEEP_SEED
 
     # zero-based, shared y axis: ours and the paper's numbers read on one scale (as Tables 1 and 3)
     fig, (ax, axp) = plt.subplots(1, 2, figsize=(8.5, 3.6), sharey=True, layout="constrained")
     done = runs.dropna(subset=["miou"])
     if len(done):
-        from .paper import method_label
-
         done = done.assign(series=[f"{method_label(m)}, seed {SWEEP_SEED}" for m in done["method"]])
         colours = dict(zip(done["series"], (method_colour(m) for m in done["method"])))
         sweep, others = done[done["seed"] == SWEEP_SEED], done[done["seed"] != SWEEP_SEED]
@@ -150,10 +148,7 @@ def plot_sweep(runs: pd.DataFrame, table: pd.DataFrame, param: str) -> Figure:
 def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     """Each paper effect as two bars: our gain (built-in dataset, with its paired 95 % interval;
     hatched where a run behind it collapsed) and the paper's gain. ``effects``:
-    :func:`mkdlib.paper.effect_directions`."""
-    from .display import short_label
-    from .effects import COLLAPSED, HIGH, LOW
-    from .paper import OURS, PAPER
+    :func:`mkdlib.report.tables.effects.effect_directions`."""
 
     labels = [f"{t}: {short_label(e)}" for t, e in effects.index]
     y = np.arange(len(labels))

@@ -8,9 +8,9 @@ import json
 import statistics
 from pathlib import Path
 
-from ..config import DEFAULT_CONFIG, base_config, committed_weights, provenance_path, resolve
-from ..data.synthetic import SyntheticSpec
-from .store import evaluation_curves
+from ...config import DEFAULT_CONFIG, base_config, committed_weights, provenance_path, resolve
+from ...data.synthetic import SyntheticSpec
+from ..evidence.store import evaluation_curves
 
 
 def late_change(root: str | Path | None = None, methods=("supervised", "mean_teacher", "cps_cutmix", "mkd")) -> dict:
@@ -27,7 +27,7 @@ def late_change(root: str | Path | None = None, methods=("supervised", "mean_tea
 def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]:
     """(topic, here, the paper) triples: what differs from the paper's regime, and what that leaves
     the numbers able to say (``the paper`` empty where the topic is ours alone)."""
-    from ..registry import METHOD_INFO
+    from ...registry import METHOD_INFO
 
     cfg = resolve(base_config())
     spec = SyntheticSpec()
@@ -78,8 +78,8 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
 
 
 def departures_text(root: str | Path | None = None) -> str:
-    """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.departures)."""
-    from .departures import departures_sentence
+    """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.evidence.departures)."""
+    from ..evidence.departures import departures_sentence
 
     text = departures_sentence(root).replace("`", "").replace(" from Algorithm 1 (the release where it is silent)", "")
     return text.rstrip(".") + "; each with its screen on the paper-vs-code page."

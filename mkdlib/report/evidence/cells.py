@@ -2,11 +2,11 @@
 
 Every table is built as **cells on one long frame** (``source, table, row, metric, value``:
 :class:`Cells`) and only then laid out wide (:func:`wide`) and formatted as text
-(:mod:`mkdlib.report.display`). The wide frame keeps its cells (as records) in ``attrs["cells"]`` and
+(:mod:`mkdlib.report.tables.display`). The wide frame keeps its cells (as records) in ``attrs["cells"]`` and
 each column's (source, metric) in ``attrs["columns"]``, so formatting reads what a number is from
 those fields, not from its display text; a table with gains keeps each row's per-seed differences in
 ``attrs["paired"]`` (``{what: {row: {"differences": [...], "keys": [runs behind them]}}}``), which the
-verdicts judge (:func:`mkdlib.report.effects.paired_gain`).
+verdicts judge (:func:`mkdlib.report.tables.effects.paired_gain`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ SOURCES = {"ours": OURS, "paper": PAPER, "ours - paper": ""}
 LONG_COLUMNS = ["source", "table", "row", "metric", "value"]
 
 
+def count(n: int, word: str) -> str:
+    """ "1 seed", "3 seeds": a count with its noun in the right number."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 class Cells:
     """One table's numbers as long records (source, table, row, metric, value), in insertion order."""
 
@@ -36,7 +41,7 @@ class Cells:
         )
 
     def ours(self, summary: pd.DataFrame, rows) -> None:
-        """mIoU, sd and seeds (from :func:`mkdlib.report.store.seed_summary`) of each row; NaN = not yet run."""
+        """mIoU, sd and seeds (from :func:`mkdlib.report.evidence.store.seed_summary`) of each row; NaN = not yet run."""
         for row in rows:
             for metric, col in (("mIoU", "mean"), ("sd", "sd"), ("seeds", "n")):
                 self.add("ours", row, metric, summary[col].get(row, math.nan))

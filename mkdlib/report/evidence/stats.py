@@ -1,5 +1,5 @@
 """Paired comparisons, their intervals and what they could have detected: the one statistical
-rule of the claims table (mkdlib.report.claims).
+rule of the claims table (mkdlib.report.evidence.claims).
 
 Runs with the same seed share the initialisation and the data order, so a method's gain over
 another is the mean of per-seed differences, with the spread of those differences. Each verdict

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import base_config, resolve
-from ..registry import SOURCES, Source
+from ...config import base_config, resolve
+from ...registry import SOURCES, Source
 from . import stats
 
 #: what a screen decides
@@ -38,7 +38,7 @@ def departing_sources(method: str = "mkd") -> list[Source]:
 def screens_of(field: str) -> list[tuple[dict, tuple[int, ...]]]:
     """The configs' changes that screen ``field`` at which seeds (the departures grid; the student
     forwards are the diagnosis grid's, on its 3 seeds)."""
-    from ..experiments import DEPARTURE_SCREENS, HEADLINE_SEEDS, OTHER_FORWARD, SCREEN_SEEDS
+    from ...experiments import DEPARTURE_SCREENS, HEADLINE_SEEDS, OTHER_FORWARD, SCREEN_SEEDS
 
     if field == "student_forward":
         return [(OTHER_FORWARD, HEADLINE_SEEDS)]
@@ -141,7 +141,7 @@ def departures_sentence(root: str | Path | None = None) -> str:
 def sources_markdown(root: str | Path | None = None) -> str:
     """Every setting the sources speak to (:data:`mkdlib.registry.SOURCES`): the paper's and the
     release's words, and what the two presets and the runs stored before the field existed use."""
-    from ..registry import ADDED_SETTINGS, PRESET_SETTINGS
+    from ...registry import ADDED_SETTINGS, PRESET_SETTINGS
 
     presets = {m: resolve(base_config(method=m)) for m in ("mkd", "mkd_release")}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import Config, resolve
-from ..results import load_predictions
+from ...config import Config, resolve
+from ...results import load_predictions
 from . import stats
-from .display import count
+from .cells import count
 
 SEEDS = tuple(range(12))
 #: how a claim's runs are made and scored: ``test``, the decisive headline (each seed its own labeled
@@ -39,7 +39,7 @@ class Claim:
         """Side ``a`` or ``b`` at ``seed``, under the claim's protocol."""
         fields = getattr(self, side)
         if self.protocol == TEST:
-            from ..experiments import headline_config
+            from ...experiments import headline_config
 
             return resolve(headline_config(seed=seed, **fields))
         return config_at(fields, seed)
@@ -59,43 +59,21 @@ def _paper_values() -> dict:
 
 def claims() -> list[Claim]:
     """The paper's claims with an analogue on the built-in dataset, at 1/16 labels."""
-    from ..experiments import TABLE3_ROWS, table3_row
+    from ...experiments import TABLE3_ROWS, table3_row
 
-    p = _paper_values()
-    t2, t1, t3 = p["t2"], p["t1"], p["t3"]
-    out = [
-        Claim(
-            "MKD beats CPS with CutMix",
-            "Table 2, VOCAug R50 1/16",
-            t2["MKD"][0] - t2["CPS-with-CutMix"][0],
-            dict(method="mkd"),
-            dict(method="cps_cutmix"),
-            TEST,
-        ),
-        Claim(
-            "MKD (the release's step) beats CPS with CutMix",
-            "Table 2, VOCAug R50 1/16",
-            t2["MKD"][0] - t2["CPS-with-CutMix"][0],
-            dict(method="mkd_release"),
-            dict(method="cps_cutmix"),
-            TEST,
-        ),
-        Claim(
-            "MKD beats the mean teacher",
-            "Table 2, VOCAug R50 1/16",
-            t2["MKD"][0] - t2["MT"][0],
-            dict(method="mkd"),
-            dict(method="mean_teacher"),
-            TEST,
-        ),
-        Claim(
-            "MKD beats CPS",
-            "Table 1, VOC R101 1/16",
-            t1["MKD-R101"][0] - t1["CPS-R101"][0],
-            dict(method="mkd"),
-            dict(method="cps"),
-        ),
+    p, cut = _paper_values(), "CPS-with-CutMix"
+    heads = (  # claim, the paper's table, its better and its other row, our two methods
+        ("MKD beats CPS with CutMix", "t2", "MKD", cut, "mkd", "cps_cutmix"),
+        ("MKD (the release's step) beats CPS with CutMix", "t2", "MKD", cut, "mkd_release", "cps_cutmix"),
+        ("MKD beats the mean teacher", "t2", "MKD", "MT", "mkd", "mean_teacher"),
+        ("MKD beats CPS", "t1", "MKD-R101", "CPS-R101", "mkd", "cps"),
+    )
+    source = {"t2": "Table 2, VOCAug R50 1/16", "t1": "Table 1, VOC R101 1/16"}
+    out = [  # Table 2's on the decisive headline (test set), Table 1's on the grids' protocol
+        Claim(c, source[t], p[t][a][0] - p[t][b][0], dict(method=x), dict(method=y), TEST if t == "t2" else VALIDATION)
+        for c, t, a, b, x, y in heads
     ]
+    t3 = p["t3"]
     names = ("own_teacher", "mutual_mean_teacher", "strong_aug", "feature_aug")
     labels = {"own_teacher": "MT", "mutual_mean_teacher": "mutual MT", "strong_aug": "SDA", "feature_aug": "FDA"}
 
@@ -124,40 +102,19 @@ def claims() -> list[Claim]:
             table3_row(mmt_sda),
         )
     )
-    t4, t5 = p["t4"], p["t5"]
-    out.append(
-        Claim(
-            "gamma 0.4 beats gamma 0 (0.4 best)",
-            "Table 4, R50",
-            t4[0.4] - t4[0.0],
-            dict(method="mkd", gamma=0.4),
-            dict(method="mkd", gamma=0.0),
-        )
-    )
-    out.append(
-        Claim(
-            "beta 1.0 beats beta 0 (1.0-1.5 best)",
-            "Table 5, R50",
-            t5[1.0] - t5[0.0],
-            dict(method="mkd", beta=1.0),
-            dict(method="mkd", beta=0.0),
-        )
-    )
-    out.append(
-        Claim(
-            "beta 1.0 beats beta 2.0 (1.0-1.5 best)",
-            "Table 5, R50",
-            t5[1.0] - t5[2.0],
-            dict(method="mkd", beta=1.0),
-            dict(method="mkd", beta=2.0),
-        )
-    )
+    for claim, t, param, a, b in (  # the sweeps (Tables 4 and 5, R50): the better value, the other
+        ("gamma 0.4 beats gamma 0 (0.4 best)", "t4", "gamma", 0.4, 0.0),
+        ("beta 1.0 beats beta 0 (1.0-1.5 best)", "t5", "beta", 1.0, 0.0),
+        ("beta 1.0 beats beta 2.0 (1.0-1.5 best)", "t5", "beta", 1.0, 2.0),
+    ):
+        sides = ({"method": "mkd", param: a}, {"method": "mkd", param: b})
+        out.append(Claim(claim, f"Table {t[1]}, R50", p[t][a] - p[t][b], *sides))
     return out
 
 
 class Store:
     """The claims' view of the results store: a config's stored run (matched by the book's one
-    rule, :func:`mkdlib.report.store.stored_key`, on the store read once) with its mIoU (%) and the
+    rule, :func:`mkdlib.report.evidence.store.stored_key`, on the store read once) with its mIoU (%) and the
     share (%) of its most predicted class on the stored validation predictions."""
 
     def __init__(self, root: str | Path | None = None):
@@ -189,7 +146,7 @@ class Store:
             pass
         naming = None
         if r["final"].get("confusion") is not None:  # the share of found objects given one class
-            from ..evaluate import object_scores
+            from ...evaluate import object_scores
 
             dominant = object_scores(np.asarray(r["final"]["confusion"]))["dominant_class_share"]
             naming = None if dominant != dominant else 100 * dominant
@@ -205,7 +162,7 @@ class Store:
 
 
 def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
-    """:func:`mkdlib.report.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
+    """:func:`mkdlib.report.evidence.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
     it, its score against supervised training's under the same protocol."""
     return stats.is_collapsed(run.get("score", run["miou"]), run["top_share"], supervised_miou, run["naming_share"])
 
@@ -213,7 +170,7 @@ def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
     """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
     settings from before the headline's change (mkdlib.experiments.legacy)."""
-    from ..experiments import legacy
+    from ...experiments import legacy
 
     return resolve(legacy(**{"split": split, **fields}, seed=seed))
 
@@ -310,7 +267,7 @@ def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
 
 def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, collapsed: bool) -> str:
     """A finding has no paper side: A better / B better when the interval excludes 0, else within
-    noise; collapsed and not run as for a claim (:func:`mkdlib.report.stats.verdict`)."""
+    noise; collapsed and not run as for a claim (:func:`mkdlib.report.evidence.stats.verdict`)."""
     judged = stats.verdict(effect, paper, collapsed)
     if judged in (stats.COLLAPSED, stats.NOT_RUN) or not math.isfinite(effect.low):
         return judged

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .cells import Cells, wide
-from .display import count
+from ..evidence.cells import Cells, count, wide
+from ..evidence.stats import difference_noise  # the book's one noise formula (re-exported here)
+from ..evidence.store import grid_runs, seed_summary
 from .effects import NO_RUNS
 from .notices import format_gain, what_to_notice
-from .stats import difference_noise  # the book's one noise formula (re-exported here)
-from .store import grid_runs, seed_summary
 from .tables import method_label
 
 #: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
@@ -26,7 +25,7 @@ G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
 
 def calibration_runs(root: str | Path | None = None, grid: str = "calibration") -> pd.DataFrame:
     """Stored runs of the calibration grid (or ``grid``, e.g. ``short_schedule``:
-    :func:`mkdlib.report.store.grid_runs`), each with its ``run`` label: method label, labels, and
+    :func:`mkdlib.report.evidence.store.grid_runs`), each with its ``run`` label: method label, labels, and
     any setting that differs from the default; ``miou=NaN`` = not yet run."""
     runs = grid_runs(grid, root)
     run = [
@@ -146,7 +145,7 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     the curves of the one 4,000-iteration cosine schedule: at an intermediate evaluation the
     learning rate has not decayed, so a shorter schedule is its own experiment, not this curve cut.
     Columns: method, iter, gain, noise, seeds, g2 (bool)."""
-    from ..results import load_curves
+    from ...results import load_curves
 
     runs = grid_runs("headline_6seeds", root)
     runs = runs[(runs["split"] == "1/16") & runs["key"].notna()]

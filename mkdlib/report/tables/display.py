@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .cells import OURS, PAPER, SOURCES
+from ..evidence.cells import OURS, PAPER, SOURCES
 
 #: the paper's Table 3 abbreviations (MT: mean teacher, SDA / FDA: strong / feature augmentation)
 SHORT = (
@@ -18,11 +18,6 @@ SHORT = (
     ("strong aug", "SDA"),
     ("feature aug", "FDA"),
 )
-
-
-def count(n: int, word: str) -> str:
-    """ "1 seed", "3 seeds": a count with its noun in the right number."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def short_label(label: str) -> str:
@@ -167,74 +162,46 @@ COMPACT_FONT = "0.82em"
 
 
 class CompactTable(DashedTable):
-    """A :class:`DashedTable` set smaller and tighter, with the columns in ``wrap`` allowed to wrap
-    (every other cell stays on one line), each at least as wide as ``wrap`` says ({column: CSS
-    width}, or a sequence of columns: 10em each): a table that must fit the first screens of a page
-    without a horizontal scrollbar. ``index=False`` leaves the row labels out (a column says what a
-    row is). ``within_screens``: the browser check fails the page when the table ends below its first
-    that many screens (``data-mkd-within-screens``)."""
+    """A :class:`DashedTable` set smaller and tighter by a pandas Styler, with the columns in ``wrap``
+    allowed to wrap (every other cell stays on one line), each at least as wide as ``wrap`` says
+    ({column: CSS width}, or a sequence of columns: 10em each): a table that must fit the first
+    screens of a page without a horizontal scrollbar. ``index=False`` leaves the row labels out (a
+    column says what a row is). ``within_screens``: the browser check fails the page when the table
+    ends below its first that many screens (``data-mkd-within-screens``)."""
 
-    def __init__(
-        self,
-        df: pd.DataFrame,
-        note: str | None = None,
-        wrap=(),
-        index: bool = True,
-        font: str = COMPACT_FONT,
-        within_screens: int | None = None,
-    ):
+    def __init__(self, df, note=None, wrap=(), index=True, font=COMPACT_FONT, within_screens=None):
         super().__init__(df, note)
         self.wrap = dict(wrap) if isinstance(wrap, dict) else {c: "10em" for c in wrap}
         self.index, self.font, self.within_screens = index, font, within_screens
 
-    def _repr_html_(self) -> str:
-        import html as _html
-
-        df = self.df
-        cell = "padding:2px 4px;line-height:1.3;"
-
-        def td(v, col) -> str:
-            text = self.mark if (not isinstance(v, str) and pd.isna(v)) else str(v)
-            ws = f"white-space:normal;min-width:{self.wrap[col]};" if col in self.wrap else "white-space:nowrap;"
-            return f'<td style="{cell}{ws}text-align:left;">{_html.escape(text)}</td>'
-
-        th = f'<th style="{cell}white-space:normal;min-width:0;text-align:left;"'
-        levels = df.columns.nlevels
-        head_rows = []
-        for level in range(levels):  # one header row per column level; equal neighbours merged
-            labels = [c[level] if levels > 1 else c for c in df.columns]
-            cells, j = [], 0
-            while j < len(labels):
-                k = j
-                while levels > 1 and level < levels - 1 and k + 1 < len(labels) and labels[k + 1] == labels[j]:
-                    k += 1
-                span = f' colspan="{k - j + 1}"' if k > j else ""
-                cells.append(f"{th}{span}>{_html.escape(str(labels[j]))}</th>")
-                j = k + 1
-            index_name = df.index.name if level == levels - 1 and df.index.name else ""
-            label = f"{th}>{_html.escape(str(index_name))}</th>" if self.index else ""
-            head_rows.append("<tr>" + label + "".join(cells) + "</tr>")
-        rows = []
-        for idx, row in df.iterrows():
-            label = (
-                f'<th style="{cell}min-width:0;white-space:normal;">{_html.escape(str(idx))}</th>' if self.index else ""
-            )
-            rows.append("<tr>" + label + "".join(td(v, c) for c, v in row.items()) + "</tr>")
-        note = (
-            f'<p class="table-note" style="margin:2px 0 0 0;"><small>{self.note}</small></p>'
-            if self.has_missing
-            else ""
-        )
+    def styler(self):
+        """The table as a pandas Styler: cells as ``str`` gives them, a missing one as the mark; the
+        row labels' name on the last header row (one header row per column level)."""
+        df = self.df.copy()
+        if self.index and df.index.name:  # in the header's corner, not on a header row of its own
+            df.columns = df.columns.set_names([*df.columns.names[:-1], df.index.name])
+            df.index.name = None
         within = f' data-mkd-within-screens="{self.within_screens}"' if self.within_screens else ""
-        return (
-            f'<table class="dataframe mkd-compact"{within} style="font-size:{self.font};margin:0;">'
-            f"<thead>{''.join(head_rows)}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
+        s = df.style.format(str, na_rep=self.mark, escape="html").set_table_attributes(
+            f'class="dataframe mkd-compact"{within} style="font-size:{self.font};margin:0;"'
         )
+        cell = "padding:2px 4px;line-height:1.3;text-align:left;"
+        s = s.set_table_styles(
+            [
+                {"selector": "td", "props": cell + "white-space:nowrap;"},
+                {"selector": "th", "props": cell + "white-space:normal;min-width:0;"},
+            ]
+        )
+        for col, width in self.wrap.items():
+            s = s.set_properties(subset=[col], **{"white-space": "normal", "min-width": width})
+        return s if self.index else s.hide(axis="index")
+
+    def _repr_html_(self) -> str:
+        note = f'<p class="table-note" style="margin:2px 0 0 0;"><small>{self.note}</small></p>'
+        return self.styler().to_html() + (note if self.has_missing else "")
 
 
-def compact_table(
-    df: pd.DataFrame, note: str | None = None, wrap=(), index: bool = True, within_screens: int | None = None
-) -> CompactTable:
+def compact_table(df, note=None, wrap=(), index=True, within_screens=None) -> CompactTable:
     """``df`` for ``display()`` as a :class:`CompactTable`."""
     return CompactTable(df, note, wrap=wrap, index=index, within_screens=within_screens)
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import results
-from ..config import SWITCHES, Config, ConfigError, make_config
-from ..experiments import grid
-from ..registry import SWITCH_LABELS
+from ... import results
+from ...config import SWITCHES, Config, ConfigError, make_config
+from ...experiments import grid
+from ...registry import SWITCH_LABELS
 
 #: the columns of :func:`stored_runs`
 RUN_COLUMNS = ["key", "seed_free_key", "seed", "miou", "best_miou"]
@@ -206,7 +206,7 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
 
 
 def _grid_runs(names: tuple[str, ...], snap: StoreSnapshot) -> pd.DataFrame:
-    from ..experiments import setting_label
+    from ...experiments import setting_label
 
     rows, seen = [], set()
     for name in names:
@@ -232,7 +232,7 @@ def _grid_runs(names: tuple[str, ...], snap: StoreSnapshot) -> pd.DataFrame:
 def grid_status(root: str | Path | None = None) -> pd.DataFrame:
     """How many configs of each experiment grid have a stored result (matched as the tables match
     them: by seed-free key and seed)."""
-    from ..experiments import GRIDS
+    from ...experiments import GRIDS
 
     snap = snapshot(root)
     stored = set(zip(snap.runs["seed_free_key"], snap.runs["seed"].astype(int)))
@@ -252,8 +252,8 @@ def seed_summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path | None = None) -> dict:
     """``{row label: metrics.jsonl records}`` of the stored runs with ``seed`` in a runs table
-    (:func:`grid_runs`, :func:`mkdlib.report.tables.diagnosis_runs`), for
-    :func:`mkdlib.report.viz.plot_miou_curves`."""
+    (:func:`grid_runs`, :func:`mkdlib.report.tables.tables.diagnosis_runs`), for
+    :func:`mkdlib.report.figures.viz.plot_miou_curves`."""
     done = runs[(runs["seed"] == seed) & runs["key"].notna()]
     return {getattr(r, label): results.load_curves(r.key, root) for r in done.itertuples()}
 
@@ -261,7 +261,7 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
 def evaluation_curves(method: str, root: str | Path | None = None, seeds=range(10)) -> list[list[dict]]:
     """The validation evaluations (``iter``, ``miou``) of the default config's stored 1/16 runs of
     ``method``, one list per stored seed, matched by the one rule (:func:`stored_key`)."""
-    from ..config import base_config, resolve
+    from ...config import base_config, resolve
 
     out = []
     for seed in seeds:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config, base_config, make_config, resolve
-from ..data.registry import dataset_info
-from ..io import REPO_ROOT as REPO
-from ..results import cpu_seconds_per_iter, estimate_cpu_seconds
+from ...config import Config, base_config, make_config, resolve
+from ...data.registry import dataset_info
+from ...io import REPO_ROOT as REPO
+from ...results import cpu_seconds_per_iter, estimate_cpu_seconds
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
@@ -57,7 +57,7 @@ def forward_flops(
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..models import ModelSpec, build_model
+    from ...models import ModelSpec, build_model
 
     model = build_model(
         ModelSpec(
@@ -88,7 +88,7 @@ def step_flops(cfg: Config) -> float:
         )
         * (cfg.crop_size / PROBE_CROP) ** 2
     )
-    from ..registry import METHOD_INFO
+    from ...registry import METHOD_INFO
 
     info = METHOD_INFO[cfg.method]
     students = info.students
@@ -105,7 +105,7 @@ def gpu_hours(cfg: Config, processes: int) -> float:
 
 def measured_gpu_hours(cfg: Config, root: str | Path | None = None) -> float | None:
     """GPU-hours of a stored run of ``cfg`` that ran on CUDA (wall time x processes), else None."""
-    from .store import stored_key, stored_result
+    from ..evidence.store import stored_key, stored_result
 
     key = stored_key(cfg, root)
     if key is None:
@@ -173,9 +173,8 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     first): grid, what it is, command, GPU-hours (estimate, or measured) and the CPU wall time of
     its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
     :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
-    from ..experiments import GRIDS, grid
-    from .paper import seed_free_key, switch_label
-    from .store import snapshot
+    from ...experiments import GRIDS, grid
+    from ..evidence.store import seed_free_key, snapshot, switch_label
 
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
     wall = {(r.seed_free_key, int(r.seed)): snap.results[r.key]["wall_time_s"] for r in snap.runs.itertuples()}
@@ -221,24 +220,22 @@ def _duration(hours: float, measured: bool) -> str:
 
 
 def html_table(df: pd.DataFrame, columns: dict[str, str]) -> str:
-    """``df`` as a compact HTML table for the book: ``columns`` maps header -> a format of the row
-    (``{column}`` fields; commands are set as code that may wrap)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in columns)
-    body = []
-    for r in df.to_dict("records"):
-        cells = []
-        for fmt in columns.values():
-            if fmt == "command":
-                cells.append(f'<td class="mkd-command"><code>{html.escape(r["command"])}</code></td>')
-            elif fmt == "duration":
-                twin = r.get("same run as")
-                note = f"<br>(the same run as <code>{html.escape(twin)}</code>)" if twin else ""
-                cells.append(f"<td>{html.escape(_duration(r['GPU-hours'], r['measured']))}{note}</td>")
-            else:
-                text = fmt.format(**r)
-                cells.append(f"<td>{html.escape('—' if text == 'nan' else text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="mkd-index"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    """``df`` as a compact HTML table for the book (a pandas Styler): ``columns`` maps header -> a
+    format of the row (``{column}`` fields; commands are set as code that may wrap)."""
+
+    def cell(r: dict, fmt: str) -> str:
+        if fmt == "command":
+            return f"<code>{html.escape(r['command'])}</code>"
+        if fmt == "duration":
+            twin = r.get("same run as")
+            note = f"<br>(the same run as <code>{html.escape(twin)}</code>)" if twin else ""
+            return html.escape(_duration(r["GPU-hours"], r["measured"])) + note
+        text = fmt.format(**r)
+        return html.escape("—" if text == "nan" else text)
+
+    shown = pd.DataFrame([[cell(r, f) for f in columns.values()] for r in df.to_dict("records")], columns=list(columns))
+    commands = pd.DataFrame({h: "mkd-command" if f == "command" else "" for h, f in columns.items()}, shown.index)
+    return shown.style.hide(axis="index").set_td_classes(commands).set_table_attributes('class="mkd-index"').to_html()
 
 
 def totals(paper: pd.DataFrame) -> pd.DataFrame:
@@ -253,45 +250,25 @@ def totals(paper: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def method_note() -> str:
-    """How the GPU time is estimated, from this module's constants (for the book)."""
-    g = GPU
-    return (
-        f"GPU time is an **estimate** until a GPU run measures it: the FLOPs of one training step "
-        f"(`torch.utils.flop_counter.FlopCounterMode` on the config's DeepLabV3+ at {PROBE_CROP} x {PROBE_CROP} px, "
-        f"scaled by pixel count to the config's crop; students forward + backward = 3 forwards, teachers "
-        f"forward only; evaluation, data loading, EMA and optimiser updates not counted) x iterations x "
-        f"processes, at **{100 * g['utilisation']:.0f} % of an {g['name']}'s {g['peak_tflops']:.0f} TFLOP/s** "
-        f"({g['precision']}), an assumed utilisation. Paper configs run on {PAPER_GPUS} GPUs (4 + 4 images "
-        "per GPU); GPU-hours are summed over them. A stored run of the config that ran on CUDA replaces the "
-        'estimate by its measured GPU-hours (shown without "est.").'
-    )
-
-
-def notice(paper: pd.DataFrame, grids: pd.DataFrame) -> str:
-    """What to notice in the index, from its numbers."""
+def index_numbers(paper: pd.DataFrame, grids: pd.DataFrame) -> dict:
+    """The numbers the index's note quotes (the experiments notebook glues them into its text): the
+    paper's experiments in GPU-hours and days, the most expensive table, the estimates a GPU run
+    replaced, the built-in grids' stored runs and CPU time, and a full recompute's CPU-hours."""
     t = totals(paper)
     per = t.drop(index="all")
     top = per["GPU-hours (est.)"].idxmax()
-    measured = int(paper["measured"].sum() + grids["measured"].sum())
-    stored = int(grids["CPU minutes (stored run)"].notna().sum())
-    cpu = grids["CPU minutes (stored run)"].sum()
-    estimate = grids["CPU minutes (estimate)"]
-    todo = estimate[grids["CPU minutes (stored run)"].isna()]
-    recompute = ""
-    if estimate.notna().any():
-        recompute = (
-            f" A full recompute of every grid, one CPU thread per run, is about {estimate.sum() / 60:.1f} CPU-hours"
-            f" at the stored runs' cost per iteration (a method not yet stored: their rate scaled by its relative"
-            f" step cost); the {len(todo)} configs not yet stored, about"
-            f" {todo.sum() / 60:.1f} CPU-hours."
-        )
-
-    return (
-        f"**What to notice.** All {int(t.loc['all', 'configs'])} paper experiments together need about "
-        f"{int(t.loc['all', 'GPU-hours (est.)']):,} GPU-hours ({t.loc['all', 'days on 4 GPUs']:.1f} days on "
-        f"{PAPER_GPUS} GPUs); {top} is the most expensive ({int(per.loc[top, 'GPU-hours (est.)']):,} GPU-hours). "
-        f"{measured} of the estimates are replaced by a GPU measurement so far. The built-in grids cost "
-        f"seconds of GPU time each but minutes of CPU time: {stored} of their {len(grids)} configs are stored, "
-        f"{cpu:.0f} CPU minutes in all.{recompute}"
-    )
+    stored, estimate = grids["CPU minutes (stored run)"], grids["CPU minutes (estimate)"]
+    return {
+        "paper_configs": int(t.loc["all", "configs"]),
+        "paper_gpu_hours": int(t.loc["all", "GPU-hours (est.)"]),
+        "paper_days": float(t.loc["all", "days on 4 GPUs"]),
+        "top_table": top,
+        "top_hours": int(per.loc[top, "GPU-hours (est.)"]),
+        "measured": int(paper["measured"].sum() + grids["measured"].sum()),
+        "grid_stored": int(stored.notna().sum()),
+        "grid_configs": len(grids),
+        "cpu_minutes": float(stored.sum()),
+        "recompute_hours": float(estimate.sum(min_count=1) / 60),  # NaN: no stored run to size with
+        "todo": int(stored.isna().sum()),
+        "todo_hours": float(estimate[stored.isna()].sum() / 60),
+    }

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import base_config, resolve
-from ..experiments import TEACHER_STARTS
-from ..traces import BN_MODES, SUBSETS, TRACE_SEEDS, TRACED_STARTS, trace_path, traced_config, traces_dir
-from . import stats
-from .display import count
+from ...config import base_config, resolve
+from ...experiments import TEACHER_STARTS
+from ...traces import BN_MODES, SUBSETS, TRACE_SEEDS, TRACED_STARTS, trace_path, traced_config, traces_dir
+from ..evidence import stats
+from ..evidence.cells import count
 
 __all__ = ["BN_MODES", "SUBSETS", "TRACE_SEEDS", "TRACED_STARTS", "trace_path", "traced_config", "traces_dir"]
 
@@ -72,7 +72,7 @@ def trace_summary(root: str | Path | None = None, at: Sequence[int] = (500, 1000
 def supervised_curve(root: str | Path | None = None) -> pd.Series:
     """Validation mIoU (%) of supervised training at 1/16 by iteration (the default config, mean over
     the stored seeds): the yardstick a weak-view row has to beat."""
-    from .store import evaluation_curves
+    from ..evidence.store import evaluation_curves
 
     points: dict[int, list[float]] = {}
     for evals in evaluation_curves("supervised", root):
@@ -141,11 +141,11 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     """The teachers grid (mkdlib.experiments.teacher_start_grid) read from the store: each teacher
     start on the weak-view row (TEACHER_SCREEN_ITERS) and on the mean teacher (full length), with
     its per-seed mIoU, the mean, its paired difference from the legacy start, and collapsed seeds
-    (the claims' one rule, :func:`mkdlib.report.stats.is_collapsed`, against supervised training at
+    (the claims' one rule, :func:`mkdlib.report.evidence.stats.is_collapsed`, against supervised training at
     the same length); then the two weak-view Table 3 rows at full length on the preset's start (the
     ablation grid's runs): the rows that collapsed before the fix."""
-    from ..experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
-    from .claims import Store, run_collapsed, supervised_reference
+    from ...experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
+    from ..evidence.claims import Store, run_collapsed, supervised_reference
 
     store = Store(root)
 
@@ -201,7 +201,7 @@ FULL_LENGTH_ROWS = {
 
 def chosen_start(method: str = "mkd") -> str:
     """The label of the teacher start ``method``'s preset uses now (mkdlib.registry), for the text."""
-    from ..registry import preset_setting
+    from ...registry import preset_setting
 
     now = {k: preset_setting(method, k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
     for label, start in TRACED_STARTS.items():
@@ -224,7 +224,7 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
         if it != chosen[label]:
             continue
         share = r["teacher's top class share"]
-        # the claims' rule (mkdlib.report.stats): one class on > 90 % of the teacher's pixels, or the
+        # the claims' rule (mkdlib.report.evidence.stats): one class on > 90 % of the teacher's pixels, or the
         # student below half of supervised training at the same iteration
         collapsed = stats.is_collapsed(r["student, validation"], share, sup.get(it))
         state = "collapsed" if collapsed else "no collapse"

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import results
-from ..config import SWITCHES, Config, base_config, make_config, resolve
-from ..registry import METHOD_INFO, RENAMED_FIELDS
-from .cells import LONG_COLUMNS, OURS, Cells, wide
-from .store import StoreSnapshot, _stored_rows, grid_runs, seed_summary, snapshot, stored_result, switch_label
-from .transcribed import FRACTIONS, paper_table
+from ... import results
+from ...config import SWITCHES, Config, base_config, make_config, resolve
+from ...registry import METHOD_INFO, RENAMED_FIELDS
+from ..evidence.cells import LONG_COLUMNS, OURS, Cells, wide
+from ..evidence.store import StoreSnapshot, _stored_rows, grid_runs, seed_summary, snapshot, stored_result, switch_label
+from ..evidence.transcribed import FRACTIONS, paper_table
 
 #: the Table 1 analogue's methods, in its row order
 TABLE1_METHODS = ("supervised", "cps", "cps_cutmix", "mkd")
@@ -151,7 +151,7 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
 def ablation_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3's runs and, first, supervised training at 1/16 on the same seeds (the headline's
     superseded grid: one labeled split, validation): the floor every row's reference is read against."""
-    from ..experiments import HEADLINE_SEEDS
+    from ...experiments import HEADLINE_SEEDS
 
     runs = grid_runs("ablation", root)
     sup = grid_runs("headline_6seeds", root)
@@ -183,7 +183,7 @@ def table_sweep(param: str, root: str | Path | None = None, method: str = "mkd")
     smallest value (0: no EMA memory / no student-student term), paired by seed; "mIoU at seed 0"
     is the sweep seed's run of each value, the one its gain is paired with (the default value's
     mean is over all its seeds). Paper: VOCAug 1/16, ResNet-50 and ResNet-101."""
-    from ..experiments import SWEEP_SEED
+    from ...experiments import SWEEP_SEED
 
     tables = {"gamma": "table4_gamma", "beta": "table5_beta"}
     if param not in tables:
@@ -219,7 +219,7 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
-    from ..experiments import DIAGNOSIS
+    from ...experiments import DIAGNOSIS
 
     default = resolve(base_config(method="mkd"))
 
@@ -287,7 +287,7 @@ def error_breakdown(runs: pd.DataFrame, label: str = "label", root: str | Path |
     """Does a method fail to *find* objects or to *name* them? Per row label of a runs table
     (:func:`grid_runs`, :func:`diagnosis_runs`): mIoU and :func:`mkdlib.evaluate.object_scores`
     of each stored run's final confusion matrix (%), averaged over its seeds."""
-    from ..evaluate import object_scores
+    from ...evaluate import object_scores
 
     names = {
         "object_iou": "object IoU",

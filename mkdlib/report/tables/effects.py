@@ -1,10 +1,10 @@
 """Do the paper's effects reproduce here? Each effect's verdict, the intro's headline table and the
 book's three-sentence verdict, generated from the stored runs.
 
-One rule, the claims table's (:mod:`mkdlib.report.claims`): a gain is the mean of per-seed
+One rule, the claims table's (:mod:`mkdlib.report.evidence.claims`): a gain is the mean of per-seed
 differences (runs with one seed share initialisation and data order), judged by its 95 % t interval
 and stated with the smallest effect its pairs could detect (80 % power); a row with one pair borrows
-the spread pooled over the claims' comparisons (:func:`mkdlib.report.claims.pooled_spread`).
+the spread pooled over the claims' comparisons (:func:`mkdlib.report.evidence.claims.pooled_spread`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import stats
-from .cells import OURS, PAPER
-from .display import count, short_label
-from .store import grid_runs, seed_summary
+from ..evidence import stats
+from ..evidence.cells import OURS, PAPER, count
+from ..evidence.store import grid_runs, seed_summary
+from .display import short_label
 from .tables import FAIR_REFERENCE, table_ablation, table_methods, table_sweep
 
 NO_RUNS = "no stored runs yet"
@@ -36,10 +36,10 @@ def _paired(t: pd.DataFrame, row, what: str) -> dict:
 
 def paired_gain(t: pd.DataFrame, row, what: str, root: str | Path | None = None) -> stats.PairedEffect | None:
     """Our gain of ``row`` over the reference of a table's "gain vs ``what``" column, from the
-    per-seed differences the table keeps (``t.attrs["paired"]``, :class:`mkdlib.report.cells.Cells`):
-    mean, 95 % interval and detectable effect (:func:`mkdlib.report.stats.paired_effect`; one pair
-    borrows :func:`mkdlib.report.claims.pooled_spread`). None when no seed has both rows."""
-    from .claims import pooled_spread
+    per-seed differences the table keeps (``t.attrs["paired"]``, :class:`mkdlib.report.evidence.cells.Cells`):
+    mean, 95 % interval and detectable effect (:func:`mkdlib.report.evidence.stats.paired_effect`; one pair
+    borrows :func:`mkdlib.report.evidence.claims.pooled_spread`). None when no seed has both rows."""
+    from ..evidence.claims import pooled_spread
 
     diffs = _paired(t, row, what)["differences"]
     if not diffs:
@@ -49,15 +49,15 @@ def paired_gain(t: pd.DataFrame, row, what: str, root: str | Path | None = None)
 
 
 def collapsed_behind(t: pd.DataFrame, row, what: str, root: str | Path | None = None) -> list[str]:
-    """Keys of the collapsed runs (:func:`mkdlib.report.claims.collapsed_runs`) behind ``row``'s gain
+    """Keys of the collapsed runs (:func:`mkdlib.report.evidence.claims.collapsed_runs`) behind ``row``'s gain
     over its reference: such a gain is counted apart from effects."""
-    from .claims import collapsed_runs
+    from ..evidence.claims import collapsed_runs
 
     return collapsed_runs(_paired(t, row, what)["keys"], root)
 
 
 def _judge(effect: stats.PairedEffect | None, paper_gain: float | None = None, collapsed: bool = False) -> str:
-    """The claims table's words (:func:`mkdlib.report.stats.verdict`): "not yet run" / "collapsed" (a
+    """The claims table's words (:func:`mkdlib.report.evidence.stats.verdict`): "not yet run" / "collapsed" (a
     run behind the gain collapsed: counted apart from effects) / "inconclusive" (the 95 % interval
     holds 0, or there is no spread to build one) / "reproduced" / "contradicted" (the interval
     excludes 0 on the paper's side / the other: the direction, not the size, reproduces); without a
@@ -269,8 +269,8 @@ def headline_status(root: str | Path | None = None) -> str:
     """Where the decisive headline stands (12 paired seeds, each its own labeled split, scored on the
     held-out test set), and so which protocol the verdict after it reads: the superseded 6-seed
     headline on the validation set until the decisive one is complete."""
-    from ..experiments import grid
-    from .store import stored_key
+    from ...experiments import grid
+    from ..evidence.store import stored_key
 
     cfgs = grid("headline")
     done = sum(stored_key(c, root) is not None for c in cfgs)

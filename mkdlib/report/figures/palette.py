@@ -54,7 +54,7 @@ def method_of(name: str) -> str | None:
     CutMix"), a short form ("CPS", "MT"), the paper's row of one ("paper MKD-R50"), or any of these
     before ", " or " (" ("mean teacher, 1/16 (...)", "MKD (2 seeds)").
     None for a series that is no method (a Table 3 row, a diagnosis setting)."""
-    from ..registry import METHOD_INFO
+    from ...registry import METHOD_INFO
 
     known = {m: m for m in METHOD_INFO} | {i.label.lower(): m for m, i in METHOD_INFO.items()} | ALIASES
     text = re.sub(r"-r(?:50|101)$", "", str(name).strip().lower().removeprefix("paper "))  # "paper MKD-R50"

@@ -17,8 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
-from .display import count
+from ...data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
+from ..evidence.cells import count
 from .figstyle import (  # noqa: F401 (part of viz's API)
     COLUMN_PX,
     FIGURE_DPI,
@@ -56,7 +56,7 @@ def display_path(path: str | Path) -> str:
     build names the repository's folders in those variables: the repository's name comes first.)"""
     import os
 
-    from ..io import REPO_ROOT as repo
+    from ...io import REPO_ROOT as repo
 
     path = Path(path).resolve()
     if path.is_relative_to(repo):
@@ -216,7 +216,7 @@ def plot_curves(curves: Sequence[dict] | Mapping[str, Sequence[dict]], title: st
 
     One run (a list of records): the total loss and each term (sup, st, ss). Several runs (a dict
     label -> records): the total loss and the mIoU of each, side by side, each run in its method's
-    colour (:func:`mkdlib.report.palette.series_styles`); the legend sits under both panels.
+    colour (:func:`mkdlib.report.figures.palette.series_styles`); the legend sits under both panels.
     """
     fig, (ax_loss, ax_miou) = plt.subplots(1, 2, figsize=(8.5, 3.6), layout="constrained")
     many = isinstance(curves, Mapping)
@@ -266,7 +266,7 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
 
 def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping[str, str] | None = None) -> Figure:
     """Each method's gain over supervised training at every evaluation (a frame of
-    :func:`mkdlib.report.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
+    :func:`mkdlib.report.tables.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
     and the gate's minimum gain: when in training semi-supervision starts to pay."""
     fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     labels = labels or {}
@@ -343,7 +343,7 @@ def per_image_miou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> fl
     """mIoU of one image over the classes present in its truth or prediction (255 ignored)."""
     import torch
 
-    from ..evaluate import confusion_matrix, mean_iou
+    from ...evaluate import confusion_matrix, mean_iou
 
     conf = confusion_matrix(torch.as_tensor(pred).long(), torch.as_tensor(target).long(), num_classes)
     return mean_iou(conf)
@@ -416,22 +416,3 @@ def overlay_figure(
     titles = ["image", "truth", *(short.get(n, n) for n in predictions)]
     titles += [f"{short.get(errors_of, errors_of)} errors"] if errors_of in predictions else []
     return image_grid(rows, col_titles=titles, row_titles=row_titles, class_names=class_names, size=1.4)
-
-
-def qualitative_figure(
-    images: Sequence[np.ndarray],
-    truths: Sequence[np.ndarray],
-    predictions: Mapping[str, Sequence[np.ndarray]],
-    class_names: Sequence[str],
-    row_titles: Sequence[str] | None = None,
-    size: float = 1.9,
-) -> Figure:
-    """Figure 2 of the paper: image, ground truth, then one column per method's prediction."""
-    rows = [[img, gt, *(p[i] for p in predictions.values())] for i, (img, gt) in enumerate(zip(images, truths))]
-    return image_grid(
-        rows,
-        col_titles=["image", "ground truth", *predictions],
-        row_titles=row_titles,
-        class_names=class_names,
-        size=size,
-    )
