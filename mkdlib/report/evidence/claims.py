@@ -333,15 +333,16 @@ def _compare(
     judge: Callable[[stats.PairedEffect | None, float | None, bool], str],
 ) -> pd.DataFrame:
     """One row per claim of ``items``, paired by seed; ``judge(effect, paper effect, collapsed)`` gives
-    its verdict."""
+    its verdict. Also: a reference that scores below supervised training (a gain over it may only
+    undo what it lost), the thread counts behind the row (they move a run by about 2 points), and
+    Holm's p over the rows judged (3+ pairs, none collapsed): whether "excludes 0" holds table-wide."""
     found = _found(items, store)
     pooled_sd, pooled_df = _pooled(found, store)
     sup = {p: supervised_reference(store, protocol=p) for p in (TEST, VALIDATION)}
     rows = []
     for c, ps, collapsed in found:
-        ref = sum(b["score"] for _, b in ps) / len(ps) if ps else None
-        floor = sup[c.protocol]
-        below = ref is not None and floor is not None and c.b.get("method") != "supervised" and ref < floor
+        ref, floor = (sum(b["score"] for _, b in ps) / len(ps) if ps else None), sup[c.protocol]
+        below = None not in (ref, floor) and c.b.get("method") != "supervised" and ref < floor
         effect = stats.paired_effect([a["score"] for a, _ in ps], [b["score"] for _, b in ps], pooled_sd, pooled_df)
         rows.append(
             {
@@ -355,26 +356,20 @@ def _compare(
                 "detectable effect": None if effect is None or math.isnan(effect.mde) else round(effect.mde, 1),
                 "verdict": judge(effect, None if math.isnan(c.paper) else c.paper, bool(collapsed)),
                 "collapsed runs": ", ".join(collapsed),
-                # a step measured from a reference that scores below supervised training: a gain over
-                # it may only undo what the reference lost
                 "reference below supervised": f"{ref:.1f} < {floor:.1f}" if below else "",
-                # thread count alone moves a run by about 2 points: the rows say which counts they mix
                 "threads": ", ".join(str(t) for t in sorted({r["threads"] for p in ps for r in p if r["threads"]})),
                 "runs": ", ".join(r["key"] for pair in ps for r in pair),
                 "p": None if effect is None else effect.p,
             }
         )
     t = pd.DataFrame(rows)
-    # Holm over the family of judged effects (>= MIN_PAIRS pairs, none collapsed): whether a verdict
-    # that excludes 0 still does when every claim of the table is tested at once
     judged = [r["pairs"] >= stats.MIN_PAIRS and not r["collapsed runs"] and r["p"] is not None for _, r in t.iterrows()]
     adjusted = stats.holm([p if ok else math.nan for p, ok in zip(t["p"] if len(t) else [], judged)])
     t["p (Holm)"] = [round(p, 3) if math.isfinite(p) else None for p in adjusted]
     return t.drop(columns=["p"]) if len(t) else t
 
 
-#: appended to an interval taken from the pooled seed spread (one pair: no spread of its own); a
-#: page short of room swaps it for a mark it explains
+#: appended to an interval from the pooled seed spread (one pair); a page short of room swaps it for a mark
 POOLED_SD_TAG = " (pooled sd)"
 
 

@@ -317,7 +317,7 @@ def co_training_decline(root: str | Path | None = None) -> pd.DataFrame:
     seeds, one labeled split): validation mIoU at its first evaluation and at the end, and whether the
     final model fails to find objects or to name them (:func:`error_breakdown`), for supervised
     training, co-training with the unlabeled ramp-up (Table 3's reference) and without it (plain CPS)."""
-    from ..experiments import HEADLINE_SEEDS
+    from ...experiments import HEADLINE_SEEDS
 
     runs = ablation_runs(root)
     cps = grid_runs("headline_6seeds", root)
