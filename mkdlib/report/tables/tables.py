@@ -148,15 +148,19 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
     return wide(cells.frame())
 
 
+def _table3_seed_runs(method: str, root: str | Path | None = None) -> pd.DataFrame:
+    """``method``'s runs at 1/16 on Table 3's seeds, from the superseded headline grid (one labeled
+    split, validation): the runs Table 3's rows are set beside."""
+    from ...experiments import HEADLINE_SEEDS
+
+    runs = grid_runs("headline_6seeds", root)
+    return runs[(runs["method"] == method) & (runs["split"] == "1/16") & runs["seed"].isin(HEADLINE_SEEDS)]
+
+
 def ablation_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3's runs and, first, supervised training at 1/16 on the same seeds (the headline's
     superseded grid: one labeled split, validation): the floor every row's reference is read against."""
-    from ...experiments import HEADLINE_SEEDS
-
-    runs = grid_runs("ablation", root)
-    sup = grid_runs("headline_6seeds", root)
-    sup = sup[(sup["method"] == "supervised") & (sup["split"] == "1/16") & sup["seed"].isin(HEADLINE_SEEDS)]
-    return pd.concat([sup, runs], ignore_index=True)
+    return pd.concat([_table3_seed_runs("supervised", root), grid_runs("ablation", root)], ignore_index=True)
 
 
 def table_ablation(root: str | Path | None = None) -> pd.DataFrame:
@@ -317,11 +321,7 @@ def co_training_decline(root: str | Path | None = None) -> pd.DataFrame:
     seeds, one labeled split): validation mIoU at its first evaluation and at the end, and whether the
     final model fails to find objects or to name them (:func:`error_breakdown`), for supervised
     training, co-training with the unlabeled ramp-up (Table 3's reference) and without it (plain CPS)."""
-    from ...experiments import HEADLINE_SEEDS
-
-    runs = ablation_runs(root)
-    cps = grid_runs("headline_6seeds", root)
-    cps = cps[(cps["method"] == "cps") & (cps["split"] == "1/16") & cps["seed"].isin(HEADLINE_SEEDS)]
+    runs, cps = ablation_runs(root), _table3_seed_runs("cps", root)
     names = {"supervised only": "supervised", "co-training": "co-training (ramp-up)"}
     picked = pd.concat([runs[runs["label"].isin(names)], cps.assign(label="co-training, no ramp-up (plain CPS)")])
     picked = picked.assign(label=picked["label"].replace(names))
