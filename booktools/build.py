@@ -28,7 +28,8 @@ from mkdlib.io import git, git_commit
 from . import BOOK_DIR, REPO, use_book_dirs
 
 NOTEBOOKS_DIR = REPO / "notebooks"
-#: Book order; each is one chapter (``book/_toc.yml``; ``intro`` is the book's first page).
+#: Book order; each is one page (``book/_toc.yml``; ``intro`` is the book's first page; ``04_table*`` and
+#: ``04_questions`` are the tables chapter's sections).
 NOTEBOOKS = (
     "intro",
     "00_data",
@@ -36,6 +37,12 @@ NOTEBOOKS = (
     "02_baselines",
     "03_train",
     "04_tables",
+    "04_table1",
+    "04_table2",
+    "04_table3",
+    "04_table4",
+    "04_table5",
+    "04_questions",
     "05_qualitative",
     "explorer",
     "experiments",

@@ -203,3 +203,36 @@ def test_book_config_is_stamped_and_launch_buttons_follow_the_remote(tmp_path, m
     cfg = yaml.safe_load(book.stamped_config(tmp_path).read_text())
     assert cfg["repository"]["url"] == "https://github.com/someone/mkd-book"
     assert cfg["launch_buttons"]["binderhub_url"] and cfg["html"]["use_repository_button"] is True
+
+
+def test_figure2_draws_the_median_seed_and_counts_images_over_every_pair(tmp_path):
+    from mkdlib.config import resolve
+    from mkdlib.experiments import headline_config
+    from mkdlib.report.evidence.qualitative import better_worse, figure2_runs
+
+    def headline(fields: dict, seed: int):
+        return resolve(headline_config(seed=seed, **fields))
+
+    sides = {"MKD": dict(method="mkd"), "CPS + CutMix": dict(method="cps_cutmix"), "MT": dict(method="mean_teacher")}
+    # the validation protocol (the superseded headline): differences +5, -1, +2 at seeds 0-2 -> median +2: seed 2
+    for s, (a, b) in enumerate([(65.0, 60.0), (60.0, 61.0), (64.0, 62.0)]):
+        _store(tmp_path, config_at(sides["MKD"], s), a)
+        _store(tmp_path, config_at(sides["CPS + CutMix"], s), b)
+    _store(tmp_path, config_at(sides["MT"], 2), 50.0)
+    runs = figure2_runs(sides, "MKD", "CPS + CutMix", tmp_path)
+    assert runs.protocol == "validation" and runs.seed == 2 and runs.median == pytest.approx(2.0)
+    assert set(runs.keys) == {"MKD", "CPS + CutMix", "MT"} and runs.keys["MT"] == config_at(sides["MT"], 2).key()
+    assert [s for s, _, _ in runs.pair_keys] == [0, 1, 2]
+    # _store writes the same 4 predictions for every run: against a truth equal to them, no image differs
+    truths = {str(i): p for i, p in enumerate(np.arange(256, dtype=np.uint8).reshape(4, 8, 8) % 5)}
+    assert better_worse(runs, truths, 5, tmp_path) == (0, 0, 12)  # 4 images x 3 pairs, each counted once
+    # two headline (test-set) pairs are not enough: the figure stays on the superseded headline's runs
+    for s in range(2):
+        _store(tmp_path, headline(sides["MKD"], s), 70.0)
+        _store(tmp_path, headline(sides["CPS + CutMix"], s), 60.0)
+    assert figure2_runs(sides, "MKD", "CPS + CutMix", tmp_path).protocol == "validation"
+    _store(tmp_path, headline(sides["MKD"], 2), 71.0)
+    _store(tmp_path, headline(sides["CPS + CutMix"], 2), 60.0)
+    decisive = figure2_runs(sides, "MKD", "CPS + CutMix", tmp_path)
+    assert decisive.protocol == "test" and decisive.seed == 0  # +10, +10, +11: median 10, the lower seed
+

@@ -48,23 +48,23 @@ def test_every_chapter_is_in_the_html(built_book):
 
 @pytest.mark.slow
 def test_each_table_is_rendered_with_paper_numbers(built_book):
+    """Each paper table has its own page (the tables chapter's sections), titled by the table, with
+    an HTML table and the paper's numbers beside ours."""
     from mkdlib.report import paper
 
-    text = (built_book["html"] / "chapters" / "04_tables.html").read_text()
-    body = re.search(r'<article class="bd-article".*</article>', text, re.S)
-    text = body.group(0) if body else text  # the page body, without its side table of contents
-    positions = [m.start() if (m := re.search(rf"<h2[^>]*>{h}", text)) else -1 for h in TABLE_HEADINGS]
-    assert all(p >= 0 for p in positions), (
-        f"missing table headings: {[h for h, p in zip(TABLE_HEADINGS, positions) if p < 0]}"
-    )
-    assert positions == sorted(positions)
-    for start, end in zip(positions, positions[1:] + [len(text)]):
-        assert "<table" in text[start:end], f"no HTML table after {text[start : start + 30]!r}"
-    # the paper's figures appear beside ours; our grid configs are not in this private store
+    pages = {}
+    for i, heading in enumerate(TABLE_HEADINGS, 1):
+        text = _article(built_book["html"] / "chapters" / f"04_table{i}.html")
+        assert re.search(rf"<h1[^>]*>{heading}", text), f"04_table{i}: no title {heading!r}"
+        assert "<table" in text, f"04_table{i}: no HTML table"
+        assert "built-in" in text
+        pages[i] = text
     ablation = paper.paper_table("table3_ablation")
-    assert f"{ablation['miou'].iloc[-1]:.2f}" in text
-    assert "not yet run" in text
-    assert "built-in" in text
+    assert f"{ablation['miou'].iloc[-1]:.2f}" in pages[3]  # the paper's figures appear beside ours
+    assert "not yet run" in "".join(pages.values())  # our grid configs are not in this private store
+    overview = _article(built_book["html"] / "chapters" / "04_tables.html")
+    for i in range(1, 6):  # the chapter's first page links every table's page
+        assert f"04_table{i}.html" in overview
 
 
 @pytest.mark.slow
@@ -72,7 +72,7 @@ def test_figures_are_real_image_files(built_book):
     from PIL import Image
 
     html = built_book["html"]
-    with_figures = ("00_data", "01_components", "03_train", "04_tables", "05_qualitative")  # PNG figures
+    with_figures = ("00_data", "01_components", "03_train", "04_tables", "04_table1", "04_table3", "04_questions", "05_qualitative")  # PNG figures
     for name in with_figures:
         page = (html / "chapters" / f"{name}.html").read_text()
         srcs = set(re.findall(r'<img[^>]+src="([^"]+\.png)"', page))
@@ -489,7 +489,8 @@ def test_no_progress_widgets_or_machine_paths_in_the_book(built_book):
 
 @pytest.mark.slow
 def test_every_results_page_ends_with_what_to_notice(built_book):
-    for name in ("02_baselines", "03_train", "04_tables", "05_qualitative", "explorer", "experiments"):
+    for name in ("02_baselines", "03_train", "04_tables", "04_table1", "04_table2", "04_table3", "04_table4",
+                 "04_table5", "04_questions", "05_qualitative", "explorer", "experiments"):
         text = re.sub(r"<[^>]+>", " ", _article(built_book["html"] / "chapters" / f"{name}.html"))
         text = re.sub(r"\s+", " ", text)
         last = text.rfind("What to notice")

@@ -8,6 +8,7 @@ evidence/   what the numbers are
     departures    mkd's departures from its sources, each with its screen
     cells         every table as cells of one long frame (source, table, row, metric, value)
     transcribed   the paper's published numbers (paper_results.yaml)
+    qualitative   Figure 2's runs: the representative seed (median paired difference), images better / worse
 tables/     the tables and their notes
     tables        Tables 1-5 and the diagnosis, ours beside the paper's
     display       numbers as the book shows them ("not yet run", "—", mean ± sd, compact tables)

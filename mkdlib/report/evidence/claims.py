@@ -196,12 +196,12 @@ def score(run: dict, protocol: str = VALIDATION) -> float | None:
 
 def pairs(store: Store, a: dict, b: dict, protocol: str = VALIDATION) -> list[tuple[dict, dict]]:
     """The stored runs of both sides (config fields, under ``protocol``) that share a seed; each run
-    carries the score the claim compares as ``score``."""
+    carries the score the claim compares as ``score`` and its seed as ``seed``."""
     claim, out = Claim("", "", math.nan, a, b, protocol), []
     for s in SEEDS:
         ra, rb = store.run(claim.config("a", s)), store.run(claim.config("b", s))
         if ra is not None and rb is not None and None not in (score(ra, protocol), score(rb, protocol)):
-            out.append(({**ra, "score": score(ra, protocol)}, {**rb, "score": score(rb, protocol)}))
+            out.append(tuple({**r, "score": score(r, protocol), "seed": s} for r in (ra, rb)))
     return out
 
 

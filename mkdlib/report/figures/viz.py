@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 
 from ...data.palette import IGNORE_INDEX, colorize, overlay, voc_palette  # noqa: F401 (overlay: part of viz)
 from ..evidence.cells import count
+from ..evidence.qualitative import per_image_miou, predictions_by_id  # noqa: F401 (part of viz's API)
 from .figstyle import (  # noqa: F401 (part of viz's API)
     COLUMN_PX,
     FIGURE_DPI,
@@ -330,25 +331,6 @@ def plot_per_class_iou(
 
 
 # --------------------------------------------------------------------------- qualitative (Figure 2)
-def predictions_by_id(stored: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``predictions.npz`` contents (``ids`` + stacked ``pred``, or ``pred_<id>`` per image) as
-    id -> (H, W) class map."""
-    ids = [str(i) for i in stored["ids"]]
-    if "pred" in stored:
-        return dict(zip(ids, stored["pred"]))
-    return {i: stored[f"pred_{i}"] for i in ids}
-
-
-def per_image_miou(pred: np.ndarray, target: np.ndarray, num_classes: int) -> float:
-    """mIoU of one image over the classes present in its truth or prediction (255 ignored)."""
-    import torch
-
-    from ...evaluate import confusion_matrix, mean_iou
-
-    conf = confusion_matrix(torch.as_tensor(pred).long(), torch.as_tensor(target).long(), num_classes)
-    return mean_iou(conf)
-
-
 def most_improved(
     baseline: Sequence[np.ndarray],
     improved: Sequence[np.ndarray],
@@ -415,4 +397,4 @@ def overlay_figure(
     }
     titles = ["image", "truth", *(short.get(n, n) for n in predictions)]
     titles += [f"{short.get(errors_of, errors_of)} errors"] if errors_of in predictions else []
-    return image_grid(rows, col_titles=titles, row_titles=row_titles, class_names=class_names, size=1.4)
+    return image_grid(rows, col_titles=titles, row_titles=row_titles, class_names=class_names, size=2.0)

@@ -310,17 +310,19 @@ def notice_run(result: dict, curves: list[dict]) -> str:
     return what_to_notice(text)
 
 
-def notice_qualitative(scores: pd.DataFrame, baseline: str = "CPS", method: str = "MKD") -> str:
-    """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``."""
-    if scores is None or scores.empty:
+def notice_qualitative(
+    counts: tuple[int, int, int] | None, seeds: int, baseline: str = "CPS", method: str = "MKD"
+) -> str:
+    """What to notice in the qualitative figures: on how many images ``method`` beats ``baseline``,
+    ``counts`` = (better, worse, images) summed over ``seeds`` paired seeds."""
+    if not counts or not counts[2]:
         return what_to_notice(
             f"{NO_RUNS.capitalize()} for this comparison: the overlays appear once both runs are stored."
         )
-    better, worse = int((scores[method] > scores[baseline]).sum()), int((scores[method] < scores[baseline]).sum())
-    mean_gain = 100 * (scores[method] - scores[baseline]).mean()
+    better, worse, total = counts
     return what_to_notice(
-        f"{method} is better than {baseline} on {better} of {len(scores)} validation images and worse on "
-        f"{worse} (mean per-image mIoU change {mean_gain:+.1f} points, built-in dataset). The chosen "
-        "and most-improved rows flatter whichever method they are picked for; the most-worsened rows "
-        "are the counterweight."
+        f"Over the {count(seeds, 'seed')} both have stored, {method} is better than {baseline} on {better} of "
+        f"{total} validation images and worse on {worse} (each image of each seed counted once; built-in "
+        "dataset). The chosen and most-improved rows flatter whichever method they are picked for; the "
+        "most-worsened rows are the counterweight."
     )
