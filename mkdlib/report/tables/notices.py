@@ -167,9 +167,10 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     )
 
 
-def notice_effects(effects: pd.DataFrame) -> str:
+def notice_effects(effects: pd.DataFrame, claims: int | None = None) -> str:
     """What to notice in the summary of effects (:func:`mkdlib.report.tables.effects.effect_directions`):
-    the verdicts counted, and the smallest effect the pairs could see beside the paper's gains."""
+    the verdicts counted, the smallest effect the pairs could see beside the paper's gains, and why
+    the count differs from the claims table's (``claims``: its number of rows)."""
     v = effects["verdict"].value_counts()
     done = int(v.drop("not yet run", errors="ignore").sum())
     if not done:
@@ -205,9 +206,19 @@ def notice_effects(effects: pd.DataFrame) -> str:
     )
     return what_to_notice(
         f"Of {done} effects measured here, each judged by its paired 95 % interval, {', '.join(parts[:-1])} "
-        f"and {parts[-1]}.{reach} The absolute scale differs too much "
+        f"and {parts[-1]}.{reach}{_counts_differ(done, len(effects), claims)} The absolute scale differs too much "
         "for this to say anything about VOC: it says whether this built-in dataset, at this budget, is a regime "
         "where MKD's parts help."
+    )
+
+
+def _counts_differ(done: int, effects: int, claims: int | None) -> str:
+    if claims is None:
+        return ""
+    return (
+        f" Why {effects} effects here and {claims} claims in the claims table: an effect is a row of Tables 2-5 "
+        "against its table's reference, a claim a comparison the paper's text makes; Table 2's effects read the "
+        "superseded headline (validation set) while its claims wait for the decisive one (test set)."
     )
 
 
@@ -269,9 +280,9 @@ def notice_diagnosis(t: pd.DataFrame, root: str | Path | None = None) -> str:
     )
 
 
-def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
+def notice_ranking(mious: dict[str, float], what: str = "here", one_seed: bool = True) -> str:
     """What to notice in a side-by-side of stored runs (label -> mIoU %, NaN = not stored): the
-    best run and where MKD stands."""
+    best run and where MKD stands; ``one_seed``: one run per row, else a mean over seeds."""
     done = {k: v for k, v in mious.items() if v is not None and not math.isnan(v)}
     if not done:
         return what_to_notice(f"{NO_RUNS.capitalize()} {what}: the curves and bars appear once the runs are stored.")
@@ -285,7 +296,12 @@ def notice_ranking(mious: dict[str, float], what: str = "here") -> str:
     missing = [k for k, v in mious.items() if k not in done]
     text = text[0].upper() + text[1:] + "." + (f" Not yet run: {', '.join(missing)}." if missing else "")
     return what_to_notice(
-        text + " One seed per row: a difference smaller than the seed spread of the tables chapter says nothing."
+        text
+        + (
+            " One seed per row: a difference smaller than the seed spread of the tables chapter says nothing."
+            if one_seed
+            else " Means over each row's stored seeds, not paired: the claims table compares them seed by seed."
+        )
     )
 
 
