@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MKD_LIVE_FIGURES"] = "1"  # the explorer's figures as widgets: a short run redraws them
     if str(REPO) not in sys.path:  # the save hook is imported by name
         sys.path.insert(0, str(REPO))
+    # and the kernels (other processes) import the book's own pieces (booktools.figure1) from the checkout
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     from jupyterlab.labapp import LabApp
 
     print(

@@ -184,7 +184,7 @@ def test_notices_are_written_from_the_numbers(tmp_path):
 
 # --------------------------------------------------------------------------- figures
 def test_figure_1_is_an_svg_whose_text_is_at_least_9_px():
-    from mkdlib.report.figures import figure1
+    from booktools import figure1
     from mkdlib.report.figures.viz import COLUMN_PX
 
     svg = figure1.svg_text()

@@ -22,7 +22,6 @@ figures/    the figures
     table_figures Tables 1, 3-5 and the effects as plots
     figstyle      text sizes and legends that read on the book's page
     palette       one colour per method, on every page
-    figure1       the paper's Figure 1, drawn by code
     collapse      the collapse traces (computed by mkdlib.traces) read and drawn
 
 paper.py is the notebooks' one import (``from mkdlib.report import paper``); explorer.py is the

@@ -1,3 +1,3 @@
 """The figures: curves, masks and galleries (viz), the tables chapter's plots (table_figures), text
-sizes and legends (figstyle), one colour per method (palette), the paper's Figure 1 (figure1) and
-the collapse traces read and drawn (collapse). Imports the tables and the evidence."""
+sizes and legends (figstyle), one colour per method (palette) and the
+collapse traces read and drawn (collapse). Imports the tables and the evidence."""

@@ -1,4 +1,4 @@
-"""Figure 1 of the paper, redrawn: the MKD framework as a diagram, by code (matplotlib -> SVG; the
+"""The book's drawing of Figure 1 of the paper: the MKD framework as a diagram, by code (matplotlib -> SVG; the
 intro and the components chapter show :func:`svg_text`).
 
 Two students (different initialisations) see the labeled batch and the strongly augmented,
