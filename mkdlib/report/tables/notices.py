@@ -102,11 +102,13 @@ def notice_methods(t2: pd.DataFrame, root: str | Path | None = None) -> str:
     return what_to_notice(f"{ours} {paper}")
 
 
-def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | None = None, subject: str = "") -> str:
+def notice_gains_vs_reference(
+    t: pd.DataFrame, what: str, root: str | Path | None = None, subject: str = "", with_paper: bool = True
+) -> str:
     """What to notice in a table with gains over a reference row (Tables 3-5): which of our gains
     are beyond the seed noise (paired 95 % interval, :func:`mkdlib.report.tables.effects.paired_gain`), and in
     which direction compared with the paper's. ``subject`` opens the text (e.g. "On `mkd_release`: ")
-    where one table has two sweeps."""
+    where one table has two sweeps (``with_paper=False``: the paper's rows are said under the other)."""
     ours, paper = t[f"{OURS} gain vs {what}"], t[f"{PAPER} gain vs {what}"]
     ref = t.index[(t[f"{OURS} gain vs {what}"].fillna(1) == 0) | (t[f"{PAPER} gain vs {what}"].fillna(1) == 0)]
     ref = ref[0] if len(ref) else t.index[0]
@@ -124,6 +126,8 @@ def notice_gains_vs_reference(t: pd.DataFrame, what: str, root: str | Path | Non
     paper_text = (
         f"The paper's best row (ResNet-50) is {label(p_best)} ({paper[p_best]:+.2f} over {label(ref)}); its gains "
         f"span {paper.drop(ref).min():+.2f} to {paper.drop(ref).max():+.2f} points."
+        if with_paper
+        else ""
     )
     done = {k: v for k, v in verdicts.items() if v != "not yet run"}
     unreported = f" ({' and '.join(label(i) for i in no_paper)}: no paper value)" if no_paper else ""
