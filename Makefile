@@ -63,7 +63,7 @@ test-fast: setup
 
 # The committed stand-in for ImageNet weights (mkdlib/weights/): re-make it (CPU: about 40 minutes).
 pretrain: setup
-	$(PY) -m mkdlib pretrain --threads $(or $(THREADS),1)
+	$(PY) -m mkdlib pretrain --threads $(or $(THREADS),1) --out mkdlib/weights/synthetic-source-tu-regnetx_002.pt
 
 bench: setup
 	$(PY) -m bench.step_cost

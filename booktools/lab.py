@@ -6,7 +6,7 @@
   set to the book's folders (:func:`booktools.use_book_dirs`) unless already set, so a kernel
   started in ``notebooks/`` never makes ``notebooks/results``;
 * the explorer's short runs go to the user's own store (``$MKD_EXPLORER_DIR``, else
-  ``~/.local/share/mkdlib/explorer``: :func:`mkdlib.report.explorer.user_store`), not the book's;
+  ``~/.local/share/mkdlib/explorer``: :func:`mkdlib.explorer.user_store`), not the book's;
 * the explorer's figures are drawn as widgets (``MKD_LIVE_FIGURES``), so that a short run redraws them;
 * every save goes through :func:`strip_outputs` (JupyterLab's ``pre_save_hook``): outputs,
   execution counts, widget state and what a kernel adds to the metadata are dropped, so saving a

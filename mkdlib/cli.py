@@ -4,7 +4,7 @@
     python -m mkdlib train --config configs/paper/t2_vocaug_cps_r50_1-16_mkd.yaml   (or under torchrun)
     python -m mkdlib eval runs/<key>
     python -m mkdlib validate --dataset voc --data-root /data/VOC2012 --split 1/16
-    python -m mkdlib pretrain                (re-make the committed stand-in for ImageNet weights)
+    python -m mkdlib pretrain --encoder NAME (the stand-in for ImageNet weights of NAME, into the user's cache)
     python -m mkdlib validate --dataset folder --data-root my_data --split 1/8
     python -m mkdlib predict runs/<key> photos/ --out predictions   (or a .pt file; a glob 'photos/*.jpg')
 
@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     p_pre.add_argument("--iters", type=int, default=None, help="default: mkdlib.pretrain.PRETRAIN['iters']")
     p_pre.add_argument("--threads", type=int, default=None)
     p_pre.add_argument(
-        "--out", default=None, help="default: the committed file mkdlib/weights/synthetic-source-<encoder>.pt"
+        "--out",
+        default=None,
+        help="default: synthetic-source-<encoder>.pt in the user's cache ($MKD_CACHE_DIR, else ~/.cache/mkdlib/weights), "
+        "where encoder_weights=synthetic-source finds it (the committed file of the default encoder comes first)",
     )
     p_pred = sub.add_parser("predict", help="masks, overlays and an index.html for new images")
     p_pred.add_argument("checkpoint", help="a run folder (its best.pt, else last.pt) or a .pt file")

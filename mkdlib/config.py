@@ -20,7 +20,7 @@ import yaml
 
 from .data.registry import dataset_info, dataset_names, key_fields
 from .data.splits import is_split_list, normalise_split, split_list_digest
-from .io import REPO_ROOT
+from .io import DEFAULT_CONFIG, PACKAGE_DIR, cache_dir
 from .models import ARCHITECTURE_FIELDS, ModelSpec
 from .registry import (
     ADDED_SETTINGS,
@@ -37,12 +37,26 @@ from .registry import (
 
 #: ``encoder_weights`` value of the built-in stand-in for ImageNet weights (mkdlib.pretrain)
 SOURCE_WEIGHTS = "synthetic-source"
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
 
 def committed_weights(encoder: str) -> Path:
-    """Where the committed source-pretrained weights of ``encoder`` live (they may not exist)."""
+    """Where the committed source-pretrained weights of ``encoder`` live, shipped with the package
+    (they may not exist: the default encoder's do)."""
     return WEIGHTS_DIR / f"{SOURCE_WEIGHTS}-{encoder}.pt"
+
+
+def cached_weights(encoder: str) -> Path:
+    """Where ``python -m mkdlib pretrain`` writes the weights of ``encoder`` (the user's cache,
+    :func:`mkdlib.io.cache_dir`; never the package)."""
+    return cache_dir() / "weights" / f"{SOURCE_WEIGHTS}-{encoder}.pt"
+
+
+def source_weights(encoder: str) -> Path:
+    """The file ``synthetic-source`` names for ``encoder``: the committed one, else the user's cache
+    (:func:`cached_weights`; it may not exist yet)."""
+    committed = committed_weights(encoder)
+    return committed if committed.is_file() else cached_weights(encoder)
 
 
 def provenance_path(weights: Path) -> Path:
@@ -51,10 +65,11 @@ def provenance_path(weights: Path) -> Path:
 
 def resolve_encoder_weights(cfg: Config) -> str | None:
     """What to build the students' encoders from: ``cfg.encoder_weights``, with ``synthetic-source``
-    turned into the path of its weights file (committed for the default encoder)."""
+    turned into the path of its weights file (committed for the default encoder, else the user's
+    cache: :func:`source_weights`)."""
     if cfg.encoder_weights != SOURCE_WEIGHTS:
         return cfg.encoder_weights
-    path = committed_weights(cfg.encoder)
+    path = source_weights(cfg.encoder)
     if not path.is_file():
         raise ConfigError(
             f"encoder_weights {SOURCE_WEIGHTS!r}: no weights for encoder {cfg.encoder!r} at {path}; "
@@ -65,8 +80,8 @@ def resolve_encoder_weights(cfg: Config) -> str | None:
 
 
 def source_weights_sha256(encoder: str) -> str | None:
-    """SHA-256 recorded for the committed weights of ``encoder`` (None: none committed)."""
-    prov = provenance_path(committed_weights(encoder))
+    """SHA-256 recorded for the source weights of ``encoder`` (:func:`source_weights`; None: none made)."""
+    prov = provenance_path(source_weights(encoder))
     return json.loads(prov.read_text())["sha256"] if prov.is_file() else None
 
 
@@ -512,12 +527,9 @@ def resolve(cfg: Config) -> Config:
     return cfg
 
 
-#: The CPU default on the built-in dataset.
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "synthetic" / "mkd.yaml"
-
-
 def base_config(**overrides) -> Config:
-    """The CPU default on the built-in dataset (configs/synthetic/mkd.yaml) with overrides."""
+    """The CPU default on the built-in dataset (:data:`DEFAULT_CONFIG`, shipped with the package:
+    ``mkdlib/configs/synthetic/mkd.yaml``) with overrides."""
     return make_config(DEFAULT_CONFIG, **overrides)
 
 

@@ -1,6 +1,8 @@
 """Atomic file writes (a crash mid-write leaves the previous file intact, never a torn one); where
-the library writes (:func:`work_dir`: the current folder or a ``MKD_*_DIR`` variable, never the
-install location); where its source is (``REPO_ROOT``, read only) and the one git call."""
+the library writes (:func:`work_dir`: the current folder or a ``MKD_*_DIR`` variable, and
+:func:`cache_dir`, never the install location); what it reads from its package (``PACKAGE_DIR``:
+the default config, the committed weights); where its source is (``REPO_ROOT``, read only) and the
+one git call."""
 
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ from pathlib import Path
 import torch
 
 #: the folder mkdlib is imported from: a checkout's root, or site-packages for an installed copy.
-#: Read only (committed configs, the commit of a checkout); nothing is ever written under it.
+#: Read only (the configs of a checkout, its commit); nothing is ever written under it.
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: the package itself: what the library reads at run time ships in it (package data, read only)
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: the CPU default on the built-in dataset (``configs/synthetic/mkd.yaml`` of a checkout links to it)
+DEFAULT_CONFIG = PACKAGE_DIR / "configs" / "synthetic" / "mkd.yaml"
 
 
 def repo_root() -> Path:
@@ -27,6 +33,14 @@ def work_dir(variable: str, name: str) -> Path:
     ``results``). Never derived from where mkdlib is installed: the book names its own store."""
     value = os.environ.get(variable)
     return Path(value) if value else Path.cwd() / name
+
+
+def cache_dir() -> Path:
+    """Where the library keeps what it makes once for the user (source-pretrained encoders of
+    :mod:`mkdlib.pretrain`): ``$MKD_CACHE_DIR``, else ``mkdlib`` in ``$XDG_CACHE_HOME`` (``~/.cache``)."""
+    if os.environ.get("MKD_CACHE_DIR"):
+        return Path(os.environ["MKD_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mkdlib"
 
 
 def git(*args: str) -> str | None:

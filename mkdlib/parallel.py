@@ -94,7 +94,7 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
 def prepare_shared(configs: list[Config], threads: int | None = None, say: Callable[[str], None] = print) -> None:
     """Generate / check the data and splits, and pretrain the source encoders the runs need that are
     not committed (mkdlib/weights/), once each, before the runs start."""
-    from .config import SOURCE_WEIGHTS, committed_weights
+    from .config import SOURCE_WEIGHTS, source_weights
     from .data import prepare_data
 
     done_data, done_encoders = {}, set()
@@ -103,7 +103,7 @@ def prepare_shared(configs: list[Config], threads: int | None = None, say: Calla
         if data_key not in done_data:
             done_data[data_key] = prepare_data(replace(cfg, progress=False))
         if cfg.encoder_weights == SOURCE_WEIGHTS and cfg.encoder not in done_encoders:
-            if not committed_weights(cfg.encoder).is_file():
+            if not source_weights(cfg.encoder).is_file():
                 from .pretrain import pretrain
 
                 say(f"pretraining the source encoder for {cfg.encoder} once, before the runs start ...")

@@ -6,9 +6,12 @@ not of labels. So a DeepLabV3+ is trained once, fully supervised and for long, o
 source set whose eight classes are shapes that never occur in the target task
 (:data:`mkdlib.data.synthetic.SOURCE_CLASSES`), each drawn with one of two of eight textures (the
 target's four among them: the stand-in shares low-level statistics with the target, not classes).
-Its encoder is committed (``mkdlib/weights/``, fp16) with a provenance file; ``encoder_weights:
-synthetic-source`` loads it, and nothing pretrains at run time unless the encoder is one without
-committed weights (then ``python -m mkdlib pretrain --encoder NAME`` makes them once). ``python -m mkdlib pretrain`` (``make pretrain``) reproduces the file.
+Its encoder is committed (``mkdlib/weights/``, fp16, shipped with the package) with a provenance
+file; ``encoder_weights: synthetic-source`` loads it, and nothing pretrains at run time unless the
+encoder is one without committed weights: ``python -m mkdlib pretrain --encoder NAME`` makes them
+once, into the user's cache (:func:`mkdlib.config.cached_weights`: ``$MKD_CACHE_DIR``, else
+``~/.cache/mkdlib``), never into the package. ``make pretrain`` reproduces the committed file
+(``--out`` names it).
 
 The trainer turns the name into the file (:func:`mkdlib.config.resolve_encoder_weights`) before any
 model is built; nothing below this module ever trains an encoder.
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .config import SOURCE_WEIGHTS, Config, ConfigError, base_config, committed_weights, provenance_path
+from .config import SOURCE_WEIGHTS, Config, ConfigError, base_config, cached_weights, committed_weights, provenance_path
 from .data import data_dir
 from .data.synthetic import GENERATOR_VERSION, SyntheticSpec, generate
 from .io import atomic_torch_save, atomic_write_json
@@ -86,10 +89,11 @@ def pretrain(
     progress: bool = True,
     run_dir: str | Path | None = None,
 ) -> Path:
-    """Pretrain ``encoder`` on the source task; write its weights (fp16) and provenance. Resumable."""
+    """Pretrain ``encoder`` on the source task; write its weights (fp16) and provenance to ``out``
+    (default: the user's cache, :func:`mkdlib.config.cached_weights`). Resumable."""
     from .trainer import train  # above this module in the layers: imported where it is used
 
-    out = Path(out) if out else committed_weights(encoder)
+    out = Path(out) if out else cached_weights(encoder)
     root = generate(data_dir() / SOURCE_SPEC.name, SOURCE_SPEC, progress=progress)
     cfg = pretrain_config(encoder, iters, threads, progress, root)
     run_dir = Path(run_dir) if run_dir else data_dir() / "pretrained" / f"run-{cfg.key()}"

@@ -1,6 +1,8 @@
 """An installed mkdlib behaves like a library: ``pip install .`` without ``-e`` into a fresh
 location, then a short ``mkdlib train`` from another folder writes its runs, results and data to
-that folder (or the ``MKD_*_DIR`` variables), and leaves the install location as it was."""
+that folder (or the ``MKD_*_DIR`` variables), the grids are built from the default config shipped
+in the package, an encoder without committed weights is pretrained into the user's cache
+(``MKD_CACHE_DIR``), and the install location is left as it was."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DIR_VARIABLES = ("MKD_DATA_DIR", "MKD_RUNS_DIR", "MKD_RESULTS_DIR")
+DIR_VARIABLES = ("MKD_DATA_DIR", "MKD_RUNS_DIR", "MKD_RESULTS_DIR", "MKD_CACHE_DIR")
 
 
 def test_the_library_writes_to_the_current_folder_or_its_variables(tmp_path, monkeypatch):
@@ -68,6 +70,7 @@ def test_an_installed_mkdlib_trains_from_another_folder_and_leaves_the_install_a
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in DIR_VARIABLES and k != "PYTHONPATH"}
     env.update(PYTHONPATH=str(site), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    env.update(MKD_CACHE_DIR=str(tmp_path / "cache"))
 
     def python(*args: str) -> str:
         res = subprocess.run([sys.executable, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600)
@@ -89,3 +92,33 @@ def test_an_installed_mkdlib_trains_from_another_folder_and_leaves_the_install_a
     runs = [p.name for p in (work / "runs").iterdir()]
     assert len(runs) == 1 and (work / "runs" / runs[0] / "last.pt").is_file()
     assert (work / "results" / runs[0] / "result.json").is_file()
+
+    # the default config ships with the package: the grids, the training chapter's config and a
+    # short run's config are built from it, as in a checkout (the same run keys)
+    from mkdlib.config import DEFAULT_CONFIG, base_config
+    from mkdlib.experiments import grid
+
+    keys = python(
+        "-c",
+        "from mkdlib.config import DEFAULT_CONFIG, base_config; from mkdlib.experiments import grid, train_config; "
+        "print(DEFAULT_CONFIG); print(base_config().key()); print(train_config().key()); "
+        "print(' '.join(c.key() for c in grid('headline')))",
+    ).split("\n")
+    assert keys[0] == str(site / "mkdlib" / "configs" / "synthetic" / "mkd.yaml")
+    assert keys[1] == base_config().key() and keys[3].split() == [c.key() for c in grid("headline")]
+    assert DEFAULT_CONFIG.read_text() == (REPO / "configs" / "synthetic" / "mkd.yaml").read_text()
+
+    # an encoder without committed weights is pretrained into the user's cache, where
+    # encoder_weights=synthetic-source finds it; the default encoder still reads the committed file
+    found = python(
+        "-c",
+        "import dataclasses, mkdlib.pretrain as p; from mkdlib.config import base_config, resolve, "
+        "resolve_encoder_weights as weights; "
+        "p.SOURCE_SPEC = dataclasses.replace(p.SOURCE_SPEC, num_train=16, num_val=4, size=32); "
+        "print(p.pretrain('resnet18', iters=2, threads=1, progress=False)); "
+        "print(weights(resolve(base_config(encoder='resnet18')))); print(weights(resolve(base_config())))",
+    ).split()
+    cached = tmp_path / "cache" / "weights" / "synthetic-source-resnet18.pt"
+    assert found == [str(cached), str(cached), str(site / "mkdlib" / "weights" / "synthetic-source-tu-regnetx_002.pt")]
+    assert cached.with_suffix(".json").is_file() and (work / "data").is_dir()
+    assert listing(site) == before, "pretraining wrote into the install location"

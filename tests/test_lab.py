@@ -185,7 +185,7 @@ def bc_skip_without_browser() -> None:
         pytest.skip(str(e))
 
 
-#: JS: the state of the explorer in the page (the widget found by the classes explorer.py gives it)
+#: JS: the state of the explorer in the page (the widget found by the classes mkdlib/explorer/widget.py gives it)
 STATE = r"""
 const q = (s, root) => (root || document).querySelector(s);
 const status = q('.mkd-status'), compare = q('.mkd-compare'), progress = q('.mkd-progress');

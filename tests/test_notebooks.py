@@ -390,7 +390,7 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root, tmp_
     compared under that label; an empty match says so and clears the old output."""
     import IPython.display
 
-    from mkdlib.report.explorer import ablation_explorer
+    from mkdlib.explorer import ablation_explorer
     from mkdlib.results import is_done, load_result
 
     shown = []  # what the widget displays (outside a kernel its output area captures nothing)
@@ -415,7 +415,7 @@ def test_explorer_launches_a_run_then_finds_and_compares_it(tiny_data_root, tmp_
     w["compare"].click()  # the table and the curves, each row and trace under the run's label
     table, fig = shown[-2:]
     run_label = labels[0].rsplit(": mIoU", 1)[0]
-    assert list(table.index) == [run_label]
+    assert list(table.df.index) == [run_label]
     assert {t.name for t in fig.fig.data} == {run_label} and "text/html" not in fig._repr_mimebundle_()
     w["strong aug"].value = "on"  # CPS + strong aug is another config: nothing stored for it
     w["find matching"].click()
@@ -503,7 +503,7 @@ def test_explorer_page_has_offline_plotly_figures_with_dropdowns(built_book):
     page = (built_book["html"] / "chapters" / "explorer.html").read_text()
     assert page.count('class="plotly-graph-div"') == 2
     assert "Plotly.newPlot" in page and "updatemenus" in page
-    from mkdlib.report.explorer import VIEWS
+    from mkdlib.explorer import VIEWS
 
     for view in VIEWS:
         assert f'"label":"{view}"' in page.replace(" ", ""), f"no dropdown entry {view}"

@@ -188,7 +188,7 @@ def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
     """Every trace of the explorer's plotly figures (bars, seed dots, curves) in every view: a method in
     its palette colour, a setting that is no method (Table 3 switches, gamma, beta) in a colour no
     method has, and no trace left to plotly's default colours."""
-    from mkdlib.report import explorer
+    from mkdlib import explorer
     from mkdlib.report.figures.palette import METHOD_COLOURS, method_of
 
     method_hex = {_hex(c) for c in METHOD_COLOURS.values()}
@@ -232,7 +232,7 @@ def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
         assert len({c for c, _, _ in styles.values()}) == v["x" if view != "split" else "series"].nunique()
 
     # and on the stored runs: every drawn trace carries an explicit colour; every curve that names a
-    # method ("MKD (release) (seed 1)", "MKD, 1/8 (seed 0)") is in its colour, every other in none
+    # method ("MKD (release), 6 seeds", "MKD, 1/8, 1 seed") is in its colour, every other in none
     import re
 
     for fig in (explorer.curves_figure(), explorer.final_miou_figure()):
@@ -240,7 +240,7 @@ def test_explorer_figures_draw_methods_in_their_colour_and_settings_in_none():
             colour = t.line.color if t.type == "scatter" and t.mode == "lines+markers" else t.marker.color
             assert colour is not None, f"{t.name}: plotly's default colour"
     for t in explorer.curves_figure().data:
-        method = method_of(re.sub(r" \(seed \d+\)$", "", t.name))
+        method = method_of(re.sub(r", \d+ seeds?$", "", t.name))
         if method is not None:
             assert _hex(t.line.color) == _hex(METHOD_COLOURS[method]), t.name
         else:

@@ -84,3 +84,24 @@ def test_an_encoder_without_weights_says_how_to_make_them():
     cfg = resolve(base_config(encoder="resnet18"))
     with pytest.raises(ConfigError, match="python -m mkdlib pretrain --encoder resnet18"):
         resolve_encoder_weights(cfg)
+
+
+def test_weights_of_another_encoder_are_found_in_the_users_cache(monkeypatch, tmp_path):
+    """``python -m mkdlib pretrain --encoder NAME`` writes to the user's cache, never the package;
+    ``synthetic-source`` reads the committed file first, then the cache (tests/test_install.py
+    pretrains into it from an installed copy)."""
+    from mkdlib.config import cached_weights, source_weights
+    from mkdlib.io import PACKAGE_DIR
+
+    monkeypatch.setenv("MKD_CACHE_DIR", str(tmp_path / "cache"))
+    assert cached_weights("resnet18") == tmp_path / "cache" / "weights" / "synthetic-source-resnet18.pt"
+    assert source_weights(ENCODER) == committed_weights(ENCODER) and PACKAGE_DIR in committed_weights(ENCODER).parents
+    cfg = resolve(base_config(encoder="resnet18"))
+    with pytest.raises(ConfigError, match=str(tmp_path / "cache")):
+        resolve_encoder_weights(cfg)
+    cached_weights("resnet18").parent.mkdir(parents=True)
+    cached_weights("resnet18").write_bytes(b"")
+    assert resolve_encoder_weights(cfg) == str(cached_weights("resnet18"))
+    monkeypatch.delenv("MKD_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cached_weights("resnet18").parent == tmp_path / "xdg" / "mkdlib" / "weights"

@@ -254,8 +254,8 @@ def test_cost_chart_legend_matches_its_bars(cost_chart):
 
 # --------------------------------------------------------------------------- explorer
 def test_explorer_figures_have_a_view_per_dropdown_entry(tmp_path):
+    from mkdlib import explorer
     from mkdlib.experiments import grid
-    from mkdlib.report import explorer
 
     root = tmp_path / "store"
     gamma = grid("gamma")
@@ -277,10 +277,68 @@ def test_explorer_figures_have_a_view_per_dropdown_entry(tmp_path):
     assert any("no stored runs yet" in a.text for a in empty.layout.annotations)
 
 
-def test_plotly_output_embeds_plotly_js_once(monkeypatch):
-    from mkdlib.report import explorer
+def test_explorer_curves_legend_has_one_entry_per_setting_under_the_axis_title(tmp_path):
+    """A reader's report: 36 entries (one per run) sat on the x-axis title. One entry per setting
+    (its seeds shown and hidden together, the seed in the hover), in rows under the axes, the
+    figure's bottom margin holding the axis title and the widest view's rows."""
+    from mkdlib import explorer
+    from mkdlib.explorer.figures import legend_rows
 
-    monkeypatch.setattr(explorer, "_PLOTLYJS_SENT", False)
+    root = tmp_path / "store"
+    curve = [{"iter": 2, "miou": 0.2}, {"iter": 4, "miou": 0.25}]
+    for method in ("mkd", "supervised"):
+        for cfg in _headline(method)[:3]:
+            _store(root, cfg, 0.3, curves=curve)
+    fig = explorer.curves_figure(root)
+    shown = [t for t in fig.data if t.visible]
+    assert len(shown) == 6
+    assert [t.name for t in shown if t.showlegend is not False] == ["supervised only, 3 seeds", "MKD, 3 seeds"]
+    assert {t.legendgroup for t in shown} == {"method:supervised only", "method:MKD"}
+    assert "seed 2" in shown[2].hovertemplate
+    legend = fig.layout.legend
+    assert legend.orientation == "h" and legend.yref == "container" and legend.y == 0
+    assert fig.layout.margin.b >= 70 + 22 and fig.layout.height >= 470 + 22
+    assert legend_rows(["a"] * 3) == 1 and legend_rows(["x" * 80] * 5) == 5
+
+
+def test_explorer_notice_leaves_out_collapsed_runs_and_other_label_fractions(tmp_path):
+    """A reader's report: "widest spread 52.1 points" compared full supervision with the collapsed
+    plain CPS. The spread is between settings at 1/16, collapsed runs (the report's rule) left out."""
+    from mkdlib import explorer
+    from mkdlib.experiments import grid
+
+    root = tmp_path / "store"
+    for method, miou in (("supervised", 0.45), ("cps", 0.15), ("mkd", 0.55)):
+        for cfg in _headline(method)[:3]:
+            _store(root, cfg, miou)
+    for cfg in [c for c in grid("headline_6seeds") if c.split == "full"]:
+        _store(root, cfg, 0.80)
+    text = explorer.notice(root)
+    assert "3 collapsed run(s) left out" in text
+    assert "*method* view: 10.0 points between MKD and supervised only" in text
+    assert "full" not in text and "65.0" not in text
+
+
+def test_explorer_table_fits_the_text_column(tmp_path):
+    """Stored runs side by side: mIoU and wall time first, the rest short, the headers and the
+    switches allowed to wrap (a compact Styler table: no horizontal scrollbar in a 770 px column)."""
+    from mkdlib import explorer
+
+    root = tmp_path / "store"
+    cfgs = _headline("mkd")[:2]
+    for cfg in cfgs:
+        store_result(root, cfg, 0.5, wall_time_s=600)
+    table = explorer.run_summary({f"seed {c.seed}": c.key() for c in cfgs}, root)
+    assert list(table.df.columns)[:2] == ["mIoU (%)", "wall time (min)"] and len(table.df.columns) <= 7
+    assert list(table.df.index) == ["seed 0", "seed 1"] and table.df.iloc[0, :2].tolist() == [50.0, 10.0]
+    html = table._repr_html_()
+    assert "mkd-compact" in html and "white-space: normal" in html
+
+
+def test_plotly_output_embeds_plotly_js_once(monkeypatch):
+    from mkdlib import explorer
+
+    monkeypatch.setattr(explorer.figures, "_PLOTLYJS_SENT", False)
     import plotly.graph_objects as go
 
     first = explorer.plotly_output(go.Figure(go.Bar(y=[1])))._repr_mimebundle_()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import REPO_ROOT
+from ..io import DEFAULT_CONFIG
 from .bundle import DataBundle
 from .datasets import DatasetError
 from .folder import fingerprint, prepare_folder, read_classes
@@ -114,7 +114,7 @@ DATASET_LIST = (
         len(SYNTHETIC_CLASSES),
         key_fields=_synthetic_key,
         val_batch_size=32,  # every image has the generator's size
-        default_config=REPO_ROOT / "configs" / "synthetic" / "mkd.yaml",
+        default_config=DEFAULT_CONFIG,
         test_set=True,
     ),
     DatasetInfo(

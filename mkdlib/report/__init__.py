@@ -24,7 +24,6 @@ figures/    the figures
     palette       one colour per method, on every page
     collapse      the collapse traces (computed by mkdlib.traces) read and drawn
 
-paper.py is the notebooks' one import (``from mkdlib.report import paper``); explorer.py is the
-JupyterLab explorer (its short runs go through mkdlib.experiments, the report's one exception to
-training nothing).
+paper.py is the notebooks' one import (``from mkdlib.report import paper``). The report trains
+nothing; the ablation explorer, whose button launches short runs, is above it (:mod:`mkdlib.explorer`).
 """

@@ -1,9 +1,9 @@
-"""Plot helpers for the book: curves, per-class IoU, palette overlays, galleries, Tables 1-5 plots
-and the ablation explorer. Notebooks only call these, so every figure can be rebuilt outside them.
+"""Plot helpers for the book: curves, per-class IoU, palette overlays, galleries and Tables 1-5
+plots. Notebooks only call these, so every figure can be rebuilt outside them.
 
 Every function returns a matplotlib Figure and reads only what it is given or the results store;
 none of them trains. The interactive explorer (plotly figures, and the JupyterLab widget whose
-button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.report.explorer`.
+button launches a short run through :mod:`mkdlib.experiments`) is :mod:`mkdlib.explorer`.
 """
 
 from __future__ import annotations
