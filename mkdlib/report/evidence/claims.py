@@ -194,11 +194,11 @@ def score(run: dict, protocol: str = VALIDATION) -> float | None:
     return run["test_miou"] if protocol == TEST else run["miou"]
 
 
-def pairs(store: Store, a: dict, b: dict, protocol: str = VALIDATION) -> list[tuple[dict, dict]]:
-    """The stored runs of both sides (config fields, under ``protocol``) that share a seed; each run
-    carries the score the claim compares as ``score`` and its seed as ``seed``."""
+def pairs(store: Store, a: dict, b: dict, protocol: str = VALIDATION, seeds=SEEDS) -> list[tuple[dict, dict]]:
+    """The stored runs of both sides (config fields, under ``protocol``) that share a seed of ``seeds``;
+    each run carries the score the claim compares as ``score`` and its seed as ``seed``."""
     claim, out = Claim("", "", math.nan, a, b, protocol), []
-    for s in SEEDS:
+    for s in seeds:
         ra, rb = store.run(claim.config("a", s)), store.run(claim.config("b", s))
         if ra is not None and rb is not None and None not in (score(ra, protocol), score(rb, protocol)):
             out.append(tuple({**r, "score": score(r, protocol), "seed": s} for r in (ra, rb)))

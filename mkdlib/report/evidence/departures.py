@@ -46,21 +46,15 @@ def screens_of(field: str) -> list[tuple[dict, tuple[int, ...]]]:
 
 
 def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
-    """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs)."""
-    from .claims import _store, run_collapsed, supervised_reference
+    """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs):
+    the claims' pairing (:func:`mkdlib.report.evidence.claims.pairs`) on the validation set."""
+    from .claims import _store, pairs, run_collapsed, supervised_reference
 
     store = _store(root)
     sup = supervised_reference(store)
-    a, b, bad = [], [], []
-    for s in seeds:
-        ra = store.run(resolve(base_config(method="mkd", split="1/16", seed=s, **change)))
-        rb = store.run(resolve(base_config(method="mkd", split="1/16", seed=s)))
-        if ra is None or rb is None:
-            continue
-        a.append(ra["miou"])
-        b.append(rb["miou"])
-        bad += [r["key"] for r in (ra, rb) if run_collapsed(r, sup)]
-    return stats.paired_effect(a, b), bad
+    got = pairs(store, {"method": "mkd", **change}, {"method": "mkd"}, seeds=seeds)
+    bad = [r["key"] for pair in got for r in pair if run_collapsed(r, sup)]
+    return stats.paired_effect([ra["score"] for ra, _ in got], [rb["score"] for _, rb in got]), bad
 
 
 def decision(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
