@@ -31,7 +31,7 @@ A page fails on:
   to make show something;
 * a **long page that folds nothing**: longer than ``MAX_SCREENS`` (8) screens of ``WIDTH`` x
   ``HEIGHT`` (1,280 x 900) px with no ``<details>``, toggle, ``hide-input``/``hide-output``/
-  ``hide-cell`` cell or dropdown (``--lengths`` prints each page's length in screens);
+  ``hide-cell`` cell or dropdown (the table the check prints first gives each page's length);
 * **hidden columns** (:func:`hidden_columns`): a table, on any page, in any fold (every
   ``<details>``, dropdown and toggle is opened while the check looks), wider than the article's
   text column, or scrolling itself, or in a box (a scroll container, or one that clips) narrower
