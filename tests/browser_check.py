@@ -2,7 +2,10 @@
 what is wrong with it.
 
     python tests/browser_check.py                    # book/_build/html (make browser-check)
-    python tests/browser_check.py DIR --screenshots shots/ --lengths
+    python tests/browser_check.py DIR --screenshots shots/
+
+It prints a table of every page's length in screens (of 1,280 x 900 px) with its problems, then
+the problems, one a line.
 
 A page fails on:
 
@@ -28,7 +31,19 @@ A page fails on:
   to make show something;
 * a **long page that folds nothing**: longer than ``MAX_SCREENS`` (8) screens of ``WIDTH`` x
   ``HEIGHT`` (1,280 x 900) px with no ``<details>``, toggle, ``hide-input``/``hide-output``/
-  ``hide-cell`` cell or dropdown (``--lengths`` prints each page's length in screens);
+  ``hide-cell`` cell or dropdown (the table the check prints first gives each page's length);
+* **hidden columns** (:func:`hidden_columns`): a table, on any page, in any fold (every
+  ``<details>``, dropdown and toggle is opened while the check looks), wider than the article's
+  text column, or scrolling itself, or in a box (a scroll container, or one that clips) narrower
+  than it: columns behind a horizontal scrollbar are columns a reader misses, so a table must fit
+  the column at 1,280 px (wrapped headers, a smaller font: ``book/_static/mkd.css``), or the column
+  widen for it. Named by its caption or first header cells, the section it is under, and the widths;
+* **a page too long** (:func:`too_long`): longer than ``MAX_PAGE_SCREENS`` (15) screens with its
+  folds closed, folded or not;
+* **a duplicate line** (:func:`duplicate_lines`, :func:`repeated_lines`): the same non-empty line or
+  sentence (12 characters or more, with a word) printed twice in one notebook output area (tables,
+  figures, maths and code listings left out: rows and code repeat by nature), e.g. a "What to
+  notice" line shown twice;
 * **what must be on the first screens and is not**: an element marked ``data-mkd-within-screens="n"``
   (the intro's caveats box, headline table and claims table: ``n`` = 2) that ends below the first
   ``n`` screens of the page.
@@ -42,6 +57,7 @@ Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-drive
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import time
@@ -55,6 +71,10 @@ DEFAULT_HTML = REPO / "book" / "_build" / "html"
 WIDTH, HEIGHT = 1280, 900
 #: a page longer than this many screens (of ``HEIGHT`` px) must fold something (issue 23)
 MAX_SCREENS = 8
+#: no page may be longer than this many screens, folded or not ("the book as a reader scrolls it")
+MAX_PAGE_SCREENS = 15
+#: px a table may pass its box by (a rounding, a border) before its columns count as hidden
+TABLE_TOLERANCE = 2
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 
 # One probe per page, run in the page: returns {problems: the problems it sees (strings), screens: the
@@ -241,6 +261,94 @@ if (screens > max_screens && !art.querySelector(FOLDS))
 return {problems: problems, screens: screens};
 """
 
+# Tables whose columns a reader cannot see without scrolling sideways (run with every fold of the page
+# opened: a table in a closed <details> or dropdown is checked as the reader who opens it sees it).
+# Returns one {table, widths} per such table: the table wider than the article's text column, the
+# table itself scrolling, or a box around it (a scroll container, or one that clips) narrower than it.
+HIDDEN_COLUMNS = r"""
+const [tol] = arguments;
+const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const as = getComputedStyle(art);
+const colW = art.clientWidth - parseFloat(as.paddingLeft) - parseFloat(as.paddingRight);
+const clean = (t) => (t || '').replace(/[#¶\u00ad]/g, '').replace(/\s+/g, ' ').trim();
+const name = (t) => {
+  const cap = t.querySelector(':scope > caption');
+  const near = t.closest('section') && t.closest('section').querySelector('h1, h2, h3');
+  const under = near ? ' under "' + clean(near.textContent).slice(0, 60) + '"' : '';
+  if (cap && clean(cap.textContent)) return '"' + clean(cap.textContent).slice(0, 80) + '"' + under;
+  let cells = [...t.querySelectorAll(':scope > thead th, :scope > thead td')];
+  if (!cells.length) { const row = t.querySelector('tr'); cells = row ? [...row.children] : []; }
+  const heads = cells.map((c) => clean(c.textContent)).filter((x) => x).slice(0, 5);
+  return '[' + heads.join(' | ').slice(0, 100) + ']' + under;
+};
+const out = [];
+for (const t of art.querySelectorAll('table')) {
+  if (t.parentElement.closest('table, svg, mjx-container, .plotly-graph-div')) continue;
+  const r = t.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) continue;  // not rendered
+  const w = Math.max(r.width, t.scrollWidth);
+  const why = [];
+  if (w > colW + tol) why.push('the text column is ' + Math.round(colW) + ' px');
+  if (t.clientWidth > 0 && t.scrollWidth > t.clientWidth + tol)
+    why.push('the table scrolls itself: ' + t.clientWidth + ' of ' + t.scrollWidth + ' px shown');
+  for (let a = t.parentElement; a && a !== art.parentElement; a = a.parentElement) {
+    const s = getComputedStyle(a);
+    if (s.overflowX === 'visible' || a.scrollWidth <= a.clientWidth + tol) continue;
+    const edge = a.getBoundingClientRect().left + a.clientLeft + a.clientWidth;
+    if (r.right <= edge + tol) continue;  // something else in the box overflows, not this table
+    const kind = ['auto', 'scroll'].includes(s.overflowX) ? 'its scroll container' : 'its box (overflow ' + s.overflowX + ')';
+    const cls = (typeof a.className === 'string' && a.className.trim()) ? '.' + a.className.trim().split(/\s+/).slice(0, 2).join('.') : '';
+    why.push(kind + ' ' + a.tagName.toLowerCase() + cls + ' shows ' + a.clientWidth + ' of ' + a.scrollWidth + ' px');
+    break;
+  }
+  if (why.length) out.push({table: name(t), width: Math.round(w), column: Math.round(colW), why: why.join('; ')});
+}
+return out;
+"""
+
+# Opens (open=true) or closes again every fold of the page: <details> (MyST-NB's hidden cells,
+# sphinx-design's dropdowns, the book's folded tables) and togglebutton's toggles.
+UNFOLD = r"""
+const [open] = arguments;
+if (open) {
+  for (const d of document.querySelectorAll('details:not([open])')) { d.setAttribute('data-mkd-probe-opened', ''); d.open = true; }
+  for (const t of document.querySelectorAll('.toggle-hidden')) { t.classList.remove('toggle-hidden'); t.setAttribute('data-mkd-probe-toggled', ''); }
+} else {
+  for (const d of document.querySelectorAll('[data-mkd-probe-opened]')) { d.open = false; d.removeAttribute('data-mkd-probe-opened'); }
+  for (const t of document.querySelectorAll('[data-mkd-probe-toggled]')) { t.classList.add('toggle-hidden'); t.removeAttribute('data-mkd-probe-toggled'); }
+}
+return document.querySelectorAll('details').length;
+"""
+
+# The text of every notebook output area (MyST-NB's div.cell_output) as the reader reads it
+# (innerText), without its tables, figures, maths and code listings (a table's rows or a listing's
+# lines repeat by nature): one entry {where, text} per output area that shows any.
+OUTPUT_TEXT = r"""
+const hide = 'table, svg, canvas, img, mjx-container, .plotly-graph-div, script, style, template';
+// a code listing (a highlighted language), not printed text (a stream or text/plain output: myst-ansi)
+const listing = (pre) => {
+  const w = pre.closest('[class*="highlight-"]');
+  return !!w && !/(^|\s)highlight-(myst-ansi|none|text|default)(\s|$)/.test(w.className);
+};
+const style = document.createElement('style');
+style.textContent = '.mkd-probe-hide { display: none !important; }';
+document.head.appendChild(style);
+const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const out = [];
+for (const o of art.querySelectorAll('div.cell_output')) {
+  const hidden = [...o.querySelectorAll(hide), ...[...o.querySelectorAll('pre')].filter(listing)];
+  hidden.forEach((e) => e.classList.add('mkd-probe-hide'));
+  const text = o.innerText;
+  hidden.forEach((e) => e.classList.remove('mkd-probe-hide'));
+  const cell = o.closest('div.cell') || o;
+  const near = cell.closest('section') && cell.closest('section').querySelector('h1, h2, h3');
+  const where = near ? 'under "' + near.textContent.replace(/[#¶]/g, '').trim().slice(0, 60) + '"' : 'top of the page';
+  if (text.trim()) out.push({where: where, text: text});
+}
+style.remove();
+return out;
+"""
+
 
 @dataclass
 class Problem:
@@ -253,6 +361,71 @@ class Problem:
 
 class BrowserUnavailable(RuntimeError):
     """Chromium, its driver or selenium is missing; the message says what to install."""
+
+
+def hidden_columns(drv) -> list[str]:
+    """The tables of the page open in ``drv`` whose columns are hidden behind a horizontal scroll
+    (:data:`HIDDEN_COLUMNS`; every fold opened while it looks), each named by its caption or first
+    header cells and the section it is under, with its width and the width it is shown in."""
+    drv.execute_script(UNFOLD, True)
+    try:
+        found = drv.execute_script(HIDDEN_COLUMNS, TABLE_TOLERANCE)
+    finally:
+        drv.execute_script(UNFOLD, False)
+    return [
+        f"hidden columns: table {t['table']} is {t['width']} px wide: {t['why']} (at {WIDTH} px a table must fit "
+        "the text column, or the column widen for it)"
+        for t in found
+    ]
+
+
+def too_long(screens: float, max_screens: float = MAX_PAGE_SCREENS, height: int = HEIGHT) -> str | None:
+    """The problem of a page ``screens`` screens long (its document's scrollHeight over ``height``)
+    when that is more than ``max_screens``, folded or not; None when it is not."""
+    if screens <= max_screens:
+        return None
+    return (
+        f"page too long: {screens:.1f} screens of {height} px (limit {max_screens:g}, folds closed): "
+        "split it or fold more of it"
+    )
+
+
+#: a repeated line must be at least this long (characters) to count: "—" or "1.00" repeat by nature
+MIN_REPEATED = 12
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^a-z0-9\s])")
+
+
+def repeated_lines(text: str, min_chars: int = MIN_REPEATED) -> list[str]:
+    """The lines of ``text`` (one output area's text) printed more than once: each non-empty line,
+    and each sentence of a line, of at least ``min_chars`` characters and holding a word (letters),
+    whitespace collapsed; in the order first seen."""
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if not line:
+            continue
+        sentences = [" ".join(x.split()) for x in _SENTENCE_END.split(line)]
+        parts = [line, *sentences] if len(sentences) > 1 else [line]  # a one-sentence line counts once
+        for part in parts:
+            if len(part) >= min_chars and re.search(r"[^\W\d_]{2}", part):
+                seen[part] = seen.get(part, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
+
+
+def duplicate_lines(drv) -> list[str]:
+    """A line or sentence printed twice in one notebook output area of the page open in ``drv``
+    (:data:`OUTPUT_TEXT`, :func:`repeated_lines`; every fold opened while it looks)."""
+    drv.execute_script(UNFOLD, True)
+    try:
+        outputs = drv.execute_script(OUTPUT_TEXT)
+    finally:
+        drv.execute_script(UNFOLD, False)
+    problems = []
+    for o in outputs:
+        for line in repeated_lines(o["text"]):
+            shown = line if len(line) <= 160 else line[:157] + "..."
+            problems.append(f'duplicate line in one cell output ({o["where"]}): "{shown}"')
+    return problems
 
 
 def find_browser() -> tuple[str, str]:
@@ -345,6 +518,7 @@ def check(
     screenshots: str | Path | None = None,
     lengths: dict[str, float] | None = None,
     max_screens: float = MAX_SCREENS,
+    max_page_screens: float = MAX_PAGE_SCREENS,
 ) -> list[Problem]:
     """Open every page of ``html_dir``; return every problem found (empty: the book passes).
 
@@ -365,6 +539,10 @@ def check(
             problems += [Problem(name, p) for p in seen["problems"]]
             if lengths is not None:
                 lengths[name] = round(float(seen["screens"]), 1)
+            long = too_long(float(seen["screens"]), max_page_screens, height)
+            problems += [Problem(name, long)] if long else []
+            problems += [Problem(name, p) for p in hidden_columns(drv)]
+            problems += [Problem(name, p) for p in duplicate_lines(drv)]
             problems += [
                 Problem(name, "console error: " + e["message"][:300])
                 for e in drv.get_log("browser")
@@ -383,6 +561,20 @@ def check(
     return problems
 
 
+def length_table(lengths: dict[str, float], problems: list[Problem], height: int = HEIGHT) -> str:
+    """Each page's length in screens of ``height`` px, with its problems and hidden tables counted:
+    a plain-text table (the issue's "before" and "after")."""
+    rows = [("page", f"screens ({height} px)", "problems", "hidden tables")]
+    for name, screens in lengths.items():
+        mine = [pr.what for pr in problems if pr.page == name]
+        hidden = sum(w.startswith("hidden columns: ") for w in mine)
+        long = " > limit" if screens > MAX_PAGE_SCREENS else ""
+        rows.append((name, f"{screens:.1f}{long}", str(len(mine)), str(hidden)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python tests/browser_check.py",
@@ -391,8 +583,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("html", nargs="?", default=str(DEFAULT_HTML))
     p.add_argument("--width", type=int, default=WIDTH)
-    p.add_argument("--screenshots", default=None, help="save a full-page screenshot of each page here")
-    p.add_argument("--lengths", action="store_true", help=f"print each page's length in screens of {HEIGHT} px")
+    p.add_argument("--screenshots", default=None, metavar="DIR", help="save a full-page screenshot of each page in DIR")
+    p.add_argument("--lengths", action="store_true", help="(kept for old scripts: the lengths table is always printed)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     lengths: dict[str, float] = {}
@@ -401,9 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BrowserUnavailable, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.lengths:
-        for name, screens in lengths.items():
-            print(f"{name}: {screens:.1f} screens")
+    print(length_table(lengths, problems))
+    print()
     for pr in problems:
         print(pr)
     n = len(book_pages(args.html))

@@ -52,7 +52,9 @@ def test_the_check_sees_what_a_reader_would_see(tmp_path):
     style = ":root { --mkd-book: 1; } .mkd-scroll::-webkit-scrollbar { height: 10px; background: #eee; }"
     (tmp_path / "bad.html").write_text(PAGE.format(style=style, table=scroll, path="here"))
     problems = [p.what for p in bc.check(tmp_path, forbidden=[str(bc.REPO)])]
-    assert not any("px wide" in p for p in problems), problems
+    assert not any("px wide in a" in p for p in problems), problems
+    # ... for the rule on wide media; its columns are still hidden behind the scrollbar (the rule below)
+    assert any(p.startswith("hidden columns: table [wide]") for p in problems), problems
     (tmp_path / "bad.html").write_text(PAGE.format(style="", table=scroll, path="here"))  # no stylesheet
     assert any("mkd.css) is not applied" in p.what for p in bc.check(tmp_path, forbidden=[]))
 
@@ -174,6 +176,127 @@ def test_the_check_fails_a_long_page_that_folds_nothing(tmp_path):
     for fold in folds:
         assert not _seen(tmp_path, long + fold), fold
     assert not _seen(tmp_path, f'<div style="height: {bc.HEIGHT * (bc.MAX_SCREENS - 1)}px">a short chapter</div>')
+
+
+def test_the_rules_on_length_and_repeated_lines_without_a_browser():
+    assert bc.too_long(bc.MAX_PAGE_SCREENS) is None
+    assert "16.0 screens of 900 px (limit 15" in bc.too_long(16.0)
+    text = (
+        "What to notice: MKD beats CPS by 2.1 points. It is one seed.\n"
+        "\n"
+        "What to notice: MKD beats CPS by 2.1 points.\n"
+        "—\n—\n61.20\n61.20\n"  # dashes and numbers repeat by nature
+        "epoch 1   loss 0.51\nepoch 2   loss 0.42\n"
+    )
+    assert bc.repeated_lines(text) == ["What to notice: MKD beats CPS by 2.1 points."]
+    assert bc.repeated_lines("a line that is printed once\nanother line printed once") == []
+    assert bc.repeated_lines("the same   line, spaced\nthe same line, spaced") == ["the same line, spaced"]
+
+
+TABLE = (
+    '<table class="dataframe"><caption>{caption}</caption><thead><tr>{heads}</tr></thead>'
+    "<tbody><tr>{cells}</tr></tbody></table>"
+)
+
+
+def _table(caption: str, n: int, cell: str = "61.20 ± 0.79") -> str:
+    heads = "".join(f'<th style="white-space: nowrap">column number {i}</th>' for i in range(n))
+    return TABLE.format(caption=caption, heads=heads, cells=f'<td style="white-space: nowrap">{cell}</td>' * n)
+
+
+def test_the_check_fails_a_table_with_hidden_columns(tmp_path):
+    """A table whose columns a reader at 1,280 px must scroll sideways to see fails, scrollbar or
+    not, folded or not; named by its caption (or first header cells) with its widths."""
+    _need_browser()
+    scroll = '<div class="mkd-scroll" style="overflow-x: auto">{}</div>'
+    faults = {
+        "in a scroll container": scroll.format(_table("Table 3 wide", 12)),
+        "wider than the column": _table("Table 3 wide", 12),
+        "in a closed fold": "<details><summary>the table</summary>"
+        + scroll.format(_table("Table 3 wide", 12))
+        + "</details>",
+        "clipped by its box": '<div style="overflow: hidden">' + _table("Table 3 wide", 12) + "</div>",
+    }
+    for what, body in faults.items():
+        problems = [p for p in _seen(tmp_path, body) if p.startswith("hidden columns: ")]
+        assert len(problems) == 1, f"the check missed the table {what}: {problems}"
+        assert problems[0].startswith('hidden columns: table "Table 3 wide" under "A page" is ')
+        assert "the text column is 600 px" in problems[0] or "shows 600 of" in problems[0], problems[0]
+    # no caption: the first header cells name it
+    uncaptioned = scroll.format(_table("", 12).replace("<caption></caption>", ""))
+    (problem,) = [p for p in _seen(tmp_path, uncaptioned) if p.startswith("hidden columns: ")]
+    assert "table [column number 0 | column number 1 | column number 2 |" in problem, problem
+    # the same table with fewer columns, or wrapping its cells, fits: nothing is hidden
+    wraps = _table("Table 3 wrapped", 12).replace("white-space: nowrap", "white-space: normal")
+    wraps = wraps.replace("<table ", '<table style="font-size: 0.7em; width: 100%" ')
+    for fine in (scroll.format(_table("Table 3 narrow", 3)), _table("Table 3 narrow", 3), scroll.format(wraps)):
+        assert not _seen(tmp_path, fine), fine
+    # a code block overflowing its own scroll box beside a narrow table does not make the table fail
+    code = '<div class="mkd-scroll" style="overflow-x: auto">' + _table("narrow", 2) + f"<pre>{LONG * 3}</pre></div>"
+    assert not [p for p in _seen(tmp_path, code) if p.startswith("hidden columns: ")]
+
+
+def test_the_check_fails_a_page_too_long_folded_or_not(tmp_path):
+    _need_browser()
+    fold = "<details><summary>the source</summary><pre>code</pre></details>"
+    screens = bc.MAX_PAGE_SCREENS + 1
+    lengths: dict[str, float] = {}
+    problems = _seen(
+        tmp_path, f'<div style="height: {bc.HEIGHT * screens}px">a long chapter</div>' + fold, lengths=lengths
+    )
+    assert [p for p in problems if p.startswith("page too long: ")] == [
+        f"page too long: {lengths['page.html']:.1f} screens of 900 px (limit 15, folds closed): split it or fold more of it"
+    ]
+    assert screens < lengths["page.html"] < screens + 0.5
+    # 14 screens with a fold: long, but within the limit
+    assert not _seen(tmp_path, f'<div style="height: {bc.HEIGHT * (bc.MAX_PAGE_SCREENS - 1)}px">a chapter</div>' + fold)
+
+
+def _cell(output: str) -> str:
+    """MyST-NB's markup of a code cell and its output area."""
+    return (
+        '<div class="cell docutils container"><div class="cell_input docutils container">'
+        '<div class="highlight-ipython3 notranslate"><div class="highlight"><pre>print("x")</pre></div></div></div>'
+        f'<div class="cell_output docutils container">{output}</div></div>'
+    )
+
+
+def test_the_check_fails_a_line_printed_twice_in_one_output(tmp_path):
+    _need_browser()
+    notice = "<p><strong>What to notice.</strong> MKD is 2.1 points above CPS + CutMix on seed 0.</p>"
+    markdown = '<div class="output text_markdown">{}</div>'
+    stream = (
+        '<div class="output stream highlight-myst-ansi notranslate"><div class="highlight"><pre>{}</pre></div></div>'
+    )
+    faults = {
+        "a notice shown twice": markdown.format(notice + notice),
+        "a sentence twice in one paragraph": markdown.format(
+            "<p>MKD is better on 12 images of 20. It is worse on 8. MKD is better on 12 images of 20.</p>"
+        ),
+        "a line printed twice": stream.format(
+            "no baseline run is stored yet\nretrying\nno baseline run is stored yet\n"
+        ),
+        "in a closed fold": '<details class="hide below-input"><summary>output</summary>'
+        + markdown.format(notice + notice)
+        + "</details>",
+    }
+    for what, output in faults.items():
+        problems = [p for p in _seen(tmp_path, _cell(output)) if p.startswith("duplicate line")]
+        assert problems, f"the check missed {what}"
+        assert problems[0].startswith('duplicate line in one cell output (under "A page"): "'), problems
+    assert any(
+        "What to notice. MKD is 2.1 points above" in p for p in _seen(tmp_path, _cell(markdown.format(notice * 2)))
+    )
+    # the same notice in two cells, table rows, a code listing and short values repeated: fine
+    rows = "<table><tr><td>not yet run</td><td>not yet run</td></tr><tr><td>not yet run</td><td>—</td></tr></table>"
+    listing = '<div class="highlight-python notranslate"><div class="highlight"><pre>    return loss\n    return loss\n</pre></div></div>'
+    fine = (
+        _cell(markdown.format(notice))
+        + _cell(markdown.format(notice))
+        + _cell(rows + listing)
+        + _cell(stream.format("61.20\n61.20\n—\n—\n"))
+    )
+    assert not _seen(tmp_path, fine)
 
 
 @pytest.mark.slow

@@ -46,6 +46,8 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
     wrapped = re.search(r"(#T_\w+(?:, #T_\w+)*) \{\s*white-space: normal;\s*min-width: 14em;", html)
     assert wrapped and set(wrapped[1].replace("#", "").split(", ")) == {i for i, t in cells if t[0] in "Mb"}
     assert re.search(r"#T_\w+ td \{[^}]*white-space: nowrap;", html)  # every other cell on one line
+    # ... and a wrapped column's rule outranks that one (a cell's own id rule alone does not: id < id + tag)
+    assert re.search(r"#T_\w+ td\.col0 \{\s*white-space: normal;", html) and "td.col1" not in html
     assert "nan" not in html.lower() and "row_heading" not in html  # index=False: no row labels
     assert "data-mkd-within-screens" not in html and "—: no value" in html  # a missing cell: the note
     assert 'data-mkd-within-screens="2"' in compact_table(df, within_screens=2)._repr_html_()  # the browser check's

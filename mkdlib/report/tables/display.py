@@ -194,6 +194,10 @@ class CompactTable(DashedTable):
         )
         for col, width in self.wrap.items():
             s = s.set_properties(subset=[col], **{"white-space": "normal", "min-width": width})
+        if self.wrap:  # "#T_x td.colN" outranks "#T_x td" above: a cell's own id rule ("#T_x_row0_colN") does not
+            s = s.set_table_styles(
+                {col: [{"selector": "td", "props": "white-space:normal;"}] for col in self.wrap}, overwrite=False
+            )
         return s if self.index else s.hide(axis="index")
 
     def _repr_html_(self) -> str:
