@@ -6,7 +6,7 @@ from __future__ import annotations
 from .evidence.cells import OURS, PAPER, wide
 from .evidence.store import grid_runs, grid_status, seed_curves, stored_key, stored_runs, switch_label
 from .evidence.transcribed import FRACTIONS, load_paper, paper_mkd_gains, paper_table, split_sizes
-from .tables.display import dashed, flat_index, for_display, short_label, table_view
+from .tables.display import claims_view, compact_table, dashed, flat_index, folded, for_display, short_label, table_view
 from .tables.effects import effect_directions, effects_view, headline_summary, verdict
 from .tables.notices import (
     notice_breakdown,

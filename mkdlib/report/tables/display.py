@@ -230,3 +230,30 @@ class Folded:
 def folded(html: str, summary: str) -> Folded:
     """``html`` for ``display()`` folded under ``summary`` (:class:`Folded`)."""
     return Folded(html, summary)
+
+
+def claims_view(table: pd.DataFrame, label: str = "claim") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A claims-like table (:func:`mkdlib.report.evidence.claims.claims_table`, ``findings_table``,
+    ``superseded_table``) in two parts that each fit the text column: the verdict (``label``, the
+    paper's effect, ours with its interval, pairs, detectable effect, Holm's p, verdict) and the
+    details (source, protocol, collapsed runs, reference below supervised, threads, the command)."""
+
+    def num(values, fmt: str) -> list[str]:
+        return ["—" if pd.isna(v) else format(v, fmt) for v in values]
+
+    verdict = pd.DataFrame({label: table[label]})
+    if "paper effect" in table:
+        verdict["paper"] = num(table["paper effect"], "+.2f")
+    from ..evidence.claims import POOLED_SD_TAG
+
+    verdict["ours [95 % interval]"] = [  # †: one pair, its interval from the pooled spread (say so in the note)
+        "—" if pd.isna(v) else f"{v:+.1f} {i.replace(POOLED_SD_TAG, '†')}".strip()
+        for v, i in zip(table["ours"], table["95% interval"])
+    ]
+    verdict["pairs"] = table["pairs"]
+    verdict["detect\u00adable"] = num(table["detectable effect"], ".1f")  # soft hyphen: a narrow column
+    verdict["p (Holm)"] = num(table["p (Holm)"], ".3f")
+    verdict["verdict"] = table["verdict"]
+    kept = ("paper source", "scored on", "threads", "reference below supervised", "collapsed runs", "command")
+    details = table[[label, *(c for c in kept if c in table)]].replace("", np.nan)
+    return verdict, details
