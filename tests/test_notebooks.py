@@ -209,7 +209,7 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
     assert strong[f"{PAPER} gain"] == pytest.approx(paper3["miou"][3] - paper3["miou"][0])
     assert strong["verdict"] == "exploratory" and strong["reference"] == "co-training"  # one pair: no verdict
     shown = effects_view(effect_directions(root)).loc["Table 3"].loc["+ SDA"]  # the page's narrow view
-    assert shown[f"{OURS} 95% interval"] == f"[{10.0 - half:+.1f}, {10.0 + half:+.1f}]"
+    assert shown[f"{OURS} gain [95 % interval]"] == f"+10.0 [{10.0 - half:+.1f}, {10.0 + half:+.1f}]"
     assert shown[f"{OURS} verdict"] == "exploratory" and "reference" not in shown.index
     assert eff.loc["+ FDA", "verdict"] == "exploratory"
     assert eff.loc["+ mutual MT", "verdict"] == "exploratory"

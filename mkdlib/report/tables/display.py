@@ -45,7 +45,7 @@ def for_display(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
                 out.at[idx, col] = "—"
             elif isinstance(v, float) and math.isnan(v):
                 out.at[idx, col] = "not yet run" if source == "ours" and quantity != "sd" else "—"
-            elif quantity == "seeds" or quantity.startswith("pairs vs "):
+            elif quantity in ("seeds", "pairs") or quantity.startswith("pairs vs "):
                 out.at[idx, col] = f"{int(v)}"
             elif source == "ours - paper" or quantity.startswith("gain") or " gain vs " in quantity:
                 out.at[idx, col] = f"{v:+.{digits}f}"

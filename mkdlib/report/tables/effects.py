@@ -150,16 +150,18 @@ def effect_directions(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def effects_view(effects: pd.DataFrame) -> pd.DataFrame:
-    """:func:`effect_directions` as the book shows it, narrow enough for the page: the interval as
-    one text column ("[-4.0, +2.1]"), the verdict next to it, without the reference (the prose names
-    each table's)."""
-    interval = ["" if math.isnan(lo) else f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(effects[LOW], effects[HIGH])]
+    """:func:`effect_directions` as the book shows it, narrow enough for the page: the gain and its
+    interval as one text column ("-0.9 [-4.0, +2.1]"), the verdict next to it, without the reference
+    (the prose names each table's)."""
+    gain = [
+        "" if math.isnan(g) else f"{g:+.1f}" + ("" if math.isnan(lo) else f" [{lo:+.1f}, {hi:+.1f}]")
+        for g, lo, hi in zip(effects[f"{OURS} gain"], effects[LOW], effects[HIGH])
+    ]
     out = pd.DataFrame(index=effects.index)
-    out[f"{OURS} gain"] = effects[f"{OURS} gain"]
-    out[f"{OURS} 95% interval"] = interval
+    out[f"{OURS} gain [95 % interval]"] = gain
     out[f"{OURS} verdict"] = effects["verdict"]
-    out[f"{OURS} pairs vs ref."] = effects[PAIRS]
-    out[f"{OURS} detectable"] = effects[DETECTABLE]
+    out[f"{OURS} pairs"] = effects[PAIRS]
+    out[f"{OURS} detect\u00adable"] = effects[DETECTABLE]  # soft hyphen: a narrow column
     out[f"{OURS} collapsed"] = effects["collapsed runs"]
     out[f"{PAPER} gain"] = effects[f"{PAPER} gain"]
     return out
