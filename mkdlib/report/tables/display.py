@@ -194,6 +194,9 @@ class CompactTable(DashedTable):
         )
         for col, width in self.wrap.items():
             s = s.set_properties(subset=[col], **{"white-space": "normal", "min-width": width})
+        # the cells' own rules (#T_..._row0_col0) lose to "#T_... td" above: the column's rule (#T_... td.col0) wins
+        wrapped = {col: [{"selector": "td", "props": "white-space:normal;"}] for col in self.wrap}
+        s = s.set_table_styles(wrapped, overwrite=False) if wrapped else s
         return s if self.index else s.hide(axis="index")
 
     def _repr_html_(self) -> str:

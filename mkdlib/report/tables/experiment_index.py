@@ -218,7 +218,7 @@ def provenance_view(rows: pd.DataFrame, root: str | Path | None = None):
     done = rows[rows["stored key"].notna()]
     t = run_provenance(done["stored key"], root).set_index("key").reindex(done["stored key"])
     t.insert(0, "experiment", list(done["experiment"]))
-    return compact_table(t.reset_index(drop=True), wrap={"experiment": "16em", "CPU model": "6em"}, index=False)
+    return compact_table(t.reset_index(drop=True), wrap={"experiment": "16em", "CPU model": "7em"}, index=False)
 
 
 def _duration(hours: float, measured: bool) -> str:
