@@ -157,5 +157,17 @@ def test_a_runs_time_is_read_from_the_store_or_said_to_be_an_estimate(tmp_path):
     assert run_time(cfg, tmp_path) == "its stored run took 16.6 minutes on 2 threads"
     # not stored: its iterations at the stored run's CPU-seconds per iteration (993.5 s x 2 threads)
     assert run_time(other, tmp_path) == (
-        f"not stored yet: about {993.5 * 2 / 60:.0f} CPU-minutes, an estimate from the stored runs' cost per iteration"
+        "not stored yet: about 33 CPU-minutes, an estimate from the stored runs' cost per iteration"
     )
+
+
+def test_the_chapter_can_show_the_claims_commands_folded(tmp_path):
+    import html
+
+    from mkdlib.report import paper
+
+    view = paper.claim_commands_view(tmp_path)
+    page = view._repr_html_()
+    assert page.startswith('<details class="mkd-fold">') and f"({len(claims())} claims)" in repr(view)
+    for c, command in zip(claims(), claim_commands(tmp_path)):
+        assert html.escape(c.claim) in page and f"<code>{command}</code>" in page

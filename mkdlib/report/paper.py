@@ -10,6 +10,7 @@ from .evidence.store import grid_runs, grid_status, seed_curves, stored_key, sto
 from .evidence.transcribed import FRACTIONS, load_paper, paper_mkd_gains, paper_table, split_sizes
 from .tables.display import dashed, flat_index, for_display, short_label, table_view
 from .tables.effects import effect_directions, effects_view, headline_summary, verdict
+from .tables.experiment_index import claim_commands_view
 from .tables.notices import (
     notice_breakdown,
     notice_diagnosis,

@@ -119,4 +119,5 @@ def run_time(cfg: Config, root: str | Path | None = None) -> str:
     seconds = estimate_cpu_seconds(cfg.method, cfg.iters, rates)
     if seconds != seconds:  # NaN: nothing stored to size it with
         return "not stored yet, and no stored run to estimate its time from"
-    return f"not stored yet: about {seconds / 60:.0f} CPU-minutes, an estimate from the stored runs' cost per iteration"
+    minutes = f"{seconds / 60:.0f}" if seconds >= 600 else f"{seconds / 60:.1f}"
+    return f"not stored yet: about {minutes} CPU-minutes, an estimate from the stored runs' cost per iteration"

@@ -221,6 +221,18 @@ def provenance_view(rows: pd.DataFrame, root: str | Path | None = None):
     return compact_table(t.reset_index(drop=True), wrap={"experiment": "16em", "CPU model": "7em"}, index=False)
 
 
+def claim_commands_view(root: str | Path | None = None):
+    """The command that makes each claim's runs again (:func:`mkdlib.report.evidence.rerun.claim_commands`),
+    one row per claim of the claims table, folded under a line that says so."""
+    from ..evidence.claims import claims
+    from ..evidence.rerun import claim_commands
+    from .display import folded
+
+    df = pd.DataFrame({"claim": [c.claim for c in claims()], "command": claim_commands(root)})
+    body = html_table(df, {"claim": "{claim}", "command": "command"})
+    return folded(body, f"The commands that make each claim's runs again ({len(df)} claims)")
+
+
 def _duration(hours: float, measured: bool) -> str:
     text = (
         f"{hours:,.0f} h"
