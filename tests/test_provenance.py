@@ -79,6 +79,7 @@ def test_run_keys_read_keys_tables_and_a_claims_rows_runs():
     frame = pd.DataFrame({"key": ["k1", None, "k2", "k1"]})  # a grid_runs table: a not-yet-run row
     assert run_keys(frame) == ["k1", "k2"]
     assert run_keys("k1, k2") == ["k1", "k2"] == run_keys(pd.Series(["k1, k2", "k2", ""]))
+    assert run_keys(pd.DataFrame({"claim": ["a", "b"], "runs": ["k1, k2", ""]})) == ["k1", "k2"]  # a claims table
 
 
 def test_provenance_summary_says_when_runs_span_commits_and_thread_counts(tmp_path):

@@ -27,9 +27,9 @@ SHORT_COMMIT = 7
 def run_keys(runs) -> list[str]:
     """The run keys of ``runs``: keys, a table with a ``key`` column (:func:`~.store.stored_runs`,
     :func:`~.store.grid_runs`: its not-yet-run rows left out) or comma-separated keys (a claims row's
-    ``runs``); each once, in order."""
+    ``runs``, or the claims table itself: its ``runs`` column); each once, in order."""
     if isinstance(runs, pd.DataFrame):
-        runs = runs["key"]
+        runs = runs["key"] if "key" in runs else runs["runs"]
     if isinstance(runs, str):
         runs = [runs]
     keys: list[str] = []
