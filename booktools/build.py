@@ -68,6 +68,9 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
     use_book_dirs()  # the kernels read and write the book's folders (unless a caller named others)
     for k, v in KERNEL_ENV.items():  # the kernel inherits this process's environment
         os.environ.setdefault(k, v)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(REPO) not in paths:  # the kernel imports the book's own pieces (booktools.figure1) from the checkout
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), *paths]))
     try:
         pm.execute_notebook(
             str(source),
@@ -249,15 +252,17 @@ def stamped_config(book_dir: Path) -> Path:
 
 def write_downloads(book_dir: Path) -> list[Path]:
     """The numbers behind the book as CSV files in ``<book_dir>/downloads`` (linked from the
-    citing page): every stored run, one row per evaluation, and the claims table."""
+    citing page): every stored run, one row per evaluation, with where and when it ran, and the
+    claims table with the command that makes each claim's runs again."""
     from mkdlib.report.evidence.claims import claims_table
+    from mkdlib.report.evidence.rerun import claim_commands
     from mkdlib.results import tidy_runs
 
     out = Path(book_dir) / "downloads"
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "runs.csv", out / "claims.csv"]
     tidy_runs().to_csv(files[0], index=False)
-    claims_table().to_csv(files[1], index=False)
+    claims_table().assign(command=claim_commands()).to_csv(files[1], index=False)
     return files
 
 

@@ -22,11 +22,65 @@ from mkdlib.report.evidence.store import seed_free_key, stored_key, stored_resul
 from . import REPO, book_store
 
 README = REPO / "README.md"
-#: generated blocks that are no grid's results: name -> (the text's maker, the files that carry it)
 PAPER_VS_CODE = REPO / "book" / "paper-vs-code.md"
+BENCHMARK = REPO / "docs" / "benchmark.md"
+#: the cost aims of docs/benchmark.md: minutes of one MKD run at the default length, CPU-hours of a
+#: full recompute of every grid
+AIM_RUN_MINUTES, AIM_RECOMPUTE_HOURS = 20, 8
+
+
+def _aim(value: float, aim: float) -> str:
+    return f"the aim of <= {aim} is {'met' if value <= aim else 'missed'}"
+
+
+def cost_markdown(root: str | Path | None = None) -> str:
+    """The cost paragraph, read from the store (never typed): the wall time of the stored one-thread
+    MKD runs at the default length, a full recompute's CPU-hours (the experiment index's estimate)
+    and the MKD run of the ``short_schedule`` grid, each against its aim."""
+    from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid, train_config
+    from mkdlib.report.evidence.provenance import run_time
+    from mkdlib.report.evidence.store import snapshot
+    from mkdlib.report.tables.experiment_index import grid_index
+    from mkdlib.results import provenance
+
+    root = book_store() if root is None else root
+    iters = train_config().iters
+    minutes = sorted(
+        r["wall_time_s"] / 60
+        for r in snapshot(root).results.values()
+        if r["config"].get("method") == "mkd"
+        and r["config"].get("iters") == iters
+        and provenance(r)["torch_threads"] == 1
+    )
+    if minutes:
+        median = statistics.median(minutes)
+        run = (
+            f"a one-thread MKD run took {median:.1f} minutes (median of {len(minutes)} stored `mkd` runs, "
+            f"{minutes[0]:.1f} to {minutes[-1]:.1f}; {_aim(median, AIM_RUN_MINUTES)})"
+        )
+    else:
+        run = "no one-thread MKD run is stored yet"
+    hours = grid_index(root)["CPU minutes (estimate)"].sum(min_count=1) / 60
+    recompute = (
+        "nothing is stored yet to estimate a full recompute from"
+        if hours != hours
+        else f"a full recompute of every grid is about {hours:.1f} CPU-hours at the stored runs' cost per "
+        f"iteration ({_aim(hours, AIM_RECOMPUTE_HOURS)})"
+    )
+    short = next(c for c in grid("short_schedule") if c.method == "mkd")
+    return (
+        "**Cost**, read from the results store (wall time as each run was made; how many runs shared the "
+        f"machine is not recorded): at the default {iters:,} iterations {run}, and {recompute}. The MKD run at "
+        f"{SHORT_SCHEDULE_ITERS:,} iterations (grid `short_schedule`): {run_time(short, root)}."
+    )
+
+
+#: generated blocks that are no grid's results: name -> (the text's maker: a function of the store
+#: here, or the name of one in mkdlib.report.evidence.departures; the files that carry it)
 TEXT_BLOCKS = {
     "departures": ("departures_markdown", (README, PAPER_VS_CODE)),
     "sources": ("sources_markdown", (PAPER_VS_CODE,)),
+    "cost": (cost_markdown, (README, BENCHMARK)),
 }
 
 
@@ -79,7 +133,9 @@ def summary_markdown(name: str, root: str | Path | None = None) -> str:
     if name in TEXT_BLOCKS:
         from mkdlib.report.evidence import departures
 
-        return getattr(departures, TEXT_BLOCKS[name][0])(book_store() if root is None else root)
+        maker = TEXT_BLOCKS[name][0]
+        maker = maker if callable(maker) else getattr(departures, maker)
+        return maker(book_store() if root is None else root)
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
     for r in summary_rows(name, root):
         miou = (

@@ -180,9 +180,26 @@ def remove(key: str, root: str | Path | None = None) -> None:
     shutil.rmtree(Path(root or results_dir()) / key, ignore_errors=True)
 
 
+#: what a provenance field of a run says when its env.json does not hold it (a run stored before it was
+#: recorded): never a guess
+NOT_RECORDED = "not recorded"
+#: the provenance of a run (:func:`provenance`): column -> the field of its environment record
+PROVENANCE_FIELDS = {"date": "date", "cpu_model": "cpu_model", "torch_threads": "torch_threads", "commit": "git_commit"}
+
+
+def provenance(result: dict) -> dict:
+    """Where and when a stored run ran, as its environment record (``env``) says: ``date`` (ISO, UTC),
+    ``cpu_model``, ``torch_threads``, ``commit`` (full); :data:`NOT_RECORDED` for each it does not hold."""
+    env = result.get("env") if isinstance(result.get("env"), dict) else {}
+    out = {col: env.get(field) for col, field in PROVENANCE_FIELDS.items()}
+    return {col: NOT_RECORDED if v in (None, "") else v for col, v in out.items()}
+
+
 def tidy_runs(root: str | Path | None = None):
     """Every stored run as a tidy table: one row per (run, evaluation), with the run's key, its
-    config fields, the iteration, the validation mIoU there and whether it is the final one."""
+    config fields, where and when it ran (:func:`provenance`: date, cpu_model, torch_threads, commit;
+    "not recorded" where its env.json does not say), the iteration, the validation mIoU there and
+    whether it is the final one."""
     import pandas as pd
 
     root = Path(root or results_dir())
@@ -197,6 +214,7 @@ def tidy_runs(root: str | Path | None = None):
                 {
                     "key": r["key"],
                     **{k: (str(v) if isinstance(v, list) else v) for k, v in cfg.items()},
+                    **provenance(r),
                     "iteration": e["iter"],
                     "miou": e["miou"],
                     "final": e["iter"] == final["iter"],

@@ -45,3 +45,32 @@ def test_summary_means_and_sds_are_over_the_stored_seeds(tmp_path, monkeypatch):
     assert abs(row["miou_mean"] - 72.0) < 1e-9 and abs(row["miou_sd"] - 2 * 2**0.5) < 1e-9
     assert row["minutes"] == 10.0
     assert "| supervised | full | default | 72.0 ± 2.8 | 2/3 | 10.0 |" in readme.summary_markdown("calibration")
+
+
+def test_the_cost_block_is_read_from_the_store_in_every_file_that_carries_it(tmp_path, monkeypatch):
+    """The README's and docs/benchmark.md's cost paragraph: stored wall times and thread counts, never
+    typed; a run not stored is an estimate, said as one."""
+    assert readme.block_files("cost") == (readme.README, readme.BENCHMARK)
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
+    assert "no one-thread MKD run is stored yet" in readme.summary_markdown("cost", tmp_path)
+    mkd = [c for c in experiments.grid("headline_6seeds") if c.method == "mkd" and c.split == "1/16"]
+    env = {"device": "cpu", "git_commit": "a" * 40}
+    for cfg, minutes in zip(mkd, (22.0, 24.0, 30.0)):
+        store_result(tmp_path, cfg, 0.6, wall_time_s=60 * minutes, env={**env, "torch_threads": 1})
+    store_result(tmp_path, mkd[3], 0.6, wall_time_s=60 * 10.0, env={**env, "torch_threads": 2})  # not one thread
+    text = readme.summary_markdown("cost", tmp_path)
+    assert (
+        "a one-thread MKD run took 24.0 minutes (median of 3 stored `mkd` runs, 22.0 to 30.0; the aim of <= 20 is missed)"
+        in text
+    )
+    assert "(grid `short_schedule`): not stored yet: about" in text and "an estimate" in text
+    for path in readme.block_files("cost"):
+        assert "<!-- results:cost -->" in path.read_text()
+
+
+def test_the_cost_blocks_match_the_results_store(monkeypatch):
+    monkeypatch.delenv("MKD_RESULTS_DIR")
+    for path in readme.block_files("cost"):
+        assert readme.readme_block("cost", path=path) == readme.summary_markdown("cost"), (
+            f"{path.name}'s cost block is stale: run python -m booktools.readme cost --update"
+        )

@@ -9,6 +9,8 @@ evidence/   what the numbers are
     cells         every table as cells of one long frame (source, table, row, metric, value)
     transcribed   the paper's published numbers (paper_results.yaml)
     qualitative   Figure 2's runs: the representative seed (median paired difference), images better / worse
+    provenance    where, when and from what commit the runs ran (one line for a set of runs); how long a run took
+    rerun         the command that makes stored runs (a claim's) again
 tables/     the tables and their notes
     tables        Tables 1-5 and the diagnosis, ours beside the paper's
     display       numbers as the book shows them ("not yet run", "—", mean ± sd, compact tables)

@@ -172,12 +172,15 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     """One row per config of the built-in grids (a config in several grids: listed under the
     first): grid, what it is, command, GPU-hours (estimate, or measured) and the CPU wall time of
     its stored run, if any; "CPU minutes (estimate)": that, or for a config not yet stored
-    :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all)."""
+    :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all); "stored key": the
+    key of its stored run (None: not stored), whose provenance
+    :func:`mkdlib.report.evidence.provenance.run_provenance` reads."""
     from ...experiments import GRIDS, grid
     from ..evidence.store import seed_free_key, snapshot, switch_label
 
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
-    wall = {(r.seed_free_key, int(r.seed)): snap.results[r.key]["wall_time_s"] for r in snap.runs.itertuples()}
+    stored_keys = {(r.seed_free_key, int(r.seed)): r.key for r in snap.runs.itertuples()}
+    wall = {k: snap.results[key]["wall_time_s"] for k, key in stored_keys.items()}
     rates = cpu_seconds_per_iter(stored=snap.results.values())
     rows, seen = [], set()
     for name in GRIDS:
@@ -186,7 +189,8 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
                 continue
             seen.add(cfg.key())
             measured = measured_gpu_hours(cfg, root)
-            stored = wall.get((seed_free_key(cfg), cfg.seed))
+            match = (seed_free_key(cfg), cfg.seed)
+            stored = wall.get(match)
             estimate = (stored if stored is not None else estimate_cpu_seconds(cfg.method, cfg.iters, rates)) / 60
             what = f"{cfg.method} at {cfg.split}, seed {cfg.seed}: {switch_label(cfg)}"
             rows.append(
@@ -199,9 +203,34 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
                     "measured": measured is not None,
                     "CPU minutes (stored run)": stored / 60 if stored is not None else math.nan,
                     "CPU minutes (estimate)": estimate,
+                    "stored key": stored_keys.get(match),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def provenance_view(rows: pd.DataFrame, root: str | Path | None = None):
+    """The stored runs of ``rows`` (:func:`grid_index`'s) as a compact table that fits the page:
+    experiment, date, CPU model, threads, commit (:func:`mkdlib.report.evidence.provenance.run_provenance`)."""
+    from ..evidence.provenance import run_provenance
+    from .display import compact_table
+
+    done = rows[rows["stored key"].notna()]
+    t = run_provenance(done["stored key"], root).set_index("key").reindex(done["stored key"])
+    t.insert(0, "experiment", list(done["experiment"]))
+    return compact_table(t.reset_index(drop=True), wrap={"experiment": "16em", "CPU model": "7em"}, index=False)
+
+
+def claim_commands_view(root: str | Path | None = None):
+    """The command that makes each claim's runs again (:func:`mkdlib.report.evidence.rerun.claim_commands`),
+    one row per claim of the claims table, folded under a line that says so."""
+    from ..evidence.claims import claims
+    from ..evidence.rerun import claim_commands
+    from .display import folded
+
+    df = pd.DataFrame({"claim": [c.claim for c in claims()], "command": claim_commands(root)})
+    body = html_table(df, {"claim": "{claim}", "command": "command"})
+    return folded(body, f"The commands that make each claim's runs again ({len(df)} claims)")
 
 
 def _duration(hours: float, measured: bool) -> str:
