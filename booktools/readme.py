@@ -37,10 +37,10 @@ def cost_markdown(root: str | Path | None = None) -> str:
     """The cost paragraph, read from the store (never typed): the wall time of the stored one-thread
     MKD runs at the default length, a full recompute's CPU-hours (the experiment index's estimate)
     and the MKD run of the ``short_schedule`` grid, each against its aim."""
+    from booktools.experiment_index import grid_index
     from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid, train_config
     from mkdlib.report.evidence.provenance import run_time
     from mkdlib.report.evidence.store import snapshot
-    from mkdlib.report.tables.experiment_index import grid_index
     from mkdlib.results import provenance
 
     root = book_store() if root is None else root

@@ -235,4 +235,3 @@ def test_figure2_draws_the_median_seed_and_counts_images_over_every_pair(tmp_pat
     _store(tmp_path, headline(sides["CPS + CutMix"], 2), 60.0)
     decisive = figure2_runs(sides, "MKD", "CPS + CutMix", tmp_path)
     assert decisive.protocol == "test" and decisive.seed == 0  # +10, +10, +11: median 10, the lower seed
-

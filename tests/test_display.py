@@ -64,8 +64,8 @@ def test_compact_table_keeps_cells_on_one_line_but_the_wrapped_columns_and_merge
 
 
 def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_store():
+    from booktools import caveats
     from mkdlib.config import DEFAULT_CONFIG, base_config, resolve
-    from mkdlib.report.tables import caveats
 
     cfg = resolve(base_config())
     rows = caveats.regime_caveats()

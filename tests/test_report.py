@@ -353,10 +353,10 @@ def test_grid_commands_reproduce_each_config_key():
     import argparse
     import shlex
 
+    from booktools.experiment_index import grid_command
     from mkdlib.cli import _add_config_flags, _config_from
     from mkdlib.config import resolve
     from mkdlib.experiments import GRIDS, grid
-    from mkdlib.report.tables.experiment_index import grid_command
 
     for name in GRIDS:
         for cfg in grid(name):
@@ -368,8 +368,8 @@ def test_grid_commands_reproduce_each_config_key():
 
 
 def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
+    from booktools import experiment_index as ei
     from mkdlib.config import base_config, make_config, resolve
-    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e9)  # 1 GFLOP per image at the probe crop
     sup, cps, mkd = (resolve(base_config(method=m)) for m in ("supervised", "cps", "mkd"))
@@ -390,8 +390,8 @@ def test_step_flops_follow_the_method_and_the_crop(monkeypatch):
 def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tmp_path, monkeypatch):
     import pandas as pd
 
+    from booktools import experiment_index as ei
     from mkdlib.config import make_config, resolve
-    from mkdlib.report.tables import experiment_index as ei
 
     monkeypatch.setattr(ei, "forward_flops", lambda *a, **k: 1.0e11)
     cfg = resolve(make_config(REPO / "configs" / "paper" / "t4_gamma0.4_r50.yaml"))
@@ -426,7 +426,7 @@ def test_paper_index_places_every_config_and_a_cuda_run_replaces_the_estimate(tm
 
 
 def test_forward_flops_are_counted_on_the_real_model():
-    from mkdlib.report.tables.experiment_index import forward_flops
+    from booktools.experiment_index import forward_flops
 
     small = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=32)
     large = forward_flops("tu-regnetx_002", 16, 64, (2, 4, 6), 5, crop=64)
@@ -658,9 +658,9 @@ def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path
 
 
 def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_path):
+    from booktools import experiment_index as ei
     from mkdlib.experiments import grid
     from mkdlib.registry import METHOD_INFO
-    from mkdlib.report.tables import experiment_index as ei
 
     sup = next(c for c in grid("calibration") if c.method == "supervised" and c.split == "1/16")
     store_result(tmp_path, sup, 0.45, wall_time_s=600.0)  # 4,000 iterations in 10 minutes

@@ -17,8 +17,6 @@ tables/     the tables and their notes
     effects       whether each effect reproduces; the intro's headline and verdict
     notices       "what to notice" under each table
     calibration   the benchmark's gates G1 and G2
-    caveats       how far the analogue is from the paper's regime
-    experiment_index  every experiment: its command and GPU time
 figures/    the figures
     viz           curves, per-class IoU, masks and overlays, source listings (the tables' plots re-exported)
     table_figures Tables 1, 3-5 and the effects as plots

@@ -8,9 +8,18 @@ from .evidence.provenance import provenance_summary, run_provenance, run_time
 from .evidence.rerun import claim_commands
 from .evidence.store import grid_runs, grid_status, seed_curves, stored_key, stored_runs, switch_label
 from .evidence.transcribed import FRACTIONS, load_paper, paper_mkd_gains, paper_table, split_sizes
-from .tables.display import claims_view, compact_table, dashed, flat_index, folded, for_display, short_label, table_view
+from .tables.display import (
+    claim_commands_view,
+    claims_view,
+    compact_table,
+    dashed,
+    flat_index,
+    folded,
+    for_display,
+    short_label,
+    table_view,
+)
 from .tables.effects import effect_directions, effects_view, headline_summary, verdict
-from .tables.experiment_index import claim_commands_view
 from .tables.notices import (
     notice_breakdown,
     notice_diagnosis,

@@ -257,3 +257,14 @@ def claims_view(table: pd.DataFrame, label: str = "claim") -> tuple[pd.DataFrame
     kept = ("paper source", "scored on", "threads", "reference below supervised", "collapsed runs", "command")
     details = table[[label, *(c for c in kept if c in table)]].replace("", np.nan)
     return verdict, details
+
+
+def claim_commands_view(root=None) -> Folded:
+    """The command that makes each claim's runs again (:func:`mkdlib.report.evidence.rerun.claim_commands`),
+    one row per claim of the claims table, folded under a line that says so."""
+    from ..evidence.claims import claims
+    from ..evidence.rerun import claim_commands
+
+    df = pd.DataFrame({"claim": [c.claim for c in claims()], "command": claim_commands(root)})
+    table = compact_table(df, wrap={"claim": "12em", "command": "30em"}, index=False)
+    return folded(table._repr_html_(), f"The commands that make each claim's runs again ({len(df)} claims)")

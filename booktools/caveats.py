@@ -1,5 +1,6 @@
-"""How far the built-in analogue is from the paper's regime, generated from the default config,
-the committed encoder's provenance and the results store: the box on the book's first screen."""
+"""The intro's first box (the book's, so it lives with the book): how far the built-in analogue is
+from the paper's regime, generated from the default config, the committed encoder's provenance and
+the results store."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import json
 import statistics
 from pathlib import Path
 
-from ...config import DEFAULT_CONFIG, base_config, committed_weights, provenance_path, resolve
-from ...data.synthetic import SyntheticSpec
-from ..evidence.store import evaluation_curves
+from mkdlib.config import DEFAULT_CONFIG, base_config, committed_weights, provenance_path, resolve
+from mkdlib.data.synthetic import SyntheticSpec
+from mkdlib.report.evidence.store import evaluation_curves
 
 
 def late_change(root: str | Path | None = None, methods=("supervised", "mean_teacher", "cps_cutmix", "mkd")) -> dict:
@@ -27,7 +28,7 @@ def late_change(root: str | Path | None = None, methods=("supervised", "mean_tea
 def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]:
     """(topic, here, the paper) triples: what differs from the paper's regime, and what that leaves
     the numbers able to say (``the paper`` empty where the topic is ours alone)."""
-    from ...registry import METHOD_INFO
+    from mkdlib.registry import METHOD_INFO
 
     cfg = resolve(base_config())
     spec = SyntheticSpec()
@@ -79,7 +80,7 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
 
 def departures_text(root: str | Path | None = None) -> str:
     """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.evidence.departures)."""
-    from ..evidence.departures import departures_sentence
+    from mkdlib.report.evidence.departures import departures_sentence
 
     text = departures_sentence(root).replace("`", "").replace(" from Algorithm 1 (the release where it is silent)", "")
     return text.rstrip(".") + "; each with its screen on the paper-vs-code page."

@@ -1,4 +1,5 @@
-"""The index of every experiment: each config of ``configs/paper/`` and each config of the built-in
+"""The book's index of every experiment (the experiments page; it reads ``configs/paper/`` of the
+checkout, so it lives with the book, not in the installed library): each config of ``configs/paper/`` and each config of the built-in
 grids (:mod:`mkdlib.experiments`), with where its number goes, the exact command that runs it, and
 the GPU time it would take.
 
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...config import Config, base_config, make_config, resolve
-from ...data.registry import dataset_info
-from ...io import REPO_ROOT as REPO
-from ...results import cpu_seconds_per_iter, estimate_cpu_seconds
+from mkdlib.config import Config, base_config, make_config, resolve
+from mkdlib.data.registry import dataset_info
+from mkdlib.io import REPO_ROOT as REPO
+from mkdlib.results import cpu_seconds_per_iter, estimate_cpu_seconds
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
@@ -57,7 +58,7 @@ def forward_flops(
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ...models import ModelSpec, build_model
+    from mkdlib.models import ModelSpec, build_model
 
     model = build_model(
         ModelSpec(
@@ -88,7 +89,7 @@ def step_flops(cfg: Config) -> float:
         )
         * (cfg.crop_size / PROBE_CROP) ** 2
     )
-    from ...registry import METHOD_INFO
+    from mkdlib.registry import METHOD_INFO
 
     info = METHOD_INFO[cfg.method]
     students = info.students
@@ -105,7 +106,7 @@ def gpu_hours(cfg: Config, processes: int) -> float:
 
 def measured_gpu_hours(cfg: Config, root: str | Path | None = None) -> float | None:
     """GPU-hours of a stored run of ``cfg`` that ran on CUDA (wall time x processes), else None."""
-    from ..evidence.store import stored_key, stored_result
+    from mkdlib.report.evidence.store import stored_key, stored_result
 
     key = stored_key(cfg, root)
     if key is None:
@@ -175,8 +176,8 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     :func:`mkdlib.results.estimate_cpu_seconds` (NaN: no CPU run stored at all); "stored key": the
     key of its stored run (None: not stored), whose provenance
     :func:`mkdlib.report.evidence.provenance.run_provenance` reads."""
-    from ...experiments import GRIDS, grid
-    from ..evidence.store import seed_free_key, snapshot, switch_label
+    from mkdlib.experiments import GRIDS, grid
+    from mkdlib.report.evidence.store import seed_free_key, snapshot, switch_label
 
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
     stored_keys = {(r.seed_free_key, int(r.seed)): r.key for r in snap.runs.itertuples()}
@@ -212,25 +213,13 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
 def provenance_view(rows: pd.DataFrame, root: str | Path | None = None):
     """The stored runs of ``rows`` (:func:`grid_index`'s) as a compact table that fits the page:
     experiment, date, CPU model, threads, commit (:func:`mkdlib.report.evidence.provenance.run_provenance`)."""
-    from ..evidence.provenance import run_provenance
-    from .display import compact_table
+    from mkdlib.report.evidence.provenance import run_provenance
+    from mkdlib.report.tables.display import compact_table
 
     done = rows[rows["stored key"].notna()]
     t = run_provenance(done["stored key"], root).set_index("key").reindex(done["stored key"])
     t.insert(0, "experiment", list(done["experiment"]))
     return compact_table(t.reset_index(drop=True), wrap={"experiment": "16em", "CPU model": "7em"}, index=False)
-
-
-def claim_commands_view(root: str | Path | None = None):
-    """The command that makes each claim's runs again (:func:`mkdlib.report.evidence.rerun.claim_commands`),
-    one row per claim of the claims table, folded under a line that says so."""
-    from ..evidence.claims import claims
-    from ..evidence.rerun import claim_commands
-    from .display import folded
-
-    df = pd.DataFrame({"claim": [c.claim for c in claims()], "command": claim_commands(root)})
-    body = html_table(df, {"claim": "{claim}", "command": "command"})
-    return folded(body, f"The commands that make each claim's runs again ({len(df)} claims)")
 
 
 def _duration(hours: float, measured: bool) -> str:
