@@ -208,7 +208,7 @@ GRIDS = (
     "short_schedule",
 )
 #: the short_schedule grid's length: the headline curves put G2 within reach by 1,500 of the default's
-#: 4,000 iterations (mkdlib.report.tables.calibration.gain_by_iteration); a cosine schedule over 2,000
+#: 4,000 iterations (booktools.calibration.gain_by_iteration); a cosine schedule over 2,000
 #: is its own experiment, so it is measured, not read off those curves
 SHORT_SCHEDULE_ITERS = 2000
 #: G1 (all labels vs 1/16: the headroom) and G2 (does semi-supervision pay at 1/16), 3 seeds each

@@ -430,11 +430,6 @@ def test_the_report_is_three_rooms_and_the_notebooks_facade():
     assert not unnamed, f"the explorer's map (mkdlib/explorer/__init__.py) does not name {unnamed}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="4,362 lines: the notes' prose (tables/notices.py, effects.py, the claims' summaries) is still built in "
-    "Python, not glued into the notebooks' markdown (issue 34); strict: when it passes, drop this mark",
-)
 def test_the_report_is_at_most_4000_lines():
     total = sum(report_lines().values())
     assert total <= REPORT_MAX_LINES, f"mkdlib/report is {total} lines, over {REPORT_MAX_LINES}"

@@ -564,8 +564,8 @@ def test_display_path_never_shows_the_machine_path(tmp_path, monkeypatch):
 
 def test_calibration_gates_are_measured_from_the_store(tmp_path):
     """G1 and G2 (docs/benchmark.md) judged from stored runs: thresholds, seeds and seed noise."""
+    from booktools.calibration import calibration_gates, notice_calibration, table_calibration
     from mkdlib.experiments import grid
-    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration, table_calibration
 
     def runs(method, split):
         return [c for c in grid("calibration") if c.method == method and c.split == split and c.seed in (0, 1, 2)]
@@ -605,8 +605,8 @@ def test_calibration_gates_are_measured_from_the_store(tmp_path):
 def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path):
     """The cost question's measurement: G2's gain and noise at each stored evaluation, and the
     first iteration from which the gate holds at every later one."""
+    from booktools.calibration import g2_from_iteration, gain_by_iteration
     from mkdlib.report.paper import table_view
-    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration
 
     root = tmp_path / "store"
     assert gain_by_iteration(root).empty
@@ -634,8 +634,8 @@ def test_gain_by_iteration_reads_every_evaluation_of_the_headline_runs(tmp_path)
 
 
 def test_short_schedule_gates_are_the_calibration_gates_of_its_own_runs(tmp_path):
+    from booktools.calibration import calibration_gates, notice_calibration
     from mkdlib.experiments import SHORT_SCHEDULE_ITERS, grid
-    from mkdlib.report.tables.calibration import calibration_gates, notice_calibration
 
     cfgs = grid("short_schedule")
     assert {c.iters for c in cfgs} == {SHORT_SCHEDULE_ITERS}
@@ -681,7 +681,7 @@ def test_grid_index_estimates_what_a_recompute_costs_from_the_stored_runs(tmp_pa
 
 
 def test_gain_by_iteration_notice_reads_the_table(tmp_path):
-    from mkdlib.report.tables.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
+    from booktools.calibration import g2_from_iteration, gain_by_iteration, notice_gain_by_iteration
 
     assert "No stored runs" in notice_gain_by_iteration(g2_from_iteration(gain_by_iteration(tmp_path)))
     root = tmp_path / "store"

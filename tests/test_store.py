@@ -28,9 +28,9 @@ def _count_reads(monkeypatch) -> Counter:
 
 def _build_tables_chapter(root) -> dict:
     """What notebooks/04_tables.ipynb builds from the store (and the intro's verdict)."""
+    from booktools import calibration
     from mkdlib.report import paper
     from mkdlib.report.evidence import claims
-    from mkdlib.report.tables import calibration
 
     out = {"status": paper.grid_status(root)}
     cal = calibration.calibration_runs(root)

@@ -16,7 +16,6 @@ tables/     the tables and their notes
     display       numbers as the book shows them ("not yet run", "—", mean ± sd, compact tables)
     effects       whether each effect reproduces; the intro's headline and verdict
     notices       "what to notice" under each table
-    calibration   the benchmark's gates G1 and G2
 figures/    the figures
     viz           curves, per-class IoU, masks and overlays, source listings (the tables' plots re-exported)
     table_figures Tables 1, 3-5 and the effects as plots

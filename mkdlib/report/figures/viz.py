@@ -267,7 +267,7 @@ def plot_miou_curves(curves: Mapping[str, Sequence[dict]], title: str | None = N
 
 def plot_gain_by_iteration(gains: pd.DataFrame, min_gain: float, labels: Mapping[str, str] | None = None) -> Figure:
     """Each method's gain over supervised training at every evaluation (a frame of
-    :func:`mkdlib.report.tables.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
+    :func:`booktools.calibration.gain_by_iteration`), its noise band (2 sd of the difference),
     and the gate's minimum gain: when in training semi-supervision starts to pay."""
     fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
     labels = labels or {}

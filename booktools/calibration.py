@@ -1,4 +1,5 @@
-"""The built-in benchmark's calibration gates (docs/benchmark.md), read from the results store.
+"""The built-in benchmark's calibration gates (docs/benchmark.md), read from the results store; with
+the book, not the library: they judge the book's own grids, not a researcher's runs.
 
 G1: is there headroom (supervised with all labels against 1/16)? G2: does a semi-supervised
 baseline use it (CPS + CutMix against supervised at 1/16, beyond the seed noise)? Every table of
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..evidence.cells import Cells, count, wide
-from ..evidence.stats import difference_noise  # the book's one noise formula (re-exported here)
-from ..evidence.store import grid_runs, seed_summary
-from .effects import NO_RUNS
-from .notices import format_gain, what_to_notice
-from .tables import method_label
+from mkdlib.report.evidence.cells import Cells, count, wide
+from mkdlib.report.evidence.stats import difference_noise  # the book's one noise formula (re-exported here)
+from mkdlib.report.evidence.store import grid_runs, seed_summary
+from mkdlib.report.tables.effects import NO_RUNS
+from mkdlib.report.tables.notices import format_gain, what_to_notice
+from mkdlib.report.tables.tables import method_label
 
 #: the gates of the built-in benchmark (docs/benchmark.md): G1 (headroom), G2 (semi-supervision pays)
 G1_FULL_MIN, G1_GAP_MIN, G2_GAIN_MIN = 70.0, 20.0, 5.0
@@ -145,7 +146,7 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     the curves of the one 4,000-iteration cosine schedule: at an intermediate evaluation the
     learning rate has not decayed, so a shorter schedule is its own experiment, not this curve cut.
     Columns: method, iter, gain, noise, seeds, g2 (bool)."""
-    from ...results import load_curves
+    from mkdlib.results import load_curves
 
     runs = grid_runs("headline_6seeds", root)
     runs = runs[(runs["split"] == "1/16") & runs["key"].notna()]
