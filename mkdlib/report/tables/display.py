@@ -171,7 +171,8 @@ class CompactTable(DashedTable):
 
     def __init__(self, df, note=None, wrap=(), index=True, font=COMPACT_FONT, within_screens=None):
         super().__init__(df, note)
-        self.wrap = dict(wrap) if isinstance(wrap, dict) else {c: "10em" for c in wrap}
+        wrap = dict(wrap) if isinstance(wrap, dict) else {c: "10em" for c in wrap}
+        self.wrap = {c: w for c, w in wrap.items() if c in self.df.columns}  # a column the table lacks: nothing to wrap
         self.index, self.font, self.within_screens = index, font, within_screens
 
     def styler(self):
