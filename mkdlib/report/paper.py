@@ -19,7 +19,7 @@ from .tables.display import (
     short_label,
     table_view,
 )
-from .tables.effects import effect_directions, effects_view, headline_summary, verdict
+from .tables.effects import effect_directions, effects_view, headline_status, headline_summary, verdict
 from .tables.notices import (
     notice_breakdown,
     notice_diagnosis,
