@@ -265,7 +265,6 @@ def test_a_dataset_added_to_the_registry_needs_no_other_module(tiny_data_root, t
     its reader and batch size, its key part goes into the run key, and its class names reach
     prediction from a checkpoint that does not store them, with no other module knowing its name."""
     import numpy as np
-    import pytest
     import torch
     from PIL import Image
 
