@@ -47,7 +47,7 @@ browser-check: setup
 BOOK_DIRS = MKD_RESULTS_DIR=$(or $(MKD_RESULTS_DIR),$(CURDIR)/results) MKD_RUNS_DIR=$(or $(MKD_RUNS_DIR),$(CURDIR)/runs) \
 	MKD_DATA_DIR=$(or $(MKD_DATA_DIR),$(CURDIR)/data)
 nbval: setup
-	cd book/chapters && $(BOOK_DIRS) $(abspath $(PY)) -m pytest --nbval --nbval-current-env \
+	cd book/chapters && $(BOOK_DIRS) PYTHONPATH=$(CURDIR) $(abspath $(PY)) -m pytest --nbval --nbval-current-env \
 		--nbval-sanitize-with $(abspath tests/nbval_sanitize.cfg) -p no:cacheprovider -q *.ipynb
 
 # lint (ruff, configured in pyproject.toml), then the tests

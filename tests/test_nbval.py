@@ -134,6 +134,8 @@ def test_executed_chapters_reproduce_every_printed_number():
     book = {DIR_VARIABLES[name]: str(path) for name, path in book_dirs().items()}  # what `make book` used
     env.update({k: v or book[k] for k, v in STORE_ENV.items()})
     env.update({"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
+    # the chapters import the book's own pieces (booktools) from the checkout, as `make book` runs them
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE)]
     cmd += ["-p", "no:cacheprovider", "-q", "--color=no", *(p.name for p in checked)]
     res = subprocess.run(cmd, cwd=CHAPTERS, env=env, capture_output=True, text=True, timeout=1800)
