@@ -51,3 +51,10 @@ def use_book_dirs(book_dir: str | Path = BOOK_DIR) -> dict[str, str]:
     for name, path in book_dirs(book_dir).items():
         os.environ.setdefault(DIR_VARIABLES[name], str(path))
     return {v: os.environ[v] for v in DIR_VARIABLES.values()}
+
+
+def pythonpath_with_repo(env: dict | None = None) -> str:
+    """``PYTHONPATH`` of ``env`` (default: this process's) with the checkout first, once: what a child
+    process (a notebook kernel, jupyter-book, nbval) needs to import the book's own pieces (booktools)."""
+    paths = [p for p in (os.environ if env is None else env).get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([str(REPO), *(p for p in paths if p != str(REPO))])

@@ -25,7 +25,7 @@ from pathlib import Path
 from mkdlib.experiments import train_config
 from mkdlib.io import git, git_commit
 
-from . import BOOK_DIR, REPO, use_book_dirs
+from . import BOOK_DIR, REPO, pythonpath_with_repo, use_book_dirs
 
 NOTEBOOKS_DIR = REPO / "notebooks"
 #: Book order; each is one page (``book/_toc.yml``; ``intro`` is the book's first page; ``04_table*`` and
@@ -68,9 +68,7 @@ def execute_notebook(name: str, output: str | Path, parameters: dict | None = No
     use_book_dirs()  # the kernels read and write the book's folders (unless a caller named others)
     for k, v in KERNEL_ENV.items():  # the kernel inherits this process's environment
         os.environ.setdefault(k, v)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(REPO) not in paths:  # the kernel imports the book's own pieces (booktools.figure1) from the checkout
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), *paths]))
+    os.environ["PYTHONPATH"] = pythonpath_with_repo()  # the kernel imports booktools from the checkout
     try:
         pm.execute_notebook(
             str(source),
@@ -280,7 +278,7 @@ def build_html(book_dir: str | Path = BOOK_DIR, warnings_as_errors: bool = True)
         cmd += ["-W", "-n", "--keep-going"]
     print(f"[book] {' '.join(cmd)}", flush=True)
     # booktools.sphinx_ext (book/_config.yml) is imported by jupyter-book from the repository
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": pythonpath_with_repo()}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if res.returncode != 0:
         log = (res.stdout + res.stderr)[-4000:]

@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 
-from booktools import REPO, use_book_dirs
+from booktools import REPO, pythonpath_with_repo, use_book_dirs
 
 #: cell metadata a frontend writes on its own (collapsed outputs, timings): never part of the source
 TRANSIENT_CELL_METADATA = ("collapsed", "scrolled", "execution", "ExecuteTime", "heading_collapsed", "hidden")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if str(REPO) not in sys.path:  # the save hook is imported by name
         sys.path.insert(0, str(REPO))
     # and the kernels (other processes) import the book's own pieces (booktools.figure1) from the checkout
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = pythonpath_with_repo()
     from jupyterlab.labapp import LabApp
 
     print(

@@ -17,6 +17,7 @@ from pathlib import Path
 from mkdlib.config import make_config, resolve
 from mkdlib.experiments import grid_configs, setting_label, uses_legacy_preset
 from mkdlib.io import atomic_write_text
+from mkdlib.report.evidence import departures
 from mkdlib.report.evidence.store import seed_free_key, stored_key, stored_result
 
 from . import REPO, book_store
@@ -75,11 +76,11 @@ def cost_markdown(root: str | Path | None = None) -> str:
     )
 
 
-#: generated blocks that are no grid's results: name -> (the text's maker: a function of the store
-#: here, or the name of one in mkdlib.report.evidence.departures; the files that carry it)
+#: generated blocks that are no grid's results: name -> (the text's maker, a function of the store; the
+#: files that carry it)
 TEXT_BLOCKS = {
-    "departures": ("departures_markdown", (README, PAPER_VS_CODE)),
-    "sources": ("sources_markdown", (PAPER_VS_CODE,)),
+    "departures": (departures.departures_markdown, (README, PAPER_VS_CODE)),
+    "sources": (departures.sources_markdown, (PAPER_VS_CODE,)),
     "cost": (cost_markdown, (README, BENCHMARK)),
 }
 
@@ -131,11 +132,7 @@ def summary_markdown(name: str, root: str | Path | None = None) -> str:
     """:func:`summary_rows` as a markdown table (the README's results block is this text); a text
     block (:data:`TEXT_BLOCKS`) is its maker's text."""
     if name in TEXT_BLOCKS:
-        from mkdlib.report.evidence import departures
-
-        maker = TEXT_BLOCKS[name][0]
-        maker = maker if callable(maker) else getattr(departures, maker)
-        return maker(book_store() if root is None else root)
+        return TEXT_BLOCKS[name][0](book_store() if root is None else root)
     lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
     for r in summary_rows(name, root):
         miou = (

@@ -128,14 +128,14 @@ def test_executed_chapters_reproduce_every_printed_number():
     stale = [p.stem for p in chapters if code_cells(p) != code_cells(REPO / "notebooks" / p.name)]
     assert not stale, f"chapters older than their notebooks: {stale}; rebuild the book (`make book`)"
     checked = [p for p in chapters if not (p.stem == "03_train" and trained_during_build(p))]
-    from booktools import DIR_VARIABLES, book_dirs
+    from booktools import DIR_VARIABLES, book_dirs, pythonpath_with_repo
 
     env = {k: v for k, v in os.environ.items() if k not in STORE_ENV}
     book = {DIR_VARIABLES[name]: str(path) for name, path in book_dirs().items()}  # what `make book` used
     env.update({k: v or book[k] for k, v in STORE_ENV.items()})
     env.update({"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
     # the chapters import the book's own pieces (booktools) from the checkout, as `make book` runs them
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = pythonpath_with_repo(env)
     cmd = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE)]
     cmd += ["-p", "no:cacheprovider", "-q", "--color=no", *(p.name for p in checked)]
     res = subprocess.run(cmd, cwd=CHAPTERS, env=env, capture_output=True, text=True, timeout=1800)
