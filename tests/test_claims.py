@@ -223,6 +223,8 @@ def test_figure2_draws_the_median_seed_and_counts_images_over_every_pair(tmp_pat
     assert runs.protocol == "validation" and runs.seed == 2 and runs.median == pytest.approx(2.0)
     assert set(runs.keys) == {"MKD", "CPS + CutMix", "MT"} and runs.keys["MT"] == config_at(sides["MT"], 2).key()
     assert [s for s, _, _ in runs.pair_keys] == [0, 1, 2]
+    asked = figure2_runs(sides, "MKD", "CPS + CutMix", tmp_path, seed=0)  # a seed asked for: every side there
+    assert asked.seed == 0 and asked.keys["MKD"] == config_at(sides["MKD"], 0).key() and "MT" not in asked.keys
     # _store writes the same 4 predictions for every run: against a truth equal to them, no image differs
     truths = {str(i): p for i, p in enumerate(np.arange(256, dtype=np.uint8).reshape(4, 8, 8) % 5)}
     assert better_worse(runs, truths, 5, tmp_path) == (0, 0, 12)  # 4 images x 3 pairs, each counted once

@@ -33,11 +33,12 @@ def figure2_runs(
     a: str,
     b: str,
     root: str | Path | None = None,
+    seed: int | None = None,
 ) -> Figure2Runs:
     """``sides``: label -> config fields (e.g. ``{"MKD": {"method": "mkd"}, ...}``); ``a`` and ``b`` the
     two labels compared. The decisive headline's runs once it has :data:`stats.MIN_PAIRS` pairs of
     ``a`` and ``b``, else the superseded headline's; the representative seed is the one whose
-    difference is nearest the median (the lower seed on a tie)."""
+    difference is nearest the median (the lower seed on a tie), or ``seed`` where one is asked for."""
     store = Store(root)
     for protocol in (TEST, VALIDATION):
         got = pairs(store, sides[a], sides[b], protocol)
@@ -47,7 +48,7 @@ def figure2_runs(
     out = Figure2Runs(protocol, diffs, None, pair_keys=[(ra["seed"], ra["key"], rb["key"]) for ra, rb in got])
     if not diffs:
         return out
-    out.seed = min(diffs, key=lambda s: (abs(diffs[s] - out.median), s))
+    out.seed = seed if seed is not None else min(diffs, key=lambda s: (abs(diffs[s] - out.median), s))
     for label, fields in sides.items():
         if (run := store.run(Claim("", "", math.nan, fields, {}, protocol).config("a", out.seed))) is not None:
             out.keys[label] = run["key"]
