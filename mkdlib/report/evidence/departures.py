@@ -5,6 +5,11 @@ The rule: ``mkd`` follows Algorithm 1 / the paper where it speaks and the author
 is silent (``registry.SOURCES[...].literal``). A departure stays only where a paired screen on the
 validation set (3 or more seeds, paired with ``mkd``'s own runs; the test set is never used for
 this) shows the literal setting failing: its 95 % interval below 0, or a collapsed run.
+
+The screens change one setting of the preset as it was screened; once they have decided, the preset
+is set once (the removed departures take the source's value) and its screened version stays in
+``mkdlib.experiments.LEGACY_PRESETS``, so the screens keep their keys and the table keeps listing a
+removed departure with the measurement that removed it.
 """
 
 from __future__ import annotations
@@ -23,10 +28,19 @@ from . import stats
 KEPT, FOLLOWS, PENDING = "kept: the literal setting fails", "removed: the preset follows the source", "screen pending"
 
 
+def screened_preset(method: str = "mkd"):
+    """``method``'s preset as its departures were screened: the legacy one where the screens have
+    since changed it (:data:`mkdlib.experiments.LEGACY_PRESETS`), else the current one."""
+    from ...experiments import legacy
+
+    return resolve(legacy(method))
+
+
 def departing_sources(method: str = "mkd") -> list[Source]:
-    """The sources whose literal value changes what ``method`` trains (a setting that cannot act
-    with the method's switches resolves to its legacy value and is no departure)."""
-    preset = resolve(base_config(method=method))
+    """The sources whose literal value changes what ``method`` trained when it was screened (a
+    setting that cannot act with the method's switches resolves to its legacy value and is no
+    departure); one the screens removed stays listed, its preset value now the source's."""
+    preset = screened_preset(method)
     out = []
     for src in SOURCES:
         literal = resolve(dataclasses.replace(preset, **{src.field: src.literal}))
@@ -68,9 +82,10 @@ def decision(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
 
 
 def departures_table(root: str | Path | None = None) -> pd.DataFrame:
-    """One row per screen of each departure of ``mkd``: the sources' words, ``mkd``'s value, the
-    literal value, the paired screen on the validation set and the decision it gives."""
-    preset = resolve(base_config(method="mkd"))
+    """One row per screen of each departure of ``mkd``: the sources' words, ``mkd``'s value as
+    screened and now, the literal value, the paired screen on the validation set and the decision it
+    gives."""
+    preset, now = screened_preset("mkd"), resolve(base_config(method="mkd"))
     rows = []
     for src in departing_sources():
         for change, seeds in screens_of(src.field) or [({src.field: src.literal}, ())]:
@@ -82,6 +97,7 @@ def departures_table(root: str | Path | None = None) -> pd.DataFrame:
                     "release": src.release,
                     "field": src.field,
                     "mkd": getattr(preset, src.field),
+                    "mkd now": getattr(now, src.field),
                     "screened": ", ".join(f"{k}={v}" for k, v in change.items()),
                     "screen vs mkd": _effect_text(effect, bad),
                     "decision": decision(effect, bad) if seeds else "not screened",
@@ -106,10 +122,16 @@ def departures_markdown(root: str | Path | None = None) -> str:
     cols = ["what", "paper", "release", "field", "mkd", "screened", "screen vs mkd", "decision"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in t.iterrows():
-        cells = [str(r[c]).lower() if isinstance(r[c], bool) else str(r[c]) for c in cols]
+        cells = [_cell(r[c]) for c in cols]
         cells[3], cells[4] = f"`{cells[3]}`", f"`{cells[4]}`"
+        if r["mkd now"] != r["mkd"]:  # set since the screen (the removed departures)
+            cells[4] += f", now `{_cell(r['mkd now'])}`"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def departures_sentence(root: str | Path | None = None) -> str:
@@ -119,10 +141,13 @@ def departures_sentence(root: str | Path | None = None) -> str:
     kept = [f for f, d in fields.items() if KEPT in d]
     pending = [f for f, d in fields.items() if f not in kept and (PENDING in d or "not screened" in d)]
     followed = [f for f in fields.index if f not in kept and f not in pending]
+    applied = set(t.loc[t["mkd now"] != t["mkd"], "field"])
+    removed, to_follow = [f for f in followed if f in applied], [f for f in followed if f not in applied]
     n = len(fields)
     parts = [
         f"{len(kept)} kept by measurement ({', '.join(kept)})" if kept else "",
-        f"{len(followed)} to follow the source ({', '.join(followed)})" if followed else "",
+        f"{len(removed)} removed, the preset now follows the source ({', '.join(removed)})" if removed else "",
+        f"{len(to_follow)} to follow the source ({', '.join(to_follow)})" if to_follow else "",
         f"{len(pending)} screen{'s' if len(pending) != 1 else ''} pending" if pending else "",
     ]
     return (

@@ -1,0 +1,71 @@
+"""The departures of ``mkd`` from its sources (mkdlib.report.evidence.departures): the screen's
+decision rule, and a departure that its screen removed staying listed, with its measurement, once
+the preset follows the source (its screened version kept as a legacy preset, the keys unchanged)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from test_claims import _store
+
+from mkdlib import experiments, registry
+from mkdlib.config import resolve
+from mkdlib.report.evidence import departures, stats
+from mkdlib.report.evidence.claims import config_at
+
+
+def test_decision_keeps_only_a_failing_literal_setting():
+    fails = stats.paired_effect([60.0, 61.0, 59.0], [66.0, 66.5, 65.0])  # all 5-6 below: interval below 0
+    level = stats.paired_effect([64.0, 61.0, 66.0], [63.0, 64.0, 64.0])  # +1, -3, +2: holds 0
+    assert fails.high < 0 < level.high and level.low < 0
+    assert departures.decision(fails, []) == departures.KEPT
+    assert departures.decision(level, []) == departures.FOLLOWS
+    assert departures.decision(level, ["a-collapsed-run"]) == departures.KEPT  # a collapse is a failure
+    two = stats.paired_effect([64.0, 61.0], [63.0, 64.0])
+    assert departures.decision(two, []) == departures.PENDING  # fewer than 3 pairs decide nothing
+    assert departures.decision(None, []) == departures.PENDING
+
+
+def _screen_store(root):
+    """MKD and its no-ramp-up screen at the screen seeds, as the grids stored them (level: no failure)."""
+    for s, (mkd, screen) in zip(experiments.SCREEN_SEEDS, [(64.0, 65.0), (63.0, 61.0), (66.0, 66.5)]):
+        _store(root, config_at(dict(method="mkd"), s), mkd)
+        _store(root, config_at(dict(method="mkd", unsup_rampup=0.0), s), screen)
+    for s in experiments.SCREEN_SEEDS:
+        _store(root, config_at(dict(method="supervised"), s), 45.0)
+
+
+def _row(table, field):
+    rows = table[table["field"] == field]
+    assert len(rows) == 1, f"{field}: {len(rows)} rows"
+    return rows.iloc[0]
+
+
+def test_a_removed_departure_stays_listed_with_its_screen_once_the_preset_follows_the_source(tmp_path, monkeypatch):
+    _screen_store(tmp_path)
+    screened_keys = {config_at(dict(method="mkd", **d), s).key() for d in ({}, {"unsup_rampup": 0.0}) for s in (1, 2)}
+    before = departures.departures_table(tmp_path)
+    row = _row(before, "unsup_rampup")
+    assert row["decision"] == departures.FOLLOWS and row["mkd"] == row["mkd now"] == 0.1
+    assert "3 pairs" in row["screen vs mkd"]
+    assert "to follow the source (unsup_rampup)" in departures.departures_sentence(tmp_path)
+
+    # the preset is set once the screens decide: the screened one is kept as the legacy preset
+    info = registry.METHOD_INFO["mkd"]
+    settings = tuple((k, 0.0 if k == "unsup_rampup" else v) for k, v in info.settings)
+    monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=settings))
+    monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", dict(unsup_rampup=0.1))
+    assert {config_at(dict(method="mkd", **d), s).key() for d in ({}, {"unsup_rampup": 0.0}) for s in (1, 2)} == (
+        screened_keys  # the screens' runs keep their keys
+    )
+    assert resolve(experiments.headline_config("mkd", 0)).unsup_rampup == pytest.approx(0.0)  # the new runs
+    after = departures.departures_table(tmp_path)
+    row = _row(after, "unsup_rampup")
+    assert (row["mkd"], row["mkd now"], row["decision"]) == (0.1, 0.0, departures.FOLLOWS)
+    assert row["screen vs mkd"] == _row(before, "unsup_rampup")["screen vs mkd"]  # the same measurement
+    assert list(after["field"]) == list(before["field"])  # no departure drops out of the table
+    assert "| `unsup_rampup` | `0.1`, now `0.0` |" in departures.departures_markdown(tmp_path)
+    sentence = departures.departures_sentence(tmp_path)
+    assert "1 removed, the preset now follows the source (unsup_rampup)" in sentence
+    assert "to follow the source" not in sentence
