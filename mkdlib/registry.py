@@ -81,11 +81,11 @@ METHOD_LIST = (
         4.4,
         # Algorithm 1 where it speaks: FD on the unlabeled student outputs only (line 11-12), L_ss
         # targets from the feature-augmented student logits (line 14); consistency over unlabeled
-        # pixels (Eq. 2, line 13-14). One departure, by measurement: labeled and unlabeled images in
-        # one forward, not Algorithm 1's two (lines 11-12), which named every object one class or
-        # declined below supervised training here (the diagnosis grid, 3 paired seeds; book, tables
-        # chapter). Where it is silent, how the teachers start: the unlabeled weight ramps up over
-        # the first 10 % of training (the teachers grid and mkdlib.report.figures.collapse; book, Table 3)
+        # pixels (Eq. 2, line 13-14). Each setting where it departs from its sources is screened on
+        # the validation set and kept only where the literal setting fails (the generated table:
+        # mkdlib.report.evidence.departures), e.g. labeled and unlabeled images in one forward, not
+        # Algorithm 1's two (lines 11-12), which named every object one class or declined below
+        # supervised training here (the diagnosis grid, 3 paired seeds; book, tables chapter)
         (
             ("fa_on_sup", False),
             ("student_forward", "joint"),

@@ -213,7 +213,7 @@ def test_mkd_follows_algorithm_1_and_mkd_release_the_release(tiny_config):
     mkd, rel = resolve(tiny_config(method="mkd")), resolve(tiny_config(method="mkd_release"))
     assert (mkd.fa_on_sup, mkd.student_forward, mkd.consistency_pixels, mkd.pseudo_from_augmented) == (
         False,
-        "joint",  # the one measured departure from Algorithm 1 (book/paper-vs-code.md)
+        "joint",  # a departure from Algorithm 1 kept by measurement (book/paper-vs-code.md)
         "unlabeled",
         True,
     )
