@@ -24,7 +24,7 @@ import pandas as pd
 from mkdlib.config import Config, base_config, make_config, resolve
 from mkdlib.data.registry import dataset_info
 from mkdlib.io import REPO_ROOT as REPO
-from mkdlib.results import cpu_seconds_per_iter, estimate_cpu_seconds
+from mkdlib.results import estimate_cpu_seconds
 
 PAPER_CONFIGS = REPO / "configs" / "paper"
 #: The GPU the estimate assumes (the paper trained on four A100s) and the share of its peak a
@@ -182,7 +182,7 @@ def grid_index(root: str | Path | None = None) -> pd.DataFrame:
     snap = snapshot(root)  # every stored run, read once: the wall times and the CPU rate come from it
     stored_keys = {(r.seed_free_key, int(r.seed)): r.key for r in snap.runs.itertuples()}
     wall = {k: snap.results[key]["wall_time_s"] for k, key in stored_keys.items()}
-    rates = cpu_seconds_per_iter(stored=snap.results.values())
+    rates = snap.cpu_rates()
     rows, seen = [], set()
     for name in GRIDS:
         for cfg in grid(name):

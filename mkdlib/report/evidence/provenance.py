@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...config import Config
-from ...results import NOT_RECORDED, cpu_seconds_per_iter, estimate_cpu_seconds, provenance
+from ...results import NOT_RECORDED, estimate_cpu_seconds, provenance
 from .cells import count
 from .store import snapshot, stored_key
 
@@ -115,8 +115,7 @@ def run_time(cfg: Config, root: str | Path | None = None) -> str:
         threads = provenance(r)["torch_threads"]
         on = "" if threads == NOT_RECORDED else f" on {count(int(threads), 'thread')}"
         return f"its stored run took {r['wall_time_s'] / 60:.1f} minutes{on}"
-    rates = snap.memo("cpu_rates", lambda: cpu_seconds_per_iter(stored=snap.results.values()))
-    seconds = estimate_cpu_seconds(cfg.method, cfg.iters, rates)
+    seconds = estimate_cpu_seconds(cfg.method, cfg.iters, snap.cpu_rates())
     if seconds != seconds:  # NaN: nothing stored to size it with
         return "not stored yet, and no stored run to estimate its time from"
     minutes = f"{seconds / 60:.0f}" if seconds >= 600 else f"{seconds / 60:.1f}"

@@ -122,6 +122,11 @@ class StoreSnapshot:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def cpu_rates(self) -> dict[str, float]:
+        """CPU-seconds per iteration of each method over the stored CPU runs
+        (:func:`mkdlib.results.cpu_seconds_per_iter`): what estimates of runs not yet stored use."""
+        return self.memo("cpu_rates", lambda: results.cpu_seconds_per_iter(stored=self.results.values()))
+
     def grid(self, name: str) -> list[tuple[Config, str, str]]:
         """(config, seed-free key, key) of each config of the grid ``name``, computed once."""
         return self.memo(("grid", name), lambda: [(c, seed_free_key(c), c.key()) for c in grid(name)])
