@@ -93,3 +93,37 @@ def test_folded_puts_a_long_table_in_a_closed_fold_under_its_summary():
     assert table in html and html.endswith("</details>") and "<details open" not in html
     assert repr(shown) == "headline: 21 configs, 17 stored"
     assert "&lt;" in folded("", "a < b")._repr_html_()  # the summary is text, escaped
+
+
+def test_claims_views_split_a_claims_table_and_the_brief_one_keeps_the_judged_rows(tmp_path):
+    """claims_view: verdict and details parts of every row; claims_brief (the opening page): the
+    judged rows only, the paper's table beside its effect, short verdict words, ‡ on a step whose
+    reference scores below supervised; claims_sources: each setting once with its tables."""
+    from mkdlib.report.evidence import stats
+    from mkdlib.report.evidence.claims import POOLED_SD_TAG
+    from mkdlib.report.tables.display import claims_brief, claims_sources, claims_view
+
+    table = pd.DataFrame(
+        {
+            "claim": ["MKD beats CPS", "+ MT beats co-training alone", "gamma 0.2 beats gamma 0"],
+            "paper source": ["Table 1, VOC R50 1/16", "Table 3, VOCAug R50 1/16", "Table 4, VOCAug R50 1/16"],
+            "paper effect": [1.28, 0.03, 0.27],
+            "ours": [-0.9, 4.2, 12.6],
+            "95% interval": ["[-4.0, +2.1]", "[-8.6, +17.0]", f"[+1.0, +24.0] {POOLED_SD_TAG}"],
+            "pairs": [3, 3, 1],
+            "detectable effect": [4.1, 16.0, np.nan],
+            "p (Holm)": [0.5, 1.0, np.nan],
+            "verdict": [stats.SMALLER, stats.INCONCLUSIVE, stats.EXPLORATORY],
+            "scored on": ["test set", "validation set", "validation set"],
+            "reference below supervised": [False, True, False],
+        }
+    )
+    verdict, details = claims_view(table)
+    assert len(verdict) == len(details) == 3 and "p (Holm)" in verdict and "scored on" in details
+    assert verdict["ours [95 % interval]"].iloc[2].endswith("†")  # one pair: the pooled spread's interval
+    brief = claims_brief(table)
+    assert list(brief["claim"]) == ["MKD beats CPS", "+ MT beats co-training alone"]  # no exploratory row
+    assert list(brief["paper"]) == ["+1.28 (T1)", "+0.03 (T3)"]
+    assert list(brief["verdict"]) == ["smaller", stats.INCONCLUSIVE + " ‡"]
+    assert "p (Holm)" not in brief
+    assert claims_sources(table) == "T1: VOC R50 1/16; T3, T4: VOCAug R50 1/16"

@@ -10,6 +10,8 @@ from .evidence.store import grid_runs, grid_status, seed_curves, stored_key, sto
 from .evidence.transcribed import FRACTIONS, load_paper, paper_mkd_gains, paper_table, split_sizes
 from .tables.display import (
     claim_commands_view,
+    claims_brief,
+    claims_sources,
     claims_view,
     compact_table,
     dashed,

@@ -260,6 +260,36 @@ def claims_view(table: pd.DataFrame, label: str = "claim") -> tuple[pd.DataFrame
     return verdict, details
 
 
+def claims_brief(table: pd.DataFrame) -> pd.DataFrame:
+    """The claims table as the opening page shows it (:func:`claims_view`'s verdict part, shorter):
+    the judged rows only (the exploratory ones, one pair each, stay in the tables chapter), short
+    claim labels, the paper's effect with its table ("T2"), the verdict's short word, and ‡ where
+    the step's reference scores below supervised training."""
+    from ..evidence import stats
+
+    judged = table[table["verdict"] != stats.EXPLORATORY]
+    view, _ = claims_view(judged)
+    tags = [source.split(", ", 1)[0].replace("Table ", "T") for source in judged["paper source"]]
+    view["claim"] = [short_label(c).replace("to co-training + ", "to + ") for c in judged["claim"]]
+    view["paper"] = [f"{p} ({t})" for p, t in zip(view["paper"], tags)]
+    brief = {stats.SMALLER: "smaller", stats.LARGER: "larger"}  # than the paper's (the page's key says so)
+    view["verdict"] = [
+        brief.get(v, v) + (" ‡" if below else "")
+        for v, below in zip(judged["verdict"], judged["reference below supervised"])
+    ]
+    return view.drop(columns="p (Holm)").reset_index(drop=True)
+
+
+def claims_sources(table: pd.DataFrame) -> str:
+    """Where the claims' paper effects come from, each setting once with its tables: "T2: VOCAug
+    R50 1/16; T3, T4, T5: ..." (the key under :func:`claims_brief`)."""
+    where: dict[str, list[str]] = {}
+    for source in table["paper source"]:
+        tag, rest = source.split(", ", 1)
+        where.setdefault(rest, []).append(tag.replace("Table ", "T"))
+    return "; ".join(f"{', '.join(dict.fromkeys(tags))}: {rest}" for rest, tags in where.items())
+
+
 def claim_commands_view(root=None) -> Folded:
     """The command that makes each claim's runs again (:func:`mkdlib.report.evidence.rerun.claim_commands`),
     one row per claim of the claims table, folded under a line that says so."""
