@@ -58,10 +58,9 @@ class Cells:
         both rows have; "pairs vs ``what``" counts them), the paper's (``paper_metric``; None: no
         paper column) and their difference. ``runs``: one row per run with ``by``, ``seed``, ``miou``."""
         theirs = self.series("paper", paper_metric) if paper_metric else pd.Series(dtype=float)
-        by_seed = runs.dropna(subset=["miou"]).pivot_table(index=by, columns="seed", values="miou")  # row x seed
+        by_seed = runs_by_seed(runs, by)
         for row in list(dict.fromkeys(r["row"] for r in self.records)):
-            paired = row in by_seed.index and reference in by_seed.index
-            diff = (by_seed.loc[row] - by_seed.loc[reference]).dropna() if paired else pd.Series(dtype=float)
+            diff = seed_differences(by_seed, row, reference)
             o = float(diff.mean()) if len(diff) else math.nan
             self.add("ours", row, f"gain vs {what}", o)
             self.add("ours", row, f"pairs vs {what}", len(diff))
@@ -80,6 +79,19 @@ class Cells:
         if self.paired:
             df.attrs["paired"] = self.paired
         return df
+
+
+def runs_by_seed(runs: pd.DataFrame, by) -> pd.DataFrame:
+    """The runs' mIoU as a table of ``by`` (a column, or columns) x seed: what gains pair from."""
+    return runs.dropna(subset=["miou"]).pivot_table(index=by, columns="seed", values="miou")
+
+
+def seed_differences(by_seed: pd.DataFrame, row, reference) -> pd.Series:
+    """``row`` minus ``reference`` at each seed both have (:func:`runs_by_seed`): a gain paired by
+    seed, as every gain of the book (runs with one seed share their initialisation and data order)."""
+    if row not in by_seed.index or reference not in by_seed.index:
+        return pd.Series(dtype=float)
+    return (by_seed.loc[row] - by_seed.loc[reference]).dropna()
 
 
 def _label(source: str, text) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 from ... import results
 from ...config import SWITCHES, Config, base_config, make_config, resolve
 from ...registry import METHOD_INFO, RENAMED_FIELDS
-from ..evidence.cells import LONG_COLUMNS, OURS, Cells, wide
+from ..evidence.cells import LONG_COLUMNS, OURS, Cells, runs_by_seed, seed_differences, wide
 from ..evidence.store import StoreSnapshot, _stored_rows, grid_runs, seed_summary, snapshot, stored_result, switch_label
 from ..evidence.transcribed import FRACTIONS, paper_table
 
@@ -89,13 +89,10 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     p = paper_table("table1_voc_classic")
     p.columns = list(FRACTIONS)  # the paper's columns are the same fractions, with their sizes
     paper_gain_cps = p.loc["MKD-R101"] - p.loc["CPS-R101"]
-    by_seed = runs.dropna(subset=["miou"]).pivot_table(index=["method", "split"], columns="seed", values="miou")
+    by_seed = runs_by_seed(runs, ["method", "split"])
 
-    def gain(a: str, b: str) -> pd.Series:  # paired by seed, as every gain of the book: the seeds both have
-        both = [f for f in FRACTIONS if (a, f) in by_seed.index and (b, f) in by_seed.index]
-        return pd.Series(
-            {f: (by_seed.loc[(a, f)] - by_seed.loc[(b, f)]).mean() if f in both else math.nan for f in FRACTIONS}
-        )
+    def gain(a: str, b: str) -> pd.Series:  # paired by seed, as every gain of the book
+        return pd.Series({f: seed_differences(by_seed, (a, f), (b, f)).mean() for f in FRACTIONS})
 
     ours_gain_fair = gain("mkd", "cps_cutmix")
     rows = (
