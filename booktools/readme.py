@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from mkdlib.config import make_config, resolve
-from mkdlib.experiments import grid_configs, setting_label, uses_legacy_preset
+from mkdlib.experiments import grid_configs, legacy_note, setting_label
 from mkdlib.io import atomic_write_text
 from mkdlib.report.evidence import departures
 from mkdlib.report.evidence.store import seed_free_key, stored_key, stored_result
@@ -97,11 +97,7 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
             {
                 "run": cfg.run_name(),
                 "labels": cfg.split,
-                "setting": "; ".join(
-                    x
-                    for x in (setting_label(cfg), "preset before the headline's change" * uses_legacy_preset(cfg))
-                    if x
-                ),
+                "setting": "; ".join(x for x in (setting_label(cfg), legacy_note(cfg)) if x),
                 "planned": 0,
                 "miou": [],
                 "minutes": [],

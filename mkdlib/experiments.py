@@ -360,6 +360,16 @@ def uses_legacy_preset(cfg: Config) -> bool:
     return bool(changed) and all(getattr(cfg, k) == v for k, v in changed.items())
 
 
+def legacy_note(cfg: Config) -> str:
+    """What a run on its method's preset as set before the headline's change held of it, for labels:
+    "preset before the headline's change (unsup_rampup=0.1)"; "" for a run on today's preset."""
+    if not uses_legacy_preset(cfg):
+        return ""
+    now = resolve(base_config(method=cfg.method, **cfg.switches()))
+    held = ", ".join(f"{k}={v}" for k, v in LEGACY_PRESETS[cfg.method].items() if getattr(now, k) != v)
+    return f"preset before the headline's change ({held})"
+
+
 def setting_label(cfg: Config) -> str:
     """The fields of a grid config that differ from its method's default config at its split
     ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart. A

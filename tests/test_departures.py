@@ -69,3 +69,9 @@ def test_a_removed_departure_stays_listed_with_its_screen_once_the_preset_follow
     sentence = departures.departures_sentence(tmp_path)
     assert "1 removed, the preset now follows the source (unsup_rampup)" in sentence
     assert "to follow the source" not in sentence
+    # labels say what an old-preset run held: the ramp-up, not the field that now agrees
+    assert experiments.legacy_note(config_at(dict(method="mkd"), 1)) == (
+        "preset before the headline's change (unsup_rampup=0.1)"
+    )
+    assert experiments.legacy_note(config_at(dict(method="mkd", unsup_rampup=0.0), 1)) == ""
+    assert experiments.legacy_note(resolve(experiments.headline_config("mkd", 1))) == ""
