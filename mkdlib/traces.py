@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import Config, base_config, resolve
+from .config import Config, resolve
 from .data import EvalDataset, prepare_data
 from .evaluate import confusion_matrix, mean_iou
 from .experiments import TEACHER_STARTS
@@ -116,10 +116,11 @@ TRACED_STARTS = TEACHER_STARTS
 
 def traced_config(start: dict, seed: int = 0) -> Config:
     """The weak-view co-training + mutual mean teacher row with one teacher start, at the default
-    length (a trace covers its first TRACE_ITERS iterations)."""
-    from .experiments import table3_row
+    length (a trace covers its first TRACE_ITERS iterations), on the preset as the traces were stored
+    (mkdlib.experiments.legacy: a preset set since keeps them)."""
+    from .experiments import legacy, table3_row
 
-    return resolve(base_config(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", seed=seed, **start))
+    return resolve(legacy(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", seed=seed, **start))
 
 
 def trace_path(cfg: Config, root: str | Path | None = None) -> Path:

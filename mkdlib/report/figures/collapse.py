@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...config import base_config, resolve
+from ...config import base_config
 from ...experiments import TEACHER_STARTS
 from ...traces import BN_MODES, SUBSETS, TRACE_SEEDS, TRACED_STARTS, trace_path, traced_config, traces_dir
 from ..evidence import stats
@@ -145,12 +145,12 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
     the same length); then the two weak-view Table 3 rows at full length on the preset's start (the
     ablation grid's runs): the rows that collapsed before the fix."""
     from ...experiments import HEADLINE_SEEDS, TEACHER_SCREEN_ITERS, table3_row
-    from ..evidence.claims import Store, run_collapsed, supervised_reference
+    from ..evidence.claims import Store, config_at, run_collapsed, supervised_reference
 
     store = Store(root)
 
     def stored(fields_: dict) -> dict:
-        runs = {s: store.run(resolve(base_config(**fields_, split="1/16", seed=s))) for s in HEADLINE_SEEDS}
+        runs = {s: store.run(config_at(fields_, s)) for s in HEADLINE_SEEDS}  # as the grids stored them
         return {s: r for s, r in runs.items() if r is not None}
 
     def row(name: str, label: str, iters: int | None, runs: dict, legacy: dict | None) -> dict:
@@ -188,7 +188,7 @@ def teacher_start_table(root: str | Path | None = None) -> pd.DataFrame:
             rows.append(row(name, label, iters, runs, legacy))
             legacy = runs if legacy is None else legacy
     for name, on in FULL_LENGTH_ROWS.items():
-        rows.append(row(name, f"{chosen_start('mkd')} (preset)", None, stored(table3_row(on)), None))
+        rows.append(row(name, f"{chosen_start('mkd', screened=True)} (preset)", None, stored(table3_row(on)), None))
     return pd.DataFrame(rows)
 
 
@@ -199,11 +199,15 @@ FULL_LENGTH_ROWS = {
 }
 
 
-def chosen_start(method: str = "mkd") -> str:
-    """The label of the teacher start ``method``'s preset uses now (mkdlib.registry), for the text."""
+def chosen_start(method: str = "mkd", screened: bool = False) -> str:
+    """The label of the teacher start ``method``'s preset uses now (mkdlib.registry), for the text;
+    ``screened``: as the preset was when the stored grids ran (mkdlib.experiments.LEGACY_PRESETS)."""
+    from ...experiments import LEGACY_PRESETS
     from ...registry import preset_setting
 
     now = {k: preset_setting(method, k) for k in ("teacher_bn_buffers", "teacher_bn_train", "unsup_rampup")}
+    if screened:
+        now.update({k: v for k, v in LEGACY_PRESETS.get(method, {}).items() if k in now})
     for label, start in TRACED_STARTS.items():
         if all(now.get(k) == v for k, v in start.items()):
             return label
@@ -259,8 +263,14 @@ def notice_collapse(summary: pd.DataFrame, starts: pd.DataFrame) -> str:
                 else "."
             )
         )
+    then, now = chosen_start("mkd", screened=True), chosen_start("mkd")
+    mkd = (
+        f"The `mkd` preset, and so every Table 3 row, starts its teachers with **{now}**"
+        if then == now
+        else f"Every Table 3 row starts its teachers with **{then}**, as the `mkd` preset did when they ran; "
+        f"the preset now starts them with **{now}** (set by its departures' screens: the paper-vs-code page)"
+    )
     return "\n".join(lines) + (
-        f"\n\nThe `mkd` preset, and so every Table 3 row, starts its teachers with **{chosen_start('mkd')}**; "
-        f"the mean teacher with **{chosen_start('mean_teacher')}**; `mkd_release` as the release "
+        f"\n\n{mkd}; the mean teacher with **{chosen_start('mean_teacher')}**; `mkd_release` as the release "
         "(batch statistics, parameters-only EMA)."
     )

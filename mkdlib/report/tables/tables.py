@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ... import results
-from ...config import SWITCHES, Config, base_config, make_config, resolve
+from ...config import SWITCHES, Config, make_config, resolve
 from ...registry import METHOD_INFO, RENAMED_FIELDS
 from ..evidence.cells import LONG_COLUMNS, OURS, Cells, runs_by_seed, seed_differences, wide
 from ..evidence.store import StoreSnapshot, _stored_rows, grid_runs, seed_summary, snapshot, stored_result, switch_label
@@ -229,9 +229,9 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
-    from ...experiments import DIAGNOSIS
+    from ...experiments import DIAGNOSIS, legacy
 
-    default = resolve(base_config(method="mkd"))
+    default = resolve(legacy("mkd"))  # the preset the diagnosis grid ran on
 
     def value(v) -> str:
         if isinstance(v, str):

@@ -1,0 +1,55 @@
+"""Setting ``mkd``'s preset once its departures' screens decide (the screened preset kept in
+``mkdlib.experiments.LEGACY_PRESETS``) must leave every table of the stored grids as it was: they
+look their runs up as the grids stored them. Checked on the repository's own results store."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from mkdlib import experiments, registry
+
+
+def _tables() -> dict[str, str]:
+    from mkdlib.report import paper
+    from mkdlib.report.evidence import claims, store
+    from mkdlib.report.figures import collapse
+
+    store._SNAPSHOTS.clear()  # read the store afresh under the preset of the moment
+    made = {
+        "Table 1": paper.table_label_fractions,
+        "Table 3": paper.table_ablation,
+        "Table 4": lambda: paper.table_sweep("gamma"),
+        "Table 5": lambda: paper.table_sweep("beta"),
+        "diagnosis": paper.table_diagnosis,
+        "co-training's decline": paper.co_training_decline,
+        "superseded headline": claims.superseded_table,
+        "findings": claims.findings_table,
+        "teachers' start": collapse.teacher_start_table,
+        "collapse traces": collapse.trace_summary,
+        "validation curves": lambda: collapse.supervised_curve(),
+    }
+    return {
+        name: (lambda v: v.to_string() if isinstance(v, pd.DataFrame | pd.Series) else str(v))(f())
+        for name, f in made.items()
+    }
+
+
+def test_setting_the_mkd_preset_leaves_the_stored_grids_tables_unchanged(monkeypatch):
+    monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's store
+    from mkdlib.results import results_dir
+
+    if not any(results_dir().glob("*/result.json")):
+        pytest.skip("no results store in this checkout")
+    before = _tables()
+    info = registry.METHOD_INFO["mkd"]
+    now = dict(info.settings)
+    flip = {"unsup_rampup": 0.0, "aspp_dropout": 0.0}  # as the screens could set it
+    monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", {k: registry.preset_setting("mkd", k) for k in flip})
+    monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=tuple({**now, **flip}.items())))
+    assert registry.preset_setting("mkd", "unsup_rampup") == 0.0
+    after = _tables()
+    changed = [name for name in before if before[name] != after[name]]
+    assert not changed, f"tables that looked their runs up by today's preset: {changed}"
