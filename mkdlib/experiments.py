@@ -6,7 +6,7 @@ verdict needs (stated in the book): the headline comparison 6 paired seeds, Tabl
 teachers' start 3, the sweeps one (three at their default value), the diagnosis one per change.
 
     python -m mkdlib.experiments headline        # run what is missing, in order
-    python -m mkdlib.experiments --list          # what each grid holds and what is done
+    python -m mkdlib.experiments --list          # what each grid holds, what is done, how far started runs are
     python -m mkdlib.experiments headline --device cuda --parallel 4   # 4 runs at once on one GPU
     python -m mkdlib.experiments gamma --parallel 2 --set iters=300    # overrides: other keys, honestly
     python -m booktools.readme headline --update                       # the README's results block
@@ -18,6 +18,7 @@ command ends with a summary of finished and failed runs (exit status 1 if any fa
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -424,6 +425,25 @@ def short_run(
     return result
 
 
+def started_at(cfg: Config) -> int | None:
+    """The last logged iteration of ``cfg``'s unfinished run in the runs folder (``$MKD_RUNS_DIR``:
+    a background grid's, which resumes there from ``last.pt``), None when it has not started."""
+    from .trainer import default_run_dir
+
+    log = default_run_dir(cfg) / "metrics.jsonl"
+    if not log.is_file():
+        return None
+    with open(log, "rb") as f:  # the last line: a long run's log is read from its end
+        f.seek(max(0, f.seek(0, 2) - 4096))
+        lines = f.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["iter"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
 def train_config(
     dataset: str = "synthetic", config: str | Path | None = None, config_overrides: dict | None = None, **fields
 ) -> Config:
@@ -482,7 +502,11 @@ def main(argv: list[str] | None = None) -> int:
             cfgs = grid(g)
             left = [c for c in cfgs if not is_done(c.key())]
             line = f"{g:{max(map(len, GRIDS))}s} {len(cfgs) - len(left)}/{len(cfgs)} done"
-            hours = sum(estimate_cpu_seconds(c.method, c.iters, rates) for c in left) / 3600
+            at = {c.key(): (i, c.iters) for c in left if (i := started_at(c)) is not None}
+            share = {k: 1 - i / n for k, (i, n) in at.items()}  # what a started run has left
+            hours = sum(estimate_cpu_seconds(c.method, c.iters, rates) * share.get(c.key(), 1) for c in left) / 3600
+            if at:
+                line += f", {len(at)} started (iteration {', '.join(f'{i:,}/{n:,}' for i, n in at.values())})"
             if left and not math.isnan(hours):
                 line += f", ~{hours:.1f} CPU-h left"
             print(line)

@@ -119,3 +119,32 @@ def test_list_sizes_the_work_left_from_stored_cpu_runs(tmp_path, monkeypatch, ca
     assert experiments.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "CPU-h left" in out and "estimated from the stored CPU runs" in out
+
+
+def test_list_counts_started_runs_and_only_what_they_have_left(tmp_path, monkeypatch, capsys):
+    """A grid's run that a background job started (its log in ``$MKD_RUNS_DIR``, no result yet) is
+    listed with the iteration it reached, and the CPU-hours left count only its remaining share."""
+    from conftest import store_result
+
+    from mkdlib.trainer import default_run_dir
+
+    monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("MKD_RUNS_DIR", str(tmp_path / "runs"))
+    first = next(c for c in experiments.grid("fractions") if c.method == "mkd")  # the costly one: visible
+    store_result(tmp_path / "results", experiments.grid("methods")[0], 0.5, wall_time_s=0.1 * first.iters)
+
+    def hours_left() -> tuple[str, float]:
+        assert experiments.main(["--list"]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("fractions "))
+        return line, float(line.split("~")[1].split(" CPU-h")[0])
+
+    line, before = hours_left()
+    assert "started" not in line
+    log = default_run_dir(first) / "metrics.jsonl"
+    log.parent.mkdir(parents=True)
+    half = first.iters // 2
+    log.write_text(f'{{"iter": 10, "loss": 1.0}}\n{{"iter": {half}, "loss": 0.5}}\n{{"iter": 99')  # torn last line
+    assert experiments.started_at(first) == half
+    line, after = hours_left()
+    assert f"1 started (iteration {half:,}/{first.iters:,})" in line
+    assert after < before
