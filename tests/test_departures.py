@@ -75,3 +75,23 @@ def test_a_removed_departure_stays_listed_with_its_screen_once_the_preset_follow
     )
     assert experiments.legacy_note(config_at(dict(method="mkd", unsup_rampup=0.0), 1)) == ""
     assert experiments.legacy_note(resolve(experiments.headline_config("mkd", 1))) == ""
+
+
+def test_the_mkd_preset_is_set_once_every_screen_has_decided(monkeypatch):
+    """On the repository's store: while a screen is pending the preset stays as screened; once none
+    is, every removed departure's field holds the source's value and every kept one its screened
+    value (the preset set once, its screened version in LEGACY_PRESETS)."""
+    from mkdlib.registry import SOURCE_BY_FIELD
+
+    monkeypatch.delenv("MKD_RESULTS_DIR")
+    t = departures.departures_table()
+    pending = t[t["decision"].isin([departures.PENDING, "not screened"])]
+    if len(pending):
+        assert (t["mkd now"] == t["mkd"]).all(), "the preset changed before its screens decided"
+        pytest.skip(f"{len(pending)} screens pending ({', '.join(dict.fromkeys(pending['field']))})")
+    for field, rows in t.groupby("field", sort=False):
+        kept = (rows["decision"] == departures.KEPT).any()
+        want = rows["mkd"].iloc[0] if kept else SOURCE_BY_FIELD[field].literal
+        assert rows["mkd now"].iloc[0] == want, (
+            f"{field}: the preset holds {rows['mkd now'].iloc[0]}, its screens say {want}"
+        )
