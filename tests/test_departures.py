@@ -95,3 +95,22 @@ def test_the_mkd_preset_is_set_once_every_screen_has_decided(monkeypatch):
         assert rows["mkd now"].iloc[0] == want, (
             f"{field}: the preset holds {rows['mkd now'].iloc[0]}, its screens say {want}"
         )
+
+
+def test_screens_frame_and_figure_show_each_seeds_difference_and_the_decision(tmp_path):
+    from mkdlib.report.figures import viz
+
+    _screen_store(tmp_path)
+    f = departures.screens_frame(tmp_path)
+    ramp = f[f["screen"] == "unsup_rampup=0.0"]
+    assert list(ramp["seed"]) == list(experiments.SCREEN_SEEDS)
+    assert list(ramp["difference"]) == pytest.approx([1.0, -2.0, 0.5])  # screen minus mkd, by seed
+    assert set(ramp["decision"]) == {departures.FOLLOWS}
+    gamma = f[f["screen"] == "gamma=0.6"]
+    assert len(gamma) == 1 and gamma["seed"].isna().all() and set(gamma["decision"]) == {departures.PENDING}
+    shared = f[f["fields"].str.contains("teacher_bn_buffers")]
+    assert set(shared["fields"]) == {"teacher_bn_train, teacher_bn_buffers"}  # one screen, two fields
+    fig = viz.plot_screens(f)
+    ax = fig.axes[0]
+    assert len(ax.get_yticks()) == f["screen"].nunique()
+    assert not viz.legends_over_data(fig)

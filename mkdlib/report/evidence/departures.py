@@ -59,16 +59,65 @@ def screens_of(field: str) -> list[tuple[dict, tuple[int, ...]]]:
     return [(d, SCREEN_SEEDS) for d in DEPARTURE_SCREENS if field in d]
 
 
-def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
-    """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs):
-    the claims' pairing (:func:`mkdlib.report.evidence.claims.pairs`) on the validation set."""
+def screen_pairs(change: dict, seeds: tuple[int, ...], root: str | Path | None = None) -> list[dict]:
+    """Each seed where ``mkd`` with ``change`` and ``mkd`` are both stored: ``seed``, the two
+    validation scores, their ``difference`` and the keys of the runs that collapsed (the claims'
+    pairing, :func:`mkdlib.report.evidence.claims.pairs`, and collapse rule)."""
     from .claims import _store, pairs, run_collapsed, supervised_reference
 
     store = _store(root)
     sup = supervised_reference(store)
-    got = pairs(store, {"method": "mkd", **change}, {"method": "mkd"}, seeds=seeds)
-    bad = [r["key"] for pair in got for r in pair if run_collapsed(r, sup)]
-    return stats.paired_effect([ra["score"] for ra, _ in got], [rb["score"] for _, rb in got]), bad
+    return [
+        {
+            "seed": a["seed"],
+            "screen": a["score"],
+            "mkd": b["score"],
+            "difference": a["score"] - b["score"],
+            "collapsed": [r["key"] for r in (a, b) if run_collapsed(r, sup)],
+        }
+        for a, b in pairs(store, {"method": "mkd", **change}, {"method": "mkd"}, seeds=seeds)
+    ]
+
+
+def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
+    """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs)
+    on the validation set (:func:`screen_pairs`)."""
+    got = screen_pairs(change, seeds, root)
+    bad = [k for p in got for k in p["collapsed"]]
+    return stats.paired_effect([p["screen"] for p in got], [p["mkd"] for p in got]), bad
+
+
+def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per screen run pair (a screen not yet run: one row, no seed): the screen ("gamma=0.6"),
+    the fields it decides, the seed, the difference screen - ``mkd`` (points), whether a run of the
+    pair collapsed, and the screen's paired effect (mean, 95 % interval) and decision: what the
+    departures figure draws."""
+    rows = []
+    for change, seeds in _screens():
+        fields = [src.field for src in departing_sources() if src.field in change]
+        effect, bad = screen_effect(change, seeds, root)
+        head = {
+            "screen": ", ".join(f"{k}={v}" for k, v in change.items()),
+            "fields": ", ".join(fields),
+            "mean": effect.mean if effect else float("nan"),
+            "low": effect.low if effect else float("nan"),
+            "high": effect.high if effect else float("nan"),
+            "decision": decision(effect, bad),
+        }
+        got = screen_pairs(change, seeds, root)
+        for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
+            rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
+    return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
+
+
+def _screens() -> list[tuple[dict, tuple[int, ...]]]:
+    """Every screen of a departing field, once each (a screen of two fields decides both)."""
+    out = []
+    for src in departing_sources():
+        for change, seeds in screens_of(src.field):
+            if (change, seeds) not in out:
+                out.append((change, seeds))
+    return out
 
 
 def decision(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
