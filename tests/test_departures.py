@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 from test_claims import _store
 
@@ -114,3 +115,9 @@ def test_screens_frame_and_figure_show_each_seeds_difference_and_the_decision(tm
     ax = fig.axes[0]
     assert len(ax.get_yticks()) == f["screen"].nunique()
     assert not viz.legends_over_data(fig)
+
+
+def test_screens_note_counts_the_screens_and_the_chance_of_a_departure_kept_by_chance():
+    f = pd.DataFrame({"screen": ["a=1", "a=1", "b=2", "c=3"]})
+    note = departures.screens_note(f)
+    assert note.startswith("3 screens") and f"{100 * (1 - 0.975**3):.0f} %" in note

@@ -110,6 +110,19 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
 
 
+def screens_note(screens: pd.DataFrame) -> str:
+    """What the screens' figure leaves to say: how many screens judge at 95 % each, unadjusted, and
+    so how often a set of them keeps a departure by chance when no literal setting truly fails."""
+    n = screens["screen"].nunique()
+    chance = 1 - (1 - stats.ALPHA / 2) ** n  # a screen keeps when its two-sided interval lies below 0
+    return (
+        f"{n} screens, each by its {100 * (1 - stats.ALPHA):.0f} % interval without a multiple-comparison "
+        f"adjustment: if no literal setting truly failed, {100 * chance:.0f} % of such sets would still keep "
+        "at least one departure by chance. The rule errs toward the preset that was measured; a kept "
+        "departure with an interval close to 0 is the one to screen again with more seeds."
+    )
+
+
 def _screens() -> list[tuple[dict, tuple[int, ...]]]:
     """Every screen of a departing field, once each (a screen of two fields decides both)."""
     out = []
