@@ -82,7 +82,10 @@ def screen_pairs(change: dict, seeds: tuple[int, ...], root: str | Path | None =
 def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
     """(paired effect of ``mkd`` with ``change`` over ``mkd`` at ``seeds``, keys of collapsed runs)
     on the validation set (:func:`screen_pairs`)."""
-    got = screen_pairs(change, seeds, root)
+    return _effect_of(screen_pairs(change, seeds, root))
+
+
+def _effect_of(got: list[dict]):
     bad = [k for p in got for k in p["collapsed"]]
     return stats.paired_effect([p["screen"] for p in got], [p["mkd"] for p in got]), bad
 
@@ -95,7 +98,8 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
     rows = []
     for change, seeds in _screens():
         fields = [src.field for src in departing_sources() if src.field in change]
-        effect, bad = screen_effect(change, seeds, root)
+        got = screen_pairs(change, seeds, root)
+        effect, bad = _effect_of(got)
         head = {
             "screen": ", ".join(f"{k}={v}" for k, v in change.items()),
             "fields": ", ".join(fields),
@@ -104,7 +108,6 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
             "high": effect.high if effect else float("nan"),
             "decision": decision(effect, bad),
         }
-        got = screen_pairs(change, seeds, root)
         for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
             rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
     return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
