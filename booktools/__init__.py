@@ -4,6 +4,8 @@ mkdlib only. These tools import mkdlib; mkdlib never imports them (tests/test_ar
 - :mod:`booktools.build`: ``make book``: the notebooks executed with papermill, then jupyter-book;
 - :mod:`booktools.publish`: ``make publish``: the built HTML to the gh-pages branch (ghp-import);
 - :mod:`booktools.readme`: the README's results blocks, read from the book's store;
+- :mod:`booktools.departures`: ``mkd``'s departures from its sources, each with its screen (README,
+  paper-vs-code, the intro's caveat, the questions chapter);
 - :mod:`booktools.sphinx_ext`: the Sphinx extension named in ``book/_config.yml``.
 
 The browser check of the built pages is a test: ``tests/browser_check.py`` (``make browser-check``).

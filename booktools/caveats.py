@@ -79,8 +79,8 @@ def regime_caveats(root: str | Path | None = None) -> list[tuple[str, str, str]]
 
 
 def departures_text(root: str | Path | None = None) -> str:
-    """``mkd``'s departures from its sources, counted from the generated table (mkdlib.report.evidence.departures)."""
-    from mkdlib.report.evidence.departures import departures_sentence
+    """``mkd``'s departures from its sources, counted from the generated table (booktools.departures)."""
+    from booktools.departures import departures_sentence
 
     text = departures_sentence(root).replace("`", "").replace(" from Algorithm 1 (the release where it is silent)", "")
     return text.rstrip(".") + "; each with its screen on the paper-vs-code page."

@@ -14,10 +14,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from booktools import departures
 from mkdlib.config import make_config, resolve
 from mkdlib.experiments import grid_configs, legacy_note, setting_label
 from mkdlib.io import atomic_write_text
-from mkdlib.report.evidence import departures
 from mkdlib.report.evidence.store import seed_free_key, stored_key, stored_result
 
 from . import REPO, book_store

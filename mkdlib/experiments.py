@@ -182,7 +182,7 @@ def teacher_start_grid() -> list[Config]:
 SCREEN_SEEDS = (1, 2, 3)
 #: each setting of `mkd` that departs from Algorithm 1 (or, where it is silent, from the release),
 #: at the sources' value: kept only where this screen shows the literal setting failing
-#: (mkdlib.report.evidence.departures); gamma first (the paper keeps 0.4 or 0.6 of the old teacher by the
+#: (booktools.departures); gamma first (the paper keeps 0.4 or 0.6 of the old teacher by the
 #: reading of Eq. 1, the release 0.6)
 DEPARTURE_SCREENS = (
     dict(gamma=0.6),

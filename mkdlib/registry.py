@@ -83,7 +83,7 @@ METHOD_LIST = (
         # targets from the feature-augmented student logits (line 14); consistency over unlabeled
         # pixels (Eq. 2, line 13-14). Each setting where it departs from its sources is screened on
         # the validation set and kept only where the literal setting fails (the generated table:
-        # mkdlib.report.evidence.departures), e.g. labeled and unlabeled images in one forward, not
+        # booktools.departures), e.g. labeled and unlabeled images in one forward, not
         # Algorithm 1's two (lines 11-12), which named every object one class or declined below
         # supervised training here (the diagnosis grid, 3 paired seeds; book, tables chapter)
         (
@@ -213,7 +213,7 @@ class Source:
 
 
 #: every setting the sources speak to, in the order the book lists them; a field whose ``mkd``
-#: preset value differs from ``literal`` is a departure (mkdlib.report.evidence.departures screens each)
+#: preset value differs from ``literal`` is a departure (booktools.departures screens each)
 SOURCES = (
     Source(
         "student_forward",

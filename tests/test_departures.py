@@ -1,4 +1,4 @@
-"""The departures of ``mkd`` from its sources (mkdlib.report.evidence.departures): the screen's
+"""The departures of ``mkd`` from its sources (booktools.departures): the screen's
 decision rule, and a departure that its screen removed staying listed, with its measurement, once
 the preset follows the source (its screened version kept as a legacy preset, the keys unchanged)."""
 
@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from test_claims import _store
 
+from booktools import departures
 from mkdlib import experiments, registry
 from mkdlib.config import resolve
-from mkdlib.report.evidence import departures, stats
+from mkdlib.report.evidence import stats
 from mkdlib.report.evidence.claims import config_at
 
 
@@ -111,7 +112,7 @@ def test_screens_frame_and_figure_show_each_seeds_difference_and_the_decision(tm
     assert len(gamma) == 1 and gamma["seed"].isna().all() and set(gamma["decision"]) == {departures.PENDING}
     shared = f[f["fields"].str.contains("teacher_bn_buffers")]
     assert set(shared["fields"]) == {"teacher_bn_train, teacher_bn_buffers"}  # one screen, two fields
-    fig = viz.plot_screens(f)
+    fig = departures.plot_screens(f)
     ax = fig.axes[0]
     assert len(ax.get_yticks()) == f["screen"].nunique()
     assert not viz.legends_over_data(fig)

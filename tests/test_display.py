@@ -70,7 +70,7 @@ def test_caveats_box_sets_ours_beside_the_papers_regime_from_the_config_and_the_
     cfg = resolve(base_config())
     rows = caveats.regime_caveats()
     assert [t for t, _, _ in rows] == ["data", "encoder", "training", "convergence", "departures", "what it can say"]
-    from mkdlib.report.evidence.departures import departures_table
+    from booktools.departures import departures_table
 
     fields = departures_table()["field"].unique()
     assert f"in {len(fields)} settings" in dict((t, h) for t, h, _ in rows)["departures"]  # counted, not typed

@@ -282,7 +282,7 @@ def test_every_config_field_has_a_one_line_help_in_a_known_section():
 
 def test_paper_vs_code_tables_are_generated_from_the_registry_and_the_store(monkeypatch):
     """book/paper-vs-code.md's source table and departures table are the generated blocks
-    (mkdlib.report.evidence.departures), and every setting added since the store began is listed."""
+    (booktools.departures), and every setting added since the store began is listed."""
     from booktools import readme
     from mkdlib.registry import ADDED_SETTINGS, SOURCES
 

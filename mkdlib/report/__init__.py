@@ -5,7 +5,6 @@ evidence/   what the numbers are
     store         the results store read once per process; the one matching rule (seed-free key + seed)
     stats         the one paired-effect rule: intervals, detectable effects, verdicts, the collapse rule
     claims        the paper's claims, each two configs paired by seed, judged by stats; power
-    departures    mkd's departures from its sources, each with its screen
     cells         every table as cells of one long frame (source, table, row, metric, value)
     transcribed   the paper's published numbers (paper_results.yaml)
     qualitative   Figure 2's runs: the representative seed (median paired difference), images better / worse
@@ -25,4 +24,5 @@ figures/    the figures
 
 paper.py is the notebooks' one import (``from mkdlib.report import paper``). The report trains
 nothing; the ablation explorer, whose button launches short runs, is above it (:mod:`mkdlib.explorer`).
+``mkd``'s departures from its sources and their screens are the book's (:mod:`booktools.departures`).
 """

@@ -4,7 +4,6 @@ store's queries they call, re-exported from the rooms that hold them (the map: :
 from __future__ import annotations
 
 from .evidence.cells import OURS, PAPER, wide
-from .evidence.departures import departures_sentence, screens_frame, screens_note
 from .evidence.provenance import provenance_summary, run_provenance, run_time
 from .evidence.rerun import claim_commands
 from .evidence.store import grid_runs, grid_status, seed_curves, stored_key, stored_runs, switch_label

@@ -265,13 +265,14 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
 
 def evaluation_curves(method: str, root: str | Path | None = None, seeds=range(10)) -> list[list[dict]]:
     """The validation evaluations (``iter``, ``miou``) of the default config's stored 1/16 runs of
-    ``method`` (as the grids stored them: :func:`mkdlib.report.evidence.claims.config_at`), one list
-    per stored seed, matched by the one rule (:func:`stored_key`)."""
-    from .claims import config_at
+    ``method`` (as the grids stored them: :func:`mkdlib.experiments.legacy`), one list per stored
+    seed, matched by the one rule (:func:`stored_key`)."""
+    from ...config import resolve
+    from ...experiments import legacy
 
     out = []
     for seed in seeds:
-        key = stored_key(config_at(dict(method=method), seed), root)
+        key = stored_key(resolve(legacy(method, split="1/16", seed=seed)), root)
         if key is not None:
             out.append([r for r in results.load_curves(key, root) if "miou" in r])
     return out

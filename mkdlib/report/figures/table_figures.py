@@ -3,8 +3,6 @@ sweeps) and the effects, ours beside the paper's, in the book's palette (re-expo
 
 from __future__ import annotations
 
-import textwrap
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -187,45 +185,5 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     )
     ax.grid(axis="x", alpha=0.3)
     legend_under_axes(ax, ncol=2)
-    fig.tight_layout()
-    return readable(fig)
-
-
-def plot_screens(screens: pd.DataFrame) -> Figure:
-    """Each screen of ``mkd``'s departures: the literal setting minus ``mkd`` at each seed (dots; a
-    cross where a run of the pair collapsed), their mean and paired 95 % interval, coloured by the
-    decision (kept: the interval below 0 or a collapse; removed; pending). ``screens``:
-    :func:`mkdlib.report.evidence.departures.screens_frame`."""
-    from ..evidence.departures import FOLLOWS, KEPT
-
-    colours = {KEPT: "#882255", FOLLOWS: "#332288"}
-    order = list(dict.fromkeys(screens["screen"]))
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 2.2))
-    for y, name in enumerate(order):
-        rows = screens[screens["screen"] == name]
-        head = rows.iloc[0]
-        colour = colours.get(head["decision"], "0.6")
-        done = rows.dropna(subset=["difference"])
-        if done.empty:
-            ax.text(0, y, " not run yet", va="center", fontsize="x-small", color="grey")
-            continue
-        for _, r in done.iterrows():
-            ax.plot(r["difference"], y, "x" if r["collapsed"] else "o", color=colour, ms=5, alpha=0.7, mfc="none")
-        if np.isfinite(head["low"]):
-            ax.plot([head["low"], head["high"]], [y, y], color=colour, lw=2, solid_capstyle="butt")
-        ax.plot(head["mean"], y, "D", color=colour, ms=6)
-    ax.axvline(0, color="k", lw=0.8)
-    labels = [textwrap.fill(n.replace("=", " = ").replace(", ", "; "), 26) for n in order]
-    ax.set_yticks(range(len(order)), labels, fontsize="small")
-    ax.set_ylim(len(order) - 0.4, -0.6)  # first screen on top
-    ax.set(
-        xlabel="validation mIoU, literal setting minus mkd (points, paired by seed)",
-        title="Does the literal setting fail?\n(dots: seeds; x: a run collapsed; bar: paired 95 % interval)",
-    )
-    ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], color=c, marker="D", lw=2, label=w.split(":")[0]) for w, c in colours.items()] + [
-        plt.Line2D([], [], color="0.6", marker="D", lw=2, label="pending")
-    ]
-    legend_under_axes(ax, ncol=3, handles=handles)
     fig.tight_layout()
     return readable(fig)

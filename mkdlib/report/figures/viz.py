@@ -37,7 +37,6 @@ from .table_figures import (  # noqa: F401 (the tables chapter's figures, part o
     plot_ablation,
     plot_effect_directions,
     plot_label_fractions,
-    plot_screens,
     plot_sweep,
 )
 

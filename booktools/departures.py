@@ -1,5 +1,6 @@
 """Where the ``mkd`` preset departs from its sources, generated from mkdlib.registry (never typed):
-each departure with the validation screen that keeps or removes it.
+each departure with the validation screen that keeps or removes it (the book's: its README and
+paper-vs-code blocks, the intro's caveat, the questions chapter's figure).
 
 The rule: ``mkd`` follows Algorithm 1 / the paper where it speaks and the authors' release where it
 is silent (``registry.SOURCES[...].literal``). A departure stays only where a paired screen on the
@@ -16,13 +17,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import textwrap
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from ...config import base_config, resolve
-from ...registry import SOURCES, Source
-from . import stats
+from mkdlib.config import base_config, resolve
+from mkdlib.registry import SOURCES, Source
+from mkdlib.report.evidence import stats
+from mkdlib.report.figures.figstyle import legend_under_axes, readable
 
 #: what a screen decides
 KEPT, FOLLOWS, PENDING = "kept: the literal setting fails", "removed: the preset follows the source", "screen pending"
@@ -31,7 +38,7 @@ KEPT, FOLLOWS, PENDING = "kept: the literal setting fails", "removed: the preset
 def screened_preset(method: str = "mkd"):
     """``method``'s preset as its departures were screened: the legacy one where the screens have
     since changed it (:data:`mkdlib.experiments.LEGACY_PRESETS`), else the current one."""
-    from ...experiments import legacy
+    from mkdlib.experiments import legacy
 
     return resolve(legacy(method))
 
@@ -52,7 +59,7 @@ def departing_sources(method: str = "mkd") -> list[Source]:
 def screens_of(field: str) -> list[tuple[dict, tuple[int, ...]]]:
     """The configs' changes that screen ``field`` at which seeds (the departures grid; the student
     forwards are the diagnosis grid's, on its 3 seeds)."""
-    from ...experiments import DEPARTURE_SCREENS, HEADLINE_SEEDS, OTHER_FORWARD, SCREEN_SEEDS
+    from mkdlib.experiments import DEPARTURE_SCREENS, HEADLINE_SEEDS, OTHER_FORWARD, SCREEN_SEEDS
 
     if field == "student_forward":
         return [(OTHER_FORWARD, HEADLINE_SEEDS)]
@@ -63,7 +70,7 @@ def screen_pairs(change: dict, seeds: tuple[int, ...], root: str | Path | None =
     """Each seed where ``mkd`` with ``change`` and ``mkd`` are both stored: ``seed``, the two
     validation scores, their ``difference`` and the keys of the runs that collapsed (the claims'
     pairing, :func:`mkdlib.report.evidence.claims.pairs`, and collapse rule)."""
-    from .claims import _store, pairs, run_collapsed, supervised_reference
+    from mkdlib.report.evidence.claims import _store, pairs, run_collapsed, supervised_reference
 
     store = _store(root)
     sup = supervised_reference(store)
@@ -225,7 +232,7 @@ def departures_sentence(root: str | Path | None = None) -> str:
 def sources_markdown(root: str | Path | None = None) -> str:
     """Every setting the sources speak to (:data:`mkdlib.registry.SOURCES`): the paper's and the
     release's words, and what the two presets and the runs stored before the field existed use."""
-    from ...registry import ADDED_SETTINGS, PRESET_SETTINGS
+    from mkdlib.registry import ADDED_SETTINGS, PRESET_SETTINGS
 
     presets = {m: resolve(base_config(method=m)) for m in ("mkd", "mkd_release")}
 
@@ -239,3 +246,41 @@ def sources_markdown(root: str | Path | None = None) -> str:
         values = [cell(getattr(presets[m], src.field)) for m in presets]
         lines.append(f"| {src.what} | {src.paper} | {src.release} | `{src.field}` | {' | '.join(values)} | {before} |")
     return "\n".join(lines)
+
+
+def plot_screens(screens: pd.DataFrame) -> Figure:
+    """Each screen of ``mkd``'s departures: the literal setting minus ``mkd`` at each seed (dots; a
+    cross where a run of the pair collapsed), their mean and paired 95 % interval, coloured by the
+    decision (kept: the interval below 0 or a collapse; removed; pending). ``screens``:
+    :func:`screens_frame`."""
+    colours = {KEPT: "#882255", FOLLOWS: "#332288"}
+    order = list(dict.fromkeys(screens["screen"]))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 2.2))  # a book figure (viz.show)
+    for y, name in enumerate(order):
+        rows = screens[screens["screen"] == name]
+        head = rows.iloc[0]
+        colour = colours.get(head["decision"], "0.6")
+        done = rows.dropna(subset=["difference"])
+        if done.empty:
+            ax.text(0, y, " not run yet", va="center", fontsize="x-small", color="grey")
+            continue
+        for _, r in done.iterrows():
+            ax.plot(r["difference"], y, "x" if r["collapsed"] else "o", color=colour, ms=5, alpha=0.7, mfc="none")
+        if np.isfinite(head["low"]):
+            ax.plot([head["low"], head["high"]], [y, y], color=colour, lw=2, solid_capstyle="butt")
+        ax.plot(head["mean"], y, "D", color=colour, ms=6)
+    ax.axvline(0, color="k", lw=0.8)
+    labels = [textwrap.fill(n.replace("=", " = ").replace(", ", "; "), 26) for n in order]
+    ax.set_yticks(range(len(order)), labels, fontsize="small")
+    ax.set_ylim(len(order) - 0.4, -0.6)  # first screen on top
+    ax.set(
+        xlabel="validation mIoU, literal setting minus mkd (points, paired by seed)",
+        title="Does the literal setting fail?\n(dots: seeds; x: a run collapsed; bar: paired 95 % interval)",
+    )
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Line2D([], [], color=c, marker="D", lw=2, label=w.split(":")[0]) for w, c in colours.items()] + [
+        Line2D([], [], color="0.6", marker="D", lw=2, label="pending")
+    ]
+    legend_under_axes(ax, ncol=3, handles=handles)
+    fig.tight_layout()
+    return readable(fig)
