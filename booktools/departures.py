@@ -33,6 +33,10 @@ from mkdlib.report.figures.figstyle import legend_under_axes, readable
 
 #: what a screen decides
 KEPT, FOLLOWS, PENDING = "kept: the literal setting fails", "removed: the preset follows the source", "screen pending"
+#: a setting every method here trains with (``Source.scope == "benchmark"``): whatever its screen on
+#: ``mkd`` says, changing it for ``mkd`` alone would confound every comparison, and for all methods
+#: would re-run every grid; its screen says how much ``mkd`` depends on it
+BENCHMARK = "kept: every method's setting (the literal does not fail for mkd)"
 
 
 def screened_preset(method: str = "mkd"):
@@ -104,7 +108,9 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
     departures figure draws."""
     rows = []
     for change, seeds in _screens():
-        fields = [src.field for src in departing_sources() if src.field in change]
+        sources = [src for src in departing_sources() if src.field in change]
+        fields = [src.field for src in sources]
+        scope = "benchmark" if any(src.scope == "benchmark" for src in sources) else "mkd"
         got = screen_pairs(change, seeds, root)
         effect, bad = _effect_of(got)
         head = {
@@ -113,7 +119,7 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
             "mean": effect.mean if effect else float("nan"),
             "low": effect.low if effect else float("nan"),
             "high": effect.high if effect else float("nan"),
-            "decision": decision(effect, bad),
+            "decision": decision(effect, bad, scope),
         }
         for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
             rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
@@ -143,14 +149,16 @@ def _screens() -> list[tuple[dict, tuple[int, ...]]]:
     return out
 
 
-def decision(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
+def decision(effect: stats.PairedEffect | None, collapsed: list[str], scope: str = "mkd") -> str:
     """KEPT when the literal setting fails (interval below 0, or a run of it collapsed), FOLLOWS when
-    3 or more pairs show no failure, PENDING otherwise."""
+    3 or more pairs show no failure (BENCHMARK for a setting of every method), PENDING otherwise."""
     if collapsed:
         return KEPT
     if effect is None or effect.pairs < stats.MIN_PAIRS or not math.isfinite(effect.high):
         return PENDING
-    return KEPT if effect.high < 0 else FOLLOWS
+    if effect.high < 0:
+        return KEPT
+    return BENCHMARK if scope == "benchmark" else FOLLOWS
 
 
 def departures_table(root: str | Path | None = None) -> pd.DataFrame:
@@ -172,7 +180,7 @@ def departures_table(root: str | Path | None = None) -> pd.DataFrame:
                     "mkd now": getattr(now, src.field),
                     "screened": ", ".join(f"{k}={v}" for k, v in change.items()),
                     "screen vs mkd": _effect_text(effect, bad),
-                    "decision": decision(effect, bad) if seeds else "not screened",
+                    "decision": decision(effect, bad, src.scope) if seeds else "not screened",
                 }
             )
     return pd.DataFrame(rows)
@@ -212,12 +220,14 @@ def departures_sentence(root: str | Path | None = None) -> str:
     fields = t.groupby("field", sort=False)["decision"].agg(list)
     kept = [f for f, d in fields.items() if KEPT in d]
     pending = [f for f, d in fields.items() if f not in kept and (PENDING in d or "not screened" in d)]
-    followed = [f for f in fields.index if f not in kept and f not in pending]
+    shared = [f for f, d in fields.items() if f not in kept and f not in pending and BENCHMARK in d]
+    followed = [f for f in fields.index if f not in kept and f not in pending and f not in shared]
     applied = set(t.loc[t["mkd now"] != t["mkd"], "field"])
     removed, to_follow = [f for f in followed if f in applied], [f for f in followed if f not in applied]
     n = len(fields)
     parts = [
         f"{len(kept)} kept by measurement ({', '.join(kept)})" if kept else "",
+        f"{len(shared)} kept as every method's setting here ({', '.join(shared)})" if shared else "",
         f"{len(removed)} removed, the preset now follows the source ({', '.join(removed)})" if removed else "",
         f"{len(to_follow)} to follow the source ({', '.join(to_follow)})" if to_follow else "",
         f"{len(pending)} screen{'s' if len(pending) != 1 else ''} pending" if pending else "",
@@ -253,7 +263,7 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
     cross where a run of the pair collapsed), their mean and paired 95 % interval, coloured by the
     decision (kept: the interval below 0 or a collapse; removed; pending). ``screens``:
     :func:`screens_frame`."""
-    colours = {KEPT: "#882255", FOLLOWS: "#332288"}
+    colours = {KEPT: "#882255", FOLLOWS: "#332288", BENCHMARK: "#999933"}
     order = list(dict.fromkeys(screens["screen"]))
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 2.2))  # a book figure (viz.show)
     for y, name in enumerate(order):
@@ -278,9 +288,10 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
         title="Does the literal setting fail?\n(dots: seeds; x: a run collapsed; bar: paired 95 % interval)",
     )
     ax.grid(axis="x", alpha=0.3)
-    handles = [Line2D([], [], color=c, marker="D", lw=2, label=w.split(":")[0]) for w, c in colours.items()] + [
+    words = {KEPT: "kept: fails", FOLLOWS: "removed", BENCHMARK: "kept: every method's"}
+    handles = [Line2D([], [], color=c, marker="D", lw=2, label=words[w]) for w, c in colours.items()] + [
         Line2D([], [], color="0.6", marker="D", lw=2, label="pending")
     ]
-    legend_under_axes(ax, ncol=3, handles=handles)
+    legend_under_axes(ax, ncol=4, handles=handles)
     fig.tight_layout()
     return readable(fig)
