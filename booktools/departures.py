@@ -123,7 +123,51 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
         }
         for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
             rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
+    check = preset_check_pairs(root)
+    if check is not None:  # the preset has changed since its screens: the removals together
+        effect, bad = _effect_of(check)
+        nan = float("nan")
+        head = {"screen": PRESET_CHECK, "fields": "", "decision": CHECK}
+        head |= (
+            {"mean": effect.mean, "low": effect.low, "high": effect.high}
+            if effect
+            else {"mean": nan, "low": nan, "high": nan}
+        )
+        for p in check or [{"seed": None, "difference": nan, "collapsed": []}]:
+            rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
     return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
+
+
+#: the screens' figure's row for :func:`preset_check_pairs`
+PRESET_CHECK, CHECK = "today's preset (every removal together)", "a check: no decision"
+
+
+def preset_check_pairs(root: str | Path | None = None) -> list[dict] | None:
+    """``mkd``'s preset of today against it as screened, at the screens' seeds on the validation set
+    (grid ``preset_check``), as :func:`screen_pairs` gives them: what the removals do together. None
+    while the preset is as screened (the two are the same runs)."""
+    from mkdlib.experiments import grid
+    from mkdlib.report.evidence.claims import _store, config_at, run_collapsed, supervised_reference
+
+    today = grid("preset_check")
+    if all(c.key() == config_at({"method": "mkd"}, c.seed).key() for c in today):
+        return None
+    store = _store(root)
+    sup, out = supervised_reference(store), []
+    for cfg in today:
+        a, b = store.run(cfg), store.run(config_at({"method": "mkd"}, cfg.seed))
+        if a is not None and b is not None:
+            bad = [r["key"] for r in (a, b) if run_collapsed(r, sup)]
+            out.append(
+                {
+                    "seed": cfg.seed,
+                    "screen": a["miou"],
+                    "mkd": b["miou"],
+                    "difference": a["miou"] - b["miou"],
+                    "collapsed": bad,
+                }
+            )
+    return out
 
 
 def screens_note(screens: pd.DataFrame) -> str:
@@ -263,7 +307,7 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
     cross where a run of the pair collapsed), their mean and paired 95 % interval, coloured by the
     decision (kept: the interval below 0 or a collapse; removed; pending). ``screens``:
     :func:`screens_frame`."""
-    colours = {KEPT: "#882255", FOLLOWS: "#332288", BENCHMARK: "#999933"}
+    colours = {KEPT: "#882255", FOLLOWS: "#332288", BENCHMARK: "#999933", CHECK: "#333333"}
     order = list(dict.fromkeys(screens["screen"]))
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 2.2))  # a book figure (viz.show)
     for y, name in enumerate(order):
@@ -288,10 +332,11 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
         title="Does the literal setting fail?\n(dots: seeds; x: a run collapsed; bar: paired 95 % interval)",
     )
     ax.grid(axis="x", alpha=0.3)
-    words = {KEPT: "kept: fails", FOLLOWS: "removed", BENCHMARK: "kept: every method's"}
-    handles = [Line2D([], [], color=c, marker="D", lw=2, label=words[w]) for w, c in colours.items()] + [
-        Line2D([], [], color="0.6", marker="D", lw=2, label="pending")
-    ]
-    legend_under_axes(ax, ncol=4, handles=handles)
+    words = {KEPT: "kept: fails", FOLLOWS: "removed", BENCHMARK: "kept: every method's", CHECK: "together"}
+    shown = set(screens["decision"])  # a legend entry for each kind of row the figure has
+    handles = [Line2D([], [], color=c, marker="D", lw=2, label=words[w]) for w, c in colours.items() if w in shown]
+    if shown - set(colours):
+        handles.append(Line2D([], [], color="0.6", marker="D", lw=2, label="pending"))
+    legend_under_axes(ax, ncol=len(handles), handles=handles)
     fig.tight_layout()
     return readable(fig)

@@ -125,3 +125,29 @@ def test_screens_note_counts_the_screens_and_the_chance_of_a_departure_kept_by_c
     f = pd.DataFrame({"screen": ["a=1", "a=1", "b=2", "c=3"]})
     note = departures.screens_note(f)
     assert note.startswith("3 screens") and f"{100 * (1 - 0.975**3):.0f} %" in note
+
+
+def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_changed(tmp_path, monkeypatch):
+    """Grid ``preset_check``: the same runs as mkd's own while the preset is as screened (nothing to
+    run, no row); once it is set, today's preset at the screens' seeds against mkd as screened."""
+    _screen_store(tmp_path)
+    assert departures.preset_check_pairs(tmp_path) is None
+    assert {c.key() for c in experiments.grid("preset_check")} == {
+        config_at(dict(method="mkd"), s).key() for s in experiments.SCREEN_SEEDS
+    }
+    info = registry.METHOD_INFO["mkd"]
+    flip = {"unsup_rampup": 0.0, "aspp_dropout": 0.0}  # two removals: no single screen's runs
+    settings = tuple({**dict(info.settings), **flip}.items())
+    monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=settings))
+    monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", dict(unsup_rampup=0.1, aspp_dropout=0.5))
+    today = experiments.grid("preset_check")
+    assert all((c.unsup_rampup, c.aspp_dropout) == (0.0, 0.0) for c in today)
+    assert departures.preset_check_pairs(tmp_path) == []  # not run yet
+    for cfg, miou in zip(today, (62.0, 60.0)):  # two of three seeds stored
+        _store(tmp_path, cfg, miou)
+    got = departures.preset_check_pairs(tmp_path)
+    assert [(p["seed"], p["difference"]) for p in got] == [(1, pytest.approx(-2.0)), (2, pytest.approx(-3.0))]
+    f = departures.screens_frame(tmp_path)
+    check = f[f["screen"] == departures.PRESET_CHECK]
+    assert list(check["difference"]) == pytest.approx([-2.0, -3.0]) and set(check["decision"]) == {departures.CHECK}
+    assert departures.plot_screens(f).axes[0].get_legend() is not None
