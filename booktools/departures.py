@@ -123,6 +123,7 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
         }
         for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
             rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
+    rows = _by_field(rows, lambda r: r["fields"].split(", "))
     check = preset_check_pairs(root)
     if check is not None:  # the preset has changed since its screens: the removals together
         effect, bad = _effect_of(check)
@@ -136,6 +137,18 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
         for p in check or [{"seed": None, "difference": nan, "collapsed": []}]:
             rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
     return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
+
+
+#: a screen that shows no failure of a field that another of its screens keeps (gamma: one screen per
+#: reading of Eq. 1); a field stays where any of its screens shows the literal setting failing
+OUTVOTED = "no failure here; the field's other screen keeps it"
+
+
+def _by_field(rows: list[dict], fields) -> list[dict]:
+    """Each row's decision read with its field's other screens: FOLLOWS becomes OUTVOTED where
+    another screen of one of its ``fields(row)`` keeps it."""
+    kept = {f for r in rows if r["decision"] == KEPT for f in fields(r)}
+    return [{**r, "decision": OUTVOTED} if r["decision"] == FOLLOWS and kept & set(fields(r)) else r for r in rows]
 
 
 #: the screens' figure's row for :func:`preset_check_pairs`
@@ -227,7 +240,7 @@ def departures_table(root: str | Path | None = None) -> pd.DataFrame:
                     "decision": decision(effect, bad, src.scope) if seeds else "not screened",
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(_by_field(rows, lambda r: [r["field"]]))
 
 
 def _effect_text(effect: stats.PairedEffect | None, collapsed: list[str]) -> str:
@@ -307,7 +320,7 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
     cross where a run of the pair collapsed), their mean and paired 95 % interval, coloured by the
     decision (kept: the interval below 0 or a collapse; removed; pending). ``screens``:
     :func:`screens_frame`."""
-    colours = {KEPT: "#882255", FOLLOWS: "#332288", BENCHMARK: "#999933", CHECK: "#333333"}
+    colours = {KEPT: "#882255", FOLLOWS: "#332288", OUTVOTED: "#88CCEE", BENCHMARK: "#999933", CHECK: "#333333"}
     order = list(dict.fromkeys(screens["screen"]))
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(order) + 2.2))  # a book figure (viz.show)
     for y, name in enumerate(order):
@@ -332,7 +345,13 @@ def plot_screens(screens: pd.DataFrame) -> Figure:
         title="Does the literal setting fail?\n(dots: seeds; x: a run collapsed; bar: paired 95 % interval)",
     )
     ax.grid(axis="x", alpha=0.3)
-    words = {KEPT: "kept: fails", FOLLOWS: "removed", BENCHMARK: "kept: every method's", CHECK: "together"}
+    words = {
+        KEPT: "kept: fails",
+        FOLLOWS: "removed",
+        OUTVOTED: "no failure (kept by another)",
+        BENCHMARK: "kept: every method's",
+        CHECK: "together",
+    }
     shown = set(screens["decision"])  # a legend entry for each kind of row the figure has
     handles = [Line2D([], [], color=c, marker="D", lw=2, label=words[w]) for w, c in colours.items() if w in shown]
     if shown - set(colours):

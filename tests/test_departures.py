@@ -151,3 +151,18 @@ def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_chan
     check = f[f["screen"] == departures.PRESET_CHECK]
     assert list(check["difference"]) == pytest.approx([-2.0, -3.0]) and set(check["decision"]) == {departures.CHECK}
     assert departures.plot_screens(f).axes[0].get_legend() is not None
+
+
+def test_a_field_with_two_screens_stays_where_either_fails(tmp_path):
+    """gamma is screened at both readings of Eq. 1: the release's 0.6 fails here, the printed 0.4
+    does not; the field stays, and the 0.4 row says the other screen keeps it (not "removed")."""
+    for s, (mkd, g6, g4) in zip(experiments.SCREEN_SEEDS, [(66.0, 61.0, 67.0), (64.0, 60.0, 61.0), (65.0, 61.5, 65.5)]):
+        _store(tmp_path, config_at(dict(method="mkd"), s), mkd)
+        _store(tmp_path, config_at(dict(method="mkd", gamma=0.6), s), g6)
+        _store(tmp_path, config_at(dict(method="mkd", gamma=0.4), s), g4)
+    t = departures.departures_table(tmp_path)
+    gamma = dict(zip(t.loc[t["field"] == "gamma", "screened"], t.loc[t["field"] == "gamma", "decision"]))
+    assert gamma == {"gamma=0.6": departures.KEPT, "gamma=0.4": departures.OUTVOTED}
+    assert "kept by measurement (gamma)" in departures.departures_sentence(tmp_path)
+    f = departures.screens_frame(tmp_path)
+    assert set(f.loc[f["screen"] == "gamma=0.4", "decision"]) == {departures.OUTVOTED}
