@@ -355,25 +355,28 @@ def run_grids(
     return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
 
 
+def _legacy_fields_held(cfg: Config) -> dict:
+    """The fields of ``cfg``'s method's old preset (:data:`LEGACY_PRESETS`) that differ from today's
+    at ``cfg``'s switches, when ``cfg`` holds all of them; else {}."""
+    pinned = LEGACY_PRESETS.get(cfg.method, {})
+    if not pinned:
+        return {}
+    now = resolve(base_config(method=cfg.method, **cfg.switches()))
+    changed = {k: v for k, v in pinned.items() if getattr(now, k) != v}
+    return changed if all(getattr(cfg, k) == v for k, v in changed.items()) else {}
+
+
 def uses_legacy_preset(cfg: Config) -> bool:
     """Whether ``cfg`` was made with its method's preset as set before the headline's change
     (:data:`LEGACY_PRESETS`): a run of a grid stored then, superseded where the preset changed."""
-    pinned = LEGACY_PRESETS.get(cfg.method, {})
-    if not pinned:
-        return False
-    now = resolve(base_config(method=cfg.method, **cfg.switches()))
-    changed = {k: v for k, v in pinned.items() if getattr(now, k) != v}
-    return bool(changed) and all(getattr(cfg, k) == v for k, v in changed.items())
+    return bool(_legacy_fields_held(cfg))
 
 
 def legacy_note(cfg: Config) -> str:
     """What a run on its method's preset as set before the headline's change held of it, for labels:
     "preset before the headline's change (unsup_rampup=0.1)"; "" for a run on today's preset."""
-    if not uses_legacy_preset(cfg):
-        return ""
-    now = resolve(base_config(method=cfg.method, **cfg.switches()))
-    held = ", ".join(f"{k}={v}" for k, v in LEGACY_PRESETS[cfg.method].items() if getattr(now, k) != v)
-    return f"preset before the headline's change ({held})"
+    held = _legacy_fields_held(cfg)
+    return f"preset before the headline's change ({', '.join(f'{k}={v}' for k, v in held.items())})" if held else ""
 
 
 def setting_label(cfg: Config) -> str:
