@@ -18,6 +18,7 @@ from ...config import Config, resolve
 from ...results import load_predictions
 from . import stats
 from .cells import count
+from .store import config_at
 
 SEEDS = tuple(range(12))
 #: how a claim's runs are made and scored: ``test``, the decisive headline (each seed its own labeled
@@ -165,14 +166,6 @@ def run_collapsed(run: dict, supervised_miou: float | None) -> bool:
     """:func:`mkdlib.report.evidence.stats.is_collapsed` on a run as :class:`Store` (or :func:`pairs`) returns
     it, its score against supervised training's under the same protocol."""
     return stats.is_collapsed(run.get("score", run["miou"]), run["top_share"], supervised_miou, run["naming_share"])
-
-
-def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
-    """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
-    settings from before the headline's change (mkdlib.experiments.legacy)."""
-    from ...experiments import legacy
-
-    return resolve(legacy(**{"split": split, **fields}, seed=seed))
 
 
 def supervised_reference(

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from ... import results
-from ...config import SWITCHES, Config, ConfigError, make_config
-from ...experiments import grid
+from ...config import SWITCHES, Config, ConfigError, make_config, resolve
+from ...experiments import grid, legacy
 from ...registry import SWITCH_LABELS
 
 #: the columns of :func:`stored_runs`
@@ -263,16 +263,19 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
     return {getattr(r, label): results.load_curves(r.key, root) for r in done.itertuples()}
 
 
+def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
+    """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
+    settings from before the headline's change (mkdlib.experiments.legacy)."""
+    return resolve(legacy(**{"split": split, **fields}, seed=seed))
+
+
 def evaluation_curves(method: str, root: str | Path | None = None, seeds=range(10)) -> list[list[dict]]:
     """The validation evaluations (``iter``, ``miou``) of the default config's stored 1/16 runs of
-    ``method`` (as the grids stored them: :func:`mkdlib.experiments.legacy`), one list per stored
+    ``method`` (as the grids stored them: :func:`config_at`), one list per stored
     seed, matched by the one rule (:func:`stored_key`)."""
-    from ...config import resolve
-    from ...experiments import legacy
-
     out = []
     for seed in seeds:
-        key = stored_key(resolve(legacy(method, split="1/16", seed=seed)), root)
+        key = stored_key(config_at(dict(method=method), seed), root)
         if key is not None:
             out.append([r for r in results.load_curves(key, root) if "miou" in r])
     return out
