@@ -74,20 +74,28 @@ def screen_pairs(change: dict, seeds: tuple[int, ...], root: str | Path | None =
     """Each seed where ``mkd`` with ``change`` and ``mkd`` are both stored: ``seed``, the two
     validation scores, their ``difference`` and the keys of the runs that collapsed (the claims'
     pairing, :func:`mkdlib.report.evidence.claims.pairs`, and collapse rule)."""
-    from mkdlib.report.evidence.claims import _store, pairs, run_collapsed, supervised_reference
+    from mkdlib.report.evidence.claims import _store, pairs, supervised_reference
 
     store = _store(root)
     sup = supervised_reference(store)
     return [
-        {
-            "seed": a["seed"],
-            "screen": a["score"],
-            "mkd": b["score"],
-            "difference": a["score"] - b["score"],
-            "collapsed": [r["key"] for r in (a, b) if run_collapsed(r, sup)],
-        }
+        _pair(a["seed"], a, b, sup)
         for a, b in pairs(store, {"method": "mkd", **change}, {"method": "mkd"}, seeds=seeds)
     ]
+
+
+def _pair(seed: int, a: dict, b: dict, sup: float | None) -> dict:
+    """One seed of a screen from its two stored runs (:class:`mkdlib.report.evidence.claims.Store`):
+    their validation scores, the difference and the keys of those that collapsed."""
+    from mkdlib.report.evidence.claims import run_collapsed
+
+    return {
+        "seed": seed,
+        "screen": a["miou"],
+        "mkd": b["miou"],
+        "difference": a["miou"] - b["miou"],
+        "collapsed": [r["key"] for r in (a, b) if run_collapsed(r, sup)],
+    }
 
 
 def screen_effect(change: dict, seeds: tuple[int, ...], root: str | Path | None = None):
@@ -106,37 +114,33 @@ def screens_frame(root: str | Path | None = None) -> pd.DataFrame:
     the fields it decides, the seed, the difference screen - ``mkd`` (points), whether a run of the
     pair collapsed, and the screen's paired effect (mean, 95 % interval) and decision: what the
     departures figure draws."""
+    departing = departing_sources()
     rows = []
-    for change, seeds in _screens():
-        sources = [src for src in departing_sources() if src.field in change]
-        fields = [src.field for src in sources]
+    for change, seeds in _screens(departing):
+        sources = [src for src in departing if src.field in change]
         scope = "benchmark" if any(src.scope == "benchmark" for src in sources) else "mkd"
         got = screen_pairs(change, seeds, root)
         effect, bad = _effect_of(got)
-        head = {
-            "screen": ", ".join(f"{k}={v}" for k, v in change.items()),
-            "fields": ", ".join(fields),
-            "mean": effect.mean if effect else float("nan"),
-            "low": effect.low if effect else float("nan"),
-            "high": effect.high if effect else float("nan"),
-            "decision": decision(effect, bad, scope),
-        }
-        for p in got or [{"seed": None, "difference": float("nan"), "collapsed": []}]:
-            rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
+        screen = ", ".join(f"{k}={v}" for k, v in change.items())
+        rows += _frame_rows(screen, [src.field for src in sources], decision(effect, bad, scope), effect, got)
     rows = _by_field(rows, lambda r: r["fields"].split(", "))
     check = preset_check_pairs(root)
     if check is not None:  # the preset has changed since its screens: the removals together
-        effect, bad = _effect_of(check)
-        nan = float("nan")
-        head = {"screen": PRESET_CHECK, "fields": "", "decision": CHECK}
-        head |= (
-            {"mean": effect.mean, "low": effect.low, "high": effect.high}
-            if effect
-            else {"mean": nan, "low": nan, "high": nan}
-        )
-        for p in check or [{"seed": None, "difference": nan, "collapsed": []}]:
-            rows.append({**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])})
+        rows += _frame_rows(PRESET_CHECK, [], CHECK, _effect_of(check)[0], check)
     return pd.DataFrame(rows).astype({"seed": "Int64"}) if rows else pd.DataFrame(rows)
+
+
+def _frame_rows(screen: str, fields: list[str], word: str, effect, got: list[dict]) -> list[dict]:
+    """:func:`screens_frame`'s rows of one screen: one per pair of ``got`` (none yet: one, no seed)."""
+    nan = float("nan")
+    head = {"screen": screen, "fields": ", ".join(fields)}
+    head |= {k: getattr(effect, k) if effect else nan for k in ("mean", "low", "high")}
+    head["decision"] = word
+    blank = {"seed": None, "difference": nan, "collapsed": []}
+    return [
+        {**head, "seed": p["seed"], "difference": p["difference"], "collapsed": bool(p["collapsed"])}
+        for p in got or [blank]
+    ]
 
 
 #: a screen that shows no failure of a field that another of its screens keeps (gamma: one screen per
@@ -160,7 +164,7 @@ def preset_check_pairs(root: str | Path | None = None) -> list[dict] | None:
     (grid ``preset_check``), as :func:`screen_pairs` gives them: what the removals do together. None
     while the preset is as screened (the two are the same runs)."""
     from mkdlib.experiments import grid
-    from mkdlib.report.evidence.claims import _store, config_at, run_collapsed, supervised_reference
+    from mkdlib.report.evidence.claims import _store, config_at, supervised_reference
 
     today = grid("preset_check")
     if all(c.key() == config_at({"method": "mkd"}, c.seed).key() for c in today):
@@ -170,16 +174,7 @@ def preset_check_pairs(root: str | Path | None = None) -> list[dict] | None:
     for cfg in today:
         a, b = store.run(cfg), store.run(config_at({"method": "mkd"}, cfg.seed))
         if a is not None and b is not None:
-            bad = [r["key"] for r in (a, b) if run_collapsed(r, sup)]
-            out.append(
-                {
-                    "seed": cfg.seed,
-                    "screen": a["miou"],
-                    "mkd": b["miou"],
-                    "difference": a["miou"] - b["miou"],
-                    "collapsed": bad,
-                }
-            )
+            out.append(_pair(cfg.seed, a, b, sup))
     return out
 
 
@@ -196,10 +191,10 @@ def screens_note(screens: pd.DataFrame) -> str:
     )
 
 
-def _screens() -> list[tuple[dict, tuple[int, ...]]]:
+def _screens(departing: list[Source]) -> list[tuple[dict, tuple[int, ...]]]:
     """Every screen of a departing field, once each (a screen of two fields decides both)."""
     out = []
-    for src in departing_sources():
+    for src in departing:
         for change, seeds in screens_of(src.field):
             if (change, seeds) not in out:
                 out.append((change, seeds))
