@@ -17,7 +17,7 @@ def _tables() -> dict[str, str]:
     from mkdlib.report.evidence import claims, store
     from mkdlib.report.figures import collapse
 
-    store._SNAPSHOTS.clear()  # read the store afresh under the preset of the moment
+    store.clear_cache()  # read the store afresh under the preset of the moment
     made = {
         "Table 1": paper.table_label_fractions,
         "Table 3": paper.table_ablation,
@@ -50,6 +50,11 @@ def test_setting_the_mkd_preset_leaves_the_stored_grids_tables_unchanged(monkeyp
     monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", {k: registry.preset_setting("mkd", k) for k in flip})
     monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=tuple({**now, **flip}.items())))
     assert registry.preset_setting("mkd", "unsup_rampup") == 0.0
-    after = _tables()
+    try:
+        after = _tables()
+    finally:
+        from mkdlib.report.evidence.store import clear_cache
+
+        clear_cache()  # no snapshot memo made under the patched preset outlives this test
     changed = [name for name in before if before[name] != after[name]]
     assert not changed, f"tables that looked their runs up by today's preset: {changed}"
