@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -181,3 +182,20 @@ def cost_chart():
         return plot_cost_breakdown()
     except FileNotFoundError:
         pytest.skip("no bench record in bench/results")
+
+
+@pytest.fixture
+def screened_mkd(monkeypatch):
+    """``mkd``'s preset as its departures were screened, whether or not it has since been set from the
+    screens (its screened values back in the registry, no legacy preset): the state the tests of that
+    change start from."""
+    from mkdlib import experiments, registry
+    from mkdlib.report.evidence.store import clear_cache
+
+    info = registry.METHOD_INFO["mkd"]
+    screened = {**dict(info.settings), **experiments.LEGACY_PRESETS.get("mkd", {})}
+    monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=tuple(screened.items())))
+    monkeypatch.delitem(experiments.LEGACY_PRESETS, "mkd", raising=False)
+    clear_cache()
+    yield
+    clear_cache()  # no snapshot made under the patched preset outlives the test
