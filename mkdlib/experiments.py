@@ -45,6 +45,8 @@ HEADLINE_THREADS = 1
 LEGACY_PRESETS = {
     "mkd_release": dict(teacher_dropout=True, aspp_dropout=0.5, weak_photometric=False),
     "cps_cutmix": dict(cps_target_bn="eval"),
+    # as its departures were screened; set from the screens (booktools.departures) once they decided
+    "mkd": dict(unsup_rampup=0.1, pseudo_loss_norm="all", aspp_dropout=0.5),
 }
 
 
@@ -169,7 +171,7 @@ def teacher_start_grid() -> list[Config]:
     batch-statistic teachers cost accuracy), 3 seeds, and on co-training + mutual mean teacher with
     weak views (Table 3 row 3) at TEACHER_SCREEN_ITERS, seed 0, with supervised runs of that length;
     cheapest answers first. The weak-view row at full length is the ablation grid's."""
-    b, short = base_config, TEACHER_SCREEN_ITERS
+    b, short = legacy, TEACHER_SCREEN_ITERS  # stored before the headline's change: the old presets
     weak = dict(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", iters=short)
     co = [b(**weak, **t, seed=SWEEP_SEED) for t in TEACHER_STARTS.values()]
     sup = [b(method="supervised", split="1/16", iters=short, seed=s) for s in HEADLINE_SEEDS]
@@ -373,28 +375,48 @@ def uses_legacy_preset(cfg: Config) -> bool:
 
 
 def legacy_note(cfg: Config) -> str:
-    """What a run on its method's preset as set before the headline's change held of it, for labels:
-    "preset before the headline's change (unsup_rampup=0.1)"; "" for a run on today's preset."""
-    held = _legacy_fields_held(cfg)
+    """What a run held of its method's preset as set before the headline's change, for labels:
+    "preset before the headline's change (unsup_rampup=0.1)"; "" for a run labelled against today's
+    preset (:func:`setting_label`)."""
+    held = _old_preset_held(cfg)
     return f"preset before the headline's change ({', '.join(f'{k}={v}' for k, v in held.items())})" if held else ""
+
+
+def _old_preset_held(cfg: Config) -> dict:
+    """The fields of the old preset that ``cfg`` holds (where they differ from today's) when ``cfg``
+    reads shorter against the old preset than against today's (a screen of one of its fields run
+    before the change: "unsup_rampup=0.0" on the old preset, not two fields off today's); else {}."""
+    pinned = LEGACY_PRESETS.get(cfg.method, {})
+    if not pinned:
+        return {}
+    now = resolve(base_config(method=cfg.method, **cfg.switches()))
+    held = {k: v for k, v in pinned.items() if getattr(now, k) != v and getattr(cfg, k) == v}
+    if held and len(_differences(cfg, pinned)) < len(_differences(cfg, {})):
+        return held
+    return {}
 
 
 def setting_label(cfg: Config) -> str:
     """The fields of a grid config that differ from its method's default config at its split
     ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart. A
-    config on its method's preset as set before the headline's change (:func:`uses_legacy_preset`)
-    is compared with that preset: its grid's default then (the README marks such rows)."""
-    legacy_fields = LEGACY_PRESETS.get(cfg.method, {}) if uses_legacy_preset(cfg) else {}
-    ref = dict(method=cfg.method, split=cfg.split, seed=cfg.seed, **legacy_fields)
+    config run on its method's preset as set before the headline's change is compared with that
+    preset (:func:`legacy_note` says which of its fields it held)."""
+    return ", ".join(_differences(cfg, LEGACY_PRESETS.get(cfg.method, {}) if _old_preset_held(cfg) else {}))
+
+
+def _differences(cfg: Config, preset_fields: dict) -> list[str]:
+    """"field=value" for each field of ``cfg`` that differs from its method's default at its split
+    with ``preset_fields`` (a preset's old settings) applied."""
+    ref = dict(method=cfg.method, split=cfg.split, seed=cfg.seed, **preset_fields)
     base = resolve(base_config(**ref)).to_dict()
     # settings that cannot act with cfg's switches (resolve() gives them their legacy value, e.g.
     # fa_on_sup without feature aug) are compared with the default at those switches: not labelled
     same_switches = resolve(base_config(**ref, **cfg.switches())).to_dict()
-    return ", ".join(
+    return [
         f"{k}={v}"
         for k, v in cfg.to_dict().items()
         if k not in Config.RUNTIME_ONLY and v != base[k] and (k in SWITCHES or v != same_switches[k])
-    )
+    ]
 
 
 def short_run(

@@ -142,12 +142,17 @@ def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_chan
         config_at(dict(method="mkd"), s).key() for s in experiments.SCREEN_SEEDS
     }
     info = registry.METHOD_INFO["mkd"]
-    flip = {"unsup_rampup": 0.0, "aspp_dropout": 0.0}  # two removals: no single screen's runs
+    flip = {"unsup_rampup": 0.0, "aspp_dropout": 0.0, "pseudo_loss_norm": "labeled"}  # no single screen's runs
     settings = tuple({**dict(info.settings), **flip}.items())
     monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=settings))
-    monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", dict(unsup_rampup=0.1, aspp_dropout=0.5))
+    old = dict(unsup_rampup=0.1, aspp_dropout=0.5, pseudo_loss_norm="all")
+    monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", old)
     today = experiments.grid("preset_check")
     assert all((c.unsup_rampup, c.aspp_dropout) == (0.0, 0.0) for c in today)
+    # a screen run before the change reads as its one change on the old preset, not two off today's
+    ramp = config_at(dict(method="mkd", unsup_rampup=0.0), 1)
+    assert experiments.setting_label(ramp) == "unsup_rampup=0.0"
+    assert experiments.legacy_note(ramp) == "preset before the headline's change (aspp_dropout=0.5, pseudo_loss_norm=all)"
     assert departures.preset_check_pairs(tmp_path) == []  # not run yet
     for cfg, miou in zip(today, (62.0, 60.0)):  # two of three seeds stored
         _store(tmp_path, cfg, miou)

@@ -37,14 +37,9 @@ def _tables() -> dict[str, str]:
     }
 
 
-def test_setting_the_mkd_preset_leaves_the_stored_grids_tables_unchanged(monkeypatch):
-    """Each table under ``mkd``'s preset as screened and as set from the screens (the repository's
-    own change once it is made; before it, the change the screens could make)."""
-    monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's store
-    from mkdlib.results import results_dir
-
-    if not any(results_dir().glob("*/result.json")):
-        pytest.skip("no results store in this checkout")
+def _presets():
+    """(``mkd``'s registry entry as screened, as set from the screens, its old settings): the
+    repository's own change once it is made; before it, the change the screens could make."""
     info = registry.METHOD_INFO["mkd"]
     legacy = experiments.LEGACY_PRESETS.get("mkd")
     set_preset = dict(info.settings)
@@ -53,12 +48,42 @@ def test_setting_the_mkd_preset_leaves_the_stored_grids_tables_unchanged(monkeyp
         legacy = {k: registry.preset_setting("mkd", k) for k in flip}
         set_preset.update(flip)
     screened = dataclasses.replace(info, settings=tuple({**set_preset, **legacy}.items()))
-    monkeypatch.setitem(registry.METHOD_INFO, "mkd", screened)
-    monkeypatch.delitem(experiments.LEGACY_PRESETS, "mkd", raising=False)
+    return screened, dataclasses.replace(info, settings=tuple(set_preset.items())), legacy
+
+
+def _use(monkeypatch, info, legacy: dict | None) -> None:
+    monkeypatch.setitem(registry.METHOD_INFO, "mkd", info)
+    if legacy is None:
+        monkeypatch.delitem(experiments.LEGACY_PRESETS, "mkd", raising=False)
+    else:
+        monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", legacy)
+
+
+def test_setting_the_mkd_preset_keeps_every_stored_grids_keys(monkeypatch):
+    """Each grid stored before the change names the same runs under both presets (only the headline,
+    whose mkd runs start after it, and preset_check, today's preset, follow the new one)."""
+    screened, now, legacy = _presets()
+    _use(monkeypatch, screened, None)
+    before = {g: [c.key() for c in experiments.grid(g)] for g in experiments.GRIDS}
+    _use(monkeypatch, now, legacy)
+    after = {g: [c.key() for c in experiments.grid(g)] for g in experiments.GRIDS}
+    moved = [g for g in experiments.GRIDS if before[g] != after[g]]
+    assert moved == ["headline", "preset_check"], moved
+
+
+def test_setting_the_mkd_preset_leaves_the_stored_grids_tables_unchanged(monkeypatch):
+    """Each table under ``mkd``'s preset as screened and as set from the screens (the repository's
+    own change once it is made; before it, the change the screens could make)."""
+    monkeypatch.delenv("MKD_RESULTS_DIR")  # the repository's store
+    from mkdlib.results import results_dir
+
+    if not any(results_dir().glob("*/result.json")):
+        pytest.skip("no results store in this checkout")
+    screened, now, legacy = _presets()
+    _use(monkeypatch, screened, None)
     try:
         before = _tables()
-        monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", legacy)
-        monkeypatch.setitem(registry.METHOD_INFO, "mkd", dataclasses.replace(info, settings=tuple(set_preset.items())))
+        _use(monkeypatch, now, legacy)
         assert registry.preset_setting("mkd", "unsup_rampup") == 0.0
         after = _tables()
     finally:

@@ -109,16 +109,18 @@ class StoredRun:
 
 def describe_run(config: Mapping, key: str, root: str | None, miou: float, best_miou: float) -> StoredRun:
     """A stored run's :class:`StoredRun` (its label from what differs: :func:`mkdlib.experiments.setting_label`;
-    "superseded preset" when it holds all of its method's old preset, :data:`mkdlib.experiments.LEGACY_PRESETS`)."""
+    "superseded preset" when it holds all of its method's old preset, :data:`mkdlib.experiments.LEGACY_PRESETS`;
+    the old preset's fields it holds when some)."""
     from ..config import SWITCHES, make_config
-    from ..experiments import LEGACY_PRESETS, setting_label
+    from ..experiments import LEGACY_PRESETS, legacy_note, setting_label
 
     cfg = make_config(dict(config))
     old = LEGACY_PRESETS.get(config.get("method"), {})
     old = tuple(old) if old and all(config.get(k) == v for k, v in old.items()) else ()
     setting = ", ".join(f for f in setting_label(cfg).split(", ") if f and f.split("=")[0] not in ("iters", *old))
     label = f"seed {cfg.seed}, {cfg.iters} it, " + (setting or "preset")
-    label += (" (superseded preset)" if old else "") + (YOURS_SUFFIX if root is not None else "")
+    note = "superseded preset" if old else legacy_note(cfg)
+    label += (f" ({note})" if note else "") + (YOURS_SUFFIX if root is not None else "")
     return StoredRun(
         key=key,
         root=root,
