@@ -139,7 +139,7 @@ def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_chan
     _screen_store(tmp_path)
     assert departures.preset_check_pairs(tmp_path) is None
     assert {c.key() for c in experiments.grid("preset_check")} == {
-        config_at(dict(method="mkd"), s).key() for s in experiments.SCREEN_SEEDS
+        config_at(dict(method="mkd"), s).key() for s in (0, *experiments.SCREEN_SEEDS)
     }
     info = registry.METHOD_INFO["mkd"]
     flip = {"unsup_rampup": 0.0, "aspp_dropout": 0.0, "pseudo_loss_norm": "labeled"}  # no single screen's runs
@@ -149,12 +149,14 @@ def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_chan
     monkeypatch.setitem(experiments.LEGACY_PRESETS, "mkd", old)
     today = experiments.grid("preset_check")
     assert all((c.unsup_rampup, c.aspp_dropout) == (0.0, 0.0) for c in today)
+    assert [c.seed for c in today] == [0, *experiments.SCREEN_SEEDS]  # the default run, then the pairs
     # a screen run before the change reads as its one change on the old preset, not two off today's
     ramp = config_at(dict(method="mkd", unsup_rampup=0.0), 1)
     assert experiments.setting_label(ramp) == "unsup_rampup=0.0"
     assert experiments.legacy_note(ramp) == "preset before the headline's change (aspp_dropout=0.5, pseudo_loss_norm=all)"
     assert departures.preset_check_pairs(tmp_path) == []  # not run yet
-    for cfg, miou in zip(today, (62.0, 60.0)):  # two of three seeds stored
+    _store(tmp_path, config_at(dict(method="mkd"), 0), 61.0)  # seed 0's reference (2 threads): no pair
+    for cfg, miou in zip(today, (70.0, 62.0, 60.0)):  # the default run and two of three screen seeds stored
         _store(tmp_path, cfg, miou)
     got = departures.preset_check_pairs(tmp_path)
     assert [(p["seed"], p["difference"]) for p in got] == [(1, pytest.approx(-2.0)), (2, pytest.approx(-3.0))]
