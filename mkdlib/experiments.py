@@ -406,7 +406,7 @@ def setting_label(cfg: Config) -> str:
 
 
 def _differences(cfg: Config, preset_fields: dict) -> list[str]:
-    """"field=value" for each field of ``cfg`` that differs from its method's default at its split
+    """ "field=value" for each field of ``cfg`` that differs from its method's default at its split
     with ``preset_fields`` (a preset's old settings) applied."""
     ref = dict(method=cfg.method, split=cfg.split, seed=cfg.seed, **preset_fields)
     base = resolve(base_config(**ref)).to_dict()

@@ -133,7 +133,9 @@ def test_screens_note_counts_the_screens_and_the_chance_of_a_departure_kept_by_c
     assert note.startswith("3 screens") and f"{100 * (1 - 0.975**3):.0f} %" in note
 
 
-def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_changed(tmp_path, monkeypatch, screened_mkd):
+def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_changed(
+    tmp_path, monkeypatch, screened_mkd
+):
     """Grid ``preset_check``: the same runs as mkd's own while the preset is as screened (nothing to
     run, no row); once it is set, today's preset at the screens' seeds against mkd as screened."""
     _screen_store(tmp_path)
@@ -153,7 +155,9 @@ def test_the_preset_check_pairs_todays_preset_with_the_screened_one_once_it_chan
     # a screen run before the change reads as its one change on the old preset, not two off today's
     ramp = config_at(dict(method="mkd", unsup_rampup=0.0), 1)
     assert experiments.setting_label(ramp) == "unsup_rampup=0.0"
-    assert experiments.legacy_note(ramp) == "preset before the headline's change (aspp_dropout=0.5, pseudo_loss_norm=all)"
+    assert (
+        experiments.legacy_note(ramp) == "preset before the headline's change (aspp_dropout=0.5, pseudo_loss_norm=all)"
+    )
     assert departures.preset_check_pairs(tmp_path) == []  # not run yet
     _store(tmp_path, config_at(dict(method="mkd"), 0), 61.0)  # seed 0's reference (2 threads): no pair
     for cfg, miou in zip(today, (70.0, 62.0, 60.0)):  # the default run and two of three screen seeds stored
