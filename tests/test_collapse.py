@@ -80,13 +80,13 @@ def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(t
     from conftest import store_result
 
     from mkdlib.config import base_config
-    from mkdlib.experiments import HEADLINE_SEEDS, table3_row
+    from mkdlib.experiments import HEADLINE_SEEDS, legacy, table3_row
 
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
     for s in HEADLINE_SEEDS:
         store_result(tmp_path, resolve(base_config(method="supervised", split="1/16", seed=s)), 0.45)
     for s, miou in zip(HEADLINE_SEEDS, (0.40, 0.36, 0.10)):  # seed 2 below half of supervised: collapsed
-        cfg = resolve(base_config(**table3_row(dict(own_teacher=True)), split="1/16", seed=s))
+        cfg = resolve(legacy(**table3_row(dict(own_teacher=True)), split="1/16", seed=s))  # as the grid stored it
         store_result(tmp_path, cfg, miou)
     table = collapse.teacher_start_table(tmp_path)
     preset = table[table["teacher start"].str.endswith("(preset)")].set_index("row")
@@ -105,11 +105,10 @@ def test_full_length_weak_view_rows_on_the_preset_start_are_counted_and_judged(t
 def test_full_length_rows_without_a_supervised_run_say_so(tmp_path, monkeypatch):
     from conftest import store_result
 
-    from mkdlib.config import base_config
-    from mkdlib.experiments import table3_row
+    from mkdlib.experiments import legacy, table3_row
 
     monkeypatch.setenv("MKD_RESULTS_DIR", str(tmp_path))
-    store_result(tmp_path, resolve(base_config(**table3_row(dict(own_teacher=True)), split="1/16", seed=0)), 0.4)
+    store_result(tmp_path, resolve(legacy(**table3_row(dict(own_teacher=True)), split="1/16", seed=0)), 0.4)
     table = collapse.teacher_start_table(tmp_path)
     monkeypatch.setattr(collapse, "supervised_curve", lambda root=None: pd.Series(dtype=float))
     text = collapse.notice_collapse(healthy_trace_summary(seeds=1), table)

@@ -60,14 +60,21 @@ def test_mkd_networks_and_switches(tiny_config):
 
 
 def test_mkd_with_only_co_training_equals_cps(tiny_config):
-    """CPS is MKD's first Table 3 row: same students, same batch -> same loss."""
+    """CPS is MKD's first Table 3 row: same students, same batch -> same loss (with CPS's loss
+    average and head dropout, which ``mkd``'s preset takes from the release)."""
     data = prepare_data(resolve(tiny_config()))
     from mkdlib.trainer import Runtime, build_loaders
 
     cfg_cps = resolve(tiny_config(method="cps"))
+    cps_settings = dict(pseudo_loss_norm=cfg_cps.pseudo_loss_norm, aspp_dropout=cfg_cps.aspp_dropout)
     cfg_mkd = resolve(
         tiny_config(
-            method="mkd", mutual_mean_teacher=False, strong_aug=False, feature_aug=False, student_forward="joint"
+            method="mkd",
+            mutual_mean_teacher=False,
+            strong_aug=False,
+            feature_aug=False,
+            student_forward="joint",
+            **cps_settings,
         )
     )
     lab, unl, _ = build_loaders(cfg_cps, data, Runtime(torch.device("cpu")), 0)

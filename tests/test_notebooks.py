@@ -234,8 +234,8 @@ def test_effect_directions_judge_each_gain_by_its_paired_interval(tmp_path):
 
 
 def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_cutmix(tmp_path):
-    from mkdlib.config import base_config, resolve
-    from mkdlib.experiments import DIAGNOSIS, OTHER_FORWARD, grid
+    from mkdlib.config import resolve
+    from mkdlib.experiments import DIAGNOSIS, OTHER_FORWARD, grid, legacy
     from mkdlib.report.paper import OURS, diagnosis_runs, notice_diagnosis, seed_curves, table_diagnosis
 
     root = tmp_path / "store"
@@ -255,7 +255,7 @@ def test_diagnosis_table_labels_each_change_and_measures_it_against_mkd_and_cps_
     assert "CPS (paper's settings)" not in t.index  # plain CPS is no reference for an MKD with CutMix
     assert t[f"{OURS} mIoU"].isna().sum() == len(DIAGNOSIS) - 1  # the others: not yet run
     for s in (0, 1):  # a change run on several seeds (the student forwards) is one row with its seeds
-        forward = resolve(base_config(method="mkd", split="1/16", seed=s, **OTHER_FORWARD))
+        forward = resolve(legacy(method="mkd", split="1/16", seed=s, **OTHER_FORWARD))  # as the grid stored it
         _store(root, forward, 0.5)
         (root / forward.key() / "metrics.jsonl").write_text('{"iter": 200, "miou": 0.5}\n')
     forwards = table_diagnosis(root).filter(like="student_forward", axis=0)
