@@ -358,43 +358,29 @@ def run_grids(
     return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
 
 
-def _legacy_fields_held(cfg: Config) -> dict:
+def _old_preset_changed(cfg: Config) -> dict:
     """The fields of ``cfg``'s method's old preset (:data:`LEGACY_PRESETS`) that differ from today's
-    at ``cfg``'s switches, when ``cfg`` holds all of them; else {}."""
+    at ``cfg``'s switches."""
     pinned = LEGACY_PRESETS.get(cfg.method, {})
     if not pinned:
         return {}
     now = resolve(base_config(method=cfg.method, **cfg.switches()))
-    changed = {k: v for k, v in pinned.items() if getattr(now, k) != v}
-    return changed if all(getattr(cfg, k) == v for k, v in changed.items()) else {}
+    return {k: v for k, v in pinned.items() if getattr(now, k) != v}
 
 
 def uses_legacy_preset(cfg: Config) -> bool:
     """Whether ``cfg`` was made with its method's preset as set before the headline's change
     (:data:`LEGACY_PRESETS`): a run of a grid stored then, superseded where the preset changed."""
-    return bool(_legacy_fields_held(cfg))
+    changed = _old_preset_changed(cfg)
+    return bool(changed) and all(getattr(cfg, k) == v for k, v in changed.items())
 
 
 def legacy_note(cfg: Config) -> str:
     """What a run held of its method's preset as set before the headline's change, for labels:
     "preset before the headline's change (unsup_rampup=0.1)"; "" for a run labelled against today's
     preset (:func:`setting_label`)."""
-    held = _old_preset_held(cfg)
+    held = _labelled(cfg)[1]
     return f"preset before the headline's change ({', '.join(f'{k}={v}' for k, v in held.items())})" if held else ""
-
-
-def _old_preset_held(cfg: Config) -> dict:
-    """The fields of the old preset that ``cfg`` holds (where they differ from today's) when ``cfg``
-    reads shorter against the old preset than against today's (a screen of one of its fields run
-    before the change: "unsup_rampup=0.0" on the old preset, not two fields off today's); else {}."""
-    pinned = LEGACY_PRESETS.get(cfg.method, {})
-    if not pinned:
-        return {}
-    now = resolve(base_config(method=cfg.method, **cfg.switches()))
-    held = {k: v for k, v in pinned.items() if getattr(now, k) != v and getattr(cfg, k) == v}
-    if held and len(_differences(cfg, pinned)) < len(_differences(cfg, {})):
-        return held
-    return {}
 
 
 def setting_label(cfg: Config) -> str:
@@ -402,7 +388,21 @@ def setting_label(cfg: Config) -> str:
     ("teacher_bn_train=True"; "" for the default): how summaries tell a grid's variants apart. A
     config run on its method's preset as set before the headline's change is compared with that
     preset (:func:`legacy_note` says which of its fields it held)."""
-    return ", ".join(_differences(cfg, LEGACY_PRESETS.get(cfg.method, {}) if _old_preset_held(cfg) else {}))
+    return ", ".join(_labelled(cfg)[0])
+
+
+def _labelled(cfg: Config) -> tuple[list[str], dict]:
+    """(``cfg``'s differences, the old preset's fields it held) against whichever of today's preset
+    and the old one it reads shorter against; the old one only where ``cfg`` holds some of its
+    changed fields (a screen of one field run before the change: "unsup_rampup=0.0" on the old
+    preset, not two fields off today's)."""
+    today = _differences(cfg, {})
+    held = {k: v for k, v in _old_preset_changed(cfg).items() if getattr(cfg, k) == v}
+    if held:
+        old = _differences(cfg, LEGACY_PRESETS[cfg.method])
+        if len(old) < len(today):
+            return old, held
+    return today, {}
 
 
 def _differences(cfg: Config, preset_fields: dict) -> list[str]:
