@@ -76,12 +76,21 @@ def cost_markdown(root: str | Path | None = None) -> str:
     )
 
 
+def verdict_markdown(root: str | Path | None = None) -> str:
+    """The book's verdict (:func:`mkdlib.report.tables.effects.verdict`): the decisive headline's
+    once it is complete, until then where it stands and the superseded headline's."""
+    from mkdlib.report.tables.effects import verdict
+
+    return verdict(book_store() if root is None else root)
+
+
 #: generated blocks that are no grid's results: name -> (the text's maker, a function of the store; the
 #: files that carry it)
 TEXT_BLOCKS = {
     "departures": (departures.departures_markdown, (README, PAPER_VS_CODE)),
     "sources": (departures.sources_markdown, (PAPER_VS_CODE,)),
     "cost": (cost_markdown, (README, BENCHMARK)),
+    "verdict": (verdict_markdown, (README,)),
 }
 
 
@@ -97,7 +106,8 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
             {
                 "run": cfg.run_name(),
                 "labels": cfg.split,
-                "setting": "; ".join(x for x in (setting_label(cfg), legacy_note(cfg)) if x),
+                "setting": "; ".join(x for x in (_without_protocol(cfg, setting_label(cfg)), legacy_note(cfg)) if x),
+                "test": bool(cfg.test_images),
                 "planned": 0,
                 "miou": [],
                 "minutes": [],
@@ -124,13 +134,28 @@ def summary_rows(name: str, root: str | Path | None = None) -> list[dict]:
     return rows
 
 
+#: the fields that set the decisive headline's protocol (each seed its own labeled split, the held-out
+#: test set): a grid scored on the test set says so in its header, not in every row's setting
+PROTOCOL_FIELDS = ("split_seed", "test_images")
+
+
+def _without_protocol(cfg, setting: str) -> str:
+    """``setting`` without the protocol's fields when ``cfg`` is scored on the held-out test set."""
+    if not cfg.test_images:
+        return setting
+    return ", ".join(x for x in setting.split(", ") if x and x.split("=", 1)[0] not in PROTOCOL_FIELDS)
+
+
 def summary_markdown(name: str, root: str | Path | None = None) -> str:
     """:func:`summary_rows` as a markdown table (the README's results block is this text); a text
-    block (:data:`TEXT_BLOCKS`) is its maker's text."""
+    block (:data:`TEXT_BLOCKS`) is its maker's text. A grid scored on the held-out test set reads
+    "test mIoU" (its runs' final models on the test set), any other "final mIoU" (validation)."""
     if name in TEXT_BLOCKS:
         return TEXT_BLOCKS[name][0](book_store() if root is None else root)
-    lines = ["| run | labels | setting | final mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
-    for r in summary_rows(name, root):
+    rows = summary_rows(name, root)
+    scored = "test" if rows and all(r["test"] for r in rows) else "final"
+    lines = [f"| run | labels | setting | {scored} mIoU (%) | seeds | CPU min / run |", "|---|---|---|---|---|---|"]
+    for r in rows:
         miou = (
             "not run yet"
             if r["miou_mean"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from mkdlib import resolve
@@ -135,3 +136,62 @@ def test_headline_grid_is_twelve_paired_seeds_each_with_its_own_split_and_the_te
     assert len({c.key() for c in cfgs}) == len(cfgs)
     old = {c.key() for c in grid("headline_6seeds")}
     assert not old & {c.key() for c in cfgs}  # the superseded headline stays in the store beside it
+
+
+def _store_headline(root, cfg, test: float, val: float) -> None:
+    """A stored decisive-headline run: ``test`` on the held-out test set, ``val`` on validation."""
+    folder = root / cfg.key()
+    folder.mkdir(parents=True)
+    result = {
+        "key": cfg.key(),
+        "config": cfg.to_dict(),
+        "final": {"miou": val / 100},
+        "best_miou": val / 100,
+        "test": {"miou": test / 100, "images": cfg.test_images},
+        "wall_time_s": 60.0,
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+
+
+def test_table2_the_intro_and_the_readme_read_the_test_set_once_the_headline_is_complete(tmp_path):
+    from booktools import readme
+    from mkdlib.experiments import grid
+    from mkdlib.report import paper
+    from mkdlib.report.evidence.store import headline_progress
+
+    # test mIoU by method and seed; validation says otherwise (MKD far below supervised there: judged
+    # on validation, every MKD run would collapse), so a number read from the wrong set shows
+    test = {"supervised": 45.0, "mean_teacher": 60.0, "cps_cutmix": 62.0, "mkd": 66.0, "mkd_release": 64.0}
+    val = {"supervised": 50.0, "mean_teacher": 55.0, "cps_cutmix": 70.0, "mkd": 20.0, "mkd_release": 58.0}
+    cfgs = [resolve(c) for c in grid("headline")]
+    for c in cfgs[:-1]:
+        _store_headline(tmp_path, c, test[c.method] + (c.seed % 3), val[c.method])
+    assert headline_progress(tmp_path) == (len(cfgs) - 1, len(cfgs))
+    before = paper.table_methods(tmp_path)
+    assert before.attrs["protocol"] == "validation" and "CPS (co-training)" in before.index
+    assert "until it is complete" in paper.verdict(tmp_path)
+
+    last = cfgs[-1]
+    _store_headline(tmp_path, last, test[last.method] + (last.seed % 3), val[last.method])
+    t = paper.table_methods(tmp_path)
+    assert t.attrs["protocol"] == "test"
+    assert list(t.index) == ["supervised only", "mean teacher", "CPS + CutMix", "MKD", "MKD (release)"]
+    assert t.loc["MKD", f"{paper.OURS} mIoU"] == pytest.approx(67.0)  # 66 + mean of seed % 3 over 12 seeds
+    assert t.loc["MKD", f"{paper.OURS} gain vs CPS + CutMix"] == pytest.approx(4.0)
+    assert t.loc["MKD", f"{paper.OURS} seeds"] == 12
+    eff = paper.effect_directions(tmp_path).loc["Table 2"].loc["MKD"]
+    assert eff["collapsed runs"] == "0/24"  # judged on the test set, where MKD is far above supervised
+
+    summary = paper.headline_summary(tmp_path)
+    assert (paper.OURS, "test mIoU ± sd") in summary.columns
+    assert "supervised only, all labels" not in summary.index  # a validation-only ceiling: not beside test
+    words = paper.verdict(tmp_path)
+    assert words.startswith("The decisive headline is complete")
+    assert "**MKD** scores highest: 67.0 ± 0.9 mIoU on the held-out test set (12 seeds" in words
+    assert "is +4.0 points" in words and "over 12 pairs" in words
+    assert "on the held-out test set" in paper.notice_methods(t, tmp_path)
+
+    block = readme.summary_markdown("headline", tmp_path)
+    assert "| test mIoU (%) |" in block and "test_images" not in block and "split_seed" not in block
+    assert "| mkd | 1/16 | default | 67.0 ± 0.9 | 12/12 |" in block
+    assert readme.summary_markdown("verdict", tmp_path) == words

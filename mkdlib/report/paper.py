@@ -44,6 +44,7 @@ from .tables.tables import (
     error_breakdown,
     label_fraction_runs,
     method_label,
+    methods_runs,
     results_frame,
     table_ablation,
     table_diagnosis,

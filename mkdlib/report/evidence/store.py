@@ -27,7 +27,7 @@ from ...experiments import grid, legacy
 from ...registry import SWITCH_LABELS
 
 #: the columns of :func:`stored_runs`
-RUN_COLUMNS = ["key", "seed_free_key", "seed", "miou", "best_miou"]
+RUN_COLUMNS = ["key", "seed_free_key", "seed", "miou", "best_miou", "test_miou"]
 #: store folders whose snapshot is kept (tests write many small stores into tmp dirs)
 MAX_SNAPSHOTS = 8
 
@@ -59,8 +59,8 @@ def _signature(folder: Path) -> tuple:
 class StoreSnapshot:
     """Every finished run of one store folder as read once: ``results`` (key -> result dict, its
     config carrying every setting added since: :func:`mkdlib.results.load_result`), ``frame`` (one
-    row per run: config fields, key, seed-free key, final and best mIoU as fractions) and memoised
-    queries. Treat what it holds as read-only: the query functions below hand out copies."""
+    row per run: config fields, key, seed-free key, final, best and held-out test mIoU as fractions;
+    test NaN for a run scored on no test set) and memoised queries. Treat what it holds as read-only: the query functions below hand out copies."""
 
     def __init__(self, folder: Path, signature: tuple, previous: StoreSnapshot | None = None):
         self.folder, self.signature = folder, signature
@@ -89,6 +89,7 @@ class StoreSnapshot:
                     "seed_free_key": sfk,
                     "miou": r["final"]["miou"],
                     "best_miou": r["best_miou"],
+                    "test_miou": (r.get("test") or {}).get("miou", math.nan),
                     "wall_time_s": r["wall_time_s"],
                     "sec_per_iter": r.get("sec_per_iter"),
                     "per_class_iou": r["final"].get("per_class_iou"),
@@ -107,12 +108,13 @@ class StoreSnapshot:
                     "seed": df["seed"].astype(int),
                     "miou": 100 * df["miou"].astype(float),
                     "best_miou": 100 * df["best_miou"].astype(float),
+                    "test_miou": 100 * df["test_miou"].astype(float),
                 }
             ).reset_index(drop=True)
         self.by_seed_free_key: dict[str, list[dict]] = {}
         for r in self.runs.itertuples():
             self.by_seed_free_key.setdefault(r.seed_free_key, []).append(
-                {"seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "key": r.key}
+                {"seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "test_miou": r.test_miou, "key": r.key}
             )
         self._memo: dict[Hashable, object] = {}
 
@@ -181,11 +183,11 @@ def stored_key(cfg: Config, root: str | Path | None = None, runs: pd.DataFrame |
     return str(hits[0]["key"]) if hits else None
 
 
-NOT_RUN_ROW = {"seed": math.nan, "miou": math.nan, "best_miou": math.nan, "key": None}
+NOT_RUN_ROW = {"seed": math.nan, "miou": math.nan, "best_miou": math.nan, "test_miou": math.nan, "key": None}
 
 
 def _stored_rows(cfg: Config, runs: pd.DataFrame | StoreSnapshot, sfk: str | None = None) -> list[dict]:
-    """seed, miou, best_miou, key of each stored run of ``cfg`` with any seed (``runs``: a snapshot,
+    """seed, miou, best_miou, test_miou, key of each stored run of ``cfg`` with any seed (``runs``: a snapshot,
     or a table from :func:`stored_runs`), or one row of NaNs ("not yet run") when there is none."""
     sfk = seed_free_key(cfg) if sfk is None else sfk
     if isinstance(runs, StoreSnapshot):
@@ -193,7 +195,16 @@ def _stored_rows(cfg: Config, runs: pd.DataFrame | StoreSnapshot, sfk: str | Non
     match = runs[runs["seed_free_key"] == sfk]
     if match.empty:
         return [dict(NOT_RUN_ROW)]
-    return [{"seed": r.seed, "miou": r.miou, "best_miou": r.best_miou, "key": r.key} for r in match.itertuples()]
+    return [
+        {
+            "seed": r.seed,
+            "miou": r.miou,
+            "best_miou": r.best_miou,
+            "test_miou": getattr(r, "test_miou", math.nan),
+            "key": r.key,
+        }
+        for r in match.itertuples()
+    ]
 
 
 def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.DataFrame:
@@ -203,7 +214,8 @@ def grid_runs(names: str | list[str], root: str | Path | None = None) -> pd.Data
     Matching ignores the seed, so extra seeds of a sweep config (e.g. from the headline grid)
     count towards its seed spread. Columns: grid, method, split, label (Table 3 row), setting (what
     differs from the method's default: :func:`mkdlib.experiments.setting_label`), gamma, beta, the
-    five switches, seed, miou (%), key.
+    five switches, seed, miou (%, validation), test_miou (%, the held-out test set; NaN for a run
+    scored on none), key.
     """
     names = (names,) if isinstance(names, str) else tuple(names)
     snap = snapshot(root)
@@ -247,6 +259,22 @@ def grid_status(root: str | Path | None = None) -> pd.DataFrame:
         done = sum((sfk, c.seed) in stored for c, sfk, _ in cfgs)
         rows.append({"grid": name, "configs": len(cfgs), "stored": done, "missing": len(cfgs) - done})
     return pd.DataFrame(rows)
+
+
+def headline_progress(root: str | Path | None = None) -> tuple[int, int]:
+    """(stored, planned) runs of the decisive headline (grid ``headline``: 12 paired seeds, each its
+    own labeled split, scored on the held-out test set). Until it is complete the book's headline
+    reads the superseded one (grid ``headline_6seeds``, validation set)."""
+    snap = snapshot(root)
+    stored = set(zip(snap.runs["seed_free_key"], snap.runs["seed"].astype(int)))
+    cfgs = snap.grid("headline")
+    return sum((sfk, c.seed) in stored for c, sfk, _ in cfgs), len(cfgs)
+
+
+def headline_complete(root: str | Path | None = None) -> bool:
+    """Whether every run of the decisive headline is stored (:func:`headline_progress`)."""
+    done, planned = headline_progress(root)
+    return done == planned
 
 
 def seed_summary(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
