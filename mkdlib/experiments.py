@@ -60,9 +60,33 @@ def legacy(method: str, **fields) -> Config:
     return base_config(method=method, **{**LEGACY_PRESETS.get(method, {}), **fields})
 
 
-def grid(name: str) -> list[Config]:
-    """Configs of one named grid (all resolved)."""
-    b = legacy  # the grids stored before the headline's change keep their presets' old settings
+#: the versions of the grids stored before the headline's change: ``legacy``, on the presets as they
+#: were set then (what the book reads: every such grid is complete there), and ``today``, on the
+#: presets as set now (``--presets today`` lists and runs it: the re-run the headline's issue asks
+#: for; the book moves to it once every grid is stored there, in one change, so no table mixes
+#: preset versions)
+PRESET_VERSIONS = ("legacy", "today")
+#: grids that stay on the old presets in either version: the departures' screens are each paired
+#: with `mkd` as it was screened, and the superseded headline is the record of what it was
+ALWAYS_LEGACY = ("departures", "headline_6seeds")
+
+
+def _builder(name: str, presets: str | None) -> Callable[..., Config]:
+    """How grid ``name`` builds its configs: :func:`legacy` or today's :func:`base_config`."""
+    presets = presets or PRESET_VERSIONS[0]
+    if presets not in PRESET_VERSIONS:
+        raise ConfigError(f"presets must be one of {', '.join(PRESET_VERSIONS)}, got {presets!r}")
+    if presets == "legacy" or name in ALWAYS_LEGACY:
+        return legacy
+    return lambda method, **fields: base_config(method=method, **fields)
+
+
+def grid(name: str, presets: str | None = None) -> list[Config]:
+    """Configs of one named grid (all resolved). ``presets`` (:data:`PRESET_VERSIONS`): ``legacy``
+    (the default: the presets as set before the headline's change, as the store holds the grids) or
+    ``today``. The headline and the preset check are on today's presets in either version, the
+    grids of :data:`ALWAYS_LEGACY` on the old ones."""
+    b = _builder(name, presets)
     if name == "calibration":  # the benchmark's gates (docs/benchmark.md), cheapest answers first: every
         # method at seed 0, G1's other seeds (supervised only), the switches, then G2's other seeds
         first = [b(method=m, split=sp, seed=SWEEP_SEED) for m, sp in CALIBRATION_RUNS]
@@ -100,7 +124,7 @@ def grid(name: str) -> list[Config]:
         ]
         cfgs = paired + rest
     elif name == "teachers":  # how the teachers start: each candidate on the two rows it must serve
-        cfgs = teacher_start_grid()
+        cfgs = teacher_start_grid(presets)
     elif name == "fractions":  # Table 1 analogue: label fractions
         cfgs = [b(method=m, split=f, seed=SWEEP_SEED) for f in ("1/8", "1/4", "1/2") for m in ("supervised", "mkd")]
     elif name == "methods":  # the baselines the paper compares against, at 1/16
@@ -167,12 +191,12 @@ TEACHER_STARTS = {
 TEACHER_SCREEN_ITERS = 1000
 
 
-def teacher_start_grid() -> list[Config]:
+def teacher_start_grid(presets: str | None = None) -> list[Config]:
     """Each teacher start on the mean teacher (strong views, full length: where the release's
     batch-statistic teachers cost accuracy), 3 seeds, and on co-training + mutual mean teacher with
     weak views (Table 3 row 3) at TEACHER_SCREEN_ITERS, seed 0, with supervised runs of that length;
     cheapest answers first. The weak-view row at full length is the ablation grid's."""
-    b, short = legacy, TEACHER_SCREEN_ITERS  # stored before the headline's change: the old presets
+    b, short = _builder("teachers", presets), TEACHER_SCREEN_ITERS
     weak = dict(**table3_row(dict(mutual_mean_teacher=True)), split="1/16", iters=short)
     co = [b(**weak, **t, seed=SWEEP_SEED) for t in TEACHER_STARTS.values()]
     sup = [b(method="supervised", split="1/16", iters=short, seed=s) for s in HEADLINE_SEEDS]
@@ -264,14 +288,18 @@ def _filters(only: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def grid_configs(
-    names: list[str], overrides: dict | None = None, only: str | Sequence[str] | None = None
+    names: list[str],
+    overrides: dict | None = None,
+    only: str | Sequence[str] | None = None,
+    presets: str | None = None,
 ) -> list[Config]:
     """The configs of the named grids, in order, each with ``overrides`` applied and resolved again;
     duplicates (across grids, or made equal by an override) once; ``only``: keys containing it (or
-    any of them: several filters pick the runs to do first without a new grid)."""
+    any of them: several filters pick the runs to do first without a new grid); ``presets``: as
+    :func:`grid`."""
     seen, out, filters = set(), [], _filters(only)
     for name in names:
-        for cfg in grid(name):
+        for cfg in grid(name, presets):
             if overrides:
                 cfg = resolve(make_config(cfg, **overrides))
             key = cfg.key()
@@ -311,6 +339,7 @@ def run_grids(
     shard_spec: str = "0/1",
     progress: bool = True,
     say: Callable[[str], None] = print,
+    presets: str | None = None,
 ) -> int:
     """The one grid runner: train every config of the named grids not yet in the results store
     (resumable). In this process one after the other, or with ``parallel`` (or ``device``) N at a
@@ -321,9 +350,9 @@ def run_grids(
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: torch sees no CUDA device here; use --device cpu (or auto)")
-    configs = grid_configs(names, overrides, only)
+    configs = grid_configs(names, overrides, only, presets)
     if _filters(only) and not configs:  # a filter that selects nothing is a mistake, not a finished grid
-        keys = [c.key() for c in grid_configs(names, overrides)]
+        keys = [c.key() for c in grid_configs(names, overrides, presets=presets)]
         raise ConfigError(
             f"--only {' / '.join(map(repr, _filters(only)))} matches none of the {len(keys)} run key(s) of {', '.join(names)}; keys look like "
             f"{keys[0] if keys else '<dataset>-<run>-<split>-s<seed>-<hash>'} (see --list)"
@@ -502,6 +531,41 @@ def run_missing(grids: list[str] | None = None, threads: int = 1, progress: bool
     return [c.key() for c in grid_configs(names) if is_done(c.key()) and c.key() not in before]
 
 
+def _progress_line(cfgs: list[Config], rates: dict) -> str:
+    """ "12/21 done, 1 started (iteration 800/4,000), ~3.5 CPU-h left" for a grid's configs."""
+    left = [c for c in cfgs if not is_done(c.key())]
+    line = f"{len(cfgs) - len(left)}/{len(cfgs)} done"
+    at = {c.key(): (i, c.iters) for c in left if (i := started_at(c)) is not None}
+    share = {k: 1 - i / n for k, (i, n) in at.items()}  # what a started run has left
+    hours = sum(estimate_cpu_seconds(c.method, c.iters, rates) * share.get(c.key(), 1) for c in left) / 3600
+    if at:
+        line += f", {len(at)} started (iteration {', '.join(f'{i:,}/{n:,}' for i, n in at.values())})"
+    if left and not math.isnan(hours):
+        line += f", ~{hours:.1f} CPU-h left"
+    return line
+
+
+_VERSION_WORDS = {"legacy": "the presets as stored (legacy)", "today": "today's presets"}
+
+
+def _print_list(presets: str | None) -> None:
+    """Each grid's progress (``--list``); a grid whose configs differ on the other presets version
+    says how far that version is too."""
+    rates = cpu_seconds_per_iter()
+    shown = presets or PRESET_VERSIONS[0]
+    other = next(v for v in PRESET_VERSIONS if v != shown)
+    for g in GRIDS:
+        cfgs = grid(g, shown)
+        line = f"{g:{max(map(len, GRIDS))}s} {_progress_line(cfgs, rates)}"
+        alt = grid(g, other)
+        if [c.key() for c in alt] != [c.key() for c in cfgs]:
+            line += f"  [on {_VERSION_WORDS[other]}: {_progress_line(alt, rates)}]"
+        print(line)
+    if rates:
+        print("(CPU-hours estimated from the stored CPU runs' seconds per iteration times threads)")
+    print(f"(grids on {_VERSION_WORDS[shown]}; --presets {other} lists and runs them on {_VERSION_WORDS[other]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m mkdlib.experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -526,23 +590,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TEXT",
         help="only the configs whose run key contains TEXT (repeatable: any of them)",
     )
+    p.add_argument(
+        "--presets",
+        choices=PRESET_VERSIONS,
+        default=None,
+        help="the presets of the grids stored before the headline's change: as they were stored "
+        "(legacy, the default: what the book reads) or as set today (their re-run)",
+    )
     args = p.parse_args(argv)
     if args.list or not args.grids:
-        rates = cpu_seconds_per_iter()
-        for g in GRIDS:
-            cfgs = grid(g)
-            left = [c for c in cfgs if not is_done(c.key())]
-            line = f"{g:{max(map(len, GRIDS))}s} {len(cfgs) - len(left)}/{len(cfgs)} done"
-            at = {c.key(): (i, c.iters) for c in left if (i := started_at(c)) is not None}
-            share = {k: 1 - i / n for k, (i, n) in at.items()}  # what a started run has left
-            hours = sum(estimate_cpu_seconds(c.method, c.iters, rates) * share.get(c.key(), 1) for c in left) / 3600
-            if at:
-                line += f", {len(at)} started (iteration {', '.join(f'{i:,}/{n:,}' for i, n in at.values())})"
-            if left and not math.isnan(hours):
-                line += f", ~{hours:.1f} CPU-h left"
-            print(line)
-        if rates:
-            print("(CPU-hours estimated from the stored CPU runs' seconds per iteration times threads)")
+        _print_list(args.presets)
         return 0
     from .parallel import parse_overrides
 
@@ -551,7 +608,9 @@ def main(argv: list[str] | None = None) -> int:
         parallel = args.parallel if (args.parallel is not None or overrides or args.only or args.device) else None
         if parallel is None and (overrides or args.only or args.device):
             parallel = 1
-        return run_grids(args.grids, args.threads, parallel, args.device, overrides, args.only, args.shard)
+        return run_grids(
+            args.grids, args.threads, parallel, args.device, overrides, args.only, args.shard, presets=args.presets
+        )
     except (ConfigError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2

@@ -311,23 +311,17 @@ def pooled_spread(root: str | Path | None = None) -> tuple[float | None, int]:
 
 
 def collapsed_runs(keys: list[str], root: str | Path | None = None) -> list[str]:
-    """Those of the stored runs ``keys`` (at 1/16 of the labels) that collapsed
-    (:func:`run_collapsed`): what a verdict counts apart from effects. A run scored on the held-out
-    test set (the decisive headline's) is judged by its test score against supervised training's
-    on that set; any other by its validation score."""
+    """Those of the stored runs ``keys`` (at 1/16 of the labels) that collapsed (:func:`run_collapsed`):
+    what a verdict counts apart from effects. A run with a test score (the decisive headline's) is
+    judged on the test set against supervised training's there, any other on validation."""
     from .store import snapshot
 
-    store, snap = _store(root), snapshot(root)
-    sup = {
-        p: snap.memo(("supervised_reference", p), lambda p=p: supervised_reference(store, protocol=p))
-        for p in (TEST, VALIDATION)
-    }
-    out = []
+    store, snap, out = _store(root), snapshot(root), []
     for k in keys:
         r = store.by_key(k)
         p = VALIDATION if r["test_miou"] is None else TEST
-        if run_collapsed({**r, "score": score(r, p)}, sup[p]):
-            out.append(k)
+        sup = snap.memo(("sup_reference", p), lambda: supervised_reference(store, protocol=p))  # noqa: B023
+        out += [k] if run_collapsed({**r, "score": score(r, p)}, sup) else []
     return out
 
 
