@@ -387,7 +387,7 @@ def run_grids(
     return 1 if any(o.status != "finished" for o in outcomes) or len(outcomes) < len(todo) else 0
 
 
-def _old_preset_changed(cfg: Config) -> dict:
+def old_preset_changes(cfg: Config) -> dict:
     """The fields of ``cfg``'s method's old preset (:data:`LEGACY_PRESETS`) that differ from today's
     at ``cfg``'s switches."""
     pinned = LEGACY_PRESETS.get(cfg.method, {})
@@ -400,7 +400,7 @@ def _old_preset_changed(cfg: Config) -> dict:
 def uses_legacy_preset(cfg: Config) -> bool:
     """Whether ``cfg`` was made with its method's preset as set before the headline's change
     (:data:`LEGACY_PRESETS`): a run of a grid stored then, superseded where the preset changed."""
-    changed = _old_preset_changed(cfg)
+    changed = old_preset_changes(cfg)
     return bool(changed) and all(getattr(cfg, k) == v for k, v in changed.items())
 
 
@@ -426,7 +426,7 @@ def _labelled(cfg: Config) -> tuple[list[str], dict]:
     changed fields (a screen of one field run before the change: "unsup_rampup=0.0" on the old
     preset, not two fields off today's)."""
     today = _differences(cfg, {})
-    held = {k: v for k, v in _old_preset_changed(cfg).items() if getattr(cfg, k) == v}
+    held = {k: v for k, v in old_preset_changes(cfg).items() if getattr(cfg, k) == v}
     if held:
         old = _differences(cfg, LEGACY_PRESETS[cfg.method])
         if len(old) < len(today):

@@ -109,14 +109,13 @@ class StoredRun:
 
 def describe_run(config: Mapping, key: str, root: str | None, miou: float, best_miou: float) -> StoredRun:
     """A stored run's :class:`StoredRun` (its label from what differs: :func:`mkdlib.experiments.setting_label`;
-    "superseded preset" when it holds all of its method's old preset, :data:`mkdlib.experiments.LEGACY_PRESETS`;
-    the old preset's fields it holds when some)."""
+    "superseded preset" when it holds its method's old preset where that differs from today's
+    (:func:`mkdlib.experiments.uses_legacy_preset`); the old preset's fields it holds when some)."""
     from ..config import SWITCHES, make_config
-    from ..experiments import LEGACY_PRESETS, legacy_note, setting_label
+    from ..experiments import legacy_note, old_preset_changes, setting_label, uses_legacy_preset
 
     cfg = make_config(dict(config))
-    old = LEGACY_PRESETS.get(config.get("method"), {})
-    old = tuple(old) if old and all(config.get(k) == v for k, v in old.items()) else ()
+    old = tuple(old_preset_changes(cfg)) if uses_legacy_preset(cfg) else ()
     setting = ", ".join(f for f in setting_label(cfg).split(", ") if f and f.split("=")[0] not in ("iters", *old))
     label = f"seed {cfg.seed}, {cfg.iters} it, " + (setting or "preset")
     note = "superseded preset" if old else legacy_note(cfg)
