@@ -195,3 +195,32 @@ def test_table2_the_intro_and_the_readme_read_the_test_set_once_the_headline_is_
     assert "| test mIoU (%) |" in block and "test_images" not in block and "split_seed" not in block
     assert "| mkd | 1/16 | default | 67.0 ± 0.9 | 12/12 |" in block
     assert readme.summary_markdown("verdict", tmp_path) == words
+
+
+def test_the_headline_seed_by_seed_pairs_test_scores_and_shows_what_has_no_pair(tmp_path):
+    from matplotlib.collections import PathCollection
+
+    from mkdlib.experiments import headline_config
+    from mkdlib.report import paper
+    from mkdlib.report.figures import viz
+
+    for s, (mkd, cut) in enumerate([(66.0, 60.0), (61.0, 62.0), (70.0, 64.0)]):
+        _store_headline(tmp_path, resolve(headline_config("mkd", s)), mkd, val=20.0)  # validation: ignored
+        _store_headline(tmp_path, resolve(headline_config("cps_cutmix", s)), cut, val=70.0)
+    _store_headline(tmp_path, resolve(headline_config("mkd", 3)), 90.0, val=90.0)  # no partner: left out
+    pairs = paper.headline_pairs(tmp_path)
+    mkd_cut = pairs[pairs["comparison"] == "MKD - CPS + CutMix"]
+    assert list(mkd_cut["seed"]) == [0, 1, 2]
+    assert list(mkd_cut["difference"]) == pytest.approx([6.0, -1.0, 6.0])
+    assert mkd_cut["paper"].iloc[0] == pytest.approx(74.02 - 71.98)  # Table 2, VOCAug R50 1/16
+    empty = pairs[pairs["difference"].isna()]
+    assert len(empty) == len(pairs["comparison"].unique()) - 1  # every other comparison: one row, no pair
+    fig = viz.plot_headline_pairs(pairs)
+    dots = sum(len(c.get_offsets()) for c in fig.axes[0].collections if isinstance(c, PathCollection))
+    assert dots == 3
+    texts = [t.get_text().strip() for t in fig.axes[0].texts]
+    assert texts.count("no pair yet") == len(empty) and "3 pairs" in texts
+    assert not viz.legends_over_data(fig)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

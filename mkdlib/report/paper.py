@@ -21,7 +21,14 @@ from .tables.display import (
     short_label,
     table_view,
 )
-from .tables.effects import effect_directions, effects_view, headline_status, headline_summary, verdict
+from .tables.effects import (
+    effect_directions,
+    effects_view,
+    headline_pairs,
+    headline_status,
+    headline_summary,
+    verdict,
+)
 from .tables.notices import (
     notice_breakdown,
     notice_diagnosis,

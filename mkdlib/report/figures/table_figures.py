@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ..evidence.cells import OURS, PAPER
 from ..evidence.transcribed import FRACTIONS
@@ -186,4 +187,53 @@ def plot_effect_directions(effects: pd.DataFrame) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     legend_under_axes(ax, ncol=2)
     fig.tight_layout()
+    return readable(fig)
+
+
+def plot_headline_pairs(pairs: pd.DataFrame) -> Figure:
+    """The decisive headline seed by seed: per comparison, each seed's test-set difference (a dot),
+    their mean with its paired 95 % interval (the claims table's rule; hollow below 3 pairs, which
+    get no verdict) and the paper's effect. ``pairs``: :func:`mkdlib.report.tables.effects.headline_pairs`."""
+    from ..evidence import stats
+
+    labels = list(dict.fromkeys(pairs["comparison"]))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(labels) + 1.6), layout="constrained")
+    for y, label in enumerate(labels):
+        rows = pairs[(pairs["comparison"] == label) & pairs["difference"].notna()]
+        d = rows["difference"].to_numpy()
+        paper = pairs.loc[pairs["comparison"] == label, "paper"].iloc[0]
+        if not np.isnan(paper):
+            ax.plot([paper], [y], marker="|", ms=14, mew=2.5, color=PAPER_COLOUR, ls="none")
+        if not len(d):
+            ax.text(0, y, " no pair yet", va="center", fontsize="x-small", color="grey")
+            continue
+        jitter = np.linspace(-0.12, 0.12, len(d)) if len(d) > 1 else np.zeros(1)
+        ax.scatter(d, y + 0.18 + jitter, s=12, color=OURS_COLOUR, alpha=0.6, lw=0)
+        e = stats.paired_effect(list(d), [0.0] * len(d))
+        judged = len(d) >= stats.MIN_PAIRS
+        if e is not None and np.isfinite(e.low):
+            ax.plot([e.low, e.high], [y, y], color="k", lw=1.2)
+        ax.plot([d.mean()], [y], marker="D", ms=6, color="k", mfc="k" if judged else "white", ls="none")
+        ax.text(
+            1.01,
+            y,
+            f"{len(d)} pair{'s' if len(d) != 1 else ''}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize="x-small",
+            color="0.3",
+        )
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(labels)), labels, fontsize="small")
+    ax.invert_yaxis()
+    ax.set(
+        xlabel="test mIoU difference, A - B (points)", title="The decisive headline, seed by seed (held-out test set)"
+    )
+    key = [
+        Line2D([], [], marker="o", ms=4, color=OURS_COLOUR, alpha=0.6, ls="none", label="a seed"),
+        Line2D([], [], marker="D", ms=5, color="k", label="mean, paired 95 % interval (hollow: < 3 pairs)"),
+        Line2D([], [], marker="|", ms=10, mew=2.5, color=PAPER_COLOUR, ls="none", label="paper"),
+    ]
+    ax.legend(handles=key, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize="x-small", frameon=False)
+    ax.grid(axis="x", alpha=0.3)
     return readable(fig)

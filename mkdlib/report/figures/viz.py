@@ -36,6 +36,7 @@ from .table_figures import (  # noqa: F401 (the tables chapter's figures, part o
     _no_data,
     plot_ablation,
     plot_effect_directions,
+    plot_headline_pairs,
     plot_label_fractions,
     plot_sweep,
 )

@@ -289,3 +289,36 @@ def headline_status(root: str | Path | None = None) -> str:
         f"*Decisive headline (12 seeds, test set): {done} of {planned} runs stored; until it is complete, "
         "what follows is the superseded one (6 seeds, one split, validation set).*"
     )
+
+
+#: the decisive headline's comparisons drawn seed by seed: (label, method A, method B, the paper's
+#: Table 2 rows of A and B or None); MKD's three first, then what semi-supervision gets here
+HEADLINE_PAIRS = (
+    ("MKD - CPS + CutMix", "mkd", "cps_cutmix", ("MKD", "CPS-with-CutMix")),
+    ("MKD - mean teacher", "mkd", "mean_teacher", ("MKD", "MT")),
+    ("MKD - MKD (release)", "mkd", "mkd_release", None),
+    ("MKD (release) - CPS + CutMix", "mkd_release", "cps_cutmix", ("MKD", "CPS-with-CutMix")),
+    ("CPS + CutMix - mean teacher", "cps_cutmix", "mean_teacher", ("CPS-with-CutMix", "MT")),
+    ("mean teacher - supervised", "mean_teacher", "supervised", None),
+    ("CPS + CutMix - supervised", "cps_cutmix", "supervised", None),
+)
+
+
+def headline_pairs(root: str | Path | None = None) -> pd.DataFrame:
+    """The decisive headline's comparisons (:data:`HEADLINE_PAIRS`) seed by seed on the held-out
+    test set: one row per (comparison, seed) stored on both sides, with the difference A - B
+    (points) and the paper's effect (Table 2, VOCAug R50 1/16; NaN where it makes none). A
+    comparison with no pair yet has one row with seed and difference NaN, so it still shows."""
+    from ..evidence.claims import TEST, _store, pairs
+    from ..evidence.transcribed import paper_table
+
+    voc, store = paper_table("table2_vocaug")["R50 1/16 (662)"], _store(root)
+    rows = []
+    for label, a, b, paper_rows in HEADLINE_PAIRS:
+        theirs = voc[paper_rows[0]] - voc[paper_rows[1]] if paper_rows else math.nan
+        got = pairs(store, dict(method=a), dict(method=b), protocol=TEST)
+        rows += [
+            {"comparison": label, "seed": ra["seed"], "difference": ra["score"] - rb["score"], "paper": theirs}
+            for ra, rb in got
+        ] or [{"comparison": label, "seed": math.nan, "difference": math.nan, "paper": theirs}]
+    return pd.DataFrame(rows)
