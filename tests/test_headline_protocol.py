@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -224,3 +226,13 @@ def test_the_headline_seed_by_seed_pairs_test_scores_and_shows_what_has_no_pair(
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+    from mkdlib.report.evidence import stats
+
+    spread = paper.spread_check(tmp_path).set_index("comparison")
+    row = spread.loc["MKD - CPS + CutMix"]
+    sd = float(np.std([6.0, -1.0, 6.0], ddof=1))
+    assert row["pairs so far"] == 3 and row["sd so far (test, own splits)"] == pytest.approx(sd)
+    assert row["detectable with 12 pairs"] == pytest.approx(stats.detectable_effect(sd, 12))
+    assert row["pairs to tell the paper's effect from 0"] == stats.seeds_needed(sd, 74.02 - 71.98)
+    assert pd.isna(row["sd superseded (validation, one split)"])  # no superseded run stored here
+    assert pd.isna(spread.loc["MKD - mean teacher", "sd so far (test, own splits)"])  # no pair: blank
