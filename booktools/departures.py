@@ -74,14 +74,13 @@ def screen_pairs(change: dict, seeds: tuple[int, ...], root: str | Path | None =
     """Each seed where ``mkd`` with ``change`` and ``mkd`` are both stored: ``seed``, the two
     validation scores, their ``difference`` and the keys of the runs that collapsed (the claims'
     pairing, :func:`mkdlib.report.evidence.claims.pairs`, and collapse rule)."""
+    from mkdlib.experiments import as_stored
     from mkdlib.report.evidence.claims import _store, pairs, supervised_reference
 
     store = _store(root)
     sup = supervised_reference(store)
-    return [
-        _pair(a["seed"], a, b, sup)
-        for a, b in pairs(store, {"method": "mkd", **change}, {"method": "mkd"}, seeds=seeds)
-    ]
+    screen, screened = as_stored({"method": "mkd", **change}), as_stored({"method": "mkd"})  # as they ran
+    return [_pair(a["seed"], a, b, sup) for a, b in pairs(store, screen, screened, seeds=seeds)]
 
 
 def _pair(seed: int, a: dict, b: dict, sup: float | None) -> dict:
@@ -163,16 +162,17 @@ def preset_check_pairs(root: str | Path | None = None) -> list[dict] | None:
     """``mkd``'s preset of today against it as screened, at the screens' seeds on the validation set
     (grid ``preset_check``), as :func:`screen_pairs` gives them: what the removals do together. None
     while the preset is as screened (the two are the same runs)."""
-    from mkdlib.experiments import SCREEN_SEEDS, grid
+    from mkdlib.experiments import SCREEN_SEEDS, as_stored, grid
     from mkdlib.report.evidence.claims import _store, config_at, supervised_reference
 
     today = [c for c in grid("preset_check") if c.seed in SCREEN_SEEDS]  # seed 0's reference ran on 2 threads
-    if all(c.key() == config_at({"method": "mkd"}, c.seed).key() for c in today):
+    screened = as_stored({"method": "mkd"})  # mkd as its screens ran it, whichever presets the book reads
+    if all(c.key() == config_at(screened, c.seed).key() for c in today):
         return None
     store = _store(root)
     sup, out = supervised_reference(store), []
     for cfg in today:
-        a, b = store.run(cfg), store.run(config_at({"method": "mkd"}, cfg.seed))
+        a, b = store.run(cfg), store.run(config_at(screened, cfg.seed))
         if a is not None and b is not None:
             out.append(_pair(cfg.seed, a, b, sup))
     return out

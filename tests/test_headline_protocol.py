@@ -226,9 +226,10 @@ def test_the_headline_seed_by_seed_pairs_test_scores_and_shows_what_has_no_pair(
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+    from booktools.spread import spread_check
     from mkdlib.report.evidence import stats
 
-    spread = paper.spread_check(tmp_path).set_index("comparison")
+    spread = spread_check(tmp_path).set_index("comparison")
     row = spread.loc["MKD - CPS + CutMix"]
     sd = float(np.std([6.0, -1.0, 6.0], ddof=1))
     assert row["pairs so far"] == 3 and row["sd so far (test, own splits)"] == pytest.approx(sd)

@@ -26,7 +26,8 @@ def _tables() -> dict[str, str]:
         "diagnosis": paper.table_diagnosis,
         "co-training's decline": paper.co_training_decline,
         "superseded headline": claims.superseded_table,
-        "findings": claims.findings_table,
+        # the test-set rows read the headline, whose mkd runs follow the preset by design
+        "findings": lambda: claims.findings_table().query("`scored on` != 'test set'"),
         "teachers' start": collapse.teacher_start_table,
         "collapse traces": collapse.trace_summary,
         "validation curves": lambda: collapse.supervised_curve(),
@@ -118,3 +119,33 @@ def test_the_stored_grids_rerun_on_todays_presets_under_their_own_keys(capsys):
     gamma = next(line for line in out.splitlines() if line.startswith("gamma "))
     assert "[on the presets as stored (legacy): " in gamma
     assert "departures" in out and "[on" not in next(line for line in out.splitlines() if line.startswith("departures"))
+
+
+def test_reading_the_grids_on_todays_presets_keeps_the_superseded_headline_and_the_screens(tmp_path, monkeypatch):
+    """:data:`mkdlib.experiments.STORED_GRIDS_PRESETS` moves the grids and the validation claims to
+    today's presets in one setting; the superseded headline and the departures' screens stay on the
+    runs they were measured with (``as_stored``)."""
+    from booktools import departures
+    from mkdlib import experiments as E
+    from mkdlib.config import resolve
+    from mkdlib.report.evidence import claims, store
+    from tests.test_claims import _store
+
+    for s in E.PAIRED_SEEDS[:3]:  # the superseded headline's MKD and CPS + CutMix, as stored
+        _store(tmp_path, resolve(E.legacy("mkd", split="1/16", seed=s)), 60.0 + s)
+        _store(tmp_path, resolve(E.legacy("cps_cutmix", split="1/16", seed=s)), 58.0)
+    for s in E.SCREEN_SEEDS:  # a screen of mkd as screened
+        _store(tmp_path, resolve(E.legacy("mkd", split="1/16", seed=s, gamma=0.6)), 50.0)
+    before = claims.superseded_table(tmp_path).set_index("claim").loc["MKD beats CPS with CutMix"]
+    screens = departures.screen_pairs(dict(gamma=0.6), E.SCREEN_SEEDS, tmp_path)
+    assert before["pairs"] == 3 and [p["difference"] for p in screens] == [-11.0, -12.0]  # seeds 1, 2 have mkd
+
+    monkeypatch.setattr(E, "STORED_GRIDS_PRESETS", "today")
+    store.clear_cache()
+    assert [c.key() for c in E.grid("gamma")] == [c.key() for c in E.grid("gamma", "today")]
+    assert (
+        store.config_at(dict(method="mkd"), 1).key() == resolve(E.base_config(method="mkd", split="1/16", seed=1)).key()
+    )
+    after = claims.superseded_table(tmp_path).set_index("claim").loc["MKD beats CPS with CutMix"]
+    assert after["pairs"] == 3 and after["ours"] == before["ours"]
+    assert departures.screen_pairs(dict(gamma=0.6), E.SCREEN_SEEDS, tmp_path) == screens

@@ -27,7 +27,6 @@ from .tables.effects import (
     headline_pairs,
     headline_status,
     headline_summary,
-    spread_check,
     verdict,
 )
 from .tables.notices import (

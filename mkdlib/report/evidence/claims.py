@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...config import Config, resolve
+from ...experiments import as_stored
 from ...results import load_predictions
 from . import stats
 from .cells import count
@@ -81,28 +82,14 @@ def claims() -> list[Claim]:
     def paper_row(on: dict) -> float:
         return t3[(True, *(bool(on.get(n, False)) for n in names))]
 
-    base = TABLE3_ROWS[0]
+    base, src3 = TABLE3_ROWS[0], "Table 3, VOCAug R50 1/16"
     for on in TABLE3_ROWS[1:]:
         what = " + ".join(labels[n] for n in names if on.get(n))
-        out.append(
-            Claim(
-                f"co-training + {what} beats co-training alone",
-                "Table 3, VOCAug R50 1/16",
-                paper_row(on) - paper_row(base),
-                table3_row(on),
-                table3_row(base),
-            )
-        )
+        gain = paper_row(on) - paper_row(base)
+        out.append(Claim(f"co-training + {what} beats co-training alone", src3, gain, table3_row(on), table3_row(base)))
     mmt_sda, mkd_row = TABLE3_ROWS[5], TABLE3_ROWS[6]
-    out.append(
-        Claim(
-            "FDA adds to co-training + mutual MT + SDA",
-            "Table 3, VOCAug R50 1/16",
-            paper_row(mkd_row) - paper_row(mmt_sda),
-            table3_row(mkd_row),
-            table3_row(mmt_sda),
-        )
-    )
+    gain = paper_row(mkd_row) - paper_row(mmt_sda)
+    out.append(Claim("FDA adds to co-training + mutual MT + SDA", src3, gain, table3_row(mkd_row), table3_row(mmt_sda)))
     for claim, t, param, a, b in (  # the sweeps (Tables 4 and 5, R50): the better value, the other
         ("gamma 0.4 beats gamma 0 (0.4 best)", "t4", "gamma", 0.4, 0.0),
         ("beta 1.0 beats beta 0 (1.0-1.5 best)", "t5", "beta", 1.0, 0.0),
@@ -254,7 +241,11 @@ def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
     """The headline claims as the superseded 6-seed headline measured them (one labeled split, the
     validation set that also chose the presets; grid ``headline_6seeds``, with the presets' old
     settings), judged by today's rule: kept beside the decisive headline until it is complete."""
-    old = [Claim(c.claim, c.source, c.paper, c.a, c.b, VALIDATION) for c in claims() if c.protocol == TEST]
+    old = [
+        Claim(c.claim, c.source, c.paper, as_stored(c.a), as_stored(c.b), VALIDATION)
+        for c in claims()
+        if c.protocol == TEST
+    ]
     return _compare(old, _store(root), stats.verdict).drop(columns=["scored on"])
 
 
@@ -287,7 +278,9 @@ def _pooled(found: list, store: Store) -> tuple[float | None, int]:
         if not col and len(ps) >= 2 and c.protocol == VALIDATION  # one-pair rows are validation's
     ]
     groups += [  # the superseded headline's comparisons: validation's paired spread while they stand
-        [a["score"] - b["score"] for a, b in pairs(store, c.a, c.b)] for c in claims() if c.protocol == TEST
+        [a["score"] - b["score"] for a, b in pairs(store, as_stored(c.a), as_stored(c.b))]
+        for c in claims()
+        if c.protocol == TEST
     ]
     groups += [[a["score"] - b["score"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
     return stats.pool_sd([g for g in groups if len(g) >= 2])
@@ -423,7 +416,7 @@ def power_table(root: str | Path | None = None, seeds: int = 12) -> pd.DataFrame
     for c in claims():
         if c.protocol != TEST or c.claim not in old.index:
             continue
-        d = [x["score"] - y["score"] for x, y in pairs(store, c.a, c.b)]
+        d = [x["score"] - y["score"] for x, y in pairs(store, as_stored(c.a), as_stored(c.b))]
         sd = float(np.std(d, ddof=1)) if len(d) >= 2 else math.nan
         rows.append(
             {

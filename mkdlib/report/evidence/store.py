@@ -23,7 +23,7 @@ import pandas as pd
 
 from ... import results
 from ...config import SWITCHES, Config, ConfigError, make_config, resolve
-from ...experiments import grid, legacy
+from ...experiments import grid, stored_config
 from ...registry import SWITCH_LABELS
 
 #: the columns of :func:`stored_runs`
@@ -292,9 +292,10 @@ def seed_curves(runs: pd.DataFrame, label: str, seed: int = 0, root: str | Path 
 
 
 def config_at(fields: dict, seed: int, split: str = "1/16") -> Config:
-    """``fields`` at ``seed`` under the validation protocol, as the grids stored it: with the presets'
-    settings from before the headline's change (mkdlib.experiments.legacy)."""
-    return resolve(legacy(**{"split": split, **fields}, seed=seed))
+    """``fields`` at ``seed`` under the validation protocol, on the presets the grids are read with
+    (:func:`mkdlib.experiments.stored_config`; :func:`mkdlib.experiments.as_stored` pins fields to
+    the presets as set before the headline's change)."""
+    return resolve(stored_config(**{"split": split, **fields}, seed=seed))
 
 
 def evaluation_curves(method: str, root: str | Path | None = None, seeds=range(10)) -> list[list[dict]]:

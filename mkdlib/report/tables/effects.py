@@ -322,42 +322,6 @@ def headline_pairs(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def spread_check(root: str | Path | None = None, seeds: int = 12) -> pd.DataFrame:
-    """The power calculation's assumption, checked as the decisive headline's runs land: per
-    comparison of :data:`HEADLINE_PAIRS`, the spread (sd) of its per-seed test differences so far
-    (each seed its own labeled split) beside the spread the superseded headline measured on one split
-    (what the calculation written before the runs used), and what ``seeds`` pairs detect at the spread
-    so far (80 % power) and the pairs the paper's effect needs to be told from 0. Spreads from fewer
-    than 3 pairs are left blank."""
-    from ..evidence.claims import _store, pairs
-
-    store, found = _store(root), headline_pairs(root).dropna(subset=["difference"])
-    rows = []
-    for label, a, b, _ in HEADLINE_PAIRS:
-        d = found.loc[found["comparison"] == label, "difference"]
-        old = [x["score"] - y["score"] for x, y in pairs(store, dict(method=a), dict(method=b))]
-        sd = float(d.std(ddof=1)) if len(d) >= stats.MIN_PAIRS else math.nan
-        paper = headline_pairs_paper(label)
-        rows.append(
-            {
-                "comparison": label,
-                "pairs so far": len(d),
-                "sd so far (test, own splits)": sd,
-                "sd superseded (validation, one split)": float(pd.Series(old).std(ddof=1))
-                if len(old) >= 2
-                else math.nan,
-                f"detectable with {seeds} pairs": stats.detectable_effect(sd, seeds) if math.isfinite(sd) else math.nan,
-                "paper effect": paper,
-                "pairs to tell the paper's effect from 0": stats.seeds_needed(sd, paper)
-                if math.isfinite(sd) and math.isfinite(paper)
-                else None,
-            }
-        )
-    t = pd.DataFrame(rows)
-    t["pairs to tell the paper's effect from 0"] = t["pairs to tell the paper's effect from 0"].astype("Int64")
-    return t
-
-
 def headline_pairs_paper(label: str) -> float:
     """The paper's effect (Table 2, VOCAug R50 1/16) of a comparison of :data:`HEADLINE_PAIRS`; NaN
     where the paper makes none."""

@@ -263,9 +263,9 @@ def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
-    from ...experiments import DIAGNOSIS, legacy
+    from ...experiments import DIAGNOSIS, stored_config
 
-    default = resolve(legacy("mkd"))  # the preset the diagnosis grid ran on
+    default = resolve(stored_config("mkd"))  # the preset the diagnosis grid is read on
 
     def value(v) -> str:
         if isinstance(v, str):
