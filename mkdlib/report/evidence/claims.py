@@ -241,12 +241,14 @@ def superseded_table(root: str | Path | None = None) -> pd.DataFrame:
     """The headline claims as the superseded 6-seed headline measured them (one labeled split, the
     validation set that also chose the presets; grid ``headline_6seeds``, with the presets' old
     settings), judged by today's rule: kept beside the decisive headline until it is complete."""
-    old = [
-        Claim(c.claim, c.source, c.paper, as_stored(c.a), as_stored(c.b), VALIDATION)
-        for c in claims()
-        if c.protocol == TEST
-    ]
-    return _compare(old, _store(root), stats.verdict).drop(columns=["scored on"])
+    return _compare(superseded_claims(), _store(root), stats.verdict).drop(columns=["scored on"])
+
+
+def superseded_claims() -> list[Claim]:
+    """The headline's claims as the superseded 6-seed headline measured them: on the validation set,
+    with the presets as set before the headline's change (:func:`mkdlib.experiments.as_stored`)."""
+    old = [c for c in claims() if c.protocol == TEST]
+    return [Claim(c.claim, c.source, c.paper, as_stored(c.a), as_stored(c.b), VALIDATION) for c in old]
 
 
 def _finding_verdict(effect: stats.PairedEffect | None, paper: float | None, collapsed: bool) -> str:
@@ -278,9 +280,7 @@ def _pooled(found: list, store: Store) -> tuple[float | None, int]:
         if not col and len(ps) >= 2 and c.protocol == VALIDATION  # one-pair rows are validation's
     ]
     groups += [  # the superseded headline's comparisons: validation's paired spread while they stand
-        [a["score"] - b["score"] for a, b in pairs(store, as_stored(c.a), as_stored(c.b))]
-        for c in claims()
-        if c.protocol == TEST
+        [a["score"] - b["score"] for a, b in pairs(store, c.a, c.b)] for c in superseded_claims()
     ]
     groups += [[a["score"] - b["score"] for a, b in pairs(store, x, y)] for x, y in BASELINE_PAIRS]
     return stats.pool_sd([g for g in groups if len(g) >= 2])
@@ -411,12 +411,9 @@ def power_table(root: str | Path | None = None, seeds: int = 12) -> pd.DataFrame
     decisive one adds the split's variance, so its spread will be at least this), the smallest
     effect ``seeds`` pairs detect at 80 % power, and the pairs needed to tell the paper's effect from
     0 and from half of it."""
-    old = superseded_table(root).set_index("claim")
     store, rows = _store(root), []
-    for c in claims():
-        if c.protocol != TEST or c.claim not in old.index:
-            continue
-        d = [x["score"] - y["score"] for x, y in pairs(store, as_stored(c.a), as_stored(c.b))]
+    for c in superseded_claims():
+        d = [x["score"] - y["score"] for x, y in pairs(store, c.a, c.b)]
         sd = float(np.std(d, ddof=1)) if len(d) >= 2 else math.nan
         rows.append(
             {

@@ -60,7 +60,8 @@ class StoreSnapshot:
     """Every finished run of one store folder as read once: ``results`` (key -> result dict, its
     config carrying every setting added since: :func:`mkdlib.results.load_result`), ``frame`` (one
     row per run: config fields, key, seed-free key, final, best and held-out test mIoU as fractions;
-    test NaN for a run scored on no test set) and memoised queries. Treat what it holds as read-only: the query functions below hand out copies."""
+    test NaN for a run scored on no test set) and memoised queries. Treat what it holds as read-only:
+    the query functions below hand out copies."""
 
     def __init__(self, folder: Path, signature: tuple, previous: StoreSnapshot | None = None):
         self.folder, self.signature = folder, signature
@@ -251,24 +252,25 @@ def grid_status(root: str | Path | None = None) -> pd.DataFrame:
     them: by seed-free key and seed)."""
     from ...experiments import GRIDS
 
-    snap = snapshot(root)
-    stored = set(zip(snap.runs["seed_free_key"], snap.runs["seed"].astype(int)))
-    rows = []
+    snap, rows = snapshot(root), []
     for name in GRIDS:
-        cfgs = snap.grid(name)
-        done = sum((sfk, c.seed) in stored for c, sfk, _ in cfgs)
-        rows.append({"grid": name, "configs": len(cfgs), "stored": done, "missing": len(cfgs) - done})
+        done, planned = _stored_of(snap, name)
+        rows.append({"grid": name, "configs": planned, "stored": done, "missing": planned - done})
     return pd.DataFrame(rows)
+
+
+def _stored_of(snap: StoreSnapshot, name: str) -> tuple[int, int]:
+    """(stored, planned) configs of grid ``name``, matched by seed-free key and seed."""
+    stored = snap.memo("stored_seeds", lambda: set(zip(snap.runs["seed_free_key"], snap.runs["seed"].astype(int))))
+    cfgs = snap.grid(name)
+    return sum((sfk, c.seed) in stored for c, sfk, _ in cfgs), len(cfgs)
 
 
 def headline_progress(root: str | Path | None = None) -> tuple[int, int]:
     """(stored, planned) runs of the decisive headline (grid ``headline``: 12 paired seeds, each its
     own labeled split, scored on the held-out test set). Until it is complete the book's headline
     reads the superseded one (grid ``headline_6seeds``, validation set)."""
-    snap = snapshot(root)
-    stored = set(zip(snap.runs["seed_free_key"], snap.runs["seed"].astype(int)))
-    cfgs = snap.grid("headline")
-    return sum((sfk, c.seed) in stored for c, sfk, _ in cfgs), len(cfgs)
+    return _stored_of(snapshot(root), "headline")
 
 
 def headline_complete(root: str | Path | None = None) -> bool:
