@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mkdlib.experiments import reference_grid
 from mkdlib.report.evidence.cells import Cells, count, wide
 from mkdlib.report.evidence.stats import difference_noise  # the book's one noise formula (re-exported here)
 from mkdlib.report.evidence.store import grid_runs, seed_summary
@@ -148,7 +149,7 @@ def gain_by_iteration(root: str | Path | None = None, z: float = 2.0) -> pd.Data
     Columns: method, iter, gain, noise, seeds, g2 (bool)."""
     from mkdlib.results import load_curves
 
-    runs = grid_runs("headline_6seeds", root)
+    runs = grid_runs(reference_grid(), root)
     runs = runs[(runs["split"] == "1/16") & runs["key"].notna()]
     scores = []
     for r in runs.itertuples():

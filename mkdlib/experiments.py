@@ -67,13 +67,21 @@ PRESET_VERSIONS = ("legacy", "today")
 #: the version the book reads and the grids run by default: ``legacy`` until every grid is stored on
 #: today's presets (``--list --presets today``); then this one setting moves the book, so no table
 #: mixes preset versions (the superseded headline and the departures' screens stay as stored:
-#: :data:`ALWAYS_LEGACY`, :func:`as_stored`). Not yet ready to flip: the tables that take their 1/16
-#: references from ``headline_6seeds`` (Table 1, the diagnosis references, the error breakdown, the
-#: calibration's gain by iteration) need today's runs of those defaults as their source first
+#: :data:`ALWAYS_LEGACY`, :func:`as_stored`). The tables that set the methods' defaults at 1/16 beside
+#: their rows read them from :func:`reference_grid`, which moves with this setting too
 STORED_GRIDS_PRESETS = "legacy"
 #: grids that stay on the old presets in either version: the departures' screens are each paired
 #: with `mkd` as it was screened, and the superseded headline is the record of what it was
 ALWAYS_LEGACY = ("departures", "headline_6seeds")
+
+
+def reference_grid() -> str:
+    """The grid whose default runs (each method at 1/16, supervised training at all labels; the grids'
+    protocol: validation, one labeled split) the grids' tables set beside their rows (Table 1's 1/16
+    column, Table 3's supervised line, the diagnosis references, the error breakdown, the gain by
+    iteration): the superseded headline on the old presets (6 seeds), ``references`` on today's
+    (Table 3's 3 seeds: its re-run costs 3 runs beyond the calibration's), so no table mixes versions."""
+    return "headline_6seeds" if STORED_GRIDS_PRESETS == "legacy" else "references"
 
 
 def _builder(name: str, presets: str | None) -> Callable[..., Config]:
@@ -141,6 +149,11 @@ def grid(name: str, presets: str | None = None) -> list[Config]:
             if not (sp == "1/16" and m in PAIRED_METHODS)
         ]
         cfgs = paired + rest
+    elif name == "references":  # the methods' defaults the grids' tables set beside their rows
+        # (reference_grid) on Table 3's seeds: on the old presets, the superseded headline's runs there
+        methods = (*PAIRED_METHODS, "cps")
+        cfgs = [b(method=m, split="1/16", seed=s) for s in HEADLINE_SEEDS for m in methods]
+        cfgs += [b(method="supervised", split="full", seed=s) for s in HEADLINE_SEEDS]
     elif name == "teachers":  # how the teachers start: each candidate on the two rows it must serve
         cfgs = teacher_start_grid(presets)
     elif name == "fractions":  # Table 1 analogue: label fractions
@@ -161,8 +174,9 @@ def grid(name: str, presets: str | None = None) -> list[Config]:
         ]
     elif name == "diagnosis":  # beyond the paper: can MKD beat CPS + CutMix here (one change each, then all);
         # the student forwards on the headline seeds (with MKD's own runs there: paired by seed)
+        ramp = resolve(b(method="mkd")).unsup_rampup
         cfgs = [
-            b(method="mkd", split="1/16", seed=s, **d)
+            b(method="mkd", split="1/16", seed=s, **(d if d != NO_RAMPUP or ramp else OLD_RAMPUP))
             for d in DIAGNOSIS
             for s in (HEADLINE_SEEDS if d == OTHER_FORWARD else (SWEEP_SEED,))
         ]
@@ -249,6 +263,7 @@ GRIDS = (
     "headline",
     "departures",
     "headline_6seeds",
+    "references",
     "fractions",
     "methods",
     "ablation",
@@ -278,6 +293,9 @@ CALIBRATION_SWITCHES = (dict(teacher_bn_train=True, teacher_dropout=True), dict(
 # the strong mixed view) against CPS's own code (its no-grad prediction on the weak images, mixed).
 #: the student forwards that the ``mkd`` preset does not use (the diagnosis grid runs it on 3 seeds)
 OTHER_FORWARD = dict(student_forward="joint" if preset_setting("mkd", "student_forward") == "separate" else "separate")
+NO_RAMPUP = dict(unsup_rampup=0.0)
+#: the diagnosis' ramp-up change on a preset without one (today's ``mkd``): the ramp-up it had as screened
+OLD_RAMPUP = dict(unsup_rampup=LEGACY_PRESETS["mkd"]["unsup_rampup"])
 #: The diagnosis grid's changes to MKD: no ramp-up of the unlabeled weight (the teachers' start
 #: chosen for the weak-view rows, mkdlib.report.figures.collapse), L_ss's targets from the partner's weak-view prediction (as
 #: CPS's code; the calibration found it decides whether CPS + CutMix pays), strong augmentation
@@ -291,7 +309,7 @@ DIAGNOSIS = (
     # subset; one for labeled + unlabeled images): at seed 0 the corrected MKD named every object one
     # class with two forwards (25.8) and not with one (58.7); 3 seeds, paired with MKD's own runs
     OTHER_FORWARD,
-    dict(unsup_rampup=0.0),  # the teachers' start without the ramp-up: what it costs or gives MKD
+    NO_RAMPUP,  # the teachers' start without the ramp-up (with it, OLD_RAMPUP): what it costs or gives MKD
     dict(cps_targets="weak_view"),
     dict(cutmix=False),
     dict(alpha=0.5),

@@ -5,6 +5,7 @@ look their runs up as the grids stored them. Checked on the repository's own res
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 import pytest
@@ -109,6 +110,10 @@ def test_the_stored_grids_rerun_on_todays_presets_under_their_own_keys(capsys):
     for c in today.values():  # today's mkd preset, only gamma varied
         assert resolve(E.base_config(method="mkd", split="1/16", seed=c.seed, gamma=c.gamma)).key() == c.key()
     assert {c.key() for c in E.grid("gamma", presets="legacy")} == stored.keys()
+    for presets in E.PRESET_VERSIONS:  # each diagnosis run changes MKD as that version sets it
+        default = {s: resolve(E._builder("diagnosis", presets)("mkd", split="1/16", seed=s)) for s in E.HEADLINE_SEEDS}
+        assert all(c.key() != default[c.seed].key() for c in E.grid("diagnosis", presets)), presets
+    assert [c.unsup_rampup for c in E.grid("diagnosis", "today") if c.unsup_rampup] == [0.1]  # the old ramp-up
     for name in (*E.ALWAYS_LEGACY, "headline", "preset_check"):  # one version only
         assert [c.key() for c in E.grid(name, "today")] == [c.key() for c in E.grid(name)]
     assert [c.key() for c in E.grid_configs(["gamma"], presets="today")] == list(today)
@@ -150,3 +155,67 @@ def test_reading_the_grids_on_todays_presets_keeps_the_superseded_headline_and_t
     after = claims.superseded_table(tmp_path).set_index("claim").loc["MKD beats CPS with CutMix"]
     assert after["pairs"] == 3 and after["ours"] == before["ours"]
     assert departures.screen_pairs(dict(gamma=0.6), E.SCREEN_SEEDS, tmp_path) == screens
+
+
+def test_the_tables_take_their_1_16_references_on_the_presets_the_book_reads(tmp_path, monkeypatch):
+    """Table 1's 1/16 column, Table 3's supervised line, the diagnosis references, the error breakdown
+    and the gain by iteration set the methods' defaults beside their rows: on the old presets the
+    superseded headline's runs, on today's the ``references`` grid's (no table mixes versions)."""
+    from booktools import calibration
+    from mkdlib import experiments as E
+    from mkdlib.config import resolve
+    from mkdlib.report import paper
+    from mkdlib.report.evidence import store
+    from tests.test_claims import _store
+
+    for s in E.HEADLINE_SEEDS:
+        for method in ("mkd", "cps_cutmix"):  # a preset the headline's change moved: two runs
+            for cfg, miou in (
+                (E.legacy(method, split="1/16", seed=s), 40.0),
+                (E.base_config(method=method, split="1/16", seed=s), 60.0),
+            ):
+                cfg = resolve(cfg)
+                _store(tmp_path, cfg, miou)
+                (tmp_path / cfg.key() / "metrics.jsonl").write_text(json.dumps({"iter": 100, "miou": miou / 100}))
+        cfg = resolve(E.base_config(method="supervised", split="1/16", seed=s))  # one preset: one run
+        _store(tmp_path, cfg, 30.0)
+        (tmp_path / cfg.key() / "metrics.jsonl").write_text(json.dumps({"iter": 100, "miou": 0.3}))
+    today = {
+        resolve(E.base_config(method=m, split="1/16", seed=s)).key()
+        for m in ("mkd", "cps_cutmix")
+        for s in E.HEADLINE_SEEDS
+    }
+
+    def read() -> dict[str, object]:
+        store.clear_cache()
+        fractions = paper.label_fraction_runs(tmp_path).dropna(subset=["miou"])
+        breakdown = paper.breakdown_runs(tmp_path).dropna(subset=["miou"])
+        diagnosis = paper.diagnosis_runs(tmp_path).dropna(subset=["miou"])
+        gain = calibration.gain_by_iteration(tmp_path).set_index("method")["gain"]
+        return {
+            "Table 1 MKD": sorted(fractions.query("method == 'mkd'")["miou"]),
+            "Table 3 supervised": sorted(
+                paper.ablation_runs(tmp_path).dropna(subset=["miou"]).query("method == 'supervised'")["miou"]
+            ),
+            "breakdown MKD": sorted(breakdown.query("method == 'mkd'")["miou"]),
+            "diagnosis MKD": sorted(diagnosis[diagnosis["setting"].str.startswith("MKD")]["miou"]),
+            "gain CPS + CutMix": gain.get("cps_cutmix"),
+            "today's keys read": sorted(
+                (set(fractions["key"]) | set(breakdown["key"]) | set(diagnosis["key"])) & today
+            ),
+        }
+
+    stored = read()
+    assert E.reference_grid() == "headline_6seeds"
+    assert stored["Table 1 MKD"] == stored["breakdown MKD"] == [40.0] * 3 and stored["diagnosis MKD"] == [40.0] * 3
+    assert stored["gain CPS + CutMix"] == pytest.approx(10.0) and not set(stored["today's keys read"]) & today
+    monkeypatch.setattr(E, "STORED_GRIDS_PRESETS", "today")
+    try:
+        now = read()
+    finally:
+        store.clear_cache()
+    assert E.reference_grid() == "references"
+    assert now["Table 1 MKD"] == now["breakdown MKD"] == [60.0] * 3 and now["diagnosis MKD"] == [60.0] * 3
+    assert now["Table 3 supervised"] == stored["Table 3 supervised"] == [30.0] * 3  # one preset
+    assert now["gain CPS + CutMix"] == pytest.approx(30.0)
+    assert set(now["today's keys read"]) == today

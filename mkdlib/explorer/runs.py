@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
+#: stands for the grid of the 1/16 references (:func:`mkdlib.experiments.reference_grid`, which moves
+#: with the presets the book reads)
+REFERENCES = "references"
 #: view -> (grids, label column, x-axis title, figure title)
 VIEWS = {
-    "method": (("headline_6seeds", "methods"), "row", "method", "Methods at 1/16 of the labels (Table 2 analogue)"),
+    "method": ((REFERENCES, "methods"), "row", "method", "Methods at 1/16 of the labels (Table 2 analogue)"),
     "switches": (("ablation",), "label", "switches on", "Table 3 switches on top of co-training, 1/16"),
     "gamma": (("gamma",), "gamma", "gamma (EMA weight of the old teacher, Eq. 1)", "EMA gamma, MKD at 1/16 (Table 4)"),
     "beta": (("beta",), "beta", "beta (weight of L_ss, Eq. 4)", "beta, MKD at 1/16 (Table 5)"),
-    "split": (("headline_6seeds", "fractions"), "split", "labeled fraction", "Labeled fraction (Table 1 analogue)"),
+    "split": ((REFERENCES, "fractions"), "split", "labeled fraction", "Labeled fraction (Table 1 analogue)"),
 }
 #: the view of the user's own short runs (:func:`user_store`), shown once there are any
 YOURS = "your runs"
@@ -34,11 +37,14 @@ def explorer_runs(root: str | Path | None = None, user_root: str | Path | None =
     with ``user_root``, one row per run of that store too (view :data:`YOURS`).
     Columns: view, x (category label), series (trace name), seed, miou, best_miou, key, root (the
     store holding the run: None for ``root``)."""
+    from ..experiments import reference_grid
     from ..report.paper import FRACTIONS, METHOD_ROWS, grid_runs, method_label
 
     frames = []
     for view, (grids, col, _, _) in VIEWS.items():
-        runs = grid_runs(list(grids), root).assign(series="built-in dataset")
+        runs = grid_runs([reference_grid() if g == REFERENCES else g for g in grids], root).assign(
+            series="built-in dataset"
+        )
         if view == "method":
             runs = runs[runs["split"] == "1/16"].assign(row=lambda d: d["method"].map(method_label))
             runs = runs.sort_values("row", key=lambda s: s.map(list(METHOD_ROWS).index), kind="stable")

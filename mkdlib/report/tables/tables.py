@@ -21,6 +21,7 @@ import pandas as pd
 
 from ... import results
 from ...config import SWITCHES, Config, make_config, resolve
+from ...experiments import reference_grid
 from ...registry import METHOD_INFO, RENAMED_FIELDS
 from ..evidence.cells import LONG_COLUMNS, OURS, Cells, runs_by_seed, seed_differences, wide
 from ..evidence.store import (
@@ -76,10 +77,11 @@ def results_frame(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def label_fraction_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """The Table 1 analogue's runs: the headline and fractions grids without the mean teacher (a
-    Table 2 row). Both CPS rows stay: the paper does not say whether its CPS-R101 used CutMix, and
-    CPS + CutMix is MKD's matching baseline (MKD trains with CutMix)."""
-    runs = grid_runs(["headline_6seeds", "fractions"], root)
+    """The Table 1 analogue's runs: the 1/16 references (:func:`~mkdlib.experiments.reference_grid`)
+    and the fractions grid without the mean teacher (a Table 2 row). Both CPS rows stay: the paper
+    does not say whether its CPS-R101 used CutMix, and CPS + CutMix is MKD's matching baseline (MKD
+    trains with CutMix)."""
+    runs = grid_runs([reference_grid(), "fractions"], root)
     return runs[runs["method"].isin(TABLE1_METHODS)].reset_index(drop=True)
 
 
@@ -125,7 +127,7 @@ def table_label_fractions(root: str | Path | None = None) -> pd.DataFrame:
     df = wide(cells.frame(), by="metric")
     df.columns.name = "label fraction"
     snap = snapshot(root)
-    planned = {(c.method, c.split) for g in ("headline_6seeds", "fractions") for c, _, _ in snap.grid(g)}
+    planned = {(c.method, c.split) for g in (reference_grid(), "fractions") for c, _, _ in snap.grid(g)}
     needs = {
         f"{OURS}: supervised": ("supervised",),
         f"{OURS}: CPS": ("cps",),
@@ -189,17 +191,17 @@ def table_methods(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _table3_seed_runs(method: str, root: str | Path | None = None) -> pd.DataFrame:
-    """``method``'s runs at 1/16 on Table 3's seeds, from the superseded headline grid (one labeled
-    split, validation): the runs Table 3's rows are set beside."""
+    """``method``'s runs at 1/16 on Table 3's seeds, from the 1/16 references (one labeled split,
+    validation; :func:`~mkdlib.experiments.reference_grid`): the runs Table 3's rows are set beside."""
     from ...experiments import HEADLINE_SEEDS
 
-    runs = grid_runs("headline_6seeds", root)
+    runs = grid_runs(reference_grid(), root)
     return runs[(runs["method"] == method) & (runs["split"] == "1/16") & runs["seed"].isin(HEADLINE_SEEDS)]
 
 
 def ablation_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Table 3's runs and, first, supervised training at 1/16 on the same seeds (the headline's
-    superseded grid: one labeled split, validation): the floor every row's reference is read against."""
+    references: one labeled split, validation): the floor every row's reference is read against."""
     return pd.concat([_table3_seed_runs("supervised", root), grid_runs("ablation", root)], ignore_index=True)
 
 
@@ -256,7 +258,7 @@ def reference_setting(what: str) -> str:
 
 def diagnosis_runs(root: str | Path | None = None) -> pd.DataFrame:
     """Stored runs of the diagnosis grid and of its references (MKD and CPS + CutMix, its matching
-    baseline, with the paper's settings; headline grid, all seeds): setting, seed, miou, best_miou
+    baseline, with the paper's settings; the 1/16 references, all seeds): setting, seed, miou, best_miou
     (%), key; one ``miou=NaN`` row per setting not yet run."""
     snap = snapshot(root)
     return snap.memo("diagnosis_runs", lambda: _diagnosis_runs(snap)).copy()
@@ -283,7 +285,7 @@ def _diagnosis_runs(snap: StoreSnapshot) -> pd.DataFrame:
     references = sorted(
         (
             (c, sfk)
-            for c, sfk, _ in snap.grid("headline_6seeds")
+            for c, sfk, _ in snap.grid(reference_grid())
             if c.split == "1/16" and c.seed == 0 and c.method in ("mkd", "cps_cutmix")
         ),
         key=lambda c_sfk: c_sfk[0].method != "mkd",
@@ -317,11 +319,12 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def breakdown_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """The stored runs at 1/16 of the headline, methods and ablation grids, each row labelled by its
+    """The stored runs at 1/16 of the references (:func:`~mkdlib.experiments.reference_grid`), methods
+    and ablation grids, each row labelled by its
     full config (``row``): a method's default config by its Table 2 name, any other ablation config
     by its Table 3 row. So runs of different configs never share a row (CPS + CutMix is not the
     ablation's co-training + strong aug: its L_ss targets differ)."""
-    runs = grid_runs(["ablation", "methods", "headline_6seeds"], root)
+    runs = grid_runs(["ablation", "methods", reference_grid()], root)
     runs = runs[runs["split"] == "1/16"]
     default = (runs["grid"] != "ablation") | (runs["setting"].fillna("") == "")
     return runs.assign(row=[method_label(m) if d else lab for m, d, lab in zip(runs["method"], default, runs["label"])])
