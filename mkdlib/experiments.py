@@ -586,17 +586,25 @@ _VERSION_WORDS = {"legacy": "the presets as stored (legacy)", "today": "today's 
 
 def _print_list(presets: str | None) -> None:
     """Each grid's progress (``--list``); a grid whose configs differ on the other presets version
-    says how far that version is too."""
+    says how far that version is too, and a last line how far those grids are on it together (runs
+    that grids share counted once): the re-run the book waits for before it reads today's presets."""
     rates = cpu_seconds_per_iter()
     shown = presets or STORED_GRIDS_PRESETS
     other = next(v for v in PRESET_VERSIONS if v != shown)
+    differ = []
     for g in GRIDS:
         cfgs = grid(g, shown)
         line = f"{g:{max(map(len, GRIDS))}s} {_progress_line(cfgs, rates)}"
         alt = grid(g, other)
         if [c.key() for c in alt] != [c.key() for c in cfgs]:
             line += f"  [on {_VERSION_WORDS[other]}: {_progress_line(alt, rates)}]"
+            differ.append(g)
         print(line)
+    if differ:
+        together = _progress_line(grid_configs(differ, presets=other), rates)
+        print(f"(the {len(differ)} grids above in brackets, on {_VERSION_WORDS[other]}: {together}; runs shared once)")
+    if STORED_GRIDS_PRESETS == "legacy":
+        print("(the book reads the presets as stored until every grid is stored on today's presets too)")
     if rates:
         print("(CPU-hours estimated from the stored CPU runs' seconds per iteration times threads)")
     print(f"(grids on {_VERSION_WORDS[shown]}; --presets {other} lists and runs them on {_VERSION_WORDS[other]})")

@@ -124,6 +124,11 @@ def test_the_stored_grids_rerun_on_todays_presets_under_their_own_keys(capsys):
     out = capsys.readouterr().out
     gamma = next(line for line in out.splitlines() if line.startswith("gamma "))
     assert "[on the presets as stored (legacy): " in gamma
+    differ = [g for g in E.GRIDS if [c.key() for c in E.grid(g, "today")] != [c.key() for c in E.grid(g)]]
+    n = len(E.grid_configs(differ))  # the shared runs once: fewer than the grids' configs summed
+    assert n < sum(len(E.grid(g)) for g in differ) and "gamma" in differ and "departures" not in differ
+    assert f"(the {len(differ)} grids above in brackets, on the presets as stored (legacy): " in out
+    assert f"/{n} done" in out.split("grids above in brackets")[1].splitlines()[0]
     assert "departures" in out and "[on" not in next(line for line in out.splitlines() if line.startswith("departures"))
 
 
