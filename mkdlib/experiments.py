@@ -174,10 +174,12 @@ def grid(name: str, presets: str | None = None) -> list[Config]:
         ]
     elif name == "diagnosis":  # beyond the paper: can MKD beat CPS + CutMix here (one change each, then all);
         # the student forwards on the headline seeds (with MKD's own runs there: paired by seed)
-        ramp = resolve(b(method="mkd")).unsup_rampup
+        # the ramp-up row changes the version's own ramp-up: none on a preset that has one, else the old one
+        ramp_change = NO_RAMPUP if resolve(b(method="mkd")).unsup_rampup else OLD_RAMPUP
+        changes = [ramp_change if d == NO_RAMPUP else d for d in DIAGNOSIS]
         cfgs = [
-            b(method="mkd", split="1/16", seed=s, **(d if d != NO_RAMPUP or ramp else OLD_RAMPUP))
-            for d in DIAGNOSIS
+            b(method="mkd", split="1/16", seed=s, **d)
+            for d in changes
             for s in (HEADLINE_SEEDS if d == OTHER_FORWARD else (SWEEP_SEED,))
         ]
     else:

@@ -320,9 +320,8 @@ def table_diagnosis(root: str | Path | None = None) -> pd.DataFrame:
 
 def breakdown_runs(root: str | Path | None = None) -> pd.DataFrame:
     """The stored runs at 1/16 of the references (:func:`~mkdlib.experiments.reference_grid`), methods
-    and ablation grids, each row labelled by its
-    full config (``row``): a method's default config by its Table 2 name, any other ablation config
-    by its Table 3 row. So runs of different configs never share a row (CPS + CutMix is not the
+    and ablation grids, each row labelled by its full config (``row``): a method's default config by
+    its Table 2 name, any other ablation config by its Table 3 row. So runs of different configs never share a row (CPS + CutMix is not the
     ablation's co-training + strong aug: its L_ss targets differ)."""
     runs = grid_runs(["ablation", "methods", reference_grid()], root)
     runs = runs[runs["split"] == "1/16"]
